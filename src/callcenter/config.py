@@ -1,0 +1,208 @@
+"""Settings: one frozen dataclass from ``CALLCENTER_*`` environment variables and an optional TOML file.
+
+Precedence: environment > TOML file (``CALLCENTER_CONFIG`` or ``--config``) > defaults. Every value is
+validated at start with a message that names the variable. Secrets are ``Secret`` objects whose ``repr``
+and ``str`` never show the value, so they cannot leak into a log line by accident.
+
+This module is the simulator's only import from the service (the "public config").
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from callcenter.domain.errors import ConfigError
+
+ENV_PREFIX = "CALLCENTER_"
+
+
+class Secret:
+    """A string that never prints itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # PBX link (AMI)
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = "callcenter"
+    ami_secret: Secret = field(default_factory=lambda: Secret("callcenter"))
+    ami_action_timeout: float = 10.0
+    ami_ping_interval: float = 5.0
+    ami_ping_timeout: float = 3.0
+    ami_connect_timeout: float = 5.0
+    ami_reconnect_min: float = 0.5
+    ami_reconnect_max: float = 30.0
+    ami_event_queue: int = 100_000
+    # stores
+    database_url: str = "sqlite+aiosqlite:///var/callcenter.db"
+    redis_url: str | None = None
+    store_batch_size: int = 500
+    store_flush_interval: float = 0.2
+    # listeners
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    # web
+    session_secret: Secret = field(default_factory=lambda: Secret(""))
+    cookie_secure: bool = False
+    # files
+    recordings_dir: str = "var/recordings"
+    ivr_flows_dir: str = "ivr_flows"
+    # logging
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    def public_dict(self) -> dict[str, Any]:
+        """All settings with secrets masked and passwords in URLs removed: safe to log."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Secret):
+                value = repr(value)
+            elif f.name in ("database_url", "redis_url") and value:
+                value = mask_url_password(value)
+            out[f.name] = value
+        return out
+
+
+def mask_url_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":********@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+_LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+
+
+def _convert(name: str, kind: str, raw: Any, source: str) -> Any:
+    label = f"{source} {name}"
+    if kind == "Secret":
+        return Secret(str(raw))
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{label}: expected a boolean (true/false), got {raw!r}")
+    if kind == "int":
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{label}: expected an integer, got {raw!r}") from None
+    if kind == "float":
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{label}: expected a number, got {raw!r}") from None
+    if kind == "str | None":
+        text = str(raw).strip()
+        return text or None
+    return str(raw)
+
+
+def _env_name(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+def load_settings(env: Mapping[str, str] | None = None, config_file: str | Path | None = None) -> Settings:
+    """Build and validate the settings. Raises ``ConfigError`` with every problem found."""
+    env = os.environ if env is None else env
+    path = config_file or env.get(ENV_PREFIX + "CONFIG")
+    values: dict[str, Any] = {}
+    known = {f.name: str(f.type) for f in fields(Settings)}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path}: not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+        section = data.get("callcenter", data)
+        for key, raw in section.items():
+            if key not in known:
+                raise ConfigError(f"config file {path}: unknown setting {key!r}")
+            values[key] = _convert(key, known[key], raw, f"config file {path}:")
+    for name, kind in known.items():
+        env_name = _env_name(name)
+        if env_name in env:
+            values[name] = _convert(env_name, kind, env[env_name], "environment variable")
+    settings = Settings(**values)
+    validate(settings)
+    return settings
+
+
+def validate(s: Settings) -> None:
+    problems: list[str] = []
+    for name in ("ami_port", "http_port", "agi_port"):
+        port = getattr(s, name)
+        if not 0 <= port <= 65535:
+            problems.append(f"{_env_name(name)}: port {port} is out of range 0-65535")
+    for name in ("ami_action_timeout", "ami_ping_interval", "ami_ping_timeout", "ami_connect_timeout",
+                 "ami_reconnect_min", "ami_reconnect_max", "store_flush_interval"):
+        if getattr(s, name) <= 0:
+            problems.append(f"{_env_name(name)}: must be greater than 0")
+    if s.ami_reconnect_max < s.ami_reconnect_min:
+        problems.append("CALLCENTER_AMI_RECONNECT_MAX: must be at least CALLCENTER_AMI_RECONNECT_MIN")
+    if s.store_batch_size < 1 or s.ami_event_queue < 100:
+        problems.append("CALLCENTER_STORE_BATCH_SIZE must be >= 1 and CALLCENTER_AMI_EVENT_QUEUE >= 100")
+    if not s.ami_host:
+        problems.append("CALLCENTER_AMI_HOST: must not be empty")
+    if not s.ami_user:
+        problems.append("CALLCENTER_AMI_USER: must not be empty")
+    scheme = s.database_url.split("://", 1)[0]
+    if scheme not in ("sqlite+aiosqlite", "postgresql+asyncpg", "postgresql", "sqlite"):
+        problems.append(
+            "CALLCENTER_DATABASE_URL: use sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db"
+            f" (got scheme {scheme!r})"
+        )
+    if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        problems.append("CALLCENTER_REDIS_URL: must start with redis://, rediss:// or unix://")
+    if s.log_level.upper() not in _LOG_LEVELS:
+        problems.append(f"CALLCENTER_LOG_LEVEL: one of {sorted(_LOG_LEVELS)}, got {s.log_level!r}")
+    if problems:
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(problems))
+
+
+def async_database_url(url: str) -> str:
+    """Map plain ``sqlite://`` / ``postgresql://`` URLs to their async drivers."""
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://"):]
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://"):]
+    return url

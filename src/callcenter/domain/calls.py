@@ -1,0 +1,127 @@
+"""Call records: what the tracker produces and the CRM store keeps.
+
+A *call* is everything that shares one Asterisk Linkedid (the Uniqueid of its first channel, fact 13);
+a *leg* is one channel (keyed by Uniqueid). Records are immutable snapshots; the tracker emits a new
+snapshot whenever a call changes, and the store upserts by id, so replays never duplicate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class CallOutcome(StrEnum):
+    IN_PROGRESS = "in_progress"
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"  # caller hung up while waiting (in queue or ringing an agent)
+    ABANDONED_IN_IVR = "abandoned_in_ivr"  # caller hung up before being offered to anyone
+    UNANSWERED = "unanswered"  # offered, nobody answered, the call ended by the system
+    FAILED = "failed"  # never got up (originate failure, congestion)
+    LOST = "lost"  # the PBX restarted or the call vanished while live (no Hangup ever came)
+
+
+class LegRole(StrEnum):
+    CUSTOMER = "customer"  # the channel carrying the customer (first channel of an inbound call)
+    INBOUND = "inbound"  # the dialplan half of a Local customer channel (Local ...;2)
+    AGENT = "agent"  # a leg dialed to an agent endpoint
+    TRANSFER = "transfer"  # a leg created by a transfer
+    SPY = "spy"  # supervisor monitoring leg
+    OUTBOUND = "outbound"  # a leg dialed to an external number
+    OTHER = "other"
+
+
+class HangupSide(StrEnum):
+    CALLER = "caller"
+    AGENT = "agent"
+    SYSTEM = "system"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class LegRecord:
+    uniqueid: str
+    call_id: str
+    channel: str
+    role: LegRole
+    started_at: float
+    agent: str | None = None
+    answered_at: float | None = None
+    ended_at: float | None = None
+    hangup_cause: int | None = None
+    dial_status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRecord:
+    at: float
+    kind: str  # "blind" | "attended" | "redirect"
+    target: str
+    from_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OfferRecord:
+    """One time an agent's phone rang for this call."""
+
+    agent: str
+    uniqueid: str
+    rang_at: float
+    ended_at: float | None = None
+    answered: bool = False
+    dial_status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    call_id: str  # Linkedid
+    started_at: float
+    direction: str = "inbound"
+    caller_num: str = ""
+    caller_name: str = ""
+    dnis: str = ""
+    queue: str | None = None
+    agent: str | None = None  # the agent who answered (last one, after transfers)
+    ivr_at: float | None = None
+    queued_at: float | None = None
+    offered_at: float | None = None
+    answered_at: float | None = None
+    ended_at: float | None = None
+    wait_seconds: float | None = None
+    talk_seconds: float = 0.0
+    hold_seconds: float = 0.0
+    outcome: CallOutcome = CallOutcome.IN_PROGRESS
+    hangup_cause: int | None = None
+    hangup_by: HangupSide | None = None
+    recording_file: str | None = None
+    legs: tuple[LegRecord, ...] = ()
+    offers: tuple[OfferRecord, ...] = ()
+    transfers: tuple[TransferRecord, ...] = ()
+    version: int = 0  # bumped on every change; the store keeps the highest
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ended(self) -> bool:
+        return self.ended_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class CallQuery:
+    """Filters for the call list (``GET /api/calls``). Times are epoch seconds, half-open [since, until)."""
+
+    since: float | None = None
+    until: float | None = None
+    caller: str | None = None  # substring of the caller number
+    agent: str | None = None
+    queue: str | None = None
+    outcome: CallOutcome | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CallPage:
+    calls: tuple[CallRecord, ...]
+    total: int
+    limit: int
+    offset: int

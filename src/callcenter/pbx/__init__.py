@@ -1,0 +1,1 @@
+"""PBX adapter: the AMI link (panoramisk, hardened), FastAGI server, translation to domain events."""

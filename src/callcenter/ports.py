@@ -1,0 +1,86 @@
+"""Protocols the services need; adapters (pbx/, store/, state/, webapp/) implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from callcenter.domain.calls import CallPage, CallQuery, CallRecord
+from callcenter.domain.users import Role, User, UserCredentials
+
+
+class PbxControl(Protocol):
+    """Actions sent to the PBX over AMI. Every call has a timeout and raises ``PbxError`` subclasses."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def send_action(
+        self, action: str, fields: Mapping[str, str | Sequence[str]] | None = None, *, timeout: float | None = None
+    ) -> Mapping[str, str | list[str]]:
+        """Send one action; return the response in the normal form (see ``pbx/message.py``)."""
+        ...
+
+    async def ping(self) -> float:
+        """Round trip of a Ping in seconds."""
+        ...
+
+    async def hangup(self, channel: str, cause: int = 16) -> None: ...
+
+    async def redirect(self, channel: str, context: str, exten: str, priority: int = 1) -> None: ...
+
+    async def originate(
+        self,
+        channel: str,
+        *,
+        context: str | None = None,
+        exten: str | None = None,
+        priority: int = 1,
+        application: str | None = None,
+        data: str | None = None,
+        caller_id: str | None = None,
+        timeout_ms: int = 30000,
+        variables: Mapping[str, str] | None = None,
+        action_id: str | None = None,
+    ) -> str:
+        """Async originate; returns the ActionID whose OriginateResponse event tells the outcome."""
+        ...
+
+
+class CrmStore(Protocol):
+    """The CRM store. Writes are idempotent upserts keyed by call/leg ids."""
+
+    async def save_calls(self, calls: Sequence[CallRecord]) -> None:
+        """Upsert calls with their legs, offers, transfers and recordings in one transaction.
+        A record whose ``version`` is lower than the stored one is ignored."""
+        ...
+
+    async def get_call(self, call_id: str) -> CallRecord | None: ...
+
+    async def list_calls(self, query: CallQuery) -> CallPage: ...
+
+    async def open_call_ids(self) -> Sequence[str]:
+        """Ids of calls stored as in progress (for closing calls that vanished during an outage)."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise ``StoreUnavailable`` unless the database answers."""
+        ...
+
+    async def add_user(
+        self, username: str, password_hash: str, role: Role, *, display_name: str = "", agent: str | None = None
+    ) -> User: ...
+
+    async def get_credentials(self, username: str) -> UserCredentials | None: ...
+
+    async def get_user(self, user_id: int) -> User | None: ...
+
+    async def add_api_token(self, user_id: int, token_hash: str, label: str = "") -> None: ...
+
+    async def user_for_token(self, token_hash: str) -> User | None: ...
+
+
+class CallSink(Protocol):
+    """Where the tracker sends call snapshots (the records service; tests use a list)."""
+
+    def call_changed(self, call: CallRecord) -> None: ...
