@@ -1,0 +1,1 @@
+"""Use cases: tracker, records, accounts, (later) ivr, acd, screenpop, metrics, reports."""

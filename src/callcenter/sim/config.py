@@ -1,0 +1,112 @@
+"""Simulator configuration: one frozen dataclass, filled from the CLI or from the service settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+CallMode = Literal["direct", "agi"]
+AgentTech = Literal["Local", "PJSIP"]
+
+#: hostile caller-ID names: screen pops must escape them
+HOSTILE_NAMES: tuple[str, ...] = (
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "Robert'); DROP TABLE calls;--",
+    "{{7*7}} ${7*7}",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPhoneProfile:
+    """How simulated agent phones behave (every value in simulated seconds / probabilities)."""
+
+    ring_min: float = 1.0
+    ring_max: float = 4.0
+    no_answer_prob: float = 0.05
+    busy_prob: float = 0.02
+    talk_min: float = 20.0
+    talk_max: float = 120.0
+    #: probability that the agent (not the customer) ends an answered call
+    agent_hangs_up_prob: float = 0.3
+    wrapup: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerProfile:
+    """How simulated customers behave."""
+
+    #: caller numbers of known customers (e.g. CRM records), picked with ``known_prob``
+    known_numbers: tuple[str, ...] = ()
+    known_prob: float = 0.6
+    hostile_name_prob: float = 0.05
+    #: IVR choices sent as DTMF after ``dtmf_delay`` seconds (agi mode); "" sends nothing
+    dtmf_choices: tuple[str, ...] = ("1", "2", "3", "")
+    dtmf_delay: float = 3.0
+    patience_min: float = 10.0
+    patience_max: float = 90.0
+    talk_min: float = 20.0
+    talk_max: float = 180.0
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    # AMI server
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = "callcenter"
+    ami_secret: str = "callcenter"
+    #: delay before "Authentication failed" (Asterisk: about 1 s)
+    auth_fail_delay: float = 1.0
+    # FastAGI server of the service (the simulated PBX connects to it)
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    agi_script: str = "ivr"
+    agi_connect_timeout: float = 3.0
+    # call engine
+    mode: CallMode = "direct"
+    agents: int = 10
+    first_agent: int = 1001
+    agent_tech: AgentTech = "PJSIP"
+    agent_context: str = "agents"
+    #: extensions.conf-compatible agents 1001-1004 (ring 2 s / never answers / hangs up) instead of
+    #: randomly behaving phones: what the fidelity tests use
+    trace_agents: bool = False
+    direct_exten: str = "8006"
+    agi_exten: str = "8002"
+    dial_timeout: float = 20.0
+    # traffic
+    rate: float = 0.0  # calls per simulated second; 0 = no generated traffic (AMI driven only)
+    duration: float = 0.0  # simulated seconds of arrivals; 0 = until stopped
+    max_calls: int = 0  # 0 = unlimited
+    drain_timeout: float = 120.0  # simulated seconds to let calls finish after arrivals stop
+    speed: float = 1.0  # >1 runs simulated time faster than wall time
+    seed: int = 1
+    customers: CustomerProfile = field(default_factory=CustomerProfile)
+    phones: AgentPhoneProfile = field(default_factory=AgentPhoneProfile)
+    # AMI output
+    channelvars: tuple[str, ...] = ("CC_CALLID", "IVR_CHOICE")
+    #: emit VarSet/Newexten events (Asterisk does; a manager.conf eventfilter usually drops most)
+    dialplan_events: bool = True
+    system_name: str = ""
+    asterisk_version: str = "22.10.1"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.speed <= 0:
+            problems.append("speed must be > 0")
+        if self.rate < 0:
+            problems.append("rate must be >= 0")
+        if self.agents < 0:
+            problems.append("agents must be >= 0")
+        if self.mode not in ("direct", "agi"):
+            problems.append(f"mode must be direct or agi, got {self.mode!r}")
+        if self.agent_tech not in ("Local", "PJSIP"):
+            problems.append(f"agent_tech must be Local or PJSIP, got {self.agent_tech!r}")
+        if problems:
+            raise ValueError("invalid simulator config: " + "; ".join(problems))
+
+    def agent_extens(self) -> list[str]:
+        if self.trace_agents:
+            return ["1001", "1002", "1003", "1004"]
+        return [str(self.first_agent + i) for i in range(self.agents)]

@@ -1,0 +1,258 @@
+"""SQLAlchemy declarative models of the CRM database.
+
+The schema itself is owned by the Alembic migrations in ``migrations/versions``; these models must
+match them (``tests/store/test_store_migrations.py`` checks it with Alembic's autogenerate compare).
+
+Times are ``DateTime(timezone=True)`` holding UTC. PostgreSQL keeps them as ``timestamptz``;
+SQLite has no time zone type, so :class:`UtcDateTime` stores naive UTC text there and gives back
+aware UTC datetimes on both backends. The domain uses epoch floats: ``crm.py`` converts.
+
+Free text columns are unbounded ``String`` (``varchar`` without a length on PostgreSQL) on purpose:
+one over-long caller name must never fail a whole batch of call records.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (naive UTC text on SQLite).
+
+    Binding is on the hot write path (a call record carries about 20 timestamps), so the bind
+    processor is a single small function per dialect: on SQLite it writes SQLAlchemy's own text
+    format (``YYYY-MM-DD HH:MM:SS.ffffff``, which sorts like time) straight from the datetime.
+    Naive datetimes are refused: their time zone would be a guess.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any]:
+        if dialect.name == "sqlite":
+            return _sqlite_bind
+        return _aware_bind
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        processor = self.bind_processor(dialect)
+        return processor(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _aware_bind(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("naive datetime given to a UtcDateTime column; use an aware UTC datetime")
+    return value
+
+
+def _sqlite_bind(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UtcDateTime column; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+JsonDict = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JsonDict}  # noqa: RUF012
+
+
+# --------------------------------------------------------------------------------------------- CRM
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String)
+    company: Mapped[str] = mapped_column(String, default="")
+    email: Mapped[str] = mapped_column(String, default="")
+    segment: Mapped[str] = mapped_column(String, default="new")  # vip | regular | new
+    vip: Mapped[bool] = mapped_column(Boolean, default=False)
+    value_score: Mapped[float] = mapped_column(Float, default=0.0)
+    notes: Mapped[str] = mapped_column(String, default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CustomerPhone(Base):
+    __tablename__ = "customer_phones"
+    __table_args__ = (Index("ix_customer_phones_number_e164", "number_e164", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    number_e164: Mapped[str] = mapped_column(String)
+    raw: Mapped[str] = mapped_column(String, default="")
+    label: Mapped[str] = mapped_column(String, default="")
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)  # agent id = extension, e.g. "1001"
+    name: Mapped[str] = mapped_column(String, default="")
+    endpoint: Mapped[str] = mapped_column(String, default="")  # e.g. "PJSIP/1001"
+
+
+# ------------------------------------------------------------------------------------------- calls
+
+
+class Call(Base):
+    __tablename__ = "calls"
+    __table_args__ = (
+        Index("ix_calls_started_at", "started_at"),
+        Index("ix_calls_agent_id_started_at", "agent_id", "started_at"),
+        Index("ix_calls_queue_started_at", "queue", "started_at"),
+        Index("ix_calls_caller_num", "caller_num"),
+        Index("ix_calls_outcome_started_at", "outcome", "started_at"),
+        Index("ix_calls_customer_id", "customer_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)  # Asterisk Linkedid
+    direction: Mapped[str] = mapped_column(String, default="inbound")
+    started_at: Mapped[datetime]
+    ivr_at: Mapped[datetime | None]
+    queued_at: Mapped[datetime | None]
+    offered_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    caller_num: Mapped[str] = mapped_column(String, default="")
+    caller_name: Mapped[str] = mapped_column(String, default="")
+    dnis: Mapped[str] = mapped_column(String, default="")
+    queue: Mapped[str | None] = mapped_column(String)
+    # no foreign key to agents: the tracker may see an agent before anybody configured it
+    agent_id: Mapped[str | None] = mapped_column(String)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    wait_seconds: Mapped[float | None] = mapped_column(Float)
+    talk_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    hold_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    outcome: Mapped[str] = mapped_column(String)
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    hangup_by: Mapped[str | None] = mapped_column(String)
+    recording_file: Mapped[str | None] = mapped_column(String)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class CallLeg(Base):
+    __tablename__ = "call_legs"
+    __table_args__ = (Index("ix_call_legs_call_id", "call_id"),)
+
+    uniqueid: Mapped[str] = mapped_column(String, primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String)
+    role: Mapped[str] = mapped_column(String)
+    agent_id: Mapped[str | None] = mapped_column(String)
+    started_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    dial_status: Mapped[str | None] = mapped_column(String)
+
+
+class CallOffer(Base):
+    __tablename__ = "call_offers"
+    __table_args__ = (UniqueConstraint("call_id", "uniqueid"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    uniqueid: Mapped[str] = mapped_column(String)
+    agent_id: Mapped[str] = mapped_column(String)
+    rang_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    answered: Mapped[bool] = mapped_column(Boolean, default=False)
+    dial_status: Mapped[str | None] = mapped_column(String)
+
+
+class CallTransfer(Base):
+    __tablename__ = "call_transfers"
+    __table_args__ = (UniqueConstraint("call_id", "at", "kind", "target"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String)
+    target: Mapped[str] = mapped_column(String)
+    from_agent: Mapped[str | None] = mapped_column(String)
+
+
+class Recording(Base):
+    __tablename__ = "recordings"
+    __table_args__ = (Index("ix_recordings_call_id", "call_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    uniqueid: Mapped[str | None] = mapped_column(String)
+    path: Mapped[str] = mapped_column(String, unique=True)
+    started_at: Mapped[datetime | None]
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    sha256: Mapped[str | None] = mapped_column(String)
+
+
+# ------------------------------------------------------------------------------------------- users
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String, unique=True)
+    password_hash: Mapped[str] = mapped_column(String)
+    role: Mapped[str] = mapped_column(String)
+    display_name: Mapped[str] = mapped_column(String, default="")
+    agent_id: Mapped[str | None] = mapped_column(String)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String, unique=True)
+    label: Mapped[str] = mapped_column(String, default="")
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]

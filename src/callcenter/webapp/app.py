@@ -1,0 +1,81 @@
+"""The web application factory. The composition root (``callcenter.app``) adds lifecycle contexts
+(database, AMI, FastAGI, background tasks) to the returned application and runs it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from callcenter.config import Settings
+from callcenter.ports import CrmStore
+from callcenter.services.accounts import Accounts
+from callcenter.webapp import views_api, views_auth, views_ops, views_pages
+from callcenter.webapp.auth import session_middleware
+from callcenter.webapp.csrf import csrf_middleware
+from callcenter.webapp.errors import error_middleware
+from callcenter.webapp.keys import (
+    ACCOUNTS,
+    HEALTH,
+    LOGIN_LIMITER,
+    METRICS,
+    SESSIONS,
+    SETTINGS,
+    STORE,
+    TEMPLATES,
+    WEB_STATS,
+    HealthCheck,
+    MetricsProvider,
+)
+from callcenter.webapp.metrics import WebStats
+from callcenter.webapp.ratelimit import LoginRateLimiter
+from callcenter.webapp.security import add_security_headers
+from callcenter.webapp.sessions import DEFAULT_MAX_AGE, SessionCodec, session_key_from_settings
+from callcenter.webapp.templating import WEB_DIR, Templates
+
+
+def create_web_app(
+    settings: Settings,
+    *,
+    store: CrmStore,
+    accounts: Accounts,
+    health: HealthCheck,
+    metrics: MetricsProvider | None = None,
+    login_limiter: LoginRateLimiter | None = None,
+    session_max_age: int = DEFAULT_MAX_AGE,
+    clock: Callable[[], float] = time.time,
+    web_dir: Path = WEB_DIR,
+) -> web.Application:
+    """Build the aiohttp application: pages, JSON API, ``/healthz``, ``/metrics`` and static files.
+
+    ``health`` returns ``{"status": "ok"|"degraded", "pbx": {...}, "database": {...}, "redis": {...}}``;
+    ``metrics`` (optional) returns Prometheus series by name. ``clock`` (epoch seconds) drives session
+    expiry; ``web_dir`` holds ``templates/`` and ``static/``.
+    """
+    # Middlewares run outermost first: cookie bookkeeping sees every response, errors become
+    # JSON/HTML answers, CSRF is checked right before the handler.
+    app = web.Application(middlewares=[session_middleware, error_middleware, csrf_middleware])
+    app[SETTINGS] = settings
+    app[STORE] = store
+    app[ACCOUNTS] = accounts
+    app[HEALTH] = health
+    app[METRICS] = metrics
+    app[SESSIONS] = SessionCodec(
+        session_key_from_settings(settings),
+        max_age=session_max_age,
+        secure=settings.cookie_secure,
+        clock=clock,
+    )
+    app[TEMPLATES] = Templates(web_dir / "templates")
+    app[LOGIN_LIMITER] = login_limiter if login_limiter is not None else LoginRateLimiter()
+    app[WEB_STATS] = WebStats()
+    app.on_response_prepare.append(add_security_headers)
+
+    views_auth.setup(app)
+    views_pages.setup(app)
+    views_api.setup(app)
+    views_ops.setup(app)
+    app.router.add_static("/static/", web_dir / "static", name="static")
+    return app

@@ -1,0 +1,45 @@
+"""Jinja2 templates (autoescape always on) loaded from ``web/templates``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+#: ``web/`` at the repository root (``src/callcenter/webapp/templating.py`` → ``web/``).
+WEB_DIR = Path(__file__).resolve().parents[3] / "web"
+TEMPLATES_DIR = WEB_DIR / "templates"
+STATIC_DIR = WEB_DIR / "static"
+
+
+class Templates:
+    def __init__(self, directory: Path = TEMPLATES_DIR) -> None:
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(directory)),
+            autoescape=True,  # every template, whatever its extension
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def render(self, name: str, context: Mapping[str, Any]) -> str:
+        return self.env.get_template(name).render(context)
+
+    def response(
+        self,
+        name: str,
+        context: Mapping[str, Any],
+        *,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> web.Response:
+        return web.Response(
+            text=self.render(name, context),
+            status=status,
+            content_type="text/html",
+            charset="utf-8",
+            headers=headers,
+        )

@@ -1,0 +1,176 @@
+"""The live call model fed with the real traces (translated with the trace's own clock)."""
+
+from __future__ import annotations
+
+import pytest
+
+from callcenter.domain import events as ev
+from callcenter.domain.calls import CallOutcome, CallRecord, HangupSide, LegRole
+from callcenter.domain.events import ChannelSnapshot, ChannelState
+from callcenter.pbx.translate import Translator
+from callcenter.services.tracker import CallTracker
+from tests.support.trace_messages import trace_messages
+
+
+def replay(name: str, tracker: CallTracker | None = None) -> tuple[CallTracker, dict[str, CallRecord]]:
+    tracker = tracker or CallTracker()
+    tr = Translator()
+    finished: dict[str, CallRecord] = {}
+    tracker.on_finished(lambda r: finished.__setitem__(r.call_id, r))
+    for t, _, msg in trace_messages(name):
+        event = tr(msg, at=t)
+        if event is not None:
+            tracker.handle(event)
+    return tracker, finished
+
+
+def inbound(calls: dict[str, CallRecord]) -> list[CallRecord]:
+    return sorted((c for c in calls.values() if c.direction == "inbound"), key=lambda c: c.started_at)
+
+
+def test_ivr_to_agent(traces_dir: object) -> None:
+    tracker, calls = replay("ivr-to-agent.ami")
+    assert tracker.live_calls == 0
+    (call,) = inbound(calls)
+    assert call.call_id == "1795439030.2"
+    assert call.outcome is CallOutcome.ANSWERED
+    assert call.agent == "1001"
+    assert (call.caller_num, call.caller_name, call.dnis) == ("5551234", "Customer One", "8002")
+    # trace clock: Dial at 3.21, agent answers at 5.21 (rings 2 s), customer hangs up at 8.46
+    assert call.wait_seconds == pytest.approx(2.0, abs=1.0)
+    assert call.talk_seconds == pytest.approx(3.25, abs=1.0)
+    assert call.ivr_at is not None and call.ivr_at < call.offered_at  # type: ignore[operator]
+    assert call.hangup_by is HangupSide.CALLER
+    assert call.recording_file == "/var/spool/asterisk/monitor/1795439030.3-1795439033.4.wav"
+    roles = sorted(leg.role for leg in call.legs)
+    assert roles == sorted([LegRole.CUSTOMER, LegRole.INBOUND, LegRole.AGENT, LegRole.AGENT])
+
+
+def test_agent_no_answer_then_answer_and_agent_hangs_up(traces_dir: object) -> None:
+    _, calls = replay("agent-no-answer.ami")
+    (call,) = inbound(calls)
+    assert [(o.agent, o.answered, o.dial_status) for o in call.offers] == [
+        ("1003", False, "NOANSWER"),
+        ("1004", True, "ANSWER"),
+    ]
+    assert call.agent == "1004"
+    assert call.outcome is CallOutcome.ANSWERED
+    assert call.hangup_by is HangupSide.AGENT
+    assert call.talk_seconds == pytest.approx(3.9, abs=1.0)
+
+
+def test_caller_abandons_in_ivr_and_delayed_agi_hangup_does_not_stretch_the_call(traces_dir: object) -> None:
+    _, calls = replay("caller-abandons.ami")
+    a, b = inbound(calls)
+    assert a.outcome is b.outcome is CallOutcome.ABANDONED_IN_IVR
+    assert a.hangup_by is b.hangup_by is HangupSide.CALLER
+    # call B: the customer hangs up at 11.13, the AGI channel's Hangup only at 15.18 (fact 27)
+    assert b.ended_at == pytest.approx(11.13, abs=0.05)
+    assert b.dnis == "8010"
+
+
+def test_app_queue_round_robin_abandon_and_ring_no_answer(traces_dir: object) -> None:
+    _, calls = replay("app-queue.ami")
+    c1, c2, c3, c4 = inbound(calls)
+    assert (c1.agent, c2.agent) == ("1001", "1002")
+    assert c1.queue == c2.queue == c3.queue == "support"
+    assert c3.outcome is CallOutcome.ABANDONED
+    assert c3.wait_seconds == pytest.approx(4.0, abs=1.0)
+    assert [(o.agent, o.answered) for o in c4.offers] == [("1003", False), ("1001", True)]
+
+
+def test_redirect_blind_and_attended_transfers_recorded(traces_dir: object) -> None:
+    tracker, calls = replay("redirect-transfer.ami")
+    assert tracker.live_calls == 0
+    a, b, c = inbound(calls)
+    assert [(t.kind, t.target, t.from_agent) for t in a.transfers] == [("redirect", "1002", "1001")]
+    assert [(t.kind, t.from_agent) for t in b.transfers] == [("blind", "1001")]
+    assert [(t.kind, t.target, t.from_agent) for t in c.transfers] == [("attended", "1002", "1001")]
+    assert a.agent == b.agent == c.agent == "1002"
+    assert c.hold_seconds > 0  # Atxfer puts the caller on hold (fact 20)
+    for call in (a, b, c):
+        assert call.hangup_by is HangupSide.SYSTEM  # each was ended with AMI Hangup
+        assert call.outcome is CallOutcome.ANSWERED
+
+
+def test_late_events_after_hangup_do_not_revive_a_leg(traces_dir: object) -> None:
+    tracker, _ = replay("redirect-transfer.ami")
+    assert tracker.late_events >= 1  # NewCallerid after Hangup in the atxfer part
+    assert tracker.live_calls == 0 and not tracker.legs
+
+
+def test_restart_closes_the_live_call(traces_dir: object) -> None:
+    tracker, calls = replay("restart.ami")
+    assert tracker.live_calls == 0
+    assert len(calls) == 2
+
+
+def test_every_call_in_every_trace_ends(traces_dir: object) -> None:
+    for name in ("chanspy.ami", "originate-variants.ami", "login-and-actions.ami"):
+        tracker, calls = replay(name)
+        assert tracker.live_calls == 0, name
+        assert all(c.outcome is not CallOutcome.IN_PROGRESS for c in calls.values())
+
+
+# --- disorder and resync, with hand-made events -------------------------------------------------
+
+
+def snap(uniqueid: str, linkedid: str, channel: str, state: ChannelState = ChannelState.UP) -> ChannelSnapshot:
+    return ChannelSnapshot(channel=channel, uniqueid=uniqueid, linkedid=linkedid, state=state,
+                           caller_num="5550100", context="incoming", exten="8000")
+
+
+def test_events_for_unseen_channels_create_the_call() -> None:
+    tracker = CallTracker()
+    tracker.handle(ev.ChannelStateChanged(at=1.0, chan=snap("9.1", "9.1", "PJSIP/trunk-00000001")))
+    assert tracker.live_calls == 1
+    tracker.handle(ev.ChannelHungUp(at=2.0, chan=snap("9.1", "9.1", "PJSIP/trunk-00000001"), cause=16))
+    (record,) = tracker.take_changes()
+    assert record.ended_at == 2.0 and record.caller_num == "5550100" and record.dnis == "8000"
+
+
+def test_duplicate_dial_end_keeps_the_first_status() -> None:
+    tracker = CallTracker()
+    cust = snap("9.1", "9.1", "PJSIP/trunk-00000001")
+    agent = snap("9.2", "9.1", "PJSIP/1001-00000002", ChannelState.RINGING)
+    tracker.handle(ev.ChannelCreated(at=0.0, chan=cust))
+    tracker.handle(ev.DialBegan(at=1.0, caller=cust, dest=agent))
+    tracker.handle(ev.DialEnded(at=3.0, caller=cust, dest=agent, status=ev.DialStatus.NOANSWER))
+    tracker.handle(ev.DialEnded(at=3.1, caller=cust, dest=agent, status=ev.DialStatus.CANCEL))
+    record = tracker.snapshot("9.1")
+    assert record is not None
+    assert [(o.dial_status, o.ended_at) for o in record.offers] == [("NOANSWER", 3.0)]
+
+
+def test_resync_closes_calls_that_vanished_while_the_link_was_down() -> None:
+    tracker = CallTracker()
+    gone = snap("9.1", "9.1", "PJSIP/trunk-00000001")
+    alive = snap("9.5", "9.5", "PJSIP/trunk-00000005")
+    tracker.handle(ev.ChannelCreated(at=0.0, chan=gone))
+    tracker.handle(ev.ChannelCreated(at=0.0, chan=alive))
+    tracker.handle(ev.ChannelListed(at=10.0, chan=alive, duration_seconds=10))
+    tracker.handle(ev.ResyncComplete(at=10.0, live_uniqueids=frozenset({"9.5"})))
+    records = {r.call_id: r for r in tracker.take_changes()}
+    assert records["9.1"].outcome is CallOutcome.LOST
+    assert records["9.1"].hangup_by is HangupSide.SYSTEM
+    assert records["9.5"].ended_at is None
+    assert tracker.live_calls == 1
+
+
+def test_channel_listed_after_service_restart_resumes_the_call() -> None:
+    tracker = CallTracker()
+    cust = snap("9.1", "9.1", "PJSIP/trunk-00000001")
+    tracker.handle(ev.ChannelListed(at=100.0, chan=cust, duration_seconds=40, application="AGI"))
+    record = tracker.snapshot("9.1")
+    assert record is not None
+    assert record.started_at == 60.0 and record.ivr_at == 60.0
+    assert record.extra.get("resumed") == "1"
+
+
+def test_versions_increase_across_snapshots() -> None:
+    tracker = CallTracker()
+    cust = snap("9.1", "9.1", "PJSIP/trunk-00000001")
+    tracker.handle(ev.ChannelCreated(at=0.0, chan=cust))
+    first = tracker.take_changes()[0].version
+    tracker.handle(ev.ChannelHungUp(at=1.0, chan=cust, cause=16))
+    assert tracker.take_changes()[0].version > first
