@@ -18,7 +18,15 @@ import tempfile
 import time
 import uuid
 
-from callcenter.domain.calls import CallOutcome, CallRecord, HangupSide, LegRecord, LegRole, OfferRecord, TransferRecord
+from callcenter.domain.calls import (
+    CallOutcome,
+    CallRecord,
+    HangupSide,
+    LegRecord,
+    LegRole,
+    OfferRecord,
+    TransferRecord,
+)
 from callcenter.store.crm import create_store
 from callcenter.store.migrate import migrate
 
@@ -30,11 +38,40 @@ def make_calls(n: int, version: int, t0: float = 1_700_000_000.0) -> list[CallRe
         start = t0 + i * 0.37
         agent = f"{1001 + i % 50}"
         legs = (
-            LegRecord(f"{cid}", cid, f"PJSIP/trunk-{i:08x}", LegRole.CUSTOMER, start, None, start + 1, start + 90, 16),
-            LegRecord(f"{cid}.1", cid, f"Local/s@ivr-{i:08x};2", LegRole.INBOUND, start + 0.1, None, start + 1,
-                      start + 90, 16),
-            LegRecord(f"{cid}.2", cid, f"PJSIP/{agent}-{i:08x}", LegRole.AGENT, start + 20, agent, start + 25,
-                      start + 90, 16, "ANSWER"),
+            LegRecord(
+                f"{cid}",
+                cid,
+                f"PJSIP/trunk-{i:08x}",
+                LegRole.CUSTOMER,
+                start,
+                None,
+                start + 1,
+                start + 90,
+                16,
+            ),
+            LegRecord(
+                f"{cid}.1",
+                cid,
+                f"Local/s@ivr-{i:08x};2",
+                LegRole.INBOUND,
+                start + 0.1,
+                None,
+                start + 1,
+                start + 90,
+                16,
+            ),
+            LegRecord(
+                f"{cid}.2",
+                cid,
+                f"PJSIP/{agent}-{i:08x}",
+                LegRole.AGENT,
+                start + 20,
+                agent,
+                start + 25,
+                start + 90,
+                16,
+                "ANSWER",
+            ),
         )
         offers = (OfferRecord(agent, f"{cid}.2", start + 20, start + 25, True, "ANSWER"),)
         transfers = (TransferRecord(start + 60, "blind", "2001", agent),) if i % 10 == 0 else ()
@@ -69,7 +106,9 @@ def make_calls(n: int, version: int, t0: float = 1_700_000_000.0) -> list[CallRe
 
 
 def rows_of(calls: list[CallRecord]) -> int:
-    return sum(1 + len(c.legs) + len(c.offers) + len(c.transfers) + (1 if c.recording_file else 0) for c in calls)
+    return sum(
+        1 + len(c.legs) + len(c.offers) + len(c.transfers) + (1 if c.recording_file else 0) for c in calls
+    )
 
 
 async def run(label: str, url: str, n: int, batch: int) -> None:
@@ -92,10 +131,14 @@ async def run(label: str, url: str, n: int, batch: int) -> None:
 
 
 async def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--pg", default=os.environ.get("CALLCENTER_BENCH_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432"))
+    parser.add_argument(
+        "--pg", default=os.environ.get("CALLCENTER_BENCH_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432")
+    )
     parser.add_argument("--no-pg", action="store_true")
     args = parser.parse_args()
 

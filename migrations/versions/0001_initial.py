@@ -46,7 +46,10 @@ def upgrade() -> None:
         sa.Column("raw", sa.String(), nullable=False),
         sa.Column("label", sa.String(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["customer_id"], ["customers.id"], name="fk_customer_phones_customer_id_customers", ondelete="CASCADE"
+            ["customer_id"],
+            ["customers.id"],
+            name="fk_customer_phones_customer_id_customers",
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_customer_phones"),
     )
@@ -111,7 +114,9 @@ def upgrade() -> None:
         sa.Column("ended_at", TS, nullable=True),
         sa.Column("hangup_cause", sa.Integer(), nullable=True),
         sa.Column("dial_status", sa.String(), nullable=True),
-        sa.ForeignKeyConstraint(["call_id"], ["calls.id"], name="fk_call_legs_call_id_calls", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["call_id"], ["calls.id"], name="fk_call_legs_call_id_calls", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("uniqueid", name="pk_call_legs"),
     )
     op.create_index("ix_call_legs_call_id", "call_legs", ["call_id"])
@@ -126,7 +131,9 @@ def upgrade() -> None:
         sa.Column("ended_at", TS, nullable=True),
         sa.Column("answered", sa.Boolean(), nullable=False),
         sa.Column("dial_status", sa.String(), nullable=True),
-        sa.ForeignKeyConstraint(["call_id"], ["calls.id"], name="fk_call_offers_call_id_calls", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["call_id"], ["calls.id"], name="fk_call_offers_call_id_calls", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_call_offers"),
         sa.UniqueConstraint("call_id", "uniqueid", name="uq_call_offers_call_id_uniqueid"),
     )
@@ -143,7 +150,9 @@ def upgrade() -> None:
             ["call_id"], ["calls.id"], name="fk_call_transfers_call_id_calls", ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name="pk_call_transfers"),
-        sa.UniqueConstraint("call_id", "at", "kind", "target", name="uq_call_transfers_call_id_at_kind_target"),
+        sa.UniqueConstraint(
+            "call_id", "at", "kind", "target", name="uq_call_transfers_call_id_at_kind_target"
+        ),
     )
 
     op.create_table(
@@ -156,7 +165,9 @@ def upgrade() -> None:
         sa.Column("size_bytes", sa.BigInteger(), nullable=True),
         sa.Column("duration_seconds", sa.Float(), nullable=True),
         sa.Column("sha256", sa.String(), nullable=True),
-        sa.ForeignKeyConstraint(["call_id"], ["calls.id"], name="fk_recordings_call_id_calls", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["call_id"], ["calls.id"], name="fk_recordings_call_id_calls", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_recordings"),
         sa.UniqueConstraint("path", name="uq_recordings_path"),
     )
@@ -184,7 +195,9 @@ def upgrade() -> None:
         sa.Column("label", sa.String(), nullable=False),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("last_used_at", TS, nullable=True),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_api_tokens_user_id_users", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name="fk_api_tokens_user_id_users", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_api_tokens"),
         sa.UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
     )

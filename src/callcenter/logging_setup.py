@@ -59,5 +59,5 @@ def setup_logging(level: str = "INFO", as_json: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiohttp.access", "sqlalchemy.engine", "panoramisk"):
+    for noisy in ("aiohttp.access", "sqlalchemy.engine", "panoramisk", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -41,7 +41,9 @@ def make_call(
     recording: str | None = None,
 ) -> CallRecord:
     all_legs = (
-        LegRecord(call_id, call_id, "PJSIP/trunk-00000001", LegRole.CUSTOMER, started_at, None, started_at + 1.5),
+        LegRecord(
+            call_id, call_id, "PJSIP/trunk-00000001", LegRole.CUSTOMER, started_at, None, started_at + 1.5
+        ),
         LegRecord(f"{call_id}.1", call_id, "Local/s@ivr-00000001;2", LegRole.INBOUND, started_at + 0.1),
         LegRecord(
             f"{call_id}.2",
@@ -78,7 +80,9 @@ def make_call(
         recording_file=recording,
         legs=all_legs,
         offers=(
-            OfferRecord(agent or "1002", f"{call_id}.2", started_at + 20.0, started_at + 24.5, True, "ANSWER"),
+            OfferRecord(
+                agent or "1002", f"{call_id}.2", started_at + 20.0, started_at + 24.5, True, "ANSWER"
+            ),
         ),
         transfers=(TransferRecord(started_at + 60.0, "blind", "2001", agent),) if ended else (),
         version=version,
@@ -109,9 +113,9 @@ def assert_same_call(got: CallRecord | None, want: CallRecord) -> None:
         assert getattr(got, name) == getattr(want, name), name
     assert [leg.uniqueid for leg in got.legs] == [leg.uniqueid for leg in want.legs]
     for a_leg, b_leg in zip(got.legs, want.legs, strict=True):
-        assert dataclasses.replace(a_leg, started_at=0, answered_at=None, ended_at=None) == dataclasses.replace(
-            b_leg, started_at=0, answered_at=None, ended_at=None
-        )
+        assert dataclasses.replace(
+            a_leg, started_at=0, answered_at=None, ended_at=None
+        ) == dataclasses.replace(b_leg, started_at=0, answered_at=None, ended_at=None)
         assert a_leg.started_at == pytest.approx(b_leg.started_at, abs=1e-6)
         assert (a_leg.ended_at is None) == (b_leg.ended_at is None)
     assert len(got.offers) == len(want.offers)
@@ -223,10 +227,14 @@ async def test_large_batch_in_one_call(store: SqlCrmStore) -> None:
 async def test_recording_metadata(store: SqlCrmStore) -> None:
     call = make_call(recording="r/a.wav")
     await store.save_calls([call])
-    await store.save_recording(call.call_id, "r/a.wav", size_bytes=1234, duration_seconds=65.5, sha256="ab" * 32)
+    await store.save_recording(
+        call.call_id, "r/a.wav", size_bytes=1234, duration_seconds=65.5, sha256="ab" * 32
+    )
     await store.save_calls([dataclasses.replace(call, version=2)])  # replay does not clear the metadata
     async with store.engine.connect() as conn:
-        row = (await conn.execute(text("SELECT size_bytes, duration_seconds, sha256, call_id FROM recordings"))).one()
+        row = (
+            await conn.execute(text("SELECT size_bytes, duration_seconds, sha256, call_id FROM recordings"))
+        ).one()
     assert tuple(row) == (1234, 65.5, "ab" * 32, call.call_id)
     with pytest.raises(StoreError):  # no such call
         await store.save_recording("missing", "r/b.wav")
@@ -311,7 +319,13 @@ async def test_users(store: SqlCrmStore) -> None:
     ann = await store.add_user("ann", "hash-a", Role.AGENT, display_name="Ann", agent="1001")
     bob = await store.add_user("bob", "hash-b", Role.SUPERVISOR)
     assert ann.id != bob.id
-    assert (ann.username, ann.role, ann.agent, ann.display_name, ann.active) == ("ann", Role.AGENT, "1001", "Ann", True)
+    assert (ann.username, ann.role, ann.agent, ann.display_name, ann.active) == (
+        "ann",
+        Role.AGENT,
+        "1001",
+        "Ann",
+        True,
+    )
     creds = await store.get_credentials("ann")
     assert creds is not None
     assert (creds.user, creds.password_hash) == (ann, "hash-a")
@@ -379,6 +393,8 @@ async def test_customers_and_phone_lookup(store: SqlCrmStore) -> None:
     assert await count(store, "customers") == 1
 
     # calls from a known number are linked to the customer
-    await store.save_calls([make_call("known", caller="555.123.0001"), make_call("unknown", caller="+15550000000")])
+    await store.save_calls(
+        [make_call("known", caller="555.123.0001"), make_call("unknown", caller="+15550000000")]
+    )
     assert await store.call_customer_id("known") == acme.id
     assert await store.call_customer_id("unknown") is None

@@ -40,6 +40,8 @@ from callcenter.config import Secret, Settings
 from callcenter.pbx.message import AmiMessage, parse_frame
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
+CHANNELS_FOLLOW = "Channels will follow"
+QUEUE_FOLLOWS = "Queue status will follow"
 
 Fields = Sequence[tuple[str, str]] | Mapping[str, str]
 ActionHandler = Callable[["FakeAmiConnection", AmiMessage], Awaitable[bytes | None] | bytes | None]
@@ -95,7 +97,9 @@ def core_show_channel(
 class FakeAmiConnection:
     """One accepted client connection."""
 
-    def __init__(self, server: FakeAmiServer, index: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    def __init__(
+        self, server: FakeAmiServer, index: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ):
         self.server = server
         self.index = index  # 1-based, in accept order
         self.reader = reader
@@ -232,15 +236,17 @@ class FakeAmiConnection:
         if key == "ping":
             if srv.answer_pings:
                 await self.reply(
-                    frame(("Response", "Success"), *aid, ("Ping", "Pong"), ("Timestamp", f"{time.time():.6f}"))
+                    frame(
+                        ("Response", "Success"), *aid, ("Ping", "Pong"), ("Timestamp", f"{time.time():.6f}")
+                    )
                 )
             return True
         if key == "coreshowchannels":
-            items = [
-                frame(("Event", "CoreShowChannel"), *aid, *_pairs(ch)) for ch in srv.channels
-            ]
+            items = [frame(("Event", "CoreShowChannel"), *aid, *_pairs(ch)) for ch in srv.channels]
             await self.reply(
-                frame(("Response", "Success"), *aid, ("EventList", "start"), ("Message", "Channels will follow"))
+                frame(
+                    ("Response", "Success"), *aid, ("EventList", "start"), ("Message", "Channels will follow")
+                )
                 + b"".join(items)
                 + frame(
                     ("Event", "CoreShowChannelsComplete"),
@@ -254,7 +260,10 @@ class FakeAmiConnection:
             items = [frame(*_pairs(item), *aid) for item in srv.queue_status]
             await self.reply(
                 frame(
-                    ("Response", "Success"), *aid, ("EventList", "start"), ("Message", "Queue status will follow")
+                    ("Response", "Success"),
+                    *aid,
+                    ("EventList", "start"),
+                    ("Message", "Queue status will follow"),
                 )
                 + b"".join(items)
                 + frame(
@@ -268,7 +277,9 @@ class FakeAmiConnection:
         if key == "events":
             await self.reply(frame(("Response", "Success"), *aid, ("Events", "On")))
             return True
-        await self.reply(frame(("Response", "Error"), *aid, ("Message", f"Invalid/unknown command: {action}")))
+        await self.reply(
+            frame(("Response", "Error"), *aid, ("Message", f"Invalid/unknown command: {action}"))
+        )
         return True
 
 
@@ -294,9 +305,10 @@ class FakeAmiServer:
         auth_fail_delay: float = 0.05,
         reset_before_banner: int = 0,
         no_banner: bool = False,
+        port: int = 0,
     ) -> None:
         self.host = "127.0.0.1"
-        self.port = 0
+        self.port = port
         self.username = username
         self.secret = secret
         self.channels: list[Fields] = list(channels)
@@ -322,7 +334,7 @@ class FakeAmiServer:
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, self.host, 0)
+        self._server = await asyncio.start_server(self._accept, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
@@ -379,19 +391,19 @@ class FakeAmiServer:
     def actions_named(self, name: str) -> list[AmiMessage]:
         return [m for m in self.actions if (m.get("Action") or "").lower() == name.lower()]
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        """Poll ``predicate`` (every 5 ms) until true; AssertionError after ``timeout``."""
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def wait_for(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
+        """Poll ``predicate`` (every 5 ms) until true; AssertionError after ``within`` seconds."""
+        deadline = asyncio.get_running_loop().time() + within
         while not predicate():
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"condition not met within {timeout}s")
+                raise AssertionError(f"condition not met within {within}s")
             await asyncio.sleep(0.005)
 
-    async def wait_logins(self, n: int, timeout: float = 5.0) -> None:
-        await self.wait_for(lambda: self.logins >= n, timeout)
+    async def wait_logins(self, n: int, within: float = 5.0) -> None:
+        await self.wait_for(lambda: self.logins >= n, within)
 
-    async def wait_accepted(self, n: int, timeout: float = 5.0) -> None:
-        await self.wait_for(lambda: self.accepted >= n, timeout)
+    async def wait_accepted(self, n: int, within: float = 5.0) -> None:
+        await self.wait_for(lambda: self.accepted >= n, within)
 
     async def after_login(self, conn: FakeAmiConnection) -> None:
         """Hook for subclasses (the trace replay server starts streaming here)."""

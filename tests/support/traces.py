@@ -32,7 +32,7 @@ Replaying
   part unless ``close_last=True``; the client then reconnects and gets the next part;
 * connections beyond ``len(conns)`` behave like a plain ``FakeAmiServer`` (login, pings, empty resync).
 
-``server.parts_done`` counts finished parts; ``await server.wait_replayed(timeout)`` waits until every
+``server.parts_done`` counts finished parts; ``await server.wait_replayed(within)`` waits until every
 part was streamed (the client may still be processing: wait on your own sink after that).
 ``server.replayed_frames`` counts replayed messages per part label.
 
@@ -54,13 +54,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from support.ami_server import FakeAmiConnection, FakeAmiServer, reset_writer
-
 from callcenter.pbx.message import parse_frame
-
-TRACES_DIR = Path(
-    os.environ.get("CALLCENTER_TRACES_DIR") or Path(__file__).resolve().parents[3] / "shared" / "pbx-traces"
-)
+from tests.support.ami_server import FakeAmiConnection, FakeAmiServer, reset_writer
+from tests.support.trace_messages import TRACES_DIR
 
 RESTART_OBSERVER: tuple[str, ...] = ("ami1", "ami3", "ami4", "ami6", "ami8", "ami9", "ami10")
 
@@ -223,8 +219,8 @@ class TraceReplayServer(FakeAmiServer):
         self._all_done = asyncio.Event()
         self._replays: set[asyncio.Task[None]] = set()
 
-    async def wait_replayed(self, timeout: float = 10.0) -> None:
-        await asyncio.wait_for(self._all_done.wait(), timeout)
+    async def wait_replayed(self, within: float = 10.0) -> None:
+        await asyncio.wait_for(self._all_done.wait(), within)
 
     async def close(self) -> None:
         for task in list(self._replays):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -40,8 +41,11 @@ class Health:
             "redis": {"enabled": False},
         }
         self.error: Exception | None = None
+        self.delay = 0.0
 
     async def __call__(self) -> dict[str, Any]:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.error is not None:
             raise self.error
         return self.report

@@ -73,12 +73,20 @@ class FakeCrmStore:
     # -- users -------------------------------------------------------------------------------
 
     async def add_user(
-        self, username: str, password_hash: str, role: Role, *, display_name: str = "", agent: str | None = None
+        self,
+        username: str,
+        password_hash: str,
+        role: Role,
+        *,
+        display_name: str = "",
+        agent: str | None = None,
     ) -> User:
         self._check()
         if any(c.user.username == username for c in self.users.values()):
             raise ValueError(f"duplicate username {username}")
-        user = User(id=len(self.users) + 1, username=username, role=role, display_name=display_name, agent=agent)
+        user = User(
+            id=len(self.users) + 1, username=username, role=role, display_name=display_name, agent=agent
+        )
         self.users[user.id] = UserCredentials(user=user, password_hash=password_hash)
         return user
 

@@ -64,11 +64,32 @@ def detailed_call(call_id: str, agent: str) -> CallRecord:
         call_id,
         agent=agent,
         legs=(
-            LegRecord(uniqueid=call_id, call_id=call_id, channel="PJSIP/trunk-0001", role=LegRole.CUSTOMER,
-                      started_at=T0, answered_at=T0 + 1, ended_at=T0 + 200, hangup_cause=16),
-            LegRecord(uniqueid=call_id + ".2", call_id=call_id, channel=f"PJSIP/{agent}-0002", role=LegRole.AGENT,
-                      started_at=T0 + 15, agent=agent, answered_at=T0 + 20, ended_at=T0 + 200, dial_status="ANSWER"),
+            LegRecord(
+                uniqueid=call_id,
+                call_id=call_id,
+                channel="PJSIP/trunk-0001",
+                role=LegRole.CUSTOMER,
+                started_at=T0,
+                answered_at=T0 + 1,
+                ended_at=T0 + 200,
+                hangup_cause=16,
+            ),
+            LegRecord(
+                uniqueid=call_id + ".2",
+                call_id=call_id,
+                channel=f"PJSIP/{agent}-0002",
+                role=LegRole.AGENT,
+                started_at=T0 + 15,
+                agent=agent,
+                answered_at=T0 + 20,
+                ended_at=T0 + 200,
+                dial_status="ANSWER",
+            ),
         ),
-        offers=(OfferRecord(agent=agent, uniqueid=call_id + ".2", rang_at=T0 + 15, ended_at=T0 + 20, answered=True),),
+        offers=(
+            OfferRecord(
+                agent=agent, uniqueid=call_id + ".2", rang_at=T0 + 15, ended_at=T0 + 20, answered=True
+            ),
+        ),
         transfers=(TransferRecord(at=T0 + 100, kind="blind", target="2000", from_agent=agent),),
     )

@@ -32,7 +32,7 @@ async def test_login_success_sets_hardened_cookie_and_lands_on_role_page(client:
     resp = await login(client, "sup")
     assert resp.status == 303
     assert resp.headers["Location"] == "/"
-    set_cookie = [h for h in resp.headers.getall("Set-Cookie") if h.startswith(SESSION_COOKIE + "=")][0]
+    set_cookie = next(h for h in resp.headers.getall("Set-Cookie") if h.startswith(SESSION_COOKIE + "="))
     assert "HttpOnly" in set_cookie
     assert "SameSite=Lax" in set_cookie
     assert "Secure" not in set_cookie  # cookie_secure=False in these settings
@@ -145,7 +145,9 @@ async def test_post_with_header_csrf_token(client: Client) -> None:
     assert resp.status == 303
 
 
-async def test_tampered_session_cookie_is_rejected_and_cleared(client: Client, users: dict[str, User]) -> None:
+async def test_tampered_session_cookie_is_rejected_and_cleared(
+    client: Client, users: dict[str, User]
+) -> None:
     await login(client, "alice")
     value = session_cookie(client)
     assert value is not None
@@ -161,9 +163,10 @@ async def test_tampered_session_cookie_is_rejected_and_cleared(client: Client, u
         client.session.cookie_jar.update_cookies({SESSION_COOKIE: bad})
         resp = await client.get("/api/me")
         assert resp.status == 401, bad
-        assert "Max-Age=0" in resp.headers.get("Set-Cookie", "") or "expires" in resp.headers.get(
-            "Set-Cookie", ""
-        ).lower()
+        assert (
+            "Max-Age=0" in resp.headers.get("Set-Cookie", "")
+            or "expires" in resp.headers.get("Set-Cookie", "").lower()
+        )
         page = await client.get("/admin", allow_redirects=False)
         assert page.status == 303
         assert page.headers["Location"].startswith("/login?next=")
@@ -268,13 +271,16 @@ async def test_secure_cookie_flag_follows_settings(store: FakeCrmStore, accounts
     from callcenter.config import Secret
 
     app = create_web_app(
-        Settings(session_secret=Secret(SECRET), cookie_secure=True), store=store, accounts=accounts, health=_ok
+        Settings(session_secret=Secret(SECRET), cookie_secure=True),
+        store=store,
+        accounts=accounts,
+        health=_ok,
     )
     async with TestClient(TestServer(app)) as client:
         page = await client.get("/login")
         token = csrf_from(await page.text())
         # the nonce cookie is Secure, so the client (plain http) will not send it back: send it by hand
-        nonce = [h for h in page.headers.getall("Set-Cookie") if h.startswith("cc_login=")][0]
+        nonce = next(h for h in page.headers.getall("Set-Cookie") if h.startswith("cc_login="))
         assert "Secure" in nonce
         nonce_value = nonce.split(";")[0].split("=", 1)[1]
         resp = await client.post(
@@ -284,7 +290,7 @@ async def test_secure_cookie_flag_follows_settings(store: FakeCrmStore, accounts
             allow_redirects=False,
         )
         assert resp.status == 303
-        set_cookie = [h for h in resp.headers.getall("Set-Cookie") if h.startswith(SESSION_COOKIE + "=")][0]
+        set_cookie = next(h for h in resp.headers.getall("Set-Cookie") if h.startswith(SESSION_COOKIE + "="))
         assert "Secure" in set_cookie
 
 

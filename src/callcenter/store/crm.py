@@ -161,7 +161,8 @@ def _build_statements(dialect: str) -> _Statements:
     )
     agents = insert(_AGENTS)
     agents = agents.on_conflict_do_update(
-        index_elements=[_AGENTS.c.id], set_={"name": agents.excluded.name, "endpoint": agents.excluded.endpoint}
+        index_elements=[_AGENTS.c.id],
+        set_={"name": agents.excluded.name, "endpoint": agents.excluded.endpoint},
     )
     return _Statements(calls, legs, offers, transfers, recordings, meta, agents)
 
@@ -261,7 +262,9 @@ class SqlCrmStore:
             out.update((row[0], row[1]) for row in result)
         return out
 
-    async def _write(self, conn: AsyncConnection, records: list[CallRecord], customers: dict[str, int]) -> None:
+    async def _write(
+        self, conn: AsyncConnection, records: list[CallRecord], customers: dict[str, int]
+    ) -> None:
         now = _now()
         call_rows: list[dict[str, Any]] = []
         legs: dict[str, dict[str, Any]] = {}
@@ -422,7 +425,9 @@ class SqlCrmStore:
         return CallPage(calls=tuple(calls), total=total, limit=limit, offset=offset)
 
     async def open_call_ids(self) -> Sequence[str]:
-        stmt = select(_CALLS.c.id).where(_CALLS.c.outcome == CallOutcome.IN_PROGRESS.value).order_by(_CALLS.c.id)
+        stmt = (
+            select(_CALLS.c.id).where(_CALLS.c.outcome == CallOutcome.IN_PROGRESS.value).order_by(_CALLS.c.id)
+        )
         with translate_errors("open_call_ids"):
             async with self._engine.connect() as conn:
                 return list((await conn.execute(stmt)).scalars())
@@ -520,9 +525,16 @@ class SqlCrmStore:
     # -- users and API tokens ----------------------------------------------------------------------
 
     async def add_user(
-        self, username: str, password_hash: str, role: Role, *, display_name: str = "", agent: str | None = None
+        self,
+        username: str,
+        password_hash: str,
+        role: Role,
+        *,
+        display_name: str = "",
+        agent: str | None = None,
     ) -> User:
-        """Store a new user. A taken username raises ``DuplicateError`` (a ``StoreError`` and ``ValueError``)."""
+        """Store a new user. A taken username raises ``DuplicateError`` (a ``StoreError`` and a
+        ``ValueError``)."""
         role = Role(role)
         values = {
             "username": username,
@@ -540,7 +552,9 @@ class SqlCrmStore:
                     user_id = int(result.scalar_one())
         except DuplicateError as error:
             raise DuplicateError(f"username {username!r} is already taken") from error.__cause__
-        return User(id=user_id, username=username, role=role, display_name=display_name, agent=agent, active=True)
+        return User(
+            id=user_id, username=username, role=role, display_name=display_name, agent=agent, active=True
+        )
 
     async def get_credentials(self, username: str) -> UserCredentials | None:
         stmt = select(_USERS).where(_USERS.c.username == username)
@@ -599,10 +613,14 @@ class SqlCrmStore:
     # -- agents and customers ----------------------------------------------------------------------
 
     async def upsert_agents(self, agents: Sequence[tuple[str, str, str]]) -> None:
-        """Insert or update agents given as ``(id, name, endpoint)``, e.g. ``("1001", "Ann", "PJSIP/1001")``."""
+        """Insert or update agents given as ``(id, name, endpoint)``, e.g.
+        ``("1001", "Ann", "PJSIP/1001")``."""
         if not agents:
             return
-        rows = {agent_id: {"id": agent_id, "name": name, "endpoint": endpoint} for agent_id, name, endpoint in agents}
+        rows = {
+            agent_id: {"id": agent_id, "name": name, "endpoint": endpoint}
+            for agent_id, name, endpoint in agents
+        }
         with translate_errors("upsert_agents"):
             async with self._engine.begin() as conn:
                 await conn.execute(self._stmts.agents, list(rows.values()))
@@ -662,12 +680,19 @@ class SqlCrmStore:
                         await conn.execute(
                             _PHONES.insert(),
                             [
-                                {"customer_id": customer_id, "number_e164": number, "raw": raw, "label": label}
+                                {
+                                    "customer_id": customer_id,
+                                    "number_e164": number,
+                                    "raw": raw,
+                                    "label": label,
+                                }
                                 for number, (raw, label) in phone_rows.items()
                             ],
                         )
         except DuplicateError as error:
-            raise DuplicateError(f"a phone number of {name!r} belongs to another customer") from error.__cause__
+            raise DuplicateError(
+                f"a phone number of {name!r} belongs to another customer"
+            ) from error.__cause__
         return CustomerRecord(
             id=customer_id,
             name=name,
@@ -688,7 +713,11 @@ class SqlCrmStore:
         owner = select(_PHONES.c.customer_id).where(_PHONES.c.number_e164 == e164).scalar_subquery()
         with translate_errors("find_customer_by_phone"):
             async with self._engine.connect() as conn:
-                row = (await conn.execute(select(_CUSTOMERS).where(_CUSTOMERS.c.id == owner))).mappings().one_or_none()
+                row = (
+                    (await conn.execute(select(_CUSTOMERS).where(_CUSTOMERS.c.id == owner)))
+                    .mappings()
+                    .one_or_none()
+                )
                 if row is None:
                     return None
                 result = await conn.execute(

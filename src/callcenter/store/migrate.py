@@ -78,7 +78,9 @@ async def current_revision(url: str) -> str | None:
     try:
         with translate_errors("current_revision"):
             async with engine.connect() as conn:
-                return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+                return await conn.run_sync(
+                    lambda sync: MigrationContext.configure(sync).get_current_revision()
+                )
     finally:
         await engine.dispose()
 

@@ -13,8 +13,8 @@ one over-long caller name must never fail a whole batch of call records.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (

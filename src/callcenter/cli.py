@@ -1,0 +1,164 @@
+"""The ``callcenter`` command: serve, migrate, user add, token add, check-config, sim, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from callcenter import __version__
+from callcenter.config import Settings, async_database_url, load_settings
+from callcenter.domain.errors import CallcenterError, ConfigError
+from callcenter.domain.users import Role
+from callcenter.logging_setup import setup_logging
+
+log = logging.getLogger("callcenter.cli")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(config_file=getattr(args, "config", None))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from callcenter.app import run_service
+
+    run_service(_settings(args))
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    for key, value in settings.public_dict().items():
+        print(f"{key} = {value}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from callcenter.store.migrate import migrate
+
+    settings = _settings(args)
+    asyncio.run(migrate(async_database_url(settings.database_url)))
+    print("database schema is up to date")
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise ConfigError("the passwords differ")
+    return first
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from callcenter.services.accounts import Accounts
+    from callcenter.store.crm import create_store
+    from callcenter.store.migrate import migrate
+
+    settings = _settings(args)
+    password = _read_password(args)
+
+    async def run() -> None:
+        url = async_database_url(settings.database_url)
+        await migrate(url)
+        store = create_store(url)
+        try:
+            user = await Accounts(store).create_user(
+                args.username, password, Role(args.role), display_name=args.name or "", agent=args.agent
+            )
+        finally:
+            await store.close()
+        print(f"user {user.username} ({user.role}) created with id {user.id}")
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_token_add(args: argparse.Namespace) -> int:
+    from callcenter.services.accounts import Accounts
+    from callcenter.store.crm import create_store
+
+    settings = _settings(args)
+
+    async def run() -> None:
+        store = create_store(async_database_url(settings.database_url))
+        try:
+            creds = await store.get_credentials(args.username)
+            if creds is None:
+                raise ConfigError(f"no user named {args.username!r}")
+            token = await Accounts(store).issue_api_token(creds.user.id, args.label)
+        finally:
+            await store.close()
+        print(token)
+
+    asyncio.run(run())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callcenter", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"callcenter {__version__}")
+    parser.add_argument("--config", help="TOML settings file (default: $CALLCENTER_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the service (AMI link, web, store)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("check-config", help="validate and print the settings (secrets masked)")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("migrate", help="create or upgrade the database schema")
+    p.set_defaults(func=cmd_migrate)
+
+    user = sub.add_parser("user", help="manage users").add_subparsers(dest="user_command", required=True)
+    p = user.add_parser("add", help="add a user")
+    p.add_argument("username")
+    p.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p.add_argument("--name", help="display name")
+    p.add_argument("--agent", help="agent id (extension) for role=agent")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=cmd_user_add)
+
+    token = sub.add_parser("token", help="manage API tokens").add_subparsers(dest="token_command", required=True)
+    p = token.add_parser("add", help="issue a bearer token for a user (printed once)")
+    p.add_argument("username")
+    p.add_argument("--label", default="")
+    p.set_defaults(func=cmd_token_add)
+
+    _add_sim_commands(sub)
+    return parser
+
+
+def _add_sim_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    try:
+        from callcenter.sim import cli as sim_cli
+    except ImportError:  # the simulator is optional at import time
+        return
+    sim_cli.register(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings_level = load_settings(config_file=args.config).log_level
+        settings_json = load_settings(config_file=args.config).log_json
+    except ConfigError as exc:
+        print(f"callcenter: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings_level, settings_json)
+    try:
+        result: int = args.func(args)
+    except ConfigError as exc:
+        print(f"callcenter: {exc}", file=sys.stderr)
+        return 2
+    except CallcenterError as exc:
+        print(f"callcenter: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return result

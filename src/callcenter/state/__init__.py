@@ -1,0 +1,1 @@
+"""Shared live state: in-process (embedded default) and Redis (several instances)."""
