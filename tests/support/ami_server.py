@@ -182,6 +182,7 @@ class FakeAmiConnection:
                         continue
                     if not await self._dispatch(msg):
                         return
+                    await srv.after_action(self, msg)
         except (ConnectionError, OSError):
             return
         finally:
@@ -406,7 +407,10 @@ class FakeAmiServer:
         await self.wait_for(lambda: self.accepted >= n, within)
 
     async def after_login(self, conn: FakeAmiConnection) -> None:
-        """Hook for subclasses (the trace replay server starts streaming here)."""
+        """Hook for subclasses, called once the login reply was written."""
+
+    async def after_action(self, conn: FakeAmiConnection, msg: AmiMessage) -> None:
+        """Hook for subclasses, called after every action was answered (the trace replay starts here)."""
 
     # --- internals ----------------------------------------------------------------------------
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -15,12 +15,14 @@ Reading
 Replaying
 ---------
 ``TraceReplayServer(path, conns=("ami1",), *, chunk_delay=0.0, drop_list_items=True, close_last=False,
-**FakeAmiServer_kwargs)`` is a :class:`FakeAmiServer` whose *n*-th accepted connection serves
-``conns[n-1]`` of the trace:
+start_after="CoreShowChannels", **FakeAmiServer_kwargs)`` is a :class:`FakeAmiServer` whose *n*-th accepted
+connection serves ``conns[n-1]`` of the trace:
 
 * a part with no RX bytes (``ami3``/``ami9`` of restart.ami) is a TCP reset right after accept;
-* otherwise the trace's own banner is sent, the client logs in (our secret is checked as usual), and after
-  the login reply the part's RX bytes are streamed **with the trace's chunk boundaries** (one write per
+* otherwise the trace's own banner is sent, the client logs in (our secret is checked as usual), and once
+  the client's resync was answered (``start_after``: the first action of that name; ``None`` = right
+  after the login reply), so that ``ResyncComplete`` deterministically precedes the replayed events,
+  the part's RX bytes are streamed **with the trace's chunk boundaries** (one write per
   recorded ``recv()``, ``chunk_delay`` seconds apart; TCP may still coalesce them), minus:
   - every ``Response:`` message (replies to the recorder's own actions; our link never sent them),
   - with ``drop_list_items`` (default), the events carrying the ActionID of a recorder *list* action
@@ -54,7 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from callcenter.pbx.message import parse_frame
+from callcenter.pbx.message import AmiMessage, parse_frame
 from tests.support.ami_server import FakeAmiConnection, FakeAmiServer, reset_writer
 from tests.support.trace_messages import TRACES_DIR
 
@@ -207,9 +209,11 @@ class TraceReplayServer(FakeAmiServer):
         chunk_delay: float = 0.0,
         drop_list_items: bool = True,
         close_last: bool = False,
+        start_after: str | None = "CoreShowChannels",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.start_after = start_after.lower() if start_after else None
         self.path = Path(path)
         self.parts = [prepare_part(path, c, drop_list_items=drop_list_items) for c in conns]
         self.chunk_delay = chunk_delay
@@ -254,6 +258,14 @@ class TraceReplayServer(FakeAmiServer):
         await super()._handle(reader, writer)
 
     async def after_login(self, conn: FakeAmiConnection) -> None:
+        if self.start_after is None:
+            self._start_replay(conn)
+
+    async def after_action(self, conn: FakeAmiConnection, msg: AmiMessage) -> None:
+        if self.start_after is not None and (msg.get("Action") or "").lower() == self.start_after:
+            self._start_replay(conn)
+
+    def _start_replay(self, conn: FakeAmiConnection) -> None:
         part: ReplayPart | None = conn.part
         if part is None or conn.replaying:
             return

@@ -136,3 +136,23 @@ async def test_page_errors_are_html(client: Client) -> None:
 def test_web_dir_layout() -> None:
     assert (TEMPLATES_DIR / "base.html").is_file()
     assert Path(STATIC_DIR, "app.css").is_file()
+
+
+def test_feature_pages_take_precedence_over_placeholders() -> None:
+    from aiohttp import web
+
+    from callcenter.webapp import views_pages
+
+    async def real_agent_console(request: web.Request) -> web.Response:
+        return web.Response(text="console")
+
+    app = web.Application()
+    app.router.add_get("/agent", real_agent_console)
+    views_pages.setup(app)
+    handlers = {
+        route.resource.canonical: route.handler
+        for route in app.router.routes()
+        if route.method == "GET" and route.resource is not None
+    }
+    assert handlers["/agent"] is real_agent_console
+    assert {"/", "/wallboard", "/qa/calls", "/admin"} <= set(handlers)

@@ -54,7 +54,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from callcenter.config import Settings
 from callcenter.domain.errors import (
@@ -67,6 +67,9 @@ from callcenter.domain.errors import (
 from callcenter.domain.events import LinkDown, LinkUp, PbxEvent, ResyncComplete
 from callcenter.pbx.message import AmiMessage
 from callcenter.pbx.protocol import AmiProtocol, PendingAction
+
+if TYPE_CHECKING:
+    from callcenter.ports import PbxControl
 
 log = logging.getLogger(__name__)
 
@@ -520,6 +523,7 @@ class AmiLink:
         def logged_in(_: PendingAction) -> None:
             # runs inside data_received, so LinkUp is queued before FullyBooted and every later event
             self.logins += 1
+            self.last_error = self._login_error = None
             if self.logins > 1:
                 self.reconnects += 1
             self._set_state("up")
@@ -536,7 +540,6 @@ class AmiLink:
             if "authentication" in exc.message.lower():
                 raise AmiLoginFailed(exc.message) from exc
             raise
-        self.last_error = self._login_error = None
         log.info(
             "ami: logged in to %s:%s as %r (AMI %s, login #%d)",
             self._s.ami_host,
@@ -632,3 +635,9 @@ def _result(p: PendingAction) -> dict[str, Any]:
         "events": [item.as_dict() for item in p.items],
         "complete": p.complete.as_dict() if p.complete is not None else {},
     }
+
+
+if TYPE_CHECKING:  # mypy proves that AmiLink satisfies the port
+
+    def _is_pbx_control(link: AmiLink) -> PbxControl:
+        return link

@@ -165,8 +165,8 @@ class Channel:
         "moh",
         "name",
         "no_cdr",
-        "peer",
         "pbx",
+        "peer",
         "priority",
         "softhangup_agi",
         "state",
@@ -177,7 +177,15 @@ class Channel:
     )
 
     def __init__(
-        self, pbx: Pbx, name: str, uniqueid: str, linkedid: str, context: str, exten: str, state: int, tech: str
+        self,
+        pbx: Pbx,
+        name: str,
+        uniqueid: str,
+        linkedid: str,
+        context: str,
+        exten: str,
+        state: int,
+        tech: str,
     ) -> None:
         self.pbx = pbx
         self.name = name
@@ -255,7 +263,7 @@ class Channel:
             "CONNECTEDLINE(num)": self.conn_num,
             "CONNECTEDLINE(name)": self.conn_name,
             "UNIQUEID": self.uniqueid,
-            "LINKEDID": self.linkedid if False else None,
+            "LINKEDID": self.linkedid,
             "CHANNEL": self.name,
             "CHANNEL(linkedid)": self.linkedid,
             "CHANNEL(uniqueid)": self.uniqueid,
@@ -374,6 +382,8 @@ class Pbx:
         self.agi_runner: Callable[[Channel, str, list[str]], Awaitable[str]] | None = None
         self.calls: list[CallStat] = []
         self.stopping = False
+        self.globals: dict[str, str] = {}
+        self.agi_db: dict[tuple[str, str], str] = {}
 
     # -- bookkeeping -----------------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -418,7 +428,9 @@ class Pbx:
             self.events_emitted += 1
             self.sink.publish(cls, text.encode("utf-8", "replace"))
 
-    def ev(self, name: str, chan: Channel, extra: str = "", priv: str = "call,all", cls: int = EV_CALL) -> None:
+    def ev(
+        self, name: str, chan: Channel, extra: str = "", priv: str = "call,all", cls: int = EV_CALL
+    ) -> None:
         if self.sink.listening:
             self.events_emitted += 1
             self.sink.publish(
@@ -468,7 +480,9 @@ class Pbx:
                 # "__X" stays inheritable, "_X" only one level
                 self.set_var(dst, ("__" if prefix == "__" else "") + key, value)
 
-    def newexten(self, chan: Channel, priority: int, app: str, data: str = "", exten: str | None = None) -> None:
+    def newexten(
+        self, chan: Channel, priority: int, app: str, data: str = "", exten: str | None = None
+    ) -> None:
         chan.priority = priority
         chan.app = app
         chan.appdata = data
@@ -476,7 +490,10 @@ class Pbx:
         if self.cfg.dialplan_events and self.sink.listening:
             ext = chan.exten if exten is None else exten
             self.ev(
-                "Newexten", chan, f"Extension: {ext}\r\nApplication: {app}\r\nAppData: {data}\r\n", "dialplan,all",
+                "Newexten",
+                chan,
+                f"Extension: {ext}\r\nApplication: {app}\r\nAppData: {data}\r\n",
+                "dialplan,all",
                 EV_DIALPLAN,
             )
 
@@ -572,7 +589,12 @@ class Pbx:
         self.channels.pop(chan.name, None)
         if chan.agent is not None:
             self.release_agent(chan.agent)
-        if chan.call is not None and chan.kind != "leg" and chan.name.endswith(";1") and chan.context == "customer-sim":
+        if (
+            chan.call is not None
+            and chan.kind != "leg"
+            and chan.name.endswith(";1")
+            and chan.context == "customer-sim"
+        ):
             chan.call.ended = True
         self.poke(chan)
 
@@ -646,7 +668,9 @@ class Pbx:
         bridge.channels.append(chan)
         chan.bridge = bridge
         if self.sink.listening:
-            self.raw(EV_CALL, f"Event: BridgeEnter\r\nPrivilege: call,all\r\n{bridge.block()}{chan.snap()}\r\n")
+            self.raw(
+                EV_CALL, f"Event: BridgeEnter\r\nPrivilege: call,all\r\n{bridge.block()}{chan.snap()}\r\n"
+            )
         if self.cfg.dialplan_events and len(bridge.channels) == 2:
             a, b = bridge.channels
             self.set_var(a, "BRIDGEPEER", b.name)
@@ -665,7 +689,9 @@ class Pbx:
             bridge.channels.remove(chan)
         chan.bridge = None
         if self.sink.listening:
-            self.raw(EV_CALL, f"Event: BridgeLeave\r\nPrivilege: call,all\r\n{bridge.block()}{chan.snap()}\r\n")
+            self.raw(
+                EV_CALL, f"Event: BridgeLeave\r\nPrivilege: call,all\r\n{bridge.block()}{chan.snap()}\r\n"
+            )
         for other in bridge.channels:
             self.poke(other)
 
@@ -695,7 +721,13 @@ class Pbx:
     def new_pjsip(self, endpoint: str, linkedid: str | None, uid: str | None = None) -> Channel:
         u = uid or self.new_uid()
         chan = Channel(
-            self, f"PJSIP/{endpoint}-{self.next_seq():08x}", u, linkedid or u, self.cfg.agent_context, "s", 0,
+            self,
+            f"PJSIP/{endpoint}-{self.next_seq():08x}",
+            u,
+            linkedid or u,
+            self.cfg.agent_context,
+            "s",
+            0,
             "PJSIP",
         )
         self.channels[chan.name] = chan
@@ -738,7 +770,11 @@ class Pbx:
             if target.gone:
                 return
             self.ev(
-                "DTMFEnd", target, f"Digit: {digit}\r\nDurationMs: 100\r\nDirection: Received\r\n", "dtmf,all", EV_DTMF
+                "DTMFEnd",
+                target,
+                f"Digit: {digit}\r\nDurationMs: 100\r\nDirection: Received\r\n",
+                "dtmf,all",
+                EV_DTMF,
             )
             target.digits.append(digit)
             self.poke(target)
@@ -758,7 +794,7 @@ class Pbx:
 
     # -- agents ----------------------------------------------------------------------------------
     def agent_plan(self, ext: str) -> AgentPlan:
-        if self.cfg.trace_agents or ext in ("1001", "1002", "1003", "1004") and not self.agents:
+        if self.cfg.trace_agents or (ext in ("1001", "1002", "1003", "1004") and not self.agents):
             if ext == "1003":
                 return AgentPlan(None, False, 0.0, False)
             if ext == "1004":
@@ -813,11 +849,19 @@ class Pbx:
         if context == self.cfg.agent_context:
             return self._ctx_agent if (exten in self.agent_set or self._trace_agent(exten)) else None
         if context == "transfer":
-            return self._ctx_transfer if (len(exten) == 4 and exten.startswith("10") and exten.isdigit()) else None
+            return (
+                self._ctx_transfer
+                if (len(exten) == 4 and exten.startswith("10") and exten.isdigit())
+                else None
+            )
         if context == "supervisor":
             return self._ctx_supervisor if exten == "listen" else None
         if context == "outbound":
-            return self._ctx_outbound if (len(exten) == 7 and exten.startswith("555") and exten.isdigit()) else None
+            return (
+                self._ctx_outbound
+                if (len(exten) == 7 and exten.startswith("555") and exten.isdigit())
+                else None
+            )
         return None
 
     def _trace_agent(self, exten: str) -> bool:
@@ -854,7 +898,9 @@ class Pbx:
             chan.goto = ("incoming", self.cfg.agi_exten, 1)
             return
         if exten == self.cfg.direct_exten:
-            self.newexten(chan, 1, "NoOp", f"Direct call CLI={chan.cid_num} to agent {chan.vars.get('AGENT', '')}")
+            self.newexten(
+                chan, 1, "NoOp", f"Direct call CLI={chan.cid_num} to agent {chan.vars.get('AGENT', '')}"
+            )
         else:
             self.newexten(chan, 1, "NoOp", f"Inbound call DNIS={exten} CLI={chan.cid_num}")
         self.newexten(chan, 2, "Set", f"__CC_CALLID={chan.uniqueid}")
@@ -1035,6 +1081,7 @@ class Pbx:
                 self.finish(one, 0)
                 return None
             one, two = self.new_local(exten, context, linkedid)
+            one.no_cdr = True
             if context == self.cfg.agent_context:
                 one.agent = exten
                 self.claim_agent(exten)
@@ -1043,6 +1090,7 @@ class Pbx:
         if endpoint not in self.agent_set:
             return None
         leg = self.new_pjsip(endpoint, linkedid)
+        leg.no_cdr = True
         leg.agent = endpoint
         self.claim_agent(endpoint)
         return leg, None
@@ -1383,10 +1431,15 @@ class Pbx:
             return
         transferee = others[0]
         for digit in "*2" + exten:
-            self.ev("DTMFBegin", transferer, f"Digit: {digit}\r\nDirection: Received\r\n", "dtmf,all", EV_DTMF)
             self.ev(
-                "DTMFEnd", transferer, f"Digit: {digit}\r\nDurationMs: 100\r\nDirection: Received\r\n",
-                "dtmf,all", EV_DTMF,
+                "DTMFBegin", transferer, f"Digit: {digit}\r\nDirection: Received\r\n", "dtmf,all", EV_DTMF
+            )
+            self.ev(
+                "DTMFEnd",
+                transferer,
+                f"Digit: {digit}\r\nDurationMs: 100\r\nDirection: Received\r\n",
+                "dtmf,all",
+                EV_DTMF,
             )
         self.ev("Hold", transferer)
         self.moh_start(transferee)

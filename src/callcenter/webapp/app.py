@@ -74,8 +74,9 @@ def create_web_app(
     app.on_response_prepare.append(add_security_headers)
 
     views_auth.setup(app)
-    views_pages.setup(app)
     views_api.setup(app)
     views_ops.setup(app)
+    # Feature pages (agent console, wallboard, QA, admin) register here, before the placeholders.
+    views_pages.setup(app)  # "/" and placeholder landing pages for paths still free
     app.router.add_static("/static/", web_dir / "static", name="static")
     return app

@@ -1,8 +1,9 @@
 """Server-rendered pages: ``GET /`` sends each role to its landing page.
 
 The landing pages (``/agent``, ``/wallboard``, ``/qa/calls``, ``/admin``) are placeholders that show
-who is logged in and the most recent calls they may see; the agent console, wallboard, QA and admin
-issues replace them by registering their own handlers for these paths instead of ``setup()`` here.
+who is logged in and the most recent calls they may see. A feature module (agent console, wallboard,
+QA, admin) replaces one by registering its own ``GET`` route for that path before ``setup()`` runs
+(see ``create_web_app``); ``page_context`` gives its templates what ``base.html`` needs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from callcenter.domain.calls import CallQuery
 from callcenter.domain.errors import StoreError
@@ -59,7 +61,7 @@ async def index(request: web.Request) -> web.StreamResponse:
     return web.Response(status=303, headers={"Location": LANDING[role].path})
 
 
-def _landing_handler(page: LandingPage) -> Any:
+def _landing_handler(page: LandingPage) -> Handler:
     @require_role(*page.roles)
     async def handler(request: web.Request) -> web.StreamResponse:
         principal = current_principal(request)
@@ -81,6 +83,10 @@ def _landing_handler(page: LandingPage) -> Any:
 
 
 def setup(app: web.Application) -> None:
+    """Register ``/`` and a placeholder for every landing page not already routed: call it after the
+    feature modules (agent console, wallboard, QA, admin) so their real pages take precedence."""
     app.router.add_get("/", index, name="index")
+    routed = {route.resource.canonical for route in app.router.routes() if route.resource is not None}
     for role, page in LANDING.items():
-        app.router.add_get(page.path, _landing_handler(page), name=f"home_{role.value}")
+        if page.path not in routed:
+            app.router.add_get(page.path, _landing_handler(page), name=f"home_{role.value}")

@@ -1,0 +1,264 @@
+"""AMI ingest benchmark: recorded traffic over loopback at full speed through link, tracker and store.
+
+A separate process plays the PBX: it logs us in and then writes, as fast as the socket takes it, the
+events of N copies of the real ``ivr-to-agent`` call (every id, channel name and bridge renamed per
+copy), interleaved so that about ``--concurrent`` calls are live at once. This process runs the real
+service path: ``AmiLink`` (panoramisk protocol, bounded queue, one consumer) → ``Translator`` →
+``CallTracker`` → ``CallRecorder`` → ``SqlCrmStore`` (SQLite file, WAL, batches).
+
+Phase 1 prints events/s and calls/s end to end (until every call is in the database).
+Phase 2 streams only the first half of 10,000 calls (none ends) and prints the RSS growth per live call.
+
+    .venv/bin/python bench/ami_ingest.py [--calls 4000] [--concurrent 200] [--live 10000] [--filtered]
+
+``--filtered`` drops VarSet (except MIXMONITOR_FILENAME), Newexten and AGIExec* in the fake PBX, as the
+``eventfilter`` in ``dialplan/manager.conf`` does on a real Asterisk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import multiprocessing as mp
+import os
+import resource
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from callcenter.config import Secret, Settings  # noqa: E402
+from callcenter.domain.events import PbxEvent  # noqa: E402
+from callcenter.pbx.ami import AmiLink  # noqa: E402
+from callcenter.pbx.message import AmiMessage  # noqa: E402
+from callcenter.pbx.translate import Translator  # noqa: E402
+from callcenter.services.records import CallRecorder  # noqa: E402
+from callcenter.services.tracker import CallTracker  # noqa: E402
+from callcenter.store.crm import create_store  # noqa: E402
+from callcenter.store.migrate import migrate  # noqa: E402
+from tests.support.trace_messages import TRACES_DIR, read_records  # noqa: E402
+
+TEMPLATE = "ivr-to-agent.ami"
+FILTERED_OUT = (b"Event: Newexten\r\n", b"Event: AGIExecStart\r\n", b"Event: AGIExecEnd\r\n")
+
+
+def template_frames(filtered: bool) -> list[tuple[float, bytes]]:
+    """(time, frame) of every event of the template call, responses and login noise removed."""
+    buf = b""
+    out: list[tuple[float, bytes]] = []
+    for kind, conn, t, payload in read_records(TRACES_DIR / TEMPLATE):
+        if kind != "RX" or conn != "ami1":
+            continue
+        buf += payload
+        if buf.startswith(b"Asterisk Call Manager/"):
+            buf = buf.split(b"\r\n", 1)[1]
+        *frames, buf = buf.split(b"\r\n\r\n")
+        for frame in frames:
+            if not frame.startswith(b"Event: ") or frame.startswith((b"Event: FullyBooted", b"Event: Success")):
+                continue
+            if frame.startswith(b"Event: OriginateResponse"):
+                continue
+            if filtered and (
+                frame.startswith(FILTERED_OUT)
+                or (frame.startswith(b"Event: VarSet") and b"MIXMONITOR_FILENAME" not in frame)
+            ):
+                continue
+            out.append((t, frame + b"\r\n\r\n"))
+    return out
+
+
+def renamed(frames: list[tuple[float, bytes]], index: int) -> list[tuple[float, bytes]]:
+    """A copy of the template call with every id unique to ``index``."""
+    base = 1_800_000_000 + index
+    subs = {
+        b"1795439030.2": f"{base}.{4 * index}".encode(),
+        b"1795439030.3": f"{base}.{4 * index + 1}".encode(),
+        b"1795439033.4": f"{base}.{4 * index + 2}".encode(),
+        b"1795439033.5": f"{base}.{4 * index + 3}".encode(),
+        b"incoming-00000001": f"incoming-{2 * index:08x}".encode(),
+        b"agents-00000002": f"agents-{2 * index + 1:08x}".encode(),
+        b"0a8dff38-7e5b-49b8-9006-46a2f4b81a73": f"bench-bridge-{index:012d}".encode(),
+    }
+    out = []
+    for t, frame in frames:
+        for old, new in subs.items():
+            frame = frame.replace(old, new)
+        out.append((t, frame))
+    return out
+
+
+def build_stream(calls: int, concurrent: int, filtered: bool, first_half_only: bool = False) -> tuple[bytes, int]:
+    frames = template_frames(filtered)
+    duration = frames[-1][0] - frames[0][0]
+    if first_half_only:  # up to (and including) the agent's answer: every call stays live
+        answer = next(i for i, (_, f) in enumerate(frames) if f.startswith(b"Event: BridgeEnter"))
+        frames = frames[: answer + 2]
+    spacing = duration / max(1, concurrent)
+    timeline: list[tuple[float, int, bytes]] = []
+    for i in range(calls):
+        offset = i * spacing
+        for seq, (t, frame) in enumerate(renamed(frames, i)):
+            timeline.append((offset + t, i * 1000 + seq, frame))
+    timeline.sort()
+    return b"".join(f for _, _, f in timeline), len(timeline)
+
+
+# --- the fake PBX (separate process) -------------------------------------------------------------
+def pbx_process(port_out: mp.connection.Connection, stream: bytes) -> None:
+    async def serve() -> None:
+        done = asyncio.Event()
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+            sent_stream = False
+            buf = b""
+            while True:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    break
+                buf += chunk
+                while b"\r\n\r\n" in buf:
+                    frame, buf = buf.split(b"\r\n\r\n", 1)
+                    fields = dict(line.split(": ", 1) for line in frame.decode().split("\r\n") if ": " in line)
+                    action = fields.get("Action", "").lower()
+                    aid = fields.get("ActionID", "")
+                    head = f"Response: Success\r\nActionID: {aid}\r\n".encode()
+                    if action == "login":
+                        writer.write(head + b"Message: Authentication accepted\r\n\r\n"
+                                     b"Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n")
+                    elif action == "coreshowchannels":
+                        writer.write(head + b"EventList: start\r\nMessage: Channels will follow\r\n\r\n"
+                                     b"Event: CoreShowChannelsComplete\r\nActionID: " + aid.encode()
+                                     + b"\r\nEventList: Complete\r\nListItems: 0\r\n\r\n")
+                        if not sent_stream:
+                            sent_stream = True
+                            writer.write(stream)
+                    elif action == "ping":
+                        writer.write(head + b"Ping: Pong\r\nTimestamp: 0.0\r\n\r\n")
+                    elif action == "logoff":
+                        writer.write(head.replace(b"Success", b"Goodbye") + b"\r\n")
+                        await writer.drain()
+                        writer.close()
+                        done.set()
+                        return
+                    else:
+                        writer.write(head + b"\r\n")
+                await writer.drain()
+            done.set()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port_out.send(server.sockets[0].getsockname()[1])
+        async with server:
+            await done.wait()
+
+    asyncio.run(serve())
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def run_phase(stream: bytes, events: int, calls: int, db_path: str, *, expect_finished: bool) -> dict[str, float]:
+    parent, child = mp.Pipe()
+    proc = mp.get_context("fork").Process(target=pbx_process, args=(child, stream), daemon=True)
+    proc.start()
+    port = parent.recv()
+    settings = Settings(
+        ami_port=port, ami_secret=Secret("bench"), ami_event_queue=200_000, ami_ping_interval=30.0,
+        database_url=f"sqlite+aiosqlite:///{db_path}", store_batch_size=1000, store_flush_interval=0.2,
+    )
+    url = settings.database_url
+    await migrate(url)
+    store = create_store(url)
+    translator = Translator()
+    tracker = CallTracker()
+    recorder = CallRecorder(store, tracker.take_changes, batch_size=1000, flush_interval=0.2)
+    received = 0
+
+    def on_item(item: AmiMessage | PbxEvent) -> None:
+        nonlocal received
+        if isinstance(item, AmiMessage):
+            received += 1
+            event = translator(item)
+            if event is not None:
+                tracker.handle(event)
+        else:
+            tracker.handle(item)
+
+    link = AmiLink(settings, on_item)
+    writer = asyncio.create_task(recorder.run())
+    gc.collect()
+    rss_before = rss_mb()
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    await link.start()
+    await link.wait_ready(10)
+    while received < events:
+        await asyncio.sleep(0.01)
+    t_events = time.perf_counter() - t0
+    if expect_finished:
+        while tracker.calls_finished < calls or recorder.pending or tracker._dirty:  # noqa: SLF001
+            await asyncio.sleep(0.01)
+        await recorder.flush()
+    t_all = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    rss_live = rss_mb()
+    live = tracker.live_calls
+    await link.close()
+    writer.cancel()
+    await asyncio.gather(writer, return_exceptions=True)
+    await recorder.close()
+    stored = (await store.list_calls(__import__("callcenter.domain.calls", fromlist=["CallQuery"]).CallQuery(limit=1))).total
+    await store.close()
+    proc.join(timeout=5)
+    return {
+        "events": events, "seconds_events": t_events, "seconds_all": t_all, "cpu": cpu,
+        "rss_before": rss_before, "rss_live": rss_live, "live_calls": live, "stored": stored,
+        "malformed": float(link.malformed_frames), "unknown": float(translator.stats()["unknown"]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=4000)
+    parser.add_argument("--concurrent", type=int, default=200)
+    parser.add_argument("--live", type=int, default=10_000)
+    parser.add_argument("--filtered", action="store_true")
+    args = parser.parse_args()
+    if not TRACES_DIR.is_dir():
+        sys.exit(f"traces not found at {TRACES_DIR}; set CALLCENTER_TRACES_DIR")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        stream, events = build_stream(args.calls, args.concurrent, args.filtered)
+        print(f"phase 1: {args.calls} calls, {events} events ({len(stream) / 1e6:.1f} MB),"
+              f" ~{args.concurrent} live at once, filtered={args.filtered}")
+        r = asyncio.run(run_phase(stream, events, args.calls, os.path.join(tmp, "p1.db"), expect_finished=True))
+        print(f"  events/s through link+translate+tracker : {r['events'] / r['seconds_events']:,.0f}")
+        print(f"  end to end (all calls in SQLite)        : {r['events'] / r['seconds_all']:,.0f} events/s,"
+              f" {args.calls / r['seconds_all']:,.0f} calls/s, {r['seconds_all']:.2f} s wall")
+        print(f"  CPU of this process                     : {r['cpu']:.2f} s = {1e6 * r['cpu'] / r['events']:.1f} µs/event,"
+              f" {1e3 * r['cpu'] / args.calls:.2f} ms/call")
+        print(f"  calls stored {r['stored']:.0f}/{args.calls}, malformed {r['malformed']:.0f}, unknown {r['unknown']:.0f}")
+
+        stream, events = build_stream(args.live, args.live, args.filtered, first_half_only=True)
+        print(f"phase 2: {args.live} calls left live ({events} events)")
+        r = asyncio.run(run_phase(stream, events, args.live, os.path.join(tmp, "p2.db"), expect_finished=False))
+        grown = r["rss_live"] - r["rss_before"]
+        print(f"  live calls {r['live_calls']:.0f}; RSS {r['rss_before']:.0f} MB → {r['rss_live']:.0f} MB"
+              f" (+{grown:.0f} MB, {1024 * grown / max(1, r['live_calls']):.1f} KB per live call)")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"  peak RSS of the process: {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from callcenter.sim.runner import main
+
+raise SystemExit(main())
