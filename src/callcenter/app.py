@@ -132,10 +132,8 @@ class Service:
             await self.redis.aclose()
 
     async def _recorder(self, _app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(self.recorder.run(), name="call-recorder")
+        self.recorder.start()
         yield
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         await self.recorder.close()
 
     async def _pbx(self, _app: web.Application) -> AsyncIterator[None]:

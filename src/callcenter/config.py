@@ -61,7 +61,7 @@ class Settings:
     ami_connect_timeout: float = 5.0
     ami_reconnect_min: float = 0.5
     ami_reconnect_max: float = 30.0
-    ami_event_queue: int = 100_000
+    ami_event_queue: int = 10_000
     # stores
     database_url: str = "sqlite+aiosqlite:///var/callcenter.db"
     redis_url: str | None = None

@@ -52,7 +52,7 @@ async def test_store_outage_loses_nothing_and_retries() -> None:
         return out
 
     recorder = CallRecorder(store, source, flush_interval=0.01, max_backoff=0.05)  # type: ignore[arg-type]
-    task = asyncio.create_task(recorder.run())
+    recorder.start()
     await asyncio.sleep(0.15)
     assert recorder.failures >= 1 and recorder.pending == 2 and not store.rows
     queue.append(rec("a", 2))
@@ -62,8 +62,6 @@ async def test_store_outage_loses_nothing_and_retries() -> None:
             break
         await asyncio.sleep(0.02)
     await recorder.close()
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
     assert store.rows["a"].version == 2 and "b" in store.rows
     assert recorder.pending == 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Callable
 
@@ -77,9 +78,9 @@ class AmiClient:
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         return aid
 
-    async def wait_for(self, pred: Callable[[Message], bool], timeout: float = 10.0, start: int = 0) -> Message:
+    async def wait_for(self, pred: Callable[[Message], bool], limit: float = 10.0, start: int = 0) -> Message:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + limit
         i = start
         while True:
             while i < len(self.msgs):
@@ -92,25 +93,27 @@ class AmiClient:
             if left <= 0:
                 raise TimeoutError("no matching AMI message")
             self._new.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new.wait(), left)
-            except TimeoutError:
-                pass
 
-    async def response(self, aid: str | None, timeout: float = 10.0) -> Message:
-        return await self.wait_for(lambda m: bool(m) and m[0][0] == "Response" and first(m, "ActionID") == aid, timeout)
+    async def response(self, aid: str | None, limit: float = 10.0) -> Message:
+        return await self.wait_for(
+            lambda m: bool(m) and m[0][0] == "Response" and first(m, "ActionID") == aid, limit
+        )
 
-    async def event(self, name: str, timeout: float = 10.0, **fields: str) -> Message:
+    async def event(self, name: str, limit: float = 10.0, **fields: str) -> Message:
         def pred(m: Message) -> bool:
             return bool(m) and m[0] == ("Event", name) and all(first(m, k) == v for k, v in fields.items())
 
-        return await self.wait_for(pred, timeout)
+        return await self.wait_for(pred, limit)
 
-    async def action(self, action: str, *pairs: tuple[str, str], timeout: float = 10.0) -> Message:
+    async def action(self, action: str, *pairs: tuple[str, str], limit: float = 10.0) -> Message:
         aid = self.send(action, *pairs)
-        return await self.response(aid, timeout)
+        return await self.response(aid, limit)
 
-    async def login(self, user: str = "callcenter", secret: str = "callcenter", events: str | None = None) -> Message:
+    async def login(
+        self, user: str = "callcenter", secret: str = "callcenter", events: str | None = None
+    ) -> Message:
         pairs = [("Username", user), ("Secret", secret)]
         if events is not None:
             pairs.append(("Events", events))
@@ -121,7 +124,5 @@ class AmiClient:
             self.writer.close()
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass

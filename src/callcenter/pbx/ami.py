@@ -112,6 +112,11 @@ class AmiLink:
         self._malformed_before = 0  # malformed frames of closed connections
         self._overflowing = False
         self._overflow_epoch = 0
+        # backpressure: pause reading at half the queue, resume at a quarter
+        self._paused = False
+        self._high_water = max(settings.ami_event_queue // 2, 1)
+        self._low_water = max(settings.ami_event_queue // 4, 0)
+        self.read_pauses = 0
         self._login_error: str | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -227,6 +232,7 @@ class AmiLink:
             "queue_size": self._queue.qsize() if self._queue is not None else 0,
             "malformed_frames": self.malformed_frames,
             "queue_overflows": self.queue_overflows,
+            "read_pauses": self.read_pauses,
             "handler_errors": self.handler_errors,
             "resyncs": self.resyncs,
             "last_error": self.last_error,
@@ -363,6 +369,26 @@ class AmiLink:
         except asyncio.QueueFull:
             self._start_overflow()
             self.events_dropped += 1
+            return
+        if not self._paused and queue.qsize() >= self._high_water:
+            self._pause_reading()
+
+    def _pause_reading(self) -> None:
+        """Backpressure: stop reading the socket while the consumer catches up (TCP holds the rest)."""
+        proto = self._proto
+        transport = getattr(proto, "transport", None) if proto is not None else None
+        if transport is None or transport.is_closing():
+            return
+        transport.pause_reading()
+        self._paused = True
+        self.read_pauses += 1
+
+    def _resume_reading(self) -> None:
+        self._paused = False
+        proto = self._proto
+        transport = getattr(proto, "transport", None) if proto is not None else None
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
 
     def _emit_link(self, item: PbxEvent) -> None:
         """Enqueue a link event; never dropped (held back in order while the queue is full)."""
@@ -405,6 +431,8 @@ class AmiLink:
         n = 0
         while True:
             item = await queue.get()
+            if self._paused and queue.qsize() <= self._low_water:
+                self._resume_reading()
             try:
                 handler(item)
             except Exception:
@@ -478,10 +506,11 @@ class AmiLink:
                 self._set_state("connecting")
 
     def _failed(self, exc: BaseException, phase: str) -> None:
-        self.last_error = f"{phase}: {str(exc) or type(exc).__name__}"
+        detail = str(exc) or type(exc).__name__
+        self.last_error = f"{phase}: {detail}"
         if self._state != "login_failed":
             self._set_state("down")
-        log.warning("ami: %s to %s:%s failed: %s", phase, self._s.ami_host, self._s.ami_port, self.last_error)
+        log.warning("ami: %s to %s failed: %s", phase, self._where, detail)
 
     async def _drop(self, proto: AmiProtocol, reason: str) -> None:
         self._malformed_before += proto.malformed_frames
@@ -518,6 +547,7 @@ class AmiLink:
 
     async def _login(self, proto: AmiProtocol) -> None:
         self._proto = proto
+        self._paused = False
         attempt = self.logins + 1
 
         def logged_in(_: PendingAction) -> None:
@@ -570,9 +600,13 @@ class AmiLink:
     async def _watchdog(self, proto: AmiProtocol) -> None:
         while not proto.closed:
             await asyncio.sleep(self._s.ami_ping_interval)
+            pauses_before = self.read_pauses
             try:
                 await self._ping(proto, self._s.ami_ping_timeout)
             except AmiActionTimeout:
+                if self._paused or self.read_pauses != pauses_before:
+                    # we stopped reading ourselves (backpressure): the reply is waiting in the socket
+                    continue
                 log.error(
                     "ami: no Ping reply within %gs from %s:%s; closing the connection",
                     self._s.ami_ping_timeout,

@@ -10,6 +10,7 @@ dropped) and the write is retried with backoff; the failure is logged and counte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -43,7 +44,8 @@ class CallRecorder:
         self.failures = 0
         self.last_error: str | None = None
         self.last_write_at: float | None = None
-        self._stopping = False
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
     @property
     def pending(self) -> int:
@@ -71,11 +73,20 @@ class CallRecorder:
                 self.batches += 1
                 self.last_write_at = time.time()
 
+    def start(self) -> None:
+        """Run the flush loop in a task owned by this recorder (stopped by ``close``)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="call-recorder")
+
     async def run(self) -> None:
-        """Flush forever; on store failure back off (capped) and keep everything pending."""
+        """Flush until ``close``; on store failure back off (capped) and keep everything pending.
+        A write in progress is never cancelled (that could leave a transaction open)."""
         backoff = self._flush_interval
-        while not self._stopping:
-            await asyncio.sleep(backoff)
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=backoff)
+            if self._stop.is_set():
+                return
             try:
                 await self.flush()
             except StoreError as exc:
@@ -92,9 +103,13 @@ class CallRecorder:
                 backoff = self._flush_interval
 
     async def close(self, timeout: float = 10.0) -> None:
-        """Final flush on shutdown; logs (never silently drops) what could not be written."""
-        self._stopping = True
+        """Stop the loop (letting a write in progress finish), then flush what is left; logs (never
+        silently drops) what could not be written."""
+        self._stop.set()
         deadline = time.monotonic() + timeout
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
         while True:
             try:
                 await asyncio.wait_for(self.flush(), timeout=max(0.1, deadline - time.monotonic()))

@@ -8,6 +8,8 @@ delayed until the FastAGI server closes the socket, because the dialplan stays i
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
@@ -158,7 +160,7 @@ class AgiSession:
                     return await read
                 fut: asyncio.Future[None] = loop.create_future()
                 self.chan.waiter = fut
-                read.add_done_callback(lambda _t, f=fut: f.done() or f.set_result(None))
+                read.add_done_callback(functools.partial(_wake_on, fut))
                 await fut
                 if self.chan.waiter is fut:
                     self.chan.waiter = None
@@ -190,10 +192,8 @@ class AgiSession:
                 self.hangup_sent = False
                 self.notify_hangup()
             self.writer.close()
-            try:
+            with contextlib.suppress(TimeoutError, ConnectionError, OSError):
                 await asyncio.wait_for(self.writer.wait_closed(), 1.0)
-            except (TimeoutError, ConnectionError, OSError):
-                pass
         return "HANGUP" if self.chan.dead else "SUCCESS"
 
     # -- commands --------------------------------------------------------------------------------
@@ -284,12 +284,12 @@ class AgiSession:
 
     cmd_control_stream_file = cmd_stream_file
 
-    async def _collect(self, first: str | None, timeout: float, maxdigits: int) -> tuple[str, bool, bool]:
+    async def _collect(self, first: str | None, gap: float, maxdigits: int) -> tuple[str, bool, bool]:
         """Collect digits after a prompt: (digits, timed out, hung up)."""
         pbx, chan = self.pbx, self.chan
         got = first or ""
         while len(got) < maxdigits:
-            deadline = pbx.clock.mono() + timeout
+            deadline = pbx.clock.mono() + gap
             while not chan.digits:
                 if chan.dead:
                     return got, False, True
@@ -519,6 +519,11 @@ class AgiSession:
         if a == "playtones":
             return 0
         return -2
+
+
+def _wake_on(fut: asyncio.Future[None], _task: object) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 async def run_agi(pbx: Pbx, chan: Channel, url: str, args: list[str]) -> str:

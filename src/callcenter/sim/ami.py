@@ -309,7 +309,8 @@ class AmiServer:
         if not s.authed:
             self.security(
                 "Event: RequestNotAllowed\r\nPrivilege: security,all\r\n"
-                f"EventTV: {_eventtv()}\r\nSeverity: Error\r\nService: AMI\r\nEventVersion: 1\r\nAccountID: \r\n"
+                f"EventTV: {_eventtv()}\r\nSeverity: Error\r\nService: AMI\r\nEventVersion: 1\r\n"
+                "AccountID: \r\n"
                 f"SessionID: {s.session_id}\r\nLocalAddress: {s.local}\r\nRemoteAddress: {s.remote}\r\n"
                 f"RequestType: Action: {a.name}\r\nSessionTV: 1970-01-01T00:00:00.000+0000\r\n\r\n"
             )
@@ -320,7 +321,8 @@ class AmiServer:
                 "Event: RequestBadFormat\r\nPrivilege: security,all\r\n"
                 f"EventTV: {_eventtv()}\r\nSeverity: Error\r\nService: AMI\r\nEventVersion: 1\r\n"
                 f"SessionID: {s.session_id}\r\nLocalAddress: {s.local}\r\nRemoteAddress: {s.remote}\r\n"
-                f"RequestType: Action: {a.name}\r\nSessionTV: {s.session_tv}\r\nAccountID: {s.username}\r\n\r\n"
+                f"RequestType: Action: {a.name}\r\nSessionTV: {s.session_tv}\r\n"
+                f"AccountID: {s.username}\r\n\r\n"
             )
             return resp(
                 a.aid,
@@ -413,8 +415,10 @@ class AmiServer:
             a.aid,
             "Success",
             None,
-            f"CoreStartupDate: {time.strftime('%Y-%m-%d', t)}\r\nCoreStartupTime: {time.strftime('%H:%M:%S', t)}\r\n"
-            f"CoreReloadDate: {time.strftime('%Y-%m-%d', r)}\r\nCoreReloadTime: {time.strftime('%H:%M:%S', r)}\r\n"
+            f"CoreStartupDate: {time.strftime('%Y-%m-%d', t)}\r\n"
+            f"CoreStartupTime: {time.strftime('%H:%M:%S', t)}\r\n"
+            f"CoreReloadDate: {time.strftime('%Y-%m-%d', r)}\r\n"
+            f"CoreReloadTime: {time.strftime('%H:%M:%S', r)}\r\n"
             f"CoreCurrentCalls: {self._active_calls()}\r\nCoreProcessedCalls: {self.pbx.processed_calls}\r\n",
         )
 
@@ -432,7 +436,8 @@ class AmiServer:
         for c in chans:
             bridge = c.bridge.uid if c.bridge is not None else ""
             parts.append(
-                f"Event: CoreShowChannel\r\n{aid}{c.snap()}Application: {c.app}\r\nApplicationData: {c.appdata}\r\n"
+                f"Event: CoreShowChannel\r\n{aid}{c.snap()}Application: {c.app}\r\n"
+                f"ApplicationData: {c.appdata}\r\n"
                 f"Duration: {self._duration(c)}\r\nBridgeId: {bridge}\r\n\r\n"
             )
         parts.append(
@@ -463,7 +468,8 @@ class AmiServer:
                 f"Event: Status\r\nPrivilege: Call\r\n{c.snap()}Type: {c.tech}\r\nDNID: \r\n"
                 f"EffectiveConnectedLineNum: {c.conn_num}\r\nEffectiveConnectedLineName: {c.conn_name}\r\n"
                 f"TimeToHangup: 0\r\nBridgeID: {peer}\r\nApplication: {c.app}\r\nData: {c.appdata}\r\n"
-                "Nativeformats: (slin)\r\nReadformat: slin\r\nReadtrans: \r\nWriteformat: slin\r\nWritetrans: \r\n"
+                "Nativeformats: (slin)\r\nReadformat: slin\r\nReadtrans: \r\nWriteformat: slin\r\n"
+                "Writetrans: \r\n"
                 f"Callgroup: 0\r\nPickupgroup: 0\r\nSeconds: {secs}\r\n{varlines}{aid}\r\n"
             )
         parts.append(
@@ -545,7 +551,7 @@ class AmiServer:
             "data": a.get("Data"),
             "cid_num": num,
             "cid_name": name,
-            "timeout": timeout,
+            "answer_timeout": timeout,
             "variables": variables,
             "chan_id": a.get("ChannelId") or None,
             "other_id": a.get("OtherChannelId") or None,
@@ -648,7 +654,8 @@ class AmiServer:
             for c in matches:
                 out.append(f"Event: ChannelHungup\r\nChannel: {c.name}\r\n{aid}\r\n")
             out.append(
-                f"Event: ChannelsHungupListComplete\r\n{aid}EventList: Complete\r\nListItems: {len(matches)}\r\n\r\n"
+                f"Event: ChannelsHungupListComplete\r\n{aid}EventList: Complete\r\n"
+                f"ListItems: {len(matches)}\r\n\r\n"
             )
             s.write("".join(out))
             for c in matches:
@@ -765,7 +772,8 @@ class AmiServer:
         for c in chans:
             loc = f"{c.exten}@{c.context}:{c.priority}"
             lines.append(
-                f"{c.name[:32]:<32} {loc[:24]:<24} {STATE_DESC.get(c.state, 'Unknown'):<7} {c.app}({c.appdata})"
+                f"{c.name[:32]:<32} "
+                f"{loc[:24]:<24} {STATE_DESC.get(c.state, 'Unknown'):<7} {c.app}({c.appdata})"
             )
         n = len(chans)
         calls = self._active_calls()
@@ -783,14 +791,16 @@ class AmiServer:
             if name and q.name != name:
                 continue
             lines.append(
-                f"{q.name} has 0 calls (max unlimited) in '{q.strategy}' strategy (0s holdtime, 0s talktime), "
+                f"{q.name} "
+                f"has 0 calls (max unlimited) in '{q.strategy}' strategy (0s holdtime, 0s talktime), "
                 "W:0, C:0, A:0, SL:0.0%, SL2:0.0% within 0s"
             )
             lines.append("   Members: ")
             for m in q.members.values():
                 state = "(paused) " if m.paused else ""
                 lines.append(
-                    f"      {m.name} ({m.interface}) (ringinuse disabled) {state}(Not in use) has taken no calls yet"
+                    f"      {m.name} ({m.interface}) (ringinuse disabled) {state}(Not in use)"
+                    " has taken no calls yet"
                 )
             lines.append("   No Callers")
             lines.append("")
@@ -848,7 +858,8 @@ class AmiServer:
                 continue
             avail = sum(1 for m in q.members.values() if not m.paused)
             parts.append(
-                f"Event: QueueSummary\r\nQueue: {q.name}\r\nLoggedIn: {len(q.members)}\r\nAvailable: {avail}\r\n"
+                f"Event: QueueSummary\r\nQueue: {q.name}\r\nLoggedIn: {len(q.members)}\r\n"
+                f"Available: {avail}\r\n"
                 f"Callers: 0\r\nHoldTime: 0\r\nTalkTime: 0\r\nLongestHoldTime: 0\r\n{aid}\r\n"
             )
             n += 1

@@ -159,6 +159,7 @@ class Channel:
         "goto",
         "hangup_cause",
         "hangup_requested",
+        "hr_pending",
         "kind",
         "language",
         "linkedid",
@@ -168,6 +169,7 @@ class Channel:
         "pbx",
         "peer",
         "priority",
+        "replaced_by",
         "softhangup_agi",
         "state",
         "tech",
@@ -208,6 +210,7 @@ class Channel:
         self.bridge: Bridge | None = None
         self.kind = "leg"  # "dialplan" | "app" | "leg": who ends the channel
         self.hangup_requested = False
+        self.hr_pending = False  # hung up by AMI: HangupRequest still due when the peer goes first
         self.hangup_cause: int | None = None
         self.gone = False
         self.dead = False
@@ -228,6 +231,7 @@ class Channel:
         self.agent: str | None = None
         self.call: CallStat | None = None
         self.softhangup_agi = False
+        self.replaced_by: tuple[Channel, Bridge] | None = None  # attended transfer target
 
     # -- snapshots -------------------------------------------------------------------------------
     def touch(self) -> None:
@@ -301,6 +305,8 @@ class CallStat:
     """Outcome bookkeeping for one simulated customer call."""
 
     placed_at: float
+    number: str = ""
+    name: str = ""
     connected: bool = False
     ended: bool = False
     failed: bool = False
@@ -353,7 +359,10 @@ class Pbx:
     def __init__(self, cfg: SimConfig, sink: EventSink | None = None) -> None:
         self.cfg = cfg
         self.clock = Clock(cfg.speed)
-        self.rng = random.Random(cfg.seed)
+        self.rng = random.Random(cfg.seed)  # ids and odds and ends
+        #: customers and arrivals: one stream, drawn in arrival order, so a seed reproduces a run
+        self.cust_rng = random.Random(f"{cfg.seed}/customers")
+        self._agent_calls: dict[str, int] = {}
         self.sink: EventSink = sink or _NullSink()
         self.chanvars = cfg.channelvars
         self.channels: dict[str, Channel] = {}
@@ -550,9 +559,15 @@ class Pbx:
     # -- hangup ----------------------------------------------------------------------------------
     def request_hangup(self, chan: Channel, cause: int, event: bool = True) -> None:
         """Ask a channel to hang up (its owner then ends it). Emits HangupRequest like a peer hangup."""
-        if chan.gone or chan.hangup_requested:
+        if chan.gone:
+            return
+        if chan.hangup_requested:
+            if event and chan.hr_pending:
+                chan.hr_pending = False
+                self.ev("HangupRequest", chan, f"Cause: {chan.hangup_cause}\r\n")
             return
         chan.hangup_requested = True
+        chan.hr_pending = not event
         chan.dead = True
         chan.hangup_cause = cause
         if event:
@@ -801,7 +816,10 @@ class Pbx:
                 return AgentPlan(2.0, False, 2.5, True, playback=True)
             return AgentPlan(2.0, False, 60.0, False, playback=True)
         ph = self.cfg.phones
-        r = self.rng
+        # one stream per agent and call: independent of how calls interleave
+        n = self._agent_calls.get(ext, 0)
+        self._agent_calls[ext] = n + 1
+        r = random.Random(f"{self.cfg.seed}/{ext}/{n}")
         if r.random() < ph.busy_prob:
             return AgentPlan(None, True, 0.0, False)
         if r.random() < ph.no_answer_prob:
@@ -907,6 +925,9 @@ class Pbx:
         self.set_var(chan, "__CC_CALLID", chan.uniqueid)
         self.newexten(chan, 3, "Answer")
         self.answer(chan)
+        # the originator (or the caller's channel driver) sees the answer before the next app runs
+        if await self.wait_app(chan, 0.02):
+            return
         if exten == self.cfg.direct_exten:
             await self._direct_dial(chan)
         else:
@@ -938,13 +959,13 @@ class Pbx:
             return
         # simulated ACD-less routing: round robin over free agents, MOH while none is free
         while not chan.interrupted:
-            ext = self.pick_agent()
-            if ext is None:
+            free = self.pick_agent()
+            if free is None:
                 self.moh_start(chan)
                 await self.nap(chan, 1.0)
                 continue
             self.moh_stop(chan)
-            data = f"{self.agent_dialstring(ext)},{_num(self.cfg.dial_timeout)},{opts}"
+            data = f"{self.agent_dialstring(free)},{_num(self.cfg.dial_timeout)},{opts}"
             self.newexten(chan, 4, "Dial", data)
             status, _ = await self.dial(chan, data)
             if status == "ANSWER":
@@ -1077,6 +1098,7 @@ class Pbx:
             if self.lookup(context, exten) is None:
                 one, two = self.new_local(exten, context, linkedid)
                 one.no_cdr = True
+                one.hangup_requested = True
                 self.finish(two, 0)
                 self.finish(one, 0)
                 return None
@@ -1131,10 +1153,13 @@ class Pbx:
             leg.exten = chan.exten
             self.set_callerid(leg, chan.exten, chan.cid_name)
             self.set_connected(leg, chan.cid_num, chan.cid_name)
-        self.ev2("DialBegin", chan, leg, f"DialString: {dialstring}\r\n")
         if two is not None:
+            # the callee's dialplan usually signals Ringing before DialBegin is published
             self.start_dialplan(two)
+            await asyncio.sleep(0)
+            self.ev2("DialBegin", chan, leg, f"DialString: {dialstring}\r\n")
         else:
+            self.ev2("DialBegin", chan, leg, f"DialString: {dialstring}\r\n")
             self.spawn(self._phone(leg))
         dial_start = self.clock.mono()
         deadline = dial_start + timeout if timeout > 0 else None
@@ -1167,6 +1192,8 @@ class Pbx:
             self.cdr_fork(chan, leg.name, disp, "Dial", data)
             return status, (-1 if status == "CANCEL" and chan.hangup_requested else 0)
         # answered
+        if chan.state != 6:
+            self.answer(chan)
         if "U(" in opts:
             self._gosub_mixmon(leg, chan)
         if leg.tech == "Local":
@@ -1181,8 +1208,32 @@ class Pbx:
         bridge = self.bridge_create()
         self.bridge_enter(bridge, leg)
         self.bridge_enter(bridge, chan)
-        while not (chan.interrupted or leg.interrupted or leg.gone or chan.bridge is not bridge):
-            await self.nap(chan, None)
+        while True:
+            while not (chan.interrupted or leg.interrupted or leg.gone or chan.bridge is not bridge):
+                await self.nap(chan, None)
+            swap = leg.replaced_by
+            if swap is None or chan.interrupted or not leg.hangup_requested or swap[0].interrupted:
+                break
+            # attended transfer completes: the transferer goes, the target joins the caller's bridge
+            xfer_target, second = swap
+            leg.replaced_by = None
+            if self.sink.listening:
+                self.raw(
+                    EV_CALL,
+                    "Event: AttendedTransfer\r\nPrivilege: call,all\r\nResult: Success\r\n"
+                    f"{leg.snap('OrigTransferer')}{bridge.block('Orig')}"
+                    f"{leg.snap('SecondTransferer')}{second.block('Second')}"
+                    f"{chan.snap('Transferee')}{xfer_target.snap('TransferTarget')}"
+                    f"IsExternal: No\r\nDestType: Bridge\r\nDestBridgeUniqueid: {bridge.uid}\r\n\r\n",
+                )
+            self.bridge_leave(leg)
+            self.finish(leg)
+            self.bridge_destroy(second)
+            self.moh_stop(chan)
+            self.ev("Unhold", chan)
+            xfer_target.dialer = chan
+            self.bridge_enter(bridge, xfer_target)
+            leg = xfer_target
         if leg.gone or leg.hangup_requested:
             # the agent side ended the call
             if leg.bridge is not None:
@@ -1201,8 +1252,7 @@ class Pbx:
             elif not leg.gone:
                 self.bridge_leave(leg)
                 self.finish(leg, chan.hangup_cause if chan.hangup_requested else 16)
-        if bridge.channels or True:
-            self.bridge_destroy(bridge)
+        self.bridge_destroy(bridge)
         now = self.clock.now()
         up = int(now - (chan.answered_at or now))
         self.set_var(chan, "ANSWEREDTIME", str(up))
@@ -1263,7 +1313,7 @@ class Pbx:
         data: str = "",
         cid_num: str = "",
         cid_name: str = "",
-        timeout: float = 30.0,
+        answer_timeout: float = 30.0,
         variables: list[tuple[str, str]] | None = None,
         chan_id: str | None = None,
         other_id: str | None = None,
@@ -1283,6 +1333,7 @@ class Pbx:
             one, two = self.new_local(lexten, lcontext, None, chan_id, other_id)
             one.call = two.call = call
             if self.lookup(lcontext, lexten) is None:
+                one.hangup_requested = True
                 self.finish(two, 0)
                 self.finish(one, 0)
                 return OriginateResult(False, 0, None, channel)
@@ -1314,7 +1365,7 @@ class Pbx:
             self.ev2("DialBegin", None, one, f"DialString: {endpoint}\r\n")
             two = None
             self.spawn(self._phone(one))
-        deadline = self.clock.mono() + timeout
+        deadline = self.clock.mono() + answer_timeout
         ringing_sent = False
         while True:
             if one.state == 5 and not ringing_sent:
@@ -1376,7 +1427,8 @@ class Pbx:
         if self.sink.listening:
             self.raw(
                 EV_CALL,
-                f"Event: ChanSpyStart\r\nPrivilege: call,all\r\n{chan.snap('Spyer')}{spyee.snap('Spyee')}\r\n",
+                "Event: ChanSpyStart\r\nPrivilege: call,all\r\n"
+                f"{chan.snap('Spyer')}{spyee.snap('Spyee')}\r\n",
             )
         while not chan.interrupted and not spyee.gone:
             spyee.dialer = spyee.dialer  # nothing to wire: the spy just waits
@@ -1430,10 +1482,8 @@ class Pbx:
         if not others:
             return
         transferee = others[0]
-        for digit in "*2" + exten:
-            self.ev(
-                "DTMFBegin", transferer, f"Digit: {digit}\r\nDirection: Received\r\n", "dtmf,all", EV_DTMF
-            )
+        # features.conf atxfer: the injected *2 and the digits show as DTMFEnd on the transferer
+        for i, digit in enumerate("*2" + exten):
             self.ev(
                 "DTMFEnd",
                 transferer,
@@ -1441,7 +1491,8 @@ class Pbx:
                 "dtmf,all",
                 EV_DTMF,
             )
-        self.ev("Hold", transferer)
+            if i == 1:
+                self.ev("Hold", transferer)
         self.moh_start(transferee)
         one, two = self.new_local(exten, context, transferer.linkedid)
         one.no_cdr = True
@@ -1461,30 +1512,18 @@ class Pbx:
             return
         self.ev2("DialEnd", None, one, "DialStatus: ANSWER\r\n")
         second = self.bridge_create()
-        # the transferer talks to the target in a second bridge (it leaves the first one)
-        while not (transferer.interrupted or one.interrupted or transferee.interrupted):
+        # the caller's Dial swaps the target in when the transferer hangs up (see dial())
+        transferer.replaced_by = (one, second)
+        one.dialer = transferer.dialer
+        while not (transferer.gone or one.interrupted or transferee.interrupted):
             await self.nap(one, None)
-        if transferer.interrupted and not one.interrupted and not transferee.interrupted:
-            if self.sink.listening:
-                self.raw(
-                    EV_CALL,
-                    "Event: AttendedTransfer\r\nPrivilege: call,all\r\nResult: Success\r\n"
-                    f"{transferer.snap('OrigTransferer')}{bridge.block('Orig')}"
-                    f"{transferer.snap('SecondTransferer')}{second.block('Second')}"
-                    f"{transferee.snap('Transferee')}{one.snap('TransferTarget')}"
-                    f"IsExternal: No\r\nDestType: Bridge\r\nDestBridgeUniqueid: {bridge.uid}\r\n\r\n",
-                )
-            self.bridge_destroy(second)
-            self.moh_stop(transferee)
-            # the target replaces the transferer in the original bridge; the caller's Dial keeps waiting
-            self.bridge_enter(bridge, one)
-            one.dialer = transferee
-            transferee_dialer_leg = transferer
-            transferee_dialer_leg.no_cdr = True
-        else:
+        if transferer.replaced_by is not None:
+            # transfer abandoned (target or transferee gone first)
+            transferer.replaced_by = None
             self.bridge_destroy(second)
             self.moh_stop(transferee)
             if not one.gone:
+                self.request_hangup(one, 16)
                 self.finish(one)
 
 

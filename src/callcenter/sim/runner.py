@@ -92,7 +92,7 @@ class Simulator:
         """Start one simulated customer call now."""
         pbx = self.pbx
         assert pbx is not None
-        cfg, r, cp = self.cfg, pbx.rng, self.cfg.customers
+        cfg, r, cp = self.cfg, pbx.cust_rng, self.cfg.customers
         if cp.known_numbers and r.random() < cp.known_prob:
             num = r.choice(cp.known_numbers)
         else:
@@ -105,7 +105,7 @@ class Simulator:
         patience = r.uniform(cp.patience_min, cp.patience_max)
         talk = r.uniform(cp.talk_min, cp.talk_max)
         exten = cfg.direct_exten if cfg.mode == "direct" else cfg.agi_exten
-        stat = CallStat(placed_at=pbx.clock.mono())
+        stat = CallStat(placed_at=pbx.clock.mono(), number=num, name=name)
         pbx.calls.append(stat)
         variables = [
             ("CUST_WAIT", _fmt(cp.dtmf_delay if dtmf else 0.0)),
@@ -126,7 +126,7 @@ class Simulator:
             exten="caller",
             cid_num=num,
             cid_name=name,
-            timeout=30.0,
+            answer_timeout=30.0,
             variables=variables,
             call=stat,
         )
@@ -144,7 +144,7 @@ class Simulator:
         placed = 0
         next_at = start
         while True:
-            next_at += pbx.rng.expovariate(cfg.rate)
+            next_at += pbx.cust_rng.expovariate(cfg.rate)
             if cfg.duration and next_at - start > cfg.duration:
                 break
             if cfg.max_calls and placed >= cfg.max_calls:
@@ -155,11 +155,11 @@ class Simulator:
             self.place_call()
             placed += 1
 
-    async def drain(self, timeout: float) -> None:
+    async def drain(self, limit: float) -> None:
         """Wait (simulated seconds) until every generated call has ended."""
         pbx = self.pbx
         assert pbx is not None
-        deadline = pbx.clock.mono() + timeout
+        deadline = pbx.clock.mono() + limit
         while pbx.clock.mono() < deadline:
             if all(c.ended for c in pbx.calls) and not any(
                 ch.call is not None for ch in pbx.channels.values()

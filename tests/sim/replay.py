@@ -1,0 +1,309 @@
+"""Replay a recorded scenario of ``../shared/pbx-traces`` against the simulator and normalise both
+event streams so they can be compared (channel names, ids and bridges become labels in order of
+first appearance)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from callcenter.sim import SimConfig, Simulator
+
+from .amiclient import AmiClient, Message, parse
+
+TRACES = Path(__file__).resolve().parents[3] / "shared" / "pbx-traces"
+if not TRACES.exists():  # pragma: no cover - layout fallback
+    TRACES = Path("/work/shared/pbx-traces")
+
+
+def read_trace(path: str) -> list[tuple[str, str, float, bytes]]:
+    """Records of a trace file (format in the traces' README; same as recorder.read_trace)."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    out = []
+    pos = 0
+    while pos < len(data):
+        eol = data.index(b"\n", pos)
+        line = data[pos:eol]
+        pos = eol + 1
+        if not line.startswith(b"@@ "):
+            continue
+        _, kind, conn, t, n = line.decode().split(" ")
+        payload = data[pos : pos + int(n)]
+        pos += int(n) + 1
+        out.append((kind, conn, float(t), payload))
+    return out
+
+
+#: events left out of the comparison (see the fidelity table in src/callcenter/sim/README.md)
+IGNORED = {
+    "VarSet",
+    "Newexten",
+    "DeviceStateChange",
+    "SuccessfulAuth",
+    "InvalidPassword",
+    "RequestNotAllowed",
+    "RequestBadFormat",
+    "QueueMemberStatus",
+    "FullyBooted",
+}
+_HEX = re.compile(r"-([0-9a-f]{8});([12])")
+_PJSIP = re.compile(r"^(PJSIP/[^-]+)-([0-9a-f]{8})$")
+
+
+@dataclass
+class TraceRecord:
+    kind: str
+    conn: str
+    t: float
+    payload: bytes
+
+
+def load(name: str) -> list[TraceRecord]:
+    return [TraceRecord(k, c, t, p) for k, c, t, p in read_trace(str(TRACES / name))]
+
+
+def rx_messages(records: list[TraceRecord], conn: str) -> list[bytes]:
+    buf = b""
+    out: list[bytes] = []
+    for r in records:
+        if r.kind != "RX" or r.conn != conn:
+            continue
+        buf += r.payload
+        if buf.startswith(b"Asterisk Call Manager/"):
+            buf = buf[buf.index(b"\r\n") + 2 :]
+        while b"\r\n\r\n" in buf:
+            raw, buf = buf.split(b"\r\n\r\n", 1)
+            out.append(raw)
+    return out
+
+
+class Labeler:
+    """Channel names -> C0;1, ids -> U0, bridges -> B0, in order of first appearance."""
+
+    def __init__(self) -> None:
+        self.chan_base: dict[str, str] = {}
+        self.ids: dict[str, str] = {}
+        self.bridges: dict[str, str] = {}
+
+    def chan(self, name: str) -> str:
+        m = _HEX.search(name)
+        if m:
+            base = name[: m.start()] + "-" + m.group(1)
+            label = self.chan_base.setdefault(base, f"C{len(self.chan_base)}")
+            return f"{name[: m.start()]}-{label};{m.group(2)}"
+        return name
+
+    def uid(self, value: str) -> str:
+        if value in ("", "<unknown>"):
+            return value
+        return self.ids.setdefault(value, f"U{len(self.ids)}")
+
+    def bridge(self, value: str) -> str:
+        return self.bridges.setdefault(value, f"B{len(self.bridges)}")
+
+
+@dataclass
+class Normalised:
+    events: list[Message] = field(default_factory=list)
+    per_channel: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    cdrs: list[tuple[str, str, str]] = field(default_factory=list)
+    linked: dict[str, str] = field(default_factory=dict)
+    uniq: dict[str, str] = field(default_factory=dict)
+    responses: list[tuple[str, str]] = field(default_factory=list)
+
+
+CHANNEL_KEYS = ("Channel", "DestChannel", "LocalOneChannel", "SpyerChannel", "TransfererChannel")
+
+
+def normalise(msgs: list[Message]) -> Normalised:
+    lab = Labeler()
+    out = Normalised()
+    for m in msgs:  # ids are labelled in Newchannel order (a Cdr can precede its Newchannel)
+        if m and m[0] == ("Event", "Newchannel"):
+            lab.uid(dict(m).get("Uniqueid", ""))
+    for m in msgs:
+        if not m:
+            continue
+        key0, val0 = m[0]
+        if key0 == "Response":
+            msg = next((v for k, v in m if k == "Message"), "")
+            out.responses.append((val0, msg))
+            continue
+        if key0 != "Event" or val0 in IGNORED:
+            continue
+        nm: Message = []
+        for k, v in m:
+            if k.endswith("Channel") or k == "Channel":
+                v = lab.chan(v)
+            elif k.endswith(("Uniqueid", "Linkedid")) or k == "UniqueID":
+                v = lab.uid(v)
+            elif k.endswith("BridgeUniqueid"):
+                v = lab.bridge(v)
+            elif k.startswith("ChanVariable(") or k == "CommandId":
+                continue
+            nm.append((k, v))
+        out.events.append(nm)
+        d = dict(reversed(nm))
+        ev = val0
+        if ev == "Cdr":
+            out.cdrs.append((d.get("Channel", ""), d.get("Disposition", ""), d.get("DestinationChannel", "")))
+            continue
+        if "Channel" in d and "Uniqueid" in d:
+            out.linked[d["Channel"]] = d.get("Linkedid", "")
+            out.uniq[d["Channel"]] = d["Uniqueid"]
+        desc = ev
+        for extra in ("ChannelState", "Cause", "DialStatus", "Command", "Result"):
+            if extra in d:
+                desc += f" {extra}={d[extra]}"
+        if ev.startswith("Dial"):
+            if "Channel" in d:
+                out.per_channel[d["Channel"]].append(f"{ev}(caller) DialStatus={d.get('DialStatus', '')}")
+            out.per_channel[d["DestChannel"]].append(
+                f"{ev}(dest) State={d.get('DestChannelState')} DialStatus={d.get('DialStatus', '')}"
+            )
+            continue
+        if ev == "LocalBridge":
+            out.per_channel[d["LocalOneChannel"]].append("LocalBridge")
+            continue
+        if ev in ("ChanSpyStart", "ChanSpyStop"):
+            out.per_channel[d["SpyerChannel"]].append(f"{ev}(spyer)")
+            out.per_channel[d["SpyeeChannel"]].append(f"{ev}(spyee)")
+            continue
+        if ev in ("BlindTransfer", "AttendedTransfer"):
+            continue
+        if "Channel" in d:
+            out.per_channel[d["Channel"]].append(desc)
+    return out
+
+
+def trace_messages(name: str, conn: str = "ami1") -> list[Message]:
+    return [parse(raw) for raw in rx_messages(load(name), conn)]
+
+
+class ReplayAgi:
+    """A FastAGI server that sends the recorded commands of each ``aginN`` session in order."""
+
+    def __init__(self, records: list[TraceRecord], speed: float) -> None:
+        self.speed = speed
+        self.sessions: dict[str, list[TraceRecord]] = defaultdict(list)
+        for r in records:
+            if r.conn.startswith("agi"):
+                self.sessions[r.conn].append(r)
+        self.order = sorted(self.sessions, key=lambda c: int(c[3:]))
+        self.rx: dict[str, list[str]] = defaultdict(list)
+        self.envs: dict[str, dict[str, str]] = {}
+        self.server: asyncio.Server | None = None
+        self.port = 0
+        self.done = asyncio.Event()
+        self._n = 0
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = self.order[self._n] if self._n < len(self.order) else f"agi{self._n + 1}"
+        self._n += 1
+        env: dict[str, str] = {}
+        while True:
+            line = (await reader.readline()).decode()
+            if line in ("\n", ""):
+                break
+            k, _, v = line.rstrip("\n").partition(": ")
+            env[k] = v
+        self.envs[conn] = env
+        recs = self.sessions.get(conn, [])
+        last_t = next((r.t for r in recs if r.kind == "RX"), 0.0)
+        got = self.rx[conn]
+        try:
+            for r in recs:
+                if r.kind == "RX":
+                    last_t = r.t
+                elif r.kind == "TX":
+                    await asyncio.sleep(max(0.0, r.t - last_t) / self.speed)
+                    writer.write(r.payload)
+                    await writer.drain()
+                    while True:
+                        line = (await reader.readline()).decode()
+                        if not line:
+                            return
+                        got.append(line.rstrip("\n"))
+                        if line[:1].isdigit():
+                            break
+                elif r.kind == "CLOSE":
+                    await asyncio.sleep(max(0.0, r.t - last_t) / self.speed)
+                    writer.write_eof()
+                    while line := (await reader.readline()).decode():
+                        got.append(line.rstrip("\n"))
+                    return
+        finally:
+            writer.close()
+
+
+async def replay(
+    name: str, speed: float = 20.0, tail: float = 2.0, conn: str = "ami1"
+) -> tuple[list[Message], ReplayAgi, AmiClient]:
+    """Replay the AMI actions of ``conn`` (and FastAGI sessions) on a fresh simulator."""
+    ami_records = load(name + ".ami")
+    agi_path = TRACES / (name + ".agi")
+    agi_records = load(name + ".agi") if agi_path.exists() else []
+    agi = ReplayAgi(agi_records, speed)
+    await agi.start()
+    cfg = SimConfig(
+        ami_port=0, agi_port=agi.port, trace_agents=True, speed=speed, auth_fail_delay=1.0 / speed, seed=7
+    )
+    sim = Simulator(cfg)
+    await sim.start()
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    client: AmiClient | None = None
+    trace_lab = Labeler()
+    sim_lab = Labeler()
+    seen_trace = 0
+    trace_rx = rx_messages(ami_records, conn)
+    end_t = 0.0
+    try:
+        for r in ami_records:
+            if r.conn != conn:
+                continue
+            end_t = r.t
+            if r.kind == "OPEN":
+                client = await AmiClient.connect(sim.ami_port)
+            if r.kind != "TX" or client is None:
+                continue
+            await asyncio.sleep(max(0.0, t0 + r.t / speed - loop.time()))
+            # label the channel names seen so far in both streams, then map trace names to sim names
+            text = r.payload.decode()
+            while seen_trace < len(trace_rx):
+                for k, v in parse(trace_rx[seen_trace]):
+                    if k.endswith("Channel"):
+                        trace_lab.chan(v)
+                seen_trace += 1
+            for m in client.msgs:
+                for k, v in m:
+                    if k.endswith("Channel"):
+                        sim_lab.chan(v)
+            reverse = {label: base for base, label in sim_lab.chan_base.items()}
+            for base, label in trace_lab.chan_base.items():
+                if base in text and label in reverse:
+                    text = text.replace(base, reverse[label])
+            client.send_raw(text.encode())
+        await asyncio.sleep(tail / speed)
+        assert client is not None
+        await asyncio.wait_for(client.closed.wait(), 5)
+        return list(client.msgs), agi, client
+    finally:
+        if client is not None:
+            await client.close()
+        await sim.stop()
+        await agi.stop()
+        _ = end_t
