@@ -70,6 +70,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             user = await Accounts(store).create_user(
                 args.username, password, Role(args.role), display_name=args.name or "", agent=args.agent
             )
+        except ValueError as exc:  # invalid username, short password, taken name: say which
+            raise ConfigError(str(exc)) from exc
         finally:
             await store.close()
         print(f"user {user.username} ({user.role}) created with id {user.id}")
@@ -134,23 +136,48 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_sim_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    try:
-        from callcenter.sim import cli as sim_cli
-    except ImportError:  # the simulator is optional at import time
-        return
-    sim_cli.register(sub)
+    from callcenter.sim.runner import add_sim_arguments
+
+    p = sub.add_parser(
+        "sim",
+        help="run the built-in PBX simulator (AMI server + simulated customers and agent phones)",
+        description="Plays Asterisk's part on real TCP: serves AMI, dials into the service's FastAGI "
+        "(--mode agi) or straight to agents (--mode direct), generates Poisson traffic, prints a report.",
+    )
+    add_sim_arguments(p)
+    p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("demo", help="service + simulated PBX on embedded defaults, with demo data")
+    p.add_argument("--rate", type=float, default=0.2, help="simulated calls per second (default 0.2)")
+    p.add_argument("--seed", type=int, default=1, help="random seed of the simulated traffic")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from callcenter.sim.runner import config_from_args, run_simulator
+
+    config = config_from_args(args, _settings(args))
+    report = asyncio.run(run_simulator(config))
+    print(report.format())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from callcenter.demo import demo_settings, run_demo
+
+    asyncio.run(run_demo(demo_settings(_settings(args)), rate=args.rate, seed=args.seed))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        settings_level = load_settings(config_file=args.config).log_level
-        settings_json = load_settings(config_file=args.config).log_json
+        settings = load_settings(config_file=args.config)
     except ConfigError as exc:
         print(f"callcenter: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings_level, settings_json)
+    setup_logging(settings.log_level, settings.log_json)
     try:
         result: int = args.func(args)
     except ConfigError as exc:

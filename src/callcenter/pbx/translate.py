@@ -231,22 +231,30 @@ def _queue_caller(kind: str) -> Builder:
 
 def _agent(kind: str) -> Builder:
     def build(msg: AmiMessage, at: float) -> ev.PbxEvent:
-        common = {
-            "at": at, "queue": msg.get("Queue") or "", "caller": snapshot(msg), "dest": snapshot(msg, "Dest"),
-            "interface": msg.get("Interface") or "", "member_name": msg.get("MemberName") or "",
-        }
+        queue = msg.get("Queue") or ""
+        caller = snapshot(msg)
+        dest = snapshot(msg, "Dest")
+        interface = msg.get("Interface") or ""
+        member = msg.get("MemberName") or ""
         if kind == "called":
-            return ev.AgentCalled(**common)
+            return ev.AgentCalled(
+                at=at, queue=queue, caller=caller, dest=dest, interface=interface, member_name=member
+            )
         if kind == "connect":
             return ev.AgentConnected(
-                **common, hold_time=_int(msg.get("HoldTime")), ring_time=_int(msg.get("RingTime"))
+                at=at, queue=queue, caller=caller, dest=dest, interface=interface, member_name=member,
+                hold_time=_int(msg.get("HoldTime")), ring_time=_int(msg.get("RingTime")),
             )
         if kind == "complete":
             return ev.AgentCompleted(
-                **common, hold_time=_int(msg.get("HoldTime")), talk_time=_int(msg.get("TalkTime")),
+                at=at, queue=queue, caller=caller, dest=dest, interface=interface, member_name=member,
+                hold_time=_int(msg.get("HoldTime")), talk_time=_int(msg.get("TalkTime")),
                 reason=msg.get("Reason") or "",
             )
-        return ev.AgentRingNoAnswer(**common, ring_time=_int(msg.get("RingTime")))
+        return ev.AgentRingNoAnswer(
+            at=at, queue=queue, caller=caller, dest=dest, interface=interface, member_name=member,
+            ring_time=_int(msg.get("RingTime")),
+        )
 
     return build
 

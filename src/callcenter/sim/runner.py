@@ -134,6 +134,11 @@ class Simulator:
             stat.failed = True
             stat.ended = True
 
+    async def start_traffic(self) -> None:
+        """Start the generated traffic in the background; ``stop`` ends it."""
+        if self._traffic is None and self.cfg.rate > 0:
+            self._traffic = asyncio.get_running_loop().create_task(self.run_traffic(), name="sim-traffic")
+
     async def run_traffic(self) -> None:
         pbx = self.pbx
         assert pbx is not None

@@ -1,0 +1,127 @@
+"""``callcenter demo``: the service and the built-in PBX simulator together on embedded defaults.
+
+One process, one event loop: the simulator serves AMI on a free loopback port and generates customer
+calls; the service (SQLite file under ``var/``, in-process state) connects to it exactly as it would to
+Asterisk. The demo seeds eight agents, a few hundred customers (some VIPs), and demo logins, printed
+at start. Ctrl-C stops the traffic, lets the service flush its records, then stops the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import random
+import signal
+
+from aiohttp import web
+
+from callcenter.app import Service
+from callcenter.config import Secret, Settings, async_database_url
+from callcenter.domain.errors import StoreError
+from callcenter.domain.users import Role
+from callcenter.sim.config import CustomerProfile, SimConfig
+from callcenter.sim.runner import Simulator
+from callcenter.store.migrate import migrate
+
+log = logging.getLogger(__name__)
+
+DEMO_AGENTS = [f"{1001 + i}" for i in range(8)]
+DEMO_PASSWORDS = {
+    "admin": ("admin-demo-pw", Role.ADMIN, None),
+    "supervisor": ("supervisor-demo-pw", Role.SUPERVISOR, None),
+    "qa": ("qa-demo-pw", Role.QA, None),
+    **{f"agent{a}": (f"agent{a}-demo-pw", Role.AGENT, a) for a in DEMO_AGENTS},
+}
+_FIRST = ("Ana", "Ben", "Chloé", "Dmitri", "Eva", "Farid", "Grete", "Hiro", "Inès", "José", "Kofi", "Lena",
+          "Mateo", "Nora", "Olek", "Priya", "Quentin", "Rosa", "Sven", "Tomás", "Uma", "Viktor", "Wen", "Yara")
+_LAST = ("Almeida", "Bauer", "Chen", "Dupont", "Eriksen", "Fischer", "García", "Haddad", "Ivanova", "Jensen",
+         "Kowalczyk", "López", "Müller", "Nakamura", "Okafor", "Petrov", "Rossi", "Schmidt", "Tanaka", "Weber")
+_COMPANIES = ("Acme Logistics", "Blue Harbor Foods", "Cobalt Systems", "Delta Clinics", "", "", "")
+
+
+def demo_customer_numbers(count: int = 300, seed: int = 7) -> list[tuple[str, str, str, bool]]:
+    """(raw number, name, company, vip) for the seeded customers; same seed, same list."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        number = f"20255{i:05d}"
+        name = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
+        out.append((number, name, rng.choice(_COMPANIES), i % 12 == 0))
+    return out
+
+
+async def seed_demo(service: Service) -> None:
+    """Idempotent: users, agents and customers are only added when missing."""
+    store = service.store
+    await store.upsert_agents([(a, f"Agent {a}", f"PJSIP/{a}") for a in DEMO_AGENTS])
+    for username, (password, role, agent) in DEMO_PASSWORDS.items():
+        if await store.get_credentials(username) is None:
+            await service.accounts.create_user(username, password, role, display_name=username.title(), agent=agent)
+    customers = demo_customer_numbers()
+    if await store.find_customer_by_phone(customers[-1][0]) is None:
+        for number, name, company, vip in customers:
+            with contextlib.suppress(StoreError, ValueError):
+                await store.add_customer(
+                    name, [(number, "mobile")], company=company, segment="vip" if vip else "regular",
+                    value_score=round(random.Random(number).uniform(0, 100), 1),
+                )
+
+
+def print_banner(settings: Settings, sim_port: int) -> None:
+    url = f"http://{settings.http_host}:{settings.http_port}/"
+    lines = [
+        "",
+        "  callcenter demo is running",
+        f"    web        {url}",
+        f"    health     {url}healthz",
+        f"    PBX (sim)  AMI on 127.0.0.1:{sim_port}, {len(DEMO_AGENTS)} simulated agent phones",
+        f"    database   {settings.database_url}",
+        "  demo logins (user / password):",
+    ]
+    lines += [f"    {u:<12} {p:<18} {r.value}" for u, (p, r, _) in DEMO_PASSWORDS.items() if not u.startswith("agent1")]
+    lines += [f"    agent1001..agent{DEMO_AGENTS[-1]}  agent<id>-demo-pw  agent", "  Ctrl-C stops the demo.", ""]
+    print("\n".join(lines), flush=True)
+
+
+async def run_demo(settings: Settings, *, rate: float = 0.2, seed: int = 1) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+
+    sim_cfg = SimConfig(
+        ami_port=0, ami_user=settings.ami_user, ami_secret=settings.ami_secret.reveal(), mode="direct",
+        agents=len(DEMO_AGENTS), first_agent=int(DEMO_AGENTS[0]), agent_tech="PJSIP", rate=rate, seed=seed,
+        customers=CustomerProfile(known_numbers=tuple(n for n, *_ in demo_customer_numbers())),
+    )
+    async with Simulator(sim_cfg) as sim:
+        settings = dataclasses.replace(settings, ami_host="127.0.0.1", ami_port=sim.ami_port)
+        await migrate(async_database_url(settings.database_url))
+        service = Service(settings)
+        await seed_demo(service)
+        runner = web.AppRunner(service.web_app(), access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, settings.http_host, settings.http_port)
+            await site.start()
+            with contextlib.suppress(Exception):
+                await service.link.wait_ready(10)
+            await sim.start_traffic()
+            print_banner(settings, sim.ami_port)
+            await stop.wait()
+            log.info("stopping the demo")
+        finally:
+            await runner.cleanup()
+        print(f"simulator: {sim.report().format()}", flush=True)
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The demo's defaults on top of the user's settings: its own SQLite file unless one is chosen."""
+    if settings.database_url == Settings().database_url:
+        settings = dataclasses.replace(settings, database_url="sqlite+aiosqlite:///var/demo.db")
+    if not settings.session_secret:
+        settings = dataclasses.replace(settings, session_secret=Secret("callcenter-demo-only-not-secret"))
+    return settings
