@@ -23,7 +23,6 @@ import gc
 import multiprocessing as mp
 import os
 import resource
-import socket
 import sys
 import tempfile
 import time
@@ -32,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
+
+from tests.support.trace_messages import TRACES_DIR, read_records  # noqa: E402
 
 from callcenter.config import Secret, Settings  # noqa: E402
 from callcenter.domain.calls import CallQuery  # noqa: E402
@@ -44,7 +45,6 @@ from callcenter.services.records import CallRecorder  # noqa: E402
 from callcenter.services.tracker import CallTracker  # noqa: E402
 from callcenter.store.crm import create_store  # noqa: E402
 from callcenter.store.migrate import migrate  # noqa: E402
-from tests.support.trace_messages import TRACES_DIR, read_records  # noqa: E402
 
 TEMPLATE = "ivr-to-agent.ami"
 FILTERED_OUT = (b"Event: Newexten\r\n", b"Event: AGIExecStart\r\n", b"Event: AGIExecEnd\r\n")
@@ -62,7 +62,9 @@ def template_frames(filtered: bool) -> list[tuple[float, bytes]]:
             buf = buf.split(b"\r\n", 1)[1]
         *frames, buf = buf.split(b"\r\n\r\n")
         for frame in frames:
-            if not frame.startswith(b"Event: ") or frame.startswith((b"Event: FullyBooted", b"Event: Success")):
+            if not frame.startswith(b"Event: ") or frame.startswith(
+                (b"Event: FullyBooted", b"Event: Success")
+            ):
                 continue
             if frame.startswith(b"Event: OriginateResponse"):
                 continue
@@ -95,7 +97,9 @@ def renamed(frames: list[tuple[float, bytes]], index: int) -> list[tuple[float, 
     return out
 
 
-def build_stream(calls: int, concurrent: int, filtered: bool, first_half_only: bool = False) -> tuple[bytes, int]:
+def build_stream(
+    calls: int, concurrent: int, filtered: bool, first_half_only: bool = False
+) -> tuple[bytes, int]:
     frames = template_frames(filtered)
     duration = frames[-1][0] - frames[0][0]
     if first_half_only:  # up to (and including) the agent's answer: every call stays live
@@ -131,17 +135,24 @@ def pbx_process(port_out: mp.connection.Connection, spec: tuple[int, int, bool, 
                 buf += chunk
                 while b"\r\n\r\n" in buf:
                     frame, buf = buf.split(b"\r\n\r\n", 1)
-                    fields = dict(line.split(": ", 1) for line in frame.decode().split("\r\n") if ": " in line)
+                    fields = dict(
+                        line.split(": ", 1) for line in frame.decode().split("\r\n") if ": " in line
+                    )
                     action = fields.get("Action", "").lower()
                     aid = fields.get("ActionID", "")
                     head = f"Response: Success\r\nActionID: {aid}\r\n".encode()
                     if action == "login":
-                        writer.write(head + b"Message: Authentication accepted\r\n\r\n"
-                                     b"Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n")
+                        writer.write(
+                            head + b"Message: Authentication accepted\r\n\r\n"
+                            b"Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n"
+                        )
                     elif action == "coreshowchannels":
-                        writer.write(head + b"EventList: start\r\nMessage: Channels will follow\r\n\r\n"
-                                     b"Event: CoreShowChannelsComplete\r\nActionID: " + aid.encode()
-                                     + b"\r\nEventList: Complete\r\nListItems: 0\r\n\r\n")
+                        writer.write(
+                            head + b"EventList: start\r\nMessage: Channels will follow\r\n\r\n"
+                            b"Event: CoreShowChannelsComplete\r\nActionID: "
+                            + aid.encode()
+                            + b"\r\nEventList: Complete\r\nListItems: 0\r\n\r\n"
+                        )
                         if not sent_stream:
                             sent_stream = True
                             writer.write(stream)
@@ -174,7 +185,9 @@ def rss_mb() -> float:
     return 0.0
 
 
-async def run_phase(spec: tuple[int, int, bool, bool], db_path: str, *, expect_finished: bool) -> dict[str, float]:
+async def run_phase(
+    spec: tuple[int, int, bool, bool], db_path: str, *, expect_finished: bool
+) -> dict[str, float]:
     calls = spec[0]
     parent, child = mp.Pipe()
     proc = mp.get_context("fork").Process(target=pbx_process, args=(child, spec), daemon=True)
@@ -182,8 +195,13 @@ async def run_phase(spec: tuple[int, int, bool, bool], db_path: str, *, expect_f
     events = parent.recv()
     port = parent.recv()
     settings = Settings(
-        ami_port=port, ami_secret=Secret("bench"), ami_event_queue=int(os.environ.get("BENCH_QUEUE", "10000")), ami_ping_interval=30.0,
-        database_url=f"sqlite+aiosqlite:///{db_path}", store_batch_size=1000, store_flush_interval=0.2,
+        ami_port=port,
+        ami_secret=Secret("bench"),
+        ami_event_queue=int(os.environ.get("BENCH_QUEUE", "10000")),
+        ami_ping_interval=30.0,
+        database_url=f"sqlite+aiosqlite:///{db_path}",
+        store_batch_size=1000,
+        store_flush_interval=0.2,
     )
     url = settings.database_url
     await migrate(url)
@@ -235,15 +253,26 @@ async def run_phase(spec: tuple[int, int, bool, bool], db_path: str, *, expect_f
     await store.close()
     proc.join(timeout=5)
     return {
-        "events": events, "seconds_events": t_events, "seconds_all": t_all, "cpu": cpu,
-        "rss_before": rss_before, "rss_live": rss_live, "live_calls": live, "stored": stored,
-        "malformed": float(link.malformed_frames), "unknown": float(translator.stats()["unknown"]),
-        "received": float(received), "close_seconds": t_close, "dropped": float(link.events_dropped),
+        "events": events,
+        "seconds_events": t_events,
+        "seconds_all": t_all,
+        "cpu": cpu,
+        "rss_before": rss_before,
+        "rss_live": rss_live,
+        "live_calls": live,
+        "stored": stored,
+        "malformed": float(link.malformed_frames),
+        "unknown": float(translator.stats()["unknown"]),
+        "received": float(received),
+        "close_seconds": t_close,
+        "dropped": float(link.events_dropped),
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=4000)
     parser.add_argument("--concurrent", type=int, default=200)
     parser.add_argument("--live", type=int, default=10_000)
@@ -259,21 +288,33 @@ def main() -> None:
         r = asyncio.run(run_phase(spec, os.path.join(tmp, "p1.db"), expect_finished=True))
         print(f"  {r['events']:.0f} AMI events streamed")
         print(f"  events/s through link+translate+tracker : {r['events'] / r['seconds_events']:,.0f}")
-        print(f"  end to end (all calls in SQLite)        : {r['events'] / r['seconds_all']:,.0f} events/s,"
-              f" {args.calls / r['seconds_all']:,.0f} calls/s, {r['seconds_all']:.2f} s wall")
-        print(f"  CPU of this process                     : {r['cpu']:.2f} s = {1e6 * r['cpu'] / r['events']:.1f} µs/event,"
-              f" {1e3 * r['cpu'] / args.calls:.2f} ms/call")
-        print(f"  calls stored {r['stored']:.0f}/{args.calls}, events received {r['received']:.0f},"
-              f" dropped {r['dropped']:.0f}, malformed {r['malformed']:.0f}, unknown {r['unknown']:.0f}")
+        print(
+            f"  end to end (all calls in SQLite)        : {r['events'] / r['seconds_all']:,.0f} events/s,"
+            f" {args.calls / r['seconds_all']:,.0f} calls/s, {r['seconds_all']:.2f} s wall"
+        )
+        print(
+            f"  CPU of this process                     : {r['cpu']:.2f} s"
+            f" = {1e6 * r['cpu'] / r['events']:.1f} µs/event,"
+            f" {1e3 * r['cpu'] / args.calls:.2f} ms/call"
+        )
+        print(
+            f"  calls stored {r['stored']:.0f}/{args.calls}, events received {r['received']:.0f},"
+            f" dropped {r['dropped']:.0f}, malformed {r['malformed']:.0f}, unknown {r['unknown']:.0f}"
+        )
 
         print(f"phase 2: {args.live} calls left live (streamed up to the agent's answer)")
         spec = (args.live, args.live, args.filtered, True)
         r = asyncio.run(run_phase(spec, os.path.join(tmp, "p2.db"), expect_finished=False))
         grown = r["rss_live"] - r["rss_before"]
-        print(f"  live calls {r['live_calls']:.0f}; RSS {r['rss_before']:.0f} MB → {r['rss_live']:.0f} MB"
-              f" (+{grown:.0f} MB, {1024 * grown / max(1, r['live_calls']):.1f} KB per live call)")
+        print(
+            f"  live calls {r['live_calls']:.0f}; RSS {r['rss_before']:.0f} MB → {r['rss_live']:.0f} MB"
+            f" (+{grown:.0f} MB, {1024 * grown / max(1, r['live_calls']):.1f} KB per live call)"
+        )
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"  peak RSS of the process: {peak:.0f} MB; final flush of the live calls took {r['close_seconds']:.2f} s")
+        print(
+            f"  peak RSS of the process: {peak:.0f} MB;"
+            f" final flush of the live calls took {r['close_seconds']:.2f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,9 @@ log = logging.getLogger(__name__)
 class Service:
     """The running service: PBX link → translate → tracker → recorder → store, plus the web app."""
 
-    def __init__(self, settings: Settings, *, agents: AgentDirectory | None = None, auto_migrate: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, *, agents: AgentDirectory | None = None, auto_migrate: bool = True
+    ) -> None:
         self.settings = settings
         self.started_at = time.time()
         self.auto_migrate = auto_migrate
@@ -161,7 +163,9 @@ def run_service(settings: Settings) -> None:
         service.web_app(),
         host=settings.http_host,
         port=settings.http_port,
-        print=lambda text: log.info("web listening", extra={"url": f"http://{settings.http_host}:{settings.http_port}/"}),
+        print=lambda text: log.info(
+            "web listening", extra={"url": f"http://{settings.http_host}:{settings.http_port}/"}
+        ),
         shutdown_timeout=10.0,
         access_log=None,
     )

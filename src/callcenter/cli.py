@@ -125,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(func=cmd_user_add)
 
-    token = sub.add_parser("token", help="manage API tokens").add_subparsers(dest="token_command", required=True)
+    token = sub.add_parser("token", help="manage API tokens").add_subparsers(
+        dest="token_command", required=True
+    )
     p = token.add_parser("add", help="issue a bearer token for a user (printed once)")
     p.add_argument("username")
     p.add_argument("--label", default="")

@@ -173,8 +173,15 @@ def validate(s: Settings) -> None:
         port = getattr(s, name)
         if not 0 <= port <= 65535:
             problems.append(f"{_env_name(name)}: port {port} is out of range 0-65535")
-    for name in ("ami_action_timeout", "ami_ping_interval", "ami_ping_timeout", "ami_connect_timeout",
-                 "ami_reconnect_min", "ami_reconnect_max", "store_flush_interval"):
+    for name in (
+        "ami_action_timeout",
+        "ami_ping_interval",
+        "ami_ping_timeout",
+        "ami_connect_timeout",
+        "ami_reconnect_min",
+        "ami_reconnect_max",
+        "store_flush_interval",
+    ):
         if getattr(s, name) <= 0:
             problems.append(f"{_env_name(name)}: must be greater than 0")
     if s.ami_reconnect_max < s.ami_reconnect_min:
@@ -202,7 +209,7 @@ def validate(s: Settings) -> None:
 def async_database_url(url: str) -> str:
     """Map plain ``sqlite://`` / ``postgresql://`` URLs to their async drivers."""
     if url.startswith("sqlite://"):
-        return "sqlite+aiosqlite://" + url[len("sqlite://"):]
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
     if url.startswith("postgresql://"):
-        return "postgresql+asyncpg://" + url[len("postgresql://"):]
+        return "postgresql+asyncpg://" + url[len("postgresql://") :]
     return url

@@ -34,10 +34,54 @@ DEMO_PASSWORDS = {
     "qa": ("qa-demo-pw", Role.QA, None),
     **{f"agent{a}": (f"agent{a}-demo-pw", Role.AGENT, a) for a in DEMO_AGENTS},
 }
-_FIRST = ("Ana", "Ben", "Chloé", "Dmitri", "Eva", "Farid", "Grete", "Hiro", "Inès", "José", "Kofi", "Lena",
-          "Mateo", "Nora", "Olek", "Priya", "Quentin", "Rosa", "Sven", "Tomás", "Uma", "Viktor", "Wen", "Yara")
-_LAST = ("Almeida", "Bauer", "Chen", "Dupont", "Eriksen", "Fischer", "García", "Haddad", "Ivanova", "Jensen",
-         "Kowalczyk", "López", "Müller", "Nakamura", "Okafor", "Petrov", "Rossi", "Schmidt", "Tanaka", "Weber")
+_FIRST = (
+    "Ana",
+    "Ben",
+    "Chloé",
+    "Dmitri",
+    "Eva",
+    "Farid",
+    "Grete",
+    "Hiro",
+    "Inès",
+    "José",
+    "Kofi",
+    "Lena",
+    "Mateo",
+    "Nora",
+    "Olek",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Sven",
+    "Tomás",
+    "Uma",
+    "Viktor",
+    "Wen",
+    "Yara",
+)
+_LAST = (
+    "Almeida",
+    "Bauer",
+    "Chen",
+    "Dupont",
+    "Eriksen",
+    "Fischer",
+    "García",
+    "Haddad",
+    "Ivanova",
+    "Jensen",
+    "Kowalczyk",
+    "López",
+    "Müller",
+    "Nakamura",
+    "Okafor",
+    "Petrov",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Weber",
+)
 _COMPANIES = ("Acme Logistics", "Blue Harbor Foods", "Cobalt Systems", "Delta Clinics", "", "", "")
 
 
@@ -58,13 +102,18 @@ async def seed_demo(service: Service) -> None:
     await store.upsert_agents([(a, f"Agent {a}", f"PJSIP/{a}") for a in DEMO_AGENTS])
     for username, (password, role, agent) in DEMO_PASSWORDS.items():
         if await store.get_credentials(username) is None:
-            await service.accounts.create_user(username, password, role, display_name=username.title(), agent=agent)
+            await service.accounts.create_user(
+                username, password, role, display_name=username.title(), agent=agent
+            )
     customers = demo_customer_numbers()
     if await store.find_customer_by_phone(customers[-1][0]) is None:
         for number, name, company, vip in customers:
             with contextlib.suppress(StoreError, ValueError):
                 await store.add_customer(
-                    name, [(number, "mobile")], company=company, segment="vip" if vip else "regular",
+                    name,
+                    [(number, "mobile")],
+                    company=company,
+                    segment="vip" if vip else "regular",
                     value_score=round(random.Random(number).uniform(0, 100), 1),
                 )
 
@@ -80,8 +129,16 @@ def print_banner(settings: Settings, sim_port: int) -> None:
         f"    database   {settings.database_url}",
         "  demo logins (user / password):",
     ]
-    lines += [f"    {u:<12} {p:<18} {r.value}" for u, (p, r, _) in DEMO_PASSWORDS.items() if not u.startswith("agent1")]
-    lines += [f"    agent1001..agent{DEMO_AGENTS[-1]}  agent<id>-demo-pw  agent", "  Ctrl-C stops the demo.", ""]
+    lines += [
+        f"    {u:<12} {p:<18} {r.value}"
+        for u, (p, r, _) in DEMO_PASSWORDS.items()
+        if not u.startswith("agent1")
+    ]
+    lines += [
+        f"    agent1001..agent{DEMO_AGENTS[-1]}  agent<id>-demo-pw  agent",
+        "  Ctrl-C stops the demo.",
+        "",
+    ]
     print("\n".join(lines), flush=True)
 
 
@@ -93,8 +150,15 @@ async def run_demo(settings: Settings, *, rate: float = 0.2, seed: int = 1) -> N
             loop.add_signal_handler(sig, stop.set)
 
     sim_cfg = SimConfig(
-        ami_port=0, ami_user=settings.ami_user, ami_secret=settings.ami_secret.reveal(), mode="direct",
-        agents=len(DEMO_AGENTS), first_agent=int(DEMO_AGENTS[0]), agent_tech="PJSIP", rate=rate, seed=seed,
+        ami_port=0,
+        ami_user=settings.ami_user,
+        ami_secret=settings.ami_secret.reveal(),
+        mode="direct",
+        agents=len(DEMO_AGENTS),
+        first_agent=int(DEMO_AGENTS[0]),
+        agent_tech="PJSIP",
+        rate=rate,
+        seed=seed,
         customers=CustomerProfile(known_numbers=tuple(n for n, *_ in demo_customer_numbers())),
     )
     async with Simulator(sim_cfg) as sim:

@@ -16,7 +16,11 @@ class PbxControl(Protocol):
     def connected(self) -> bool: ...
 
     async def send_action(
-        self, action: str, fields: Mapping[str, str | Sequence[str]] | None = None, *, timeout: float | None = None
+        self,
+        action: str,
+        fields: Mapping[str, str | Sequence[str]] | None = None,
+        *,
+        timeout: float | None = None,
     ) -> Mapping[str, str | list[str]]:
         """Send one action; return the response in the normal form (see ``pbx/message.py``)."""
         ...
@@ -68,7 +72,13 @@ class CrmStore(Protocol):
         ...
 
     async def add_user(
-        self, username: str, password_hash: str, role: Role, *, display_name: str = "", agent: str | None = None
+        self,
+        username: str,
+        password_hash: str,
+        role: Role,
+        *,
+        display_name: str = "",
+        agent: str | None = None,
     ) -> User: ...
 
     async def get_credentials(self, username: str) -> UserCredentials | None: ...

@@ -11,8 +11,15 @@ from callcenter.pbx.translate import Translator
 from tests.support.trace_messages import trace_messages
 
 TRACES = [
-    "ivr-to-agent.ami", "agent-no-answer.ami", "caller-abandons.ami", "app-queue.ami",
-    "redirect-transfer.ami", "chanspy.ami", "originate-variants.ami", "restart.ami", "login-and-actions.ami",
+    "ivr-to-agent.ami",
+    "agent-no-answer.ami",
+    "caller-abandons.ami",
+    "app-queue.ami",
+    "redirect-transfer.ami",
+    "chanspy.ami",
+    "originate-variants.ami",
+    "restart.ami",
+    "login-and-actions.ami",
 ]
 
 
@@ -69,8 +76,15 @@ def test_soft_hangup_cause_is_a_flag_and_hangup_cause_is_q850(traces_dir: object
 def test_queue_and_agent_events(traces_dir: object) -> None:
     _, events = translate_all("app-queue.ami")
     kinds = {type(e) for e in events}
-    assert {ev.QueueCallerJoined, ev.AgentCalled, ev.AgentConnected, ev.AgentCompleted,
-            ev.AgentRingNoAnswer, ev.QueueCallerAbandoned, ev.QueueMemberState} <= kinds
+    assert {
+        ev.QueueCallerJoined,
+        ev.AgentCalled,
+        ev.AgentConnected,
+        ev.AgentCompleted,
+        ev.AgentRingNoAnswer,
+        ev.QueueCallerAbandoned,
+        ev.QueueMemberState,
+    } <= kinds
     complete = next(e for e in events if isinstance(e, ev.AgentCompleted))
     assert complete.reason == "caller" and complete.talk_time > 0
     pause = [e for e in events if isinstance(e, ev.QueueMemberState) and e.kind == "QueueMemberPause"]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from tests.support.trace_messages import trace_messages
 
 from callcenter.domain import events as ev
 from callcenter.domain.calls import CallOutcome, CallRecord, HangupSide, LegRole
 from callcenter.domain.events import ChannelSnapshot, ChannelState
 from callcenter.pbx.translate import Translator
 from callcenter.services.tracker import CallTracker
-from tests.support.trace_messages import trace_messages
 
 
 def replay(name: str, tracker: CallTracker | None = None) -> tuple[CallTracker, dict[str, CallRecord]]:
@@ -115,9 +115,18 @@ def test_every_call_in_every_trace_ends(traces_dir: object) -> None:
 # --- disorder and resync, with hand-made events -------------------------------------------------
 
 
-def snap(uniqueid: str, linkedid: str, channel: str, state: ChannelState = ChannelState.UP) -> ChannelSnapshot:
-    return ChannelSnapshot(channel=channel, uniqueid=uniqueid, linkedid=linkedid, state=state,
-                           caller_num="5550100", context="incoming", exten="8000")
+def snap(
+    uniqueid: str, linkedid: str, channel: str, state: ChannelState = ChannelState.UP
+) -> ChannelSnapshot:
+    return ChannelSnapshot(
+        channel=channel,
+        uniqueid=uniqueid,
+        linkedid=linkedid,
+        state=state,
+        caller_num="5550100",
+        context="incoming",
+        exten="8000",
+    )
 
 
 def test_events_for_unseen_channels_create_the_call() -> None:

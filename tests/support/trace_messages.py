@@ -11,7 +11,9 @@ from pathlib import Path
 
 from callcenter.pbx.message import AmiMessage, parse_frame
 
-TRACES_DIR = Path(os.environ.get("CALLCENTER_TRACES_DIR", Path(__file__).resolve().parents[3] / "shared" / "pbx-traces"))
+TRACES_DIR = Path(
+    os.environ.get("CALLCENTER_TRACES_DIR", Path(__file__).resolve().parents[3] / "shared" / "pbx-traces")
+)
 
 
 def read_records(path: Path) -> Iterator[tuple[str, str, float, bytes]]:

@@ -52,7 +52,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -136,10 +136,12 @@ class ReplayPart:
     boundary_after: list[bool]  # True when the stream is between two messages after chunks[i]
     frames: int
     eof: bool
+    times: list[float] = field(default_factory=list)  # trace time of each chunk (for timed replays)
 
 
 def prepare_part(path: str | os.PathLike[str], conn: str, *, drop_list_items: bool = True) -> ReplayPart:
-    chunks = rx_chunks(path, conn)
+    timed = [(r.t, r.payload) for r in read_trace(path) if r.kind == "RX" and r.conn == conn]
+    chunks = [payload for _, payload in timed]
     stream = b"".join(chunks)
     eof = ended_with_eof(path, conn)
     if not stream:
@@ -170,10 +172,11 @@ def prepare_part(path: str | os.PathLike[str], conn: str, *, drop_list_items: bo
     removed = [(s, e) for (s, e, _), k in zip(spans, keep, strict=True) if not k]
     removed.insert(0, (0, eol))  # the banner is sent on its own
     out_chunks: list[bytes] = []
+    out_times: list[float] = []
     boundary: list[bool] = []
     boundaries = {e for s, e, _ in spans} | {eol}
     offset = 0
-    for chunk in chunks:
+    for chunk_t, chunk in timed:
         start, end = offset, offset + len(chunk)
         offset = end
         pieces: list[bytes] = []
@@ -189,9 +192,10 @@ def prepare_part(path: str | os.PathLike[str], conn: str, *, drop_list_items: bo
         data = b"".join(pieces)
         if data:
             out_chunks.append(data)
+            out_times.append(chunk_t)
             boundary.append(end in boundaries or _ends_at_removed(end, removed))
     frames = sum(1 for k in keep if k)
-    return ReplayPart(conn, banner, out_chunks, boundary, frames, eof)
+    return ReplayPart(conn, banner, out_chunks, boundary, frames, eof, out_times)
 
 
 def _ends_at_removed(end: int, removed: Sequence[tuple[int, int]]) -> bool:
@@ -210,6 +214,8 @@ class TraceReplayServer(FakeAmiServer):
         drop_list_items: bool = True,
         close_last: bool = False,
         start_after: str | None = "CoreShowChannels",
+        speed: float | None = None,
+        max_gap: float = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -217,6 +223,10 @@ class TraceReplayServer(FakeAmiServer):
         self.path = Path(path)
         self.parts = [prepare_part(path, c, drop_list_items=drop_list_items) for c in conns]
         self.chunk_delay = chunk_delay
+        #: with ``speed``, chunks are sent at the trace's own pace divided by ``speed`` (gaps capped
+        #: at ``max_gap`` real seconds, for the long idle stretches of restart.ami)
+        self.speed = speed
+        self.max_gap = max_gap
         self.close_last = close_last
         self.parts_done = 0
         self.replayed_frames: dict[str, int] = {}
@@ -279,10 +289,16 @@ class TraceReplayServer(FakeAmiServer):
         await asyncio.sleep(0)
         lock = conn.write_lock
         holding = False
+        previous_t = part.times[0] if part.times else 0.0
         try:
-            for chunk, at_boundary in zip(part.chunks, part.boundary_after, strict=True):
+            for i, (chunk, at_boundary) in enumerate(zip(part.chunks, part.boundary_after, strict=True)):
                 if conn.writer.is_closing():
                     break
+                if self.speed and part.times and not holding:
+                    gap = min((part.times[i] - previous_t) / self.speed, self.max_gap)
+                    previous_t = part.times[i]
+                    if gap > 0:
+                        await asyncio.sleep(gap)
                 if not holding:
                     await lock.acquire()
                     holding = True

@@ -134,7 +134,7 @@ class AmiLink:
             asyncio.create_task(self._run(), name="ami-connection"),
         ]
 
-    async def wait_ready(self, timeout: float) -> None:  # noqa: ASYNC109 - part of the link's API
+    async def wait_ready(self, timeout: float) -> None:
         """Wait until logged in. Raise ``AmiLoginFailed`` as soon as the PBX refuses our credentials,
         ``PbxUnavailable`` (with the last error) when not logged in within ``timeout`` or when closed."""
         if not self._started:
@@ -244,7 +244,7 @@ class AmiLink:
         action: str,
         fields: Mapping[str, str | Sequence[str]] | None = None,
         *,
-        timeout: float | None = None,  # noqa: ASYNC109 - PbxControl API
+        timeout: float | None = None,
     ) -> dict[str, Any]:
         """Send one action and wait for its reply (``timeout`` defaults to ``ami_action_timeout``).
 

@@ -28,15 +28,52 @@ WANTED_VARIABLES = frozenset(
 #: Events we know and deliberately ignore (not counted as unknown).
 IGNORED_EVENTS = frozenset(
     {
-        "DeviceStateChange", "SuccessfulAuth", "InvalidPassword", "RequestNotAllowed", "RequestBadFormat",
-        "ChallengeSent", "BridgeCreate", "BridgeDestroy", "BridgeMerge", "DTMFBegin", "MusicOnHoldStart",
-        "MusicOnHoldStop", "LocalOptimizationBegin", "LocalOptimizationEnd", "Registry", "PeerStatus",
-        "ContactStatus", "Reload", "ChannelHungup", "ChannelsHungupListComplete", "CoreShowChannelsComplete",
-        "StatusComplete", "QueueStatusComplete", "QueueSummaryComplete", "QueueSummary", "QueueParams",
-        "UserEvent", "Status", "NewAccountCode", "MixMonitorStop", "MixMonitorMute", "Rename",
-        "NewPeerAccount", "MonitorStart", "MonitorStop", "ChannelTalkingStart", "ChannelTalkingStop",
-        "AgentLogin", "AgentLogoff", "HangupHandlerRun", "HangupHandlerPush",
-        "SessionTimeout", "ConfbridgeStart", "ConfbridgeEnd", "ConfbridgeJoin", "ConfbridgeLeave",
+        "DeviceStateChange",
+        "SuccessfulAuth",
+        "InvalidPassword",
+        "RequestNotAllowed",
+        "RequestBadFormat",
+        "ChallengeSent",
+        "BridgeCreate",
+        "BridgeDestroy",
+        "BridgeMerge",
+        "DTMFBegin",
+        "MusicOnHoldStart",
+        "MusicOnHoldStop",
+        "LocalOptimizationBegin",
+        "LocalOptimizationEnd",
+        "Registry",
+        "PeerStatus",
+        "ContactStatus",
+        "Reload",
+        "ChannelHungup",
+        "ChannelsHungupListComplete",
+        "CoreShowChannelsComplete",
+        "StatusComplete",
+        "QueueStatusComplete",
+        "QueueSummaryComplete",
+        "QueueSummary",
+        "QueueParams",
+        "UserEvent",
+        "Status",
+        "NewAccountCode",
+        "MixMonitorStop",
+        "MixMonitorMute",
+        "Rename",
+        "NewPeerAccount",
+        "MonitorStart",
+        "MonitorStop",
+        "ChannelTalkingStart",
+        "ChannelTalkingStop",
+        "AgentLogin",
+        "AgentLogoff",
+        "HangupHandlerRun",
+        "HangupHandlerPush",
+        "SessionTimeout",
+        "ConfbridgeStart",
+        "ConfbridgeEnd",
+        "ConfbridgeJoin",
+        "ConfbridgeLeave",
         "LoadAverageLimit",
     }
 )
@@ -117,7 +154,9 @@ def _chan(cls: type[ev.ChannelEvent]) -> Builder:
 
 def _newexten(msg: AmiMessage, at: float) -> ev.PbxEvent:
     return ev.DialplanStep(
-        at=at, chan=_need(snapshot(msg), msg), application=msg.get("Application") or "",
+        at=at,
+        chan=_need(snapshot(msg), msg),
+        application=msg.get("Application") or "",
         app_data=msg.get("AppData") or "",
     )
 
@@ -134,14 +173,19 @@ def _varset(msg: AmiMessage, at: float) -> ev.PbxEvent | None:
 
 def _hangup_request(soft: bool) -> Builder:
     def build(msg: AmiMessage, at: float) -> ev.PbxEvent:
-        return ev.HangupRequested(at=at, chan=_need(snapshot(msg), msg), cause=_int(msg.get("Cause")), soft=soft)
+        return ev.HangupRequested(
+            at=at, chan=_need(snapshot(msg), msg), cause=_int(msg.get("Cause")), soft=soft
+        )
 
     return build
 
 
 def _hangup(msg: AmiMessage, at: float) -> ev.PbxEvent:
     return ev.ChannelHungUp(
-        at=at, chan=_need(snapshot(msg), msg), cause=_int(msg.get("Cause")), cause_text=msg.get("Cause-txt") or ""
+        at=at,
+        chan=_need(snapshot(msg), msg),
+        cause=_int(msg.get("Cause")),
+        cause_text=msg.get("Cause-txt") or "",
     )
 
 
@@ -162,7 +206,9 @@ def _dial(kind: str) -> Builder:
 
 def _bridge_enter(msg: AmiMessage, at: float) -> ev.PbxEvent:
     return ev.BridgeEntered(
-        at=at, chan=_need(snapshot(msg), msg), bridge_id=msg.get("BridgeUniqueid") or "",
+        at=at,
+        chan=_need(snapshot(msg), msg),
+        bridge_id=msg.get("BridgeUniqueid") or "",
         bridge_type=msg.get("BridgeType") or "",
     )
 
@@ -183,17 +229,24 @@ def _hold(msg: AmiMessage, at: float) -> ev.PbxEvent:
 
 def _dtmf(msg: AmiMessage, at: float) -> ev.PbxEvent:
     return ev.DtmfReceived(
-        at=at, chan=_need(snapshot(msg), msg), digit=msg.get("Digit") or "",
-        direction=msg.get("Direction") or "", duration_ms=_int(msg.get("DurationMs")),
+        at=at,
+        chan=_need(snapshot(msg), msg),
+        digit=msg.get("Digit") or "",
+        direction=msg.get("Direction") or "",
+        duration_ms=_int(msg.get("DurationMs")),
     )
 
 
 def _agi(finished: bool) -> Builder:
     def build(msg: AmiMessage, at: float) -> ev.PbxEvent:
         return ev.AgiCommand(
-            at=at, chan=_need(snapshot(msg), msg), command=msg.get("Command") or "",
-            command_id=msg.get("CommandId") or "", finished=finished,
-            result_code=msg.get("ResultCode") or "", result=msg.get("Result") or "",
+            at=at,
+            chan=_need(snapshot(msg), msg),
+            command=msg.get("Command") or "",
+            command_id=msg.get("CommandId") or "",
+            finished=finished,
+            result_code=msg.get("ResultCode") or "",
+            result=msg.get("Result") or "",
         )
 
     return build
@@ -201,15 +254,22 @@ def _agi(finished: bool) -> Builder:
 
 def _blind_transfer(msg: AmiMessage, at: float) -> ev.PbxEvent:
     return ev.BlindTransferred(
-        at=at, transferer=snapshot(msg, "Transferer"), transferee=snapshot(msg, "Transferee"),
-        extension=msg.get("Extension") or "", context=msg.get("Context") or "", result=msg.get("Result") or "",
+        at=at,
+        transferer=snapshot(msg, "Transferer"),
+        transferee=snapshot(msg, "Transferee"),
+        extension=msg.get("Extension") or "",
+        context=msg.get("Context") or "",
+        result=msg.get("Result") or "",
     )
 
 
 def _attended_transfer(msg: AmiMessage, at: float) -> ev.PbxEvent:
     return ev.AttendedTransferred(
-        at=at, transferer=snapshot(msg, "OrigTransferer"), transferee=snapshot(msg, "Transferee"),
-        target=snapshot(msg, "TransferTarget"), result=msg.get("Result") or "",
+        at=at,
+        transferer=snapshot(msg, "OrigTransferer"),
+        transferee=snapshot(msg, "Transferee"),
+        target=snapshot(msg, "TransferTarget"),
+        result=msg.get("Result") or "",
     )
 
 
@@ -220,8 +280,12 @@ def _queue_caller(kind: str) -> Builder:
         position = _int(msg.get("Position"))
         if kind == "abandon":
             return ev.QueueCallerAbandoned(
-                at=at, chan=chan, queue=queue, position=position,
-                original_position=_int(msg.get("OriginalPosition")), hold_time=_int(msg.get("HoldTime")),
+                at=at,
+                chan=chan,
+                queue=queue,
+                position=position,
+                original_position=_int(msg.get("OriginalPosition")),
+                hold_time=_int(msg.get("HoldTime")),
             )
         cls = ev.QueueCallerJoined if kind == "join" else ev.QueueCallerLeft
         return cls(at=at, chan=chan, queue=queue, position=position, count=_int(msg.get("Count")))
@@ -242,17 +306,34 @@ def _agent(kind: str) -> Builder:
             )
         if kind == "connect":
             return ev.AgentConnected(
-                at=at, queue=queue, caller=caller, dest=dest, interface=interface, member_name=member,
-                hold_time=_int(msg.get("HoldTime")), ring_time=_int(msg.get("RingTime")),
+                at=at,
+                queue=queue,
+                caller=caller,
+                dest=dest,
+                interface=interface,
+                member_name=member,
+                hold_time=_int(msg.get("HoldTime")),
+                ring_time=_int(msg.get("RingTime")),
             )
         if kind == "complete":
             return ev.AgentCompleted(
-                at=at, queue=queue, caller=caller, dest=dest, interface=interface, member_name=member,
-                hold_time=_int(msg.get("HoldTime")), talk_time=_int(msg.get("TalkTime")),
+                at=at,
+                queue=queue,
+                caller=caller,
+                dest=dest,
+                interface=interface,
+                member_name=member,
+                hold_time=_int(msg.get("HoldTime")),
+                talk_time=_int(msg.get("TalkTime")),
                 reason=msg.get("Reason") or "",
             )
         return ev.AgentRingNoAnswer(
-            at=at, queue=queue, caller=caller, dest=dest, interface=interface, member_name=member,
+            at=at,
+            queue=queue,
+            caller=caller,
+            dest=dest,
+            interface=interface,
+            member_name=member,
             ring_time=_int(msg.get("RingTime")),
         )
 
@@ -261,11 +342,16 @@ def _agent(kind: str) -> Builder:
 
 def _member(msg: AmiMessage, at: float) -> ev.PbxEvent:
     return ev.QueueMemberState(
-        at=at, kind=msg.event or "", queue=msg.get("Queue") or "",
+        at=at,
+        kind=msg.event or "",
+        queue=msg.get("Queue") or "",
         interface=msg.get("Interface") or msg.get("Location") or "",
-        member_name=msg.get("MemberName") or msg.get("Name") or "", status=_int(msg.get("Status")),
-        paused=msg.get("Paused") == "1", paused_reason=msg.get("PausedReason") or "",
-        calls_taken=_int(msg.get("CallsTaken")), in_call=msg.get("InCall") == "1",
+        member_name=msg.get("MemberName") or msg.get("Name") or "",
+        status=_int(msg.get("Status")),
+        paused=msg.get("Paused") == "1",
+        paused_reason=msg.get("PausedReason") or "",
+        calls_taken=_int(msg.get("CallsTaken")),
+        in_call=msg.get("InCall") == "1",
     )
 
 
@@ -279,20 +365,31 @@ def _spy(started: bool) -> Builder:
 def _originate(msg: AmiMessage, at: float) -> ev.PbxEvent:
     uniqueid = msg.get("Uniqueid")
     return ev.OriginateResult(
-        at=at, action_id=msg.get("ActionID") or "", success=msg.get("Response") == "Success",
-        reason=_int(msg.get("Reason")), channel=msg.get("Channel") or "",
+        at=at,
+        action_id=msg.get("ActionID") or "",
+        success=msg.get("Response") == "Success",
+        reason=_int(msg.get("Reason")),
+        channel=msg.get("Channel") or "",
         uniqueid=None if uniqueid in (None, "", "<unknown>") else uniqueid,
     )
 
 
 def _cdr(msg: AmiMessage, at: float) -> ev.PbxEvent:
     return ev.CdrRecord(
-        at=at, uniqueid=msg["UniqueID"], channel=msg.get("Channel") or "", source=msg.get("Source") or "",
-        destination=msg.get("Destination") or "", destination_context=msg.get("DestinationContext") or "",
-        destination_channel=msg.get("DestinationChannel") or "", disposition=msg.get("Disposition") or "",
-        duration=_int(msg.get("Duration")), billable_seconds=_int(msg.get("BillableSeconds")),
-        start_time=msg.get("StartTime") or "", answer_time=msg.get("AnswerTime") or "",
-        end_time=msg.get("EndTime") or "", last_application=msg.get("LastApplication") or "",
+        at=at,
+        uniqueid=msg["UniqueID"],
+        channel=msg.get("Channel") or "",
+        source=msg.get("Source") or "",
+        destination=msg.get("Destination") or "",
+        destination_context=msg.get("DestinationContext") or "",
+        destination_channel=msg.get("DestinationChannel") or "",
+        disposition=msg.get("Disposition") or "",
+        duration=_int(msg.get("Duration")),
+        billable_seconds=_int(msg.get("BillableSeconds")),
+        start_time=msg.get("StartTime") or "",
+        answer_time=msg.get("AnswerTime") or "",
+        end_time=msg.get("EndTime") or "",
+        last_application=msg.get("LastApplication") or "",
     )
 
 
@@ -307,15 +404,19 @@ def _hms(value: str | None) -> int:
 
 def _core_show_channel(msg: AmiMessage, at: float) -> ev.PbxEvent:
     return ev.ChannelListed(
-        at=at, chan=_need(snapshot(msg), msg), duration_seconds=_hms(msg.get("Duration")),
-        application=msg.get("Application") or "", application_data=msg.get("ApplicationData") or "",
+        at=at,
+        chan=_need(snapshot(msg), msg),
+        duration_seconds=_hms(msg.get("Duration")),
+        application=msg.get("Application") or "",
+        application_data=msg.get("ApplicationData") or "",
         bridge_id=msg.get("BridgeId") or "",
     )
 
 
 def _shutdown(msg: AmiMessage, at: float) -> ev.PbxEvent:
     return ev.PbxShutdown(
-        at=at, clean=(msg.get("Shutdown") or "").lower() == "cleanly",
+        at=at,
+        clean=(msg.get("Shutdown") or "").lower() == "cleanly",
         restart=(msg.get("Restart") or "").lower() == "true",
     )
 

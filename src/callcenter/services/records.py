@@ -99,7 +99,9 @@ class CallRecorder:
                 )
             else:
                 if backoff != self._flush_interval:
-                    log.info("call records written again after store failure", extra={"written": self.written})
+                    log.info(
+                        "call records written again after store failure", extra={"written": self.written}
+                    )
                 backoff = self._flush_interval
 
     async def close(self, timeout: float = 10.0) -> None:
@@ -118,8 +120,11 @@ class CallRecorder:
                 if time.monotonic() >= deadline:
                     log.critical(
                         "shutting down with call records not written",
-                        extra={"pending": len(self._pending), "call_ids": list(self._pending)[:50],
-                               "error": str(exc)},
+                        extra={
+                            "pending": len(self._pending),
+                            "call_ids": list(self._pending)[:50],
+                            "error": str(exc),
+                        },
                     )
                     return
                 await asyncio.sleep(0.5)

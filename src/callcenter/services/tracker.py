@@ -73,9 +73,16 @@ class _Leg:
 
     def record(self) -> LegRecord:
         return LegRecord(
-            uniqueid=self.uniqueid, call_id=self.call_id, channel=self.channel, role=self.role,
-            started_at=self.started_at, agent=self.agent, answered_at=self.answered_at, ended_at=self.ended_at,
-            hangup_cause=self.hangup_cause, dial_status=self.dial_status,
+            uniqueid=self.uniqueid,
+            call_id=self.call_id,
+            channel=self.channel,
+            role=self.role,
+            started_at=self.started_at,
+            agent=self.agent,
+            answered_at=self.answered_at,
+            ended_at=self.ended_at,
+            hangup_cause=self.hangup_cause,
+            dial_status=self.dial_status,
         )
 
 
@@ -236,7 +243,9 @@ class CallTracker:
             call = _Call(call_id=snap.linkedid, started_at=at)
             self.calls[snap.linkedid] = call
         role = self._role(call, snap)
-        leg = _Leg(uniqueid=snap.uniqueid, call_id=call.call_id, channel=snap.channel, role=role, started_at=at)
+        leg = _Leg(
+            uniqueid=snap.uniqueid, call_id=call.call_id, channel=snap.channel, role=role, started_at=at
+        )
         if role is LegRole.AGENT:
             leg.agent = self.agents.agent_for_channel(snap.channel)
         call.legs[snap.uniqueid] = leg
@@ -517,10 +526,13 @@ class CallTracker:
     def _leave_bridge(self, call: _Call, leg: _Leg, bridge_id: str | None, at: float) -> None:
         if not leg.bridges:
             return
-        if call.talk_since is not None and call.talk_first_leaver is None:
-            if leg.role is LegRole.AGENT or leg.role in CUSTOMER_SIDE:
-                call.talk_first_leaver = leg.role
-                call.talk_ended_at = at
+        if (
+            call.talk_since is not None
+            and call.talk_first_leaver is None
+            and (leg.role is LegRole.AGENT or leg.role in CUSTOMER_SIDE)
+        ):
+            call.talk_first_leaver = leg.role
+            call.talk_ended_at = at
         if bridge_id is None:
             leg.bridges.clear()
         else:
@@ -769,8 +781,12 @@ class CallTracker:
             legs=tuple(leg.record() for leg in call.legs.values()),
             offers=tuple(
                 OfferRecord(
-                    agent=o.agent, uniqueid=o.uniqueid, rang_at=o.rang_at, ended_at=o.ended_at,
-                    answered=o.answered, dial_status=o.dial_status,
+                    agent=o.agent,
+                    uniqueid=o.uniqueid,
+                    rang_at=o.rang_at,
+                    ended_at=o.ended_at,
+                    answered=o.answered,
+                    dial_status=o.dial_status,
                 )
                 for o in call.offers.values()
             ),

@@ -36,7 +36,11 @@ async def redis_health(client: Redis, url: str) -> dict[str, Any]:
         await client.ping()
     except (RedisError, OSError) as exc:
         return {"state": "down", "url": mask_url_password(url), "error": type(exc).__name__}
-    return {"state": "up", "url": mask_url_password(url), "rtt_ms": round((time.perf_counter() - started) * 1000, 2)}
+    return {
+        "state": "up",
+        "url": mask_url_password(url),
+        "rtt_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
 
 
 async def close_redis(client: Redis) -> None:
