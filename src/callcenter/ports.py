@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from callcenter.domain.agi import AgiReply
 from callcenter.domain.calls import CallPage, CallQuery, CallRecord
 from callcenter.domain.users import Role, User, UserCredentials
 
@@ -94,3 +95,46 @@ class CallSink(Protocol):
     """Where the tracker sends call snapshots (the records service; tests use a list)."""
 
     def call_changed(self, call: CallRecord) -> None: ...
+
+
+class AgiChannel(Protocol):
+    """One FastAGI session: one call sitting in the dialplan's ``AGI()``.
+
+    Every command has a timeout. Once the caller is gone (the asynchronous ``HANGUP`` line, EOF, or a
+    511 reply) commands that need a live channel raise ``AgiHangup``; the ones Asterisk still allows on a
+    dead channel (GET/SET VARIABLE, VERBOSE, EXEC) keep working (fact 26).
+    """
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The ``agi_*`` environment block, keys without the ``agi_`` prefix (``uniqueid``, ``callerid``...);
+        ``agi_arg_N`` as ``arg_N``; the script's query string parsed into ``query``-prefixed keys."""
+        ...
+
+    @property
+    def uniqueid(self) -> str: ...
+
+    @property
+    def hung_up(self) -> bool: ...
+
+    async def command(self, line: str, *, timeout: float | None = None) -> AgiReply:
+        """Send one raw AGI command line and return its parsed reply."""
+        ...
+
+    async def answer(self) -> None: ...
+
+    async def hangup(self) -> None: ...
+
+    async def stream_file(self, sound: str, escape_digits: str = "") -> AgiReply: ...
+
+    async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> AgiReply: ...
+
+    async def wait_for_digit(self, timeout_ms: int) -> AgiReply: ...
+
+    async def set_variable(self, name: str, value: str) -> None: ...
+
+    async def get_variable(self, name: str) -> str | None: ...
+
+    async def exec(self, application: str, args: str = "") -> AgiReply: ...
+
+    async def verbose(self, message: str, level: int = 1) -> None: ...
