@@ -7,6 +7,7 @@ from typing import Protocol
 
 from callcenter.domain.agi import AgiReply
 from callcenter.domain.calls import CallPage, CallQuery, CallRecord
+from callcenter.domain.queueing import QueueRequest, RouteResult
 from callcenter.domain.users import Role, User, UserCredentials
 
 
@@ -138,3 +139,12 @@ class AgiChannel(Protocol):
     async def exec(self, application: str, args: str = "") -> AgiReply: ...
 
     async def verbose(self, message: str, level: int = 1) -> None: ...
+
+
+class CallRouter(Protocol):
+    """The ACD as the IVR sees it: hold this caller's AGI session until the call is answered by an agent,
+    abandoned, turned into a callback, or sent elsewhere (overflow / no agents)."""
+
+    def has_queue(self, name: str) -> bool: ...
+
+    async def route(self, channel: AgiChannel, request: QueueRequest) -> RouteResult: ...
