@@ -63,6 +63,8 @@ class PgServer:
 
     def require(self) -> str:
         if self.url is None:
+            if os.environ.get("CALLCENTER_REQUIRE_SERVICES") == "1":
+                pytest.fail(f"PostgreSQL is required here (CALLCENTER_REQUIRE_SERVICES=1): {self.reason}")
             pytest.skip(f"PostgreSQL unavailable: {self.reason}")
         return self.url
 
