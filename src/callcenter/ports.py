@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from callcenter.domain.acd import (
+    AgentConfig,
+    AgentStatus,
+    AgentTransition,
+    Claim,
+    QueueConfig,
+    QueueCounts,
+    WaitingEntry,
+)
 
 from callcenter.domain.agi import AgiReply
 from callcenter.domain.calls import CallPage, CallQuery, CallRecord
@@ -148,3 +158,109 @@ class CallRouter(Protocol):
     def has_queue(self, name: str) -> bool: ...
 
     async def route(self, channel: AgiChannel, request: QueueRequest) -> RouteResult: ...
+
+
+# --- ACD: shared live state, event bus, agent-state log ------------------------------------------
+
+
+class AcdState(Protocol):
+    """Shared live state of the ACD: queues, agents and their states, waiting callers.
+
+    Two implementations of this one port: ``state.memory.MemoryAcdState`` (one process) and
+    ``state.redis_acd.RedisAcdState`` (several service instances; every multi-key change is one Lua
+    script, so assignment is atomic across instances). Failures raise ``StateError``.
+    """
+
+    # configuration
+    async def save_queue(self, queue: QueueConfig) -> None: ...
+
+    async def delete_queue(self, name: str) -> None: ...
+
+    async def load_queues(self) -> list[QueueConfig]: ...
+
+    async def save_agent(self, agent: AgentConfig) -> None:
+        """Create or replace an agent's configuration (a new agent starts logged out)."""
+        ...
+
+    async def delete_agent(self, agent_id: str) -> None: ...
+
+    async def load_agents(self) -> list[AgentConfig]: ...
+
+    # agent states
+    async def get_agent(self, agent_id: str) -> AgentStatus | None: ...
+
+    async def list_agents(self) -> list[AgentStatus]: ...
+
+    async def compare_and_set(self, status: AgentStatus) -> AgentStatus | None:
+        """Store ``status`` if the stored version is still ``status.version``; returns the stored
+        status (version + 1) or None when someone else changed the agent first."""
+        ...
+
+    async def due_timers(self, now: float) -> list[str]:
+        """Agents whose timed wrap-up or busy rest ended at or before ``now``."""
+        ...
+
+    # waiting callers
+    async def enqueue(self, entry: WaitingEntry) -> WaitingEntry:
+        """Add a caller (its ``seq`` assigned here: FIFO within a priority)."""
+        ...
+
+    async def claim(self, queue: str, entry_id: str, now: float, rnd: float = 0.0) -> Claim:
+        """One tick of a waiting caller: if it is this entry's turn and an eligible agent is available,
+        atomically reserve the agent (state ringing) and mark the entry offered."""
+        ...
+
+    async def requeue(self, entry_id: str) -> bool:
+        """An offer failed: the entry waits again in its original place."""
+        ...
+
+    async def remove(self, entry_id: str) -> WaitingEntry | None: ...
+
+    async def to_callback(self, entry_id: str, caller_num: str) -> bool:
+        """The caller asked for a callback: the entry keeps its place as a callback request."""
+        ...
+
+    async def get_entry(self, entry_id: str) -> WaitingEntry | None: ...
+
+    async def waiting(self, queue: str) -> list[WaitingEntry]:
+        """Entries waiting (not offered) in ``queue``, in serving order."""
+        ...
+
+    async def callbacks(self) -> list[WaitingEntry]:
+        """Callback requests waiting in every queue."""
+        ...
+
+    async def counts(self, queue: str) -> QueueCounts: ...
+
+    # statistics
+    async def add_handle_time(self, queue: str, seconds: float, keep: int = 20) -> None: ...
+
+    async def handle_times(self, queue: str) -> list[float]: ...
+
+    async def incr(self, queue: str, counter: str, amount: int = 1) -> None: ...
+
+    async def counters(self, queue: str) -> dict[str, int]: ...
+
+
+#: A bus listener: ``(topic, event)``. Called on the event loop; must not block (queue it).
+BusListener = Callable[[str, Mapping[str, Any]], None]
+
+
+class Publisher(Protocol):
+    """The event bus (screen pop, wallboard, other instances): in-process, or Redis pub/sub."""
+
+    async def publish(self, topic: str, event: Mapping[str, Any]) -> None: ...
+
+    def subscribe(self, listener: BusListener) -> Callable[[], None]:
+        """Receive every event (this instance's and, on Redis, the others'); returns an unsubscribe."""
+        ...
+
+
+class AgentStateLog(Protocol):
+    """Where agent state transitions are stored (reports need their durations)."""
+
+    async def save_transitions(self, transitions: Sequence[AgentTransition]) -> None: ...
+
+    async def list_transitions(
+        self, agent: str | None = None, since: float | None = None, limit: int = 1000
+    ) -> list[AgentTransition]: ...

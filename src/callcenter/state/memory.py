@@ -1,0 +1,327 @@
+"""``AcdState`` in one process (the embedded default): plain dicts and sorted lists, no awaits inside a
+change, so every operation is atomic on the event loop.
+
+Per queue: the available members as a sorted list of ``(penalty, order, agent)`` (``domain.routing``),
+the waiting entries as a sorted list of ``(rank_score, entry_id)``, the round-robin cursor, and the sets
+of logged-in and staffed members (kept up to date on each state change, so a caller's tick is O(log n)).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections import defaultdict, deque
+from collections.abc import Callable
+
+from callcenter.domain.acd import (
+    STAFFED,
+    AgentConfig,
+    AgentState,
+    AgentStatus,
+    Claim,
+    EntryKind,
+    EntryStatus,
+    QueueConfig,
+    QueueCounts,
+    Strategy,
+    WaitingEntry,
+)
+from callcenter.domain.agent_state import transition
+from callcenter.domain.routing import Candidate, has_skills, merge_skills, pick, rank_score
+
+#: how many waiting callers ahead of one a tick looks through when skills make the order non-trivial
+MAX_SCAN = 200
+TIMED = (AgentState.WRAPUP, AgentState.BUSY)
+
+
+class MemoryAcdState:
+    def __init__(self) -> None:
+        self._queues: dict[str, QueueConfig] = {}
+        self._agents: dict[str, AgentConfig] = {}
+        self._status: dict[str, AgentStatus] = {}
+        self._skills: dict[str, dict[str, int]] = {}
+        self._avail: dict[str, list[Candidate]] = defaultdict(list)
+        self._in_avail: set[str] = set()
+        self._logged_in: dict[str, set[str]] = defaultdict(set)
+        self._staffed: dict[str, set[str]] = defaultdict(set)
+        self._cursor: dict[str, int] = defaultdict(int)
+        self._entries: dict[str, WaitingEntry] = {}
+        self._wait: dict[str, list[tuple[float, str]]] = defaultdict(list)
+        self._skilled_waiting: dict[str, int] = defaultdict(int)
+        self._timers: dict[str, float] = {}
+        self._seq = 0
+        self._handle: dict[str, deque[float]] = {}
+        self._counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+    # --- configuration --------------------------------------------------------------------------
+    async def save_queue(self, queue: QueueConfig) -> None:
+        self._queues[queue.name] = queue
+
+    async def delete_queue(self, name: str) -> None:
+        self._queues.pop(name, None)
+        for _score, entry_id in list(self._wait.get(name, [])):
+            self._drop_entry(entry_id)
+        self._wait.pop(name, None)
+
+    async def load_queues(self) -> list[QueueConfig]:
+        return sorted(self._queues.values(), key=lambda q: q.name)
+
+    async def save_agent(self, agent: AgentConfig) -> None:
+        old = self._agents.get(agent.id)
+        status = self._status.get(agent.id)
+        if old is not None and status is not None:
+            self._unindex(old, status)
+        self._agents[agent.id] = agent
+        self._skills[agent.id] = dict(agent.skills)
+        if status is None:
+            status = AgentStatus(agent=agent.id)
+            self._status[agent.id] = status
+        self._index(agent, status)
+
+    async def delete_agent(self, agent_id: str) -> None:
+        cfg = self._agents.pop(agent_id, None)
+        status = self._status.pop(agent_id, None)
+        if cfg is not None and status is not None:
+            self._unindex(cfg, status)
+        self._skills.pop(agent_id, None)
+        self._timers.pop(agent_id, None)
+
+    async def load_agents(self) -> list[AgentConfig]:
+        return sorted(self._agents.values(), key=lambda a: (a.order, a.id))
+
+    # --- agent states ---------------------------------------------------------------------------
+    async def get_agent(self, agent_id: str) -> AgentStatus | None:
+        return self._status.get(agent_id)
+
+    async def list_agents(self) -> list[AgentStatus]:
+        return [self._status[a.id] for a in await self.load_agents()]
+
+    async def compare_and_set(self, status: AgentStatus) -> AgentStatus | None:
+        current = self._status.get(status.agent)
+        cfg = self._agents.get(status.agent)
+        if current is None or cfg is None or current.version != status.version:
+            return None
+        stored = status.with_(version=current.version + 1)
+        self._unindex(cfg, current)
+        self._status[status.agent] = stored
+        self._index(cfg, stored)
+        return stored
+
+    async def due_timers(self, now: float) -> list[str]:
+        return [agent for agent, until in self._timers.items() if until <= now]
+
+    def _index(self, cfg: AgentConfig, status: AgentStatus) -> None:
+        state = status.state
+        for m in cfg.queues:
+            if state is not AgentState.LOGGED_OUT:
+                self._logged_in[m.queue].add(cfg.id)
+            if state in STAFFED:
+                self._staffed[m.queue].add(cfg.id)
+            if state is AgentState.AVAILABLE:
+                insort(self._avail[m.queue], (m.penalty, cfg.order, cfg.id))
+        if state is AgentState.AVAILABLE:
+            self._in_avail.add(cfg.id)
+        if state in TIMED and status.until > 0:
+            self._timers[cfg.id] = status.until
+
+    def _unindex(self, cfg: AgentConfig, status: AgentStatus) -> None:
+        for m in cfg.queues:
+            self._logged_in[m.queue].discard(cfg.id)
+            self._staffed[m.queue].discard(cfg.id)
+            if cfg.id in self._in_avail:
+                avail = self._avail[m.queue]
+                key = (m.penalty, cfg.order, cfg.id)
+                i = bisect_left(avail, key)
+                if i < len(avail) and avail[i] == key:
+                    del avail[i]
+        self._in_avail.discard(cfg.id)
+        self._timers.pop(cfg.id, None)
+
+    # --- waiting callers ------------------------------------------------------------------------
+    async def enqueue(self, entry: WaitingEntry) -> WaitingEntry:
+        self._seq += 1
+        stored = WaitingEntry(
+            id=entry.id,
+            queue=entry.queue,
+            call_id=entry.call_id,
+            priority=entry.priority,
+            enqueued_at=entry.enqueued_at,
+            skills=entry.skills,
+            kind=entry.kind,
+            caller_num=entry.caller_num,
+            caller_name=entry.caller_name,
+            seq=self._seq,
+        )
+        if entry.id in self._entries:
+            self._drop_entry(entry.id)
+        self._entries[entry.id] = stored
+        self._wait_add(stored)
+        return stored
+
+    def _key(self, entry: WaitingEntry) -> tuple[float, str]:
+        return (rank_score(entry.priority, entry.seq), entry.id)
+
+    def _wait_add(self, entry: WaitingEntry) -> None:
+        insort(self._wait[entry.queue], self._key(entry))
+        if entry.skills:
+            self._skilled_waiting[entry.queue] += 1
+
+    def _wait_remove(self, entry: WaitingEntry) -> None:
+        wl = self._wait.get(entry.queue)
+        if wl is None:
+            return
+        key = self._key(entry)
+        i = bisect_left(wl, key)
+        if i < len(wl) and wl[i] == key:
+            del wl[i]
+            if entry.skills:
+                self._skilled_waiting[entry.queue] -= 1
+
+    def _drop_entry(self, entry_id: str) -> WaitingEntry | None:
+        entry = self._entries.pop(entry_id, None)
+        if entry is not None and entry.status is EntryStatus.WAITING:
+            self._wait_remove(entry)
+        return entry
+
+    async def claim(self, queue: str, entry_id: str, now: float, rnd: float = 0.0) -> Claim:
+        entry = self._entries.get(entry_id)
+        q = self._queues.get(queue)
+        if entry is None or q is None or entry.queue != queue:
+            return Claim(EntryStatus.GONE)
+        counts = self._counts(queue)
+        if entry.status is EntryStatus.OFFERED:
+            return Claim(EntryStatus.OFFERED, agent=self._status.get(entry.agent))
+        wl = self._wait[queue]
+        rank = bisect_left(wl, self._key(entry))
+        waiting = Claim(
+            EntryStatus.WAITING,
+            position=rank + 1,
+            waiting=counts.waiting,
+            logged_in=counts.logged_in,
+            staffed=counts.staffed,
+            available=counts.available,
+        )
+        avail = self._avail[queue]
+        if not avail:
+            return waiting
+        fast = not q.required_skills and self._skilled_waiting[queue] == 0
+        if fast and rank >= len(avail):
+            return waiting  # the callers ahead take every available agent
+        taken: set[str] = set()
+        cursor = self._cursor[queue]
+        key = self._strategy_key(q.strategy)
+        for index in range(min(rank + 1, len(wl), MAX_SCAN + 1)):
+            other = self._entries[wl[index][1]]
+            required = merge_skills(q.required_skills, other.skills)
+
+            def eligible(agent: str, required: tuple[tuple[str, int], ...] = required) -> bool:
+                return agent not in taken and (not required or has_skills(self._skills[agent], required))
+
+            cand = pick(avail, q.strategy, cursor=cursor, rnd=rnd, eligible=eligible, key=key)
+            if other.id == entry.id:
+                if cand is None:
+                    return waiting
+                return self._commit(q, entry, cand, now)
+            if cand is not None:
+                taken.add(cand[2])
+                cursor = cand[1]
+                if len(taken) >= len(avail):
+                    return waiting
+        return waiting
+
+    def _strategy_key(self, strategy: Strategy) -> Callable[[str], float] | None:
+        if strategy is Strategy.LONGEST_IDLE:
+            return lambda agent: self._status[agent].idle_since
+        if strategy is Strategy.FEWEST_CALLS:
+            return lambda agent: float(self._status[agent].calls)
+        return None
+
+    def _commit(self, q: QueueConfig, entry: WaitingEntry, cand: Candidate, now: float) -> Claim:
+        agent = cand[2]
+        cfg = self._agents[agent]
+        current = self._status[agent]
+        ringing, _ = transition(current, AgentState.RINGING, now, call_id=entry.call_id, queue=q.name)
+        ringing = ringing.with_(offers=current.offers + 1, version=current.version + 1)
+        self._unindex(cfg, current)
+        self._status[agent] = ringing
+        self._index(cfg, ringing)
+        self._wait_remove(entry)
+        self._entries[entry.id] = _replace_entry(entry, status=EntryStatus.OFFERED, agent=agent)
+        self._cursor[q.name] = cand[1]
+        counts = self._counts(q.name)
+        return Claim(
+            EntryStatus.OFFERED,
+            agent=ringing,
+            previous_since=current.since,
+            waiting=counts.waiting,
+            logged_in=counts.logged_in,
+            staffed=counts.staffed,
+            available=counts.available,
+        )
+
+    async def requeue(self, entry_id: str) -> bool:
+        entry = self._entries.get(entry_id)
+        if entry is None or entry.queue not in self._queues:
+            return False
+        if entry.status is EntryStatus.OFFERED:
+            entry = _replace_entry(entry, status=EntryStatus.WAITING, agent="")
+            self._entries[entry_id] = entry
+            self._wait_add(entry)
+        return True
+
+    async def remove(self, entry_id: str) -> WaitingEntry | None:
+        return self._drop_entry(entry_id)
+
+    async def to_callback(self, entry_id: str, caller_num: str) -> bool:
+        entry = self._entries.get(entry_id)
+        if entry is None or entry.status is not EntryStatus.WAITING:
+            return False
+        self._entries[entry_id] = _replace_entry(entry, kind=EntryKind.CALLBACK, caller_num=caller_num)
+        return True
+
+    async def get_entry(self, entry_id: str) -> WaitingEntry | None:
+        return self._entries.get(entry_id)
+
+    async def waiting(self, queue: str) -> list[WaitingEntry]:
+        return [self._entries[entry_id] for _score, entry_id in self._wait.get(queue, [])]
+
+    async def callbacks(self) -> list[WaitingEntry]:
+        return [
+            e for e in self._entries.values() if e.kind is EntryKind.CALLBACK and e.status is EntryStatus.WAITING
+        ]
+
+    async def counts(self, queue: str) -> QueueCounts:
+        return self._counts(queue)
+
+    def _counts(self, queue: str) -> QueueCounts:
+        return QueueCounts(
+            waiting=len(self._wait.get(queue, ())),
+            logged_in=len(self._logged_in.get(queue, ())),
+            staffed=len(self._staffed.get(queue, ())),
+            available=len(self._avail.get(queue, ())),
+        )
+
+    # --- statistics -----------------------------------------------------------------------------
+    async def add_handle_time(self, queue: str, seconds: float, keep: int = 20) -> None:
+        times = self._handle.get(queue)
+        if times is None or times.maxlen != keep:
+            times = deque(times or (), maxlen=keep)
+            self._handle[queue] = times
+        times.appendleft(seconds)
+
+    async def handle_times(self, queue: str) -> list[float]:
+        return list(self._handle.get(queue, ()))
+
+    async def incr(self, queue: str, counter: str, amount: int = 1) -> None:
+        self._counters[queue][counter] += amount
+
+    async def counters(self, queue: str) -> dict[str, int]:
+        return dict(self._counters.get(queue, {}))
+
+    async def close(self) -> None:
+        return None
+
+
+def _replace_entry(entry: WaitingEntry, **changes: object) -> WaitingEntry:
+    from dataclasses import replace
+
+    return replace(entry, **changes)  # type: ignore[arg-type]
