@@ -576,37 +576,35 @@ class CallTracker:
     # transfers
     def _on_blind_transfer(self, e: ev.PbxEvent) -> None:
         assert isinstance(e, ev.BlindTransferred)
-        snap = e.transferee or e.transferer
-        if snap is None:
-            return
-        leg = self._leg(snap, e.at)
-        if leg is None:
-            return
-        call = self._call_of(leg)
-        from_agent = self.agents.agent_for_channel(e.transferer.channel) if e.transferer else None
-        call.transfers.append(
-            TransferRecord(at=e.at, kind="blind", target=f"{e.extension}@{e.context}", from_agent=from_agent)
-        )
-        call.last_transfer_at = e.at
-        self._dirty.add(call.call_id)
+        call = self._transfer_call(e.transferer, e.transferee, e.at)
+        if call is not None:
+            self._add_transfer(call, e.transferer, "blind", f"{e.extension}@{e.context}", e.at)
 
     def _on_attended_transfer(self, e: ev.PbxEvent) -> None:
         assert isinstance(e, ev.AttendedTransferred)
-        snap = e.transferee or e.transferer
-        if snap is None:
+        call = self._transfer_call(e.transferer, e.transferee, e.at)
+        if call is None:
             return
-        leg = self._leg(snap, e.at)
-        if leg is None:
-            return
-        call = self._call_of(leg)
-        from_agent = self.agents.agent_for_channel(e.transferer.channel) if e.transferer else None
         target = ""
         if e.target is not None:
             target = self._agent_behind(call, e.target.channel) or e.target.channel
-        call.transfers.append(TransferRecord(at=e.at, kind="attended", target=target, from_agent=from_agent))
-        call.last_transfer_at = e.at
+        self._add_transfer(call, e.transferer, "attended", target, e.at)
         if target and target.isdigit():
             call.agent = target
+
+    def _transfer_call(
+        self, transferer: ChannelSnapshot | None, transferee: ChannelSnapshot | None, at: float
+    ) -> _Call | None:
+        snap = transferee or transferer
+        leg = self._leg(snap, at) if snap is not None else None
+        return self._call_of(leg) if leg is not None else None
+
+    def _add_transfer(
+        self, call: _Call, transferer: ChannelSnapshot | None, kind: str, target: str, at: float
+    ) -> None:
+        from_agent = self.agents.agent_for_channel(transferer.channel) if transferer else None
+        call.transfers.append(TransferRecord(at=at, kind=kind, target=target, from_agent=from_agent))
+        call.last_transfer_at = at
         self._dirty.add(call.call_id)
 
     def _agent_behind(self, call: _Call, channel: str) -> str | None:
