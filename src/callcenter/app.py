@@ -8,7 +8,9 @@ recorder flushes what the tracker still holds, then the database closes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,17 +21,30 @@ from redis.asyncio import Redis
 from callcenter import __version__
 from callcenter.config import Settings, async_database_url, mask_url_password
 from callcenter.domain.agents import AgentDirectory
-from callcenter.domain.errors import StoreError
+from callcenter.domain.errors import ConfigError, StoreError
 from callcenter.domain.events import LinkDown, LinkUp, PbxEvent
 from callcenter.pbx.ami import AmiLink
+from callcenter.pbx.fastagi import AgiHandler, FastAgiConfig, FastAgiServer
 from callcenter.pbx.message import AmiMessage
 from callcenter.pbx.translate import Translator
+from callcenter.ports import CallRouter
 from callcenter.services.accounts import Accounts
+from callcenter.services.acd import AcdService, build_acd_options
+from callcenter.services.acd_config import load_acd_config_if_present
+from callcenter.services.crm import CrmService
+from callcenter.services.ivr import IvrService
+from callcenter.services.ivr_flows import FlowLibrary
+from callcenter.services.ivr_records import IvrSessionRecorder
 from callcenter.services.records import CallRecorder
 from callcenter.services.tracker import CallTracker
+from callcenter.state.acd_factory import acd_backends
 from callcenter.state.redis_conn import connect_redis, redis_health
+from callcenter.store.agent_log import SqlAgentStateLog
 from callcenter.store.crm import SqlCrmStore, create_store
+from callcenter.store.crm_records import SqlCrmRecords
+from callcenter.store.ivr import SqlCustomerDirectory, SqlIvrSessionStore
 from callcenter.store.migrate import migrate
+from callcenter.webapp import views_acd, views_ivr
 from callcenter.webapp.app import create_web_app
 
 log = logging.getLogger(__name__)
@@ -39,7 +54,12 @@ class Service:
     """The running service: PBX link → translate → tracker → recorder → store, plus the web app."""
 
     def __init__(
-        self, settings: Settings, *, agents: AgentDirectory | None = None, auto_migrate: bool = True
+        self,
+        settings: Settings,
+        *,
+        agents: AgentDirectory | None = None,
+        auto_migrate: bool = True,
+        router: CallRouter | None = None,
     ) -> None:
         self.settings = settings
         self.started_at = time.time()
@@ -56,7 +76,35 @@ class Service:
         self.link = AmiLink(settings, self.on_pbx_item)
         self.redis: Redis | None = connect_redis(settings.redis_url) if settings.redis_url else None
         self.accounts = Accounts(self.store)
+        self.crm = CrmService(SqlCrmRecords(self.store.engine))  # customers, notes, tickets (issue #6)
         self.handler_errors = 0
+        # ACD (issue #5): queues/agents from settings.acd_config; shared state in Redis when configured
+        self.acd_log = SqlAgentStateLog(self.store.engine)
+        self.acd_state, self.acd_bus = acd_backends(self.redis, settings.acd_redis_prefix)
+        self.acd = AcdService(
+            self.acd_state,
+            self.acd_bus,
+            pbx=self.link,
+            transitions=self.acd_log,
+            directory=self.tracker.agents,
+            options=build_acd_options(settings.acd_wait_slice),
+        )
+        # IVR (issue #4): flows from ivr_flows/ run on our FastAGI server; the queue node hands calls to
+        # ``self.ivr.router`` (the ACD; None: the queue node takes its no-agents fallback)
+        self.ivr_flows = FlowLibrary(settings.ivr_flows_dir)
+        self.ivr_sessions = SqlIvrSessionStore(self.store.engine)
+        self.ivr_recorder = IvrSessionRecorder(self.ivr_sessions)
+        self.ivr = IvrService(
+            self.ivr_flows,
+            router=router if router is not None else self.acd,
+            directory=SqlCustomerDirectory(self.store),
+            on_session=self.ivr_recorder,
+        )
+        self.fastagi = FastAgiServer(
+            self._agi_route, FastAgiConfig(host=settings.agi_host, port=settings.agi_port)
+        )
+        self.ivr_ready = asyncio.Event()  # set once the flows are loaded and FastAGI listens
+        self._ivr_reload_task: asyncio.Task[dict[str, Any]] | None = None
 
     # --- the event path (called by the AMI link's single consumer task) ---------------------
     def on_pbx_item(self, item: AmiMessage | PbxEvent) -> None:
@@ -71,6 +119,7 @@ class Service:
             elif isinstance(item, LinkDown):
                 log.warning("PBX link down", extra={"reason": item.reason})
         self.tracker.handle(event)
+        self.acd.observe(event)
 
     # --- health and metrics -----------------------------------------------------------------
     async def health(self) -> dict[str, Any]:
@@ -88,7 +137,9 @@ class Service:
             redis = await redis_health(self.redis, self.settings.redis_url)
         else:
             redis = {"state": "disabled"}
+        ivr = self.ivr_status()
         ok = pbx_ok and database["state"] == "up" and redis["state"] in ("up", "disabled")
+        ok = ok and ivr["fastagi"]["state"] == "listening"
         return {
             "status": "ok" if ok else "degraded",
             "version": __version__,
@@ -96,6 +147,7 @@ class Service:
             "pbx": pbx,
             "database": database,
             "redis": redis,
+            "ivr": ivr,
             "calls": self.tracker.stats(),
             "translator": self.translator.stats(),
         }
@@ -119,6 +171,10 @@ class Service:
             "callcenter_records_written_total": float(recorder.written),
             "callcenter_records_pending": float(recorder.pending),
             "callcenter_store_failures_total": float(recorder.failures),
+            "callcenter_fastagi_sessions_active": float(self.fastagi.stats.sessions_active),
+            "callcenter_fastagi_sessions_total": float(self.fastagi.stats.accepted),
+            "callcenter_fastagi_failsafe_total": float(self.fastagi.stats.failsafe),
+            "callcenter_ivr_flow_reloads_rejected_total": float(self.ivr_flows.rejected),
         }
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -143,12 +199,89 @@ class Service:
         yield
         await self.link.close()
 
+    # --- IVR / FastAGI -----------------------------------------------------------------------
+    def _agi_route(self, script: str) -> AgiHandler | None:
+        """``agi://host/ivr`` or ``agi://host/<flow name>`` run the IVR; other scripts are refused."""
+        flows = self.ivr_flows.current
+        if script == "ivr" or (flows is not None and script in flows.flows):
+            return self.ivr.handle
+        return None
+
+    def ivr_status(self) -> dict[str, Any]:
+        return {
+            "ready": self.ivr_ready.is_set(),
+            "router": type(self.ivr.router).__name__ if self.ivr.router is not None else None,
+            "flows": self.ivr_flows.status(),
+            "fastagi": self.fastagi.status(),
+            "sessions": {
+                "active": self.ivr.stats.active,
+                "total": self.ivr.stats.sessions,
+                "outcomes": dict(self.ivr.stats.outcomes),
+            },
+            "recorder": self.ivr_recorder.stats(),
+        }
+
+    async def reload_ivr(self) -> dict[str, Any]:
+        """Reload ``ivr_flows/`` (SIGHUP, ``POST /api/admin/ivr/reload``); a bad version is not used."""
+        router = self.ivr.router
+        self.ivr_flows.has_queue = router.has_queue if router is not None else None
+        return (await self.ivr_flows.load()).as_dict()
+
+    def _on_sighup(self) -> None:
+        if self._ivr_reload_task is None or self._ivr_reload_task.done():
+            self._ivr_reload_task = asyncio.get_running_loop().create_task(
+                self.reload_ivr(), name="ivr-reload"
+            )
+
+    async def _fastagi(self, _app: web.Application) -> AsyncIterator[None]:
+        report = await self.reload_ivr()
+        if not report["ok"]:
+            raise ConfigError(
+                "IVR flows in {}:\n  {}".format(self.settings.ivr_flows_dir, "\n  ".join(report["problems"]))
+            )
+        self.ivr_recorder.start()
+        await self.fastagi.start()
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+        self.ivr_ready.set()
+        yield
+        self.ivr_ready.clear()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGHUP)
+        if self._ivr_reload_task is not None:
+            with contextlib.suppress(Exception):
+                await self._ivr_reload_task
+        await self.fastagi.close()
+        await self.ivr_recorder.close()
+
+    async def _acd_ctx(self, _app: web.Application) -> AsyncIterator[None]:
+        config = await asyncio.to_thread(load_acd_config_if_present, self.settings.acd_config)
+        await self.acd_bus.start()
+        await self.acd.start(config)
+        yield
+        await self.acd.close()
+        await self.acd_bus.close()
+
     def web_app(self) -> web.Application:
         app = create_web_app(
-            self.settings, store=self.store, accounts=self.accounts, health=self.health, metrics=self.metrics
+            self.settings,
+            store=self.store,
+            accounts=self.accounts,
+            health=self.health,
+            metrics=self.metrics,
+            crm=self.crm,
+        )
+        app[views_acd.ACD] = self.acd
+        app[views_acd.ACD_LOG] = self.acd_log
+        views_ivr.setup(
+            app,
+            views_ivr.IvrAdmin(reload=self.reload_ivr, status=self.ivr_status, sessions=self.ivr_sessions),
         )
         # order matters: started top-down, cleaned up bottom-up
         app.cleanup_ctx.append(self._database)
+        app.cleanup_ctx.append(self._acd_ctx)
+        app.cleanup_ctx.append(self._fastagi)
         app.cleanup_ctx.append(self._redis)
         app.cleanup_ctx.append(self._recorder)
         app.cleanup_ctx.append(self._pbx)

@@ -134,7 +134,86 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_token_add)
 
     _add_sim_commands(sub)
+    _add_import_commands(sub)
+    _add_ivr_commands(sub)
     return parser
+
+
+def _add_ivr_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ivr = sub.add_parser("ivr", help="IVR flows").add_subparsers(dest="ivr_command", required=True)
+    p = ivr.add_parser(
+        "check",
+        help="validate IVR flow files (default: the ivr_flows_dir setting)",
+        description="Checks nodes, targets, reachability, loops without input, prompts (sounds.txt) and "
+        "queues (queues.yaml) of the flow files; prints file:line: message per problem; exit 1 on any.",
+    )
+    p.add_argument("paths", nargs="*", help="flow files or directories")
+    p.add_argument("--default-flow", default="main", help="the flow used when a call names none")
+    p.set_defaults(func=cmd_ivr_check)
+
+
+def cmd_ivr_check(args: argparse.Namespace) -> int:
+    from callcenter.services.ivr_flows import check_paths
+
+    paths = args.paths or [_settings(args).ivr_flows_dir]
+    flows, problems, notes = check_paths(paths, default=args.default_flow)
+    for note in notes:
+        print(f"note: {note}")
+    for problem in problems:
+        print(problem)
+    if flows is None:
+        print(f"{len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"ok: {len(flows.flows)} flow(s): {', '.join(sorted(flows.flows))}")
+    return 0
+
+
+def _add_import_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    imp = sub.add_parser("import", help="import data").add_subparsers(dest="import_command", required=True)
+    p = imp.add_parser(
+        "customers",
+        help="import customers from a CSV file (all or nothing)",
+        description="CSV with a header line; columns: name (required), company, email, phones (separated "
+        "by ; or |), segment (vip, regular, new), value_score (0-100), tags, notes. One transaction: if any "
+        "row is invalid nothing is written, every error is printed with its row, and the exit code is 1.",
+    )
+    p.add_argument("file", help="the CSV file (UTF-8)")
+    p.add_argument("--batch-size", type=int, default=1000, help="rows per INSERT batch (default 1000)")
+    p.set_defaults(func=cmd_import_customers)
+
+
+def cmd_import_customers(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from callcenter.services.crm_import import CustomerImporter
+    from callcenter.store.crm_records import SqlCrmRecords
+    from callcenter.store.engine import make_engine
+    from callcenter.store.migrate import migrate
+
+    settings = _settings(args)
+    path = Path(args.file)
+
+    async def run() -> int:
+        url = async_database_url(settings.database_url)
+        await migrate(url)
+        engine = make_engine(url)
+        try:
+            importer = CustomerImporter(SqlCrmRecords(engine), batch_size=args.batch_size)
+            report = await importer.import_csv(path)
+        finally:
+            await engine.dispose()
+        if report.errors:
+            for error in report.errors:
+                print(f"{path}: {error}", file=sys.stderr)
+            print(
+                f"{len(report.errors)} error(s) in {report.rows} row(s): nothing was imported",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"imported {report.imported} customer(s) from {path}")
+        return 0
+
+    return asyncio.run(run())
 
 
 def _add_sim_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

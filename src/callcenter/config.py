@@ -78,6 +78,10 @@ class Settings:
     # files
     recordings_dir: str = "var/recordings"
     ivr_flows_dir: str = "ivr_flows"
+    # ACD (queues, agents: config/acd.yaml; shared state in Redis when redis_url is set)
+    acd_config: str = "config/acd.yaml"
+    acd_redis_prefix: str = "callcenter:acd"
+    acd_wait_slice: float = 1.0
     # logging
     log_level: str = "INFO"
     log_json: bool = False

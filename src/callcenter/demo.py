@@ -20,6 +20,7 @@ from aiohttp import web
 from callcenter.app import Service
 from callcenter.config import Secret, Settings, async_database_url
 from callcenter.domain.errors import StoreError
+from callcenter.domain.tickets import TicketQuery
 from callcenter.domain.users import Role
 from callcenter.sim.config import CustomerProfile, SimConfig
 from callcenter.sim.runner import Simulator
@@ -85,6 +86,23 @@ _LAST = (
 _COMPANIES = ("Acme Logistics", "Blue Harbor Foods", "Cobalt Systems", "Delta Clinics", "", "", "")
 
 
+#: what the demo's simulated callers press in the IVR (ivr_flows/main.yaml; syntax: sim/script.py):
+#: sales, support with and without a customer number, after-sales with an order number, complaints,
+#: an invalid key, a timeout, the operator, and a caller who gives up in the main menu
+DEMO_IVR_SCRIPTS = (
+    "1;1",
+    "1;1",
+    "2;2;#",
+    "1;2;12#",
+    "1;3;1234567",
+    "2;4",
+    "1;9;1",
+    "-;-;2;#",
+    "1;0",
+    "1;cc-main-menu:h",
+)
+
+
 def demo_customer_numbers(count: int = 300, seed: int = 7) -> list[tuple[str, str, str, bool]]:
     """(raw number, name, company, vip) for the seeded customers; same seed, same list."""
     rng = random.Random(seed)
@@ -116,6 +134,45 @@ async def seed_demo(service: Service) -> None:
                     segment="vip" if vip else "regular",
                     value_score=round(random.Random(number).uniform(0, 100), 1),
                 )
+    await seed_demo_tickets(service, customers)
+
+
+#: (customer index, subject, category, priority, assignee, due in hours (None: no due date), status)
+_DEMO_TICKETS = [
+    (0, "Invoice shows the wrong VAT rate", "inquiry", "normal", "1001", None, "open"),
+    (1, "Courier left the parcel at the wrong address", "complaint", "high", "1002", -30.0, "open"),
+    (2, "Return: blender stopped after a week (RMA)", "after_sales", "normal", "1003", 48.0, "pending"),
+    (3, "Call back about the renewal offer", "follow_up", "normal", "1001", -1.0, "new"),
+    (4, "Check the replacement arrived", "follow_up", "low", "1002", -0.5, "open"),
+    (5, "Call back: VIP contract review", "follow_up", "urgent", "1001", 20.0, "new"),
+    (12, "Damaged goods on delivery", "complaint", "urgent", "supervisor", -4.0, "open"),
+]
+
+
+async def seed_demo_tickets(service: Service, customers: list[tuple[str, str, str, bool]]) -> None:
+    """A few open tickets and due follow-up calls, added once (when there are no tickets yet)."""
+    crm = service.crm
+    if (await crm.list_tickets(TicketQuery(limit=1))).total:
+        return
+    now = crm.now()
+    for index, subject, category, priority, assignee, due_hours, status in _DEMO_TICKETS:
+        customer = await crm.by_phone(customers[index][0])
+        if customer is None:
+            continue
+        data: dict[str, object] = {
+            "subject": subject,
+            "category": category,
+            "priority": priority,
+            "assignee": assignee,
+        }
+        if due_hours is not None:
+            data["due_at"] = now + due_hours * 3600
+        with contextlib.suppress(StoreError, ValueError):
+            ticket = await crm.create_ticket(data, actor="supervisor", customer_id=customer.id)
+            if status in ("open", "pending"):
+                await crm.update_ticket(ticket.id, {"status": "open"}, actor=assignee)
+            if status == "pending":
+                await crm.update_ticket(ticket.id, {"status": "pending"}, actor=assignee)
 
 
 def print_banner(settings: Settings, sim_port: int) -> None:
@@ -153,13 +210,17 @@ async def run_demo(settings: Settings, *, rate: float = 0.2, seed: int = 1) -> N
         ami_port=0,
         ami_user=settings.ami_user,
         ami_secret=settings.ami_secret.reveal(),
-        mode="direct",
+        mode="agi",  # calls run the IVR flows of ivr_flows/ on the service's FastAGI server
+        agi_host=settings.agi_host,
+        agi_port=settings.agi_port,
         agents=len(DEMO_AGENTS),
         first_agent=int(DEMO_AGENTS[0]),
         agent_tech="PJSIP",
         rate=rate,
         seed=seed,
-        customers=CustomerProfile(known_numbers=tuple(n for n, *_ in demo_customer_numbers())),
+        customers=CustomerProfile(
+            known_numbers=tuple(n for n, *_ in demo_customer_numbers()), scripts=DEMO_IVR_SCRIPTS
+        ),
     )
     async with Simulator(sim_cfg) as sim:
         settings = dataclasses.replace(settings, ami_host="127.0.0.1", ami_port=sim.ami_port)
@@ -177,6 +238,7 @@ async def run_demo(settings: Settings, *, rate: float = 0.2, seed: int = 1) -> N
             print_banner(settings, sim.ami_port)
             await stop.wait()
             log.info("stopping the demo")
+            await sim.stop_traffic()
         finally:
             await runner.cleanup()
         print(f"simulator: {sim.report().format()}", flush=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from callcenter.domain.acd import (
@@ -14,10 +15,19 @@ from callcenter.domain.acd import (
     QueueCounts,
     WaitingEntry,
 )
-
 from callcenter.domain.agi import AgiReply
 from callcenter.domain.calls import CallPage, CallQuery, CallRecord
+from callcenter.domain.customers import (
+    Customer,
+    CustomerChanges,
+    CustomerDraft,
+    CustomerNote,
+    CustomerPage,
+    CustomerQuery,
+)
+from callcenter.domain.ivr import CustomerInfo, IvrSessionRecord
 from callcenter.domain.queueing import QueueRequest, RouteResult
+from callcenter.domain.tickets import Ticket, TicketDraft, TicketEvent, TicketPage, TicketQuery
 from callcenter.domain.users import Role, User, UserCredentials
 
 
@@ -264,3 +274,89 @@ class AgentStateLog(Protocol):
     async def list_transitions(
         self, agent: str | None = None, since: float | None = None, limit: int = 1000
     ) -> list[AgentTransition]: ...
+
+
+# --- IVR: customer lookup, recorded IVR paths, callback requests ---------------------------------
+
+
+class CustomerDirectory(Protocol):
+    """The CRM as the IVR's lookup node sees it (adapter: ``store/ivr.py``)."""
+
+    async def find_by_phone(self, number: str) -> CustomerInfo | None: ...
+
+    async def find_by_id(self, customer_id: int) -> CustomerInfo | None: ...
+
+
+class IvrSessionStore(Protocol):
+    """Where recorded IVR paths go (table ``ivr_sessions``, one row per AGI session of a call)."""
+
+    async def save_ivr_sessions(self, sessions: Sequence[IvrSessionRecord]) -> None:
+        """Upsert a batch in one transaction (idempotent by call id + uniqueid)."""
+        ...
+
+    async def get_ivr_sessions(self, call_id: str) -> list[IvrSessionRecord]: ...
+
+
+class CallbackRequests(Protocol):
+    """Where the IVR's callback node files a request (the ACD owns callbacks; optional)."""
+
+    async def request_callback(
+        self, call_id: str, number: str, queue: str | None, language: str, customer_id: int | None
+    ) -> None: ...
+
+
+# --- CRM: customers, notes, tickets (issue #6) -----------------------------------------------------
+
+
+class CustomerImport(Protocol):
+    """One import transaction: everything added through it is committed together or not at all."""
+
+    async def taken_phones(self, numbers: Sequence[str]) -> dict[str, int]:
+        """Which of these E.164 numbers are stored already: ``{number: customer_id}``."""
+        ...
+
+    async def add_customers(self, drafts: Sequence[CustomerDraft], *, author: str, now: float) -> int: ...
+
+
+class CrmRecords(Protocol):
+    """The CRM records (adapter: ``store/crm_records.py``). Unknown ids raise ``NotFound``; a phone number
+    owned by another customer raises ``ValidationError`` on ``phones``; failures raise ``StoreError``."""
+
+    async def create_customer(self, draft: CustomerDraft, *, author: str, now: float) -> Customer: ...
+
+    async def get_customer(self, customer_id: int) -> Customer | None: ...
+
+    async def customer_by_phone(self, number: str) -> Customer | None: ...
+
+    async def update_customer(
+        self, customer_id: int, changes: CustomerChanges, *, now: float
+    ) -> Customer: ...
+
+    async def search_customers(self, query: CustomerQuery) -> CustomerPage: ...
+
+    async def add_note(self, customer_id: int, *, author: str, text: str, now: float) -> CustomerNote: ...
+
+    async def list_notes(self, customer_id: int, *, limit: int = 100) -> list[CustomerNote]: ...
+
+    async def customer_calls(
+        self, customer_id: int, *, limit: int = 20, agent: str | None = None
+    ) -> list[CallRecord]: ...
+
+    def customer_import(self) -> AbstractAsyncContextManager[CustomerImport]:
+        """A transaction for a whole import: rolled back when the block raises."""
+        ...
+
+    async def create_ticket(self, draft: TicketDraft, *, actor: str, now: float) -> Ticket: ...
+
+    async def get_ticket(self, ticket_id: int) -> Ticket | None: ...
+
+    async def list_tickets(self, query: TicketQuery) -> TicketPage: ...
+
+    async def save_ticket_update(
+        self, ticket: Ticket, *, expected_version: int, events: Sequence[TicketEvent]
+    ) -> None:
+        """Write the ticket only if the stored version is still ``expected_version``
+        (``ConcurrentUpdate`` otherwise), with its history entries, in one transaction."""
+        ...
+
+    async def ticket_history(self, ticket_id: int) -> list[TicketEvent]: ...

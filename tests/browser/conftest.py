@@ -24,8 +24,14 @@ from tests.support.ami_server import FakeAmiServer
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -83,6 +89,7 @@ async def running_service(tmp_path: Path) -> AsyncIterator[RunningService]:
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'web.db'}",
             session_secret=Secret("browser-test-secret"),
             http_port=0,
+            agi_port=0,
         )
         service = Service(settings)
         runner = web.AppRunner(service.web_app(), access_log=None)

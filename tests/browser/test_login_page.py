@@ -8,7 +8,7 @@ from callcenter.domain.calls import CallOutcome, CallRecord
 from callcenter.domain.users import Role
 from tests.browser.conftest import RunningService, screenshot_path
 
-HOSTILE = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>']
+HOSTILE = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>']
 
 
 async def login(page: Any, base: str, username: str, password: str) -> None:
@@ -18,7 +18,9 @@ async def login(page: Any, base: str, username: str, password: str) -> None:
     await page.click("button[type=submit]")
 
 
-async def test_wrong_password_then_login_lands_on_the_role_page(page: Any, running_service: RunningService) -> None:
+async def test_wrong_password_then_login_lands_on_the_role_page(
+    page: Any, running_service: RunningService
+) -> None:
     svc = running_service.service
     await svc.accounts.create_user("sam", "supervisor-pass-1", Role.SUPERVISOR, display_name="Sam Super")
     await login(page, running_service.url, "sam", "wrong-password")
@@ -41,8 +43,15 @@ async def test_hostile_caller_names_render_as_text(page: Any, running_service: R
     await svc.accounts.create_user("quinn", "qa-password-1", Role.QA)
     await svc.store.save_calls(
         [
-            CallRecord(call_id=f"1800000000.{i}", started_at=1_800_000_000.0 + i, caller_num="5550100",
-                       caller_name=name, outcome=CallOutcome.ANSWERED, ended_at=1_800_000_060.0, version=1)
+            CallRecord(
+                call_id=f"1800000000.{i}",
+                started_at=1_800_000_000.0 + i,
+                caller_num="5550100",
+                caller_name=name,
+                outcome=CallOutcome.ANSWERED,
+                ended_at=1_800_000_060.0,
+                version=1,
+            )
             for i, name in enumerate(HOSTILE)
         ]
     )

@@ -51,7 +51,10 @@ async def health_of(service: Service) -> tuple[int, dict[str, object]]:
 async def test_all_up(tmp_path: Path, redis_url: str) -> None:
     async with FakeAmiServer(secret="s3cr3t-ami-xyz") as pbx:
         settings = dataclasses.replace(
-            pbx.settings(), database_url=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}", redis_url=redis_url
+            pbx.settings(),
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
+            redis_url=redis_url,
+            agi_port=0,
         )
         status, body = await health_of(Service(settings))
     assert status == 200, body
@@ -69,6 +72,7 @@ async def test_redis_down_is_reported_quickly_and_degrades(tmp_path: Path) -> No
             pbx.settings(),
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
             redis_url=f"redis://:hunter2-secret@127.0.0.1:{_closed_port()}/0",
+            agi_port=0,
         )
         started = time.monotonic()
         status, body = await health_of(Service(settings))
@@ -86,6 +90,7 @@ async def test_pbx_unreachable_is_degraded_not_fatal(tmp_path: Path) -> None:
         ami_reconnect_min=0.05,
         ami_reconnect_max=0.1,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
+        agi_port=0,
     )
     service = Service(settings)
     async with TestClient(TestServer(service.web_app())) as client:

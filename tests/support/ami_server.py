@@ -372,6 +372,9 @@ class FakeAmiServer:
             "ami_connect_timeout": 1.0,
             "ami_reconnect_min": 0.02,
             "ami_reconnect_max": 0.2,
+            # tests never take the service's fixed ports (several runs may share a machine)
+            "agi_port": 0,
+            "http_port": 0,
         }
         values.update(overrides)
         if isinstance(values["ami_secret"], str):

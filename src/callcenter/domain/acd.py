@@ -8,7 +8,7 @@ Times are epoch seconds (floats), durations seconds.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -253,13 +253,13 @@ def parse_skills(raw: Any, where: str) -> Skills:
     if raw is None:
         return ()
     pairs: dict[str, int] = {}
+    items: list[tuple[Any, Any]] = []
     if isinstance(raw, Mapping):
-        items: Iterable[tuple[Any, Any]] = raw.items()
+        items = list(raw.items())
     elif isinstance(raw, list | tuple):
-        items = []
         for item in raw:
             name, _, level = str(item).partition(":")
-            items.append((name, level or 1))  # type: ignore[attr-defined]
+            items.append((name, level or 1))
     else:
         raise ConfigError(f"{where}: skills must be a list or a mapping, got {raw!r}")
     for name, level in items:
@@ -291,7 +291,9 @@ def _opt_str(value: Any) -> str | None:
     return text or None
 
 
-def queue_from_mapping(name: str, raw: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> QueueConfig:
+def queue_from_mapping(
+    name: str, raw: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
+) -> QueueConfig:
     """Build a queue from its configuration mapping (file or admin API). Raises ``ConfigError``."""
     where = f"queue {name!r}"
     if not valid_name(name):

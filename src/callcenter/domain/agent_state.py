@@ -20,11 +20,11 @@ from callcenter.domain.acd import IN_CALL, AgentState, AgentStatus, AgentTransit
 S = AgentState
 
 ALLOWED: dict[AgentState, frozenset[AgentState]] = {
-    S.LOGGED_OUT: frozenset({S.AVAILABLE, S.PAUSED}),
+    S.LOGGED_OUT: frozenset({S.AVAILABLE, S.PAUSED, S.BUSY}),
     S.AVAILABLE: frozenset({S.RINGING, S.PAUSED, S.BUSY, S.LOGGED_OUT}),
     S.RINGING: frozenset({S.ON_CALL, S.AVAILABLE, S.PAUSED, S.BUSY, S.WRAPUP, S.LOGGED_OUT}),
-    S.ON_CALL: frozenset({S.ON_HOLD, S.WRAPUP, S.AVAILABLE, S.PAUSED, S.LOGGED_OUT}),
-    S.ON_HOLD: frozenset({S.ON_CALL, S.WRAPUP, S.AVAILABLE, S.PAUSED, S.LOGGED_OUT}),
+    S.ON_CALL: frozenset({S.ON_HOLD, S.WRAPUP, S.AVAILABLE, S.PAUSED, S.BUSY, S.LOGGED_OUT}),
+    S.ON_HOLD: frozenset({S.ON_CALL, S.WRAPUP, S.AVAILABLE, S.PAUSED, S.BUSY, S.LOGGED_OUT}),
     S.WRAPUP: frozenset({S.AVAILABLE, S.PAUSED, S.BUSY, S.LOGGED_OUT}),
     S.PAUSED: frozenset({S.AVAILABLE, S.PAUSED, S.BUSY, S.LOGGED_OUT}),
     S.BUSY: frozenset({S.AVAILABLE, S.PAUSED, S.BUSY, S.LOGGED_OUT}),

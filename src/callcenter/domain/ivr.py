@@ -408,7 +408,7 @@ class ReturnNode(Node):
 @dataclass(frozen=True, slots=True)
 class HangupNode(Node):
     prompt: str | None = None
-    outcome: IvrOutcome = IvrOutcome.SELF_SERVED
+    outcome: IvrOutcome | None = None  # None: keep the outcome so far (callback...), else self_served
 
     def prompts(self) -> list[str]:
         return [self.prompt] if self.prompt else []

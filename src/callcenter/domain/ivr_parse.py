@@ -92,9 +92,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Located:
                 None, None, "a key must be a plain value", key_node.start_mark
             )
         if key in out:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         out[key] = loader.construct_object(value_node, deep=True)
         out.key_lines[key] = key_node.start_mark.line + 1
     return out
@@ -107,14 +105,14 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LocatedList
     return out
 
 
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)  # type: ignore[arg-type]
-_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)  # type: ignore[arg-type]
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 
 
 def load_yaml(text: str, file: str) -> tuple[Any, list[Problem]]:
     """Parse YAML text; syntax errors become problems with the line where they were found."""
     try:
-        return yaml.load(text, Loader=_Loader), []  # noqa: S506 - _Loader builds strings/lists/dicts only
+        return yaml.load(text, Loader=_Loader), []  # _Loader builds strings, lists and dicts only
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -426,7 +424,7 @@ def _conditions(ctx: _Ctx, raw: Any, line: int) -> tuple[Condition, ...]:
     return tuple(out)
 
 
-def _parse_node(ctx: _Ctx, node_id: str, m: Located) -> Node | None:
+def _parse_node(ctx: _Ctx, node_id: str, m: Located, line: int) -> Node | None:
     kind_raw = m.get("type")
     if not isinstance(kind_raw, str):
         ctx.error(m.line, f"node {node_id!r}: missing 'type'")
@@ -441,8 +439,6 @@ def _parse_node(ctx: _Ctx, node_id: str, m: Located) -> Node | None:
     for key in m:
         if key not in allowed:
             ctx.error(m.line_of(key), f"node {node_id!r} ({kind}): unknown key {key!r}")
-    line = m.line
-    base = {"id": node_id, "type": kind, "line": line}
     if kind is NodeType.PLAY:
         sounds = ctx.texts(m, "prompts") or ctx.texts(m, "prompt")
         if not sounds:
@@ -450,11 +446,13 @@ def _parse_node(ctx: _Ctx, node_id: str, m: Located) -> Node | None:
         for s in sounds:
             if not _SOUND_RE.match(s):
                 ctx.error(m.line_of("prompts"), f"{s!r} is not a sound name")
-        return PlayNode(**base, sounds=sounds, next=ctx.node_ref(m, "next") or "")
+        return PlayNode(id=node_id, type=kind, line=line, sounds=sounds, next=ctx.node_ref(m, "next") or "")
     if kind is NodeType.MENU:
         var = ctx.text(m, "var")
         return MenuNode(
-            **base,
+            id=node_id,
+            type=kind,
+            line=line,
             prompt=ctx.sound(m, "prompt", required=True) or "",
             options=_options(ctx, m, "options"),
             retry=_retry(ctx, m),
@@ -482,7 +480,9 @@ def _parse_node(ctx: _Ctx, node_id: str, m: Located) -> Node | None:
             ctx.error(m.line_of("max_length"), "'max_length' is smaller than 'min_length'")
         var = ctx.text(m, "var", required=True) or ""
         return CollectNode(
-            **base,
+            id=node_id,
+            type=kind,
+            line=line,
             prompt=ctx.sound(m, "prompt", required=True) or "",
             var=_var_name(ctx, m, "var", var) or "",
             min_length=min_length,
@@ -496,7 +496,9 @@ def _parse_node(ctx: _Ctx, node_id: str, m: Located) -> Node | None:
         )
     if kind is NodeType.HOURS:
         return HoursNode(
-            **base,
+            id=node_id,
+            type=kind,
+            line=line,
             schedule=_schedule(ctx, m),
             open=ctx.node_ref(m, "open") or "",
             closed=ctx.node_ref(m, "closed") or "",
@@ -508,7 +510,9 @@ def _parse_node(ctx: _Ctx, node_id: str, m: Located) -> Node | None:
             if not _LANG_RE.match(lang):
                 ctx.error(m.line, f"language option {digit!r}: {lang!r} is not a language code")
         return LanguageNode(
-            **base,
+            id=node_id,
+            type=kind,
+            line=line,
             prompt=ctx.sound(m, "prompt", required=True) or "",
             options=options,
             retry=_retry(ctx, m, 2),
@@ -522,7 +526,9 @@ def _parse_node(ctx: _Ctx, node_id: str, m: Located) -> Node | None:
         if by != "caller" and not _VAR_NAME_RE.match(by):
             ctx.error(m.line_of("by"), "'by' must be caller or a variable name")
         return LookupNode(
-            **base,
+            id=node_id,
+            type=kind,
+            line=line,
             by=by,
             key=key,
             next=ctx.node_ref(m, "next") or "",
@@ -544,7 +550,9 @@ def _parse_node(ctx: _Ctx, node_id: str, m: Located) -> Node | None:
                     ctx.error(item_line, f"unknown key(s) in case: {', '.join(sorted(extra))}")
                 conds = _conditions(ctx, item["when"], item.line_of("when"))
                 cases.append(Case(conds, str(item["next"]).strip(), item.line))
-        return BranchNode(**base, cases=tuple(cases), otherwise=ctx.node_ref(m, "else") or "")
+        return BranchNode(
+            id=node_id, type=kind, line=line, cases=tuple(cases), otherwise=ctx.node_ref(m, "else") or ""
+        )
     if kind is NodeType.SET:
         values = ctx.mapping(m, "vars", required=True)
         pairs: list[tuple[str, str]] = []
@@ -554,12 +562,19 @@ def _parse_node(ctx: _Ctx, node_id: str, m: Located) -> Node | None:
                 continue
             pairs.append((name, value))
         return SetNode(
-            **base, values=tuple(pairs), export=ctx.boolean(m, "export", False), next=ctx.node_ref(m, "next") or ""
+            id=node_id,
+            type=kind,
+            line=line,
+            values=tuple(pairs),
+            export=ctx.boolean(m, "export", False),
+            next=ctx.node_ref(m, "next") or "",
         )
     if kind is NodeType.QUEUE:
         vip = ctx.integer(m, "vip_priority", -1, minimum=0, maximum=100) if "vip_priority" in m else None
         return QueueNode(
-            **base,
+            id=node_id,
+            type=kind,
+            line=line,
             queue=ctx.text(m, "queue", required=True) or "",
             priority=ctx.integer(m, "priority", 0, minimum=0, maximum=100),
             vip_priority=vip,
@@ -575,7 +590,9 @@ def _parse_node(ctx: _Ctx, node_id: str, m: Located) -> Node | None:
         if to and not re.fullmatch(r"\+?[0-9*#]+|\$\{[A-Za-z_][A-Za-z0-9_]*\}", to):
             ctx.error(m.line_of("to"), f"'to' must be an extension, a number or ${{var}}, got {to!r}")
         return TransferNode(
-            **base,
+            id=node_id,
+            type=kind,
+            line=line,
             to=to,
             context=ctx.text(m, "context"),
             timeout=ctx.integer(m, "timeout", 30, minimum=1, maximum=600),
@@ -586,19 +603,23 @@ def _parse_node(ctx: _Ctx, node_id: str, m: Located) -> Node | None:
         mailbox = ctx.text(m, "mailbox", required=True) or ""
         if mailbox and not re.fullmatch(r"[A-Za-z0-9_${}-]+(@[A-Za-z0-9_-]+)?", mailbox):
             ctx.error(m.line_of("mailbox"), f"'mailbox' must be box[@context], got {mailbox!r}")
-        options = ctx.text(m, "options", default="u") or "u"
-        if not re.fullmatch(r"[subUg()0-9]*", options):
-            ctx.error(m.line_of("options"), f"voicemail options {options!r} not allowed")
+        vm_options = ctx.text(m, "options", default="u") or "u"
+        if not re.fullmatch(r"[subUg()0-9]*", vm_options):
+            ctx.error(m.line_of("options"), f"voicemail options {vm_options!r} not allowed")
         return VoicemailNode(
-            **base,
+            id=node_id,
+            type=kind,
+            line=line,
             mailbox=mailbox,
             prompt=ctx.sound(m, "prompt"),
-            options=options,
+            options=vm_options,
             next=ctx.node_ref(m, "next", required=False),
         )
     if kind is NodeType.CALLBACK:
         return CallbackNode(
-            **base,
+            id=node_id,
+            type=kind,
+            line=line,
             number=ctx.text(m, "number", default="${caller}") or "${caller}",
             queue=ctx.text(m, "queue"),
             prompt=ctx.sound(m, "prompt"),
@@ -609,20 +630,25 @@ def _parse_node(ctx: _Ctx, node_id: str, m: Located) -> Node | None:
         flow = ctx.text(m, "flow")
         if target is None and flow is None:
             ctx.error(line, f"node {node_id!r}: goto needs 'node' or 'flow'")
-        return GotoNode(**base, node=target, flow=flow)
+        return GotoNode(id=node_id, type=kind, line=line, node=target, flow=flow)
     if kind is NodeType.SUBFLOW:
         return SubflowNode(
-            **base, flow=ctx.text(m, "flow", required=True) or "", next=ctx.node_ref(m, "next") or ""
+            id=node_id,
+            type=kind,
+            line=line,
+            flow=ctx.text(m, "flow", required=True) or "",
+            next=ctx.node_ref(m, "next") or "",
         )
     if kind is NodeType.RETURN:
-        return ReturnNode(**base)
-    outcome_raw = ctx.text(m, "outcome", default=IvrOutcome.SELF_SERVED.value) or "self_served"
-    try:
-        outcome = IvrOutcome(outcome_raw)
-    except ValueError:
-        ctx.error(m.line_of("outcome"), f"unknown outcome {outcome_raw!r}")
-        outcome = IvrOutcome.SELF_SERVED
-    return HangupNode(**base, prompt=ctx.sound(m, "prompt"), outcome=outcome)
+        return ReturnNode(id=node_id, type=kind, line=line)
+    outcome_raw = ctx.text(m, "outcome")
+    outcome: IvrOutcome | None = None
+    if outcome_raw is not None:
+        try:
+            outcome = IvrOutcome(outcome_raw)
+        except ValueError:
+            ctx.error(m.line_of("outcome"), f"unknown outcome {outcome_raw!r}")
+    return HangupNode(id=node_id, type=kind, line=line, prompt=ctx.sound(m, "prompt"), outcome=outcome)
 
 
 def _var_name(ctx: _Ctx, m: Located, key: str, value: str | None) -> str | None:
@@ -667,7 +693,7 @@ def parse_flow(text: str, file: str) -> tuple[Flow | None, list[Problem]]:
         if not isinstance(body, Located):
             ctx.error(nodes_raw.line_of(node_id) if nodes_raw else 1, f"node {node_id!r} must be a mapping")
             continue
-        node = _parse_node(ctx, node_id, body)
+        node = _parse_node(ctx, node_id, body, nodes_raw.line_of(node_id) if nodes_raw else body.line)
         if node is not None:
             nodes[node_id] = node
     if nodes_raw is not None and not nodes_raw:
@@ -677,7 +703,9 @@ def parse_flow(text: str, file: str) -> tuple[Flow | None, list[Problem]]:
     for lang_node in (n for n in nodes.values() if isinstance(n, LanguageNode)):
         for digit, lang in lang_node.options:
             if lang not in languages:
-                ctx.error(lang_node.line, f"language option {digit!r}: {lang!r} is not in the flow's languages")
+                ctx.error(
+                    lang_node.line, f"language option {digit!r}: {lang!r} is not in the flow's languages"
+                )
     flow = Flow(
         name=name,
         file=file,
@@ -768,7 +796,9 @@ def check_flows(
     for flow in flows:
         if flow.name in by_name:
             problems.append(
-                Problem(flow.file, flow.line, f"flow {flow.name!r} is also defined in {by_name[flow.name].file}")
+                Problem(
+                    flow.file, flow.line, f"flow {flow.name!r} is also defined in {by_name[flow.name].file}"
+                )
             )
             continue
         by_name[flow.name] = flow
@@ -793,10 +823,16 @@ def check_flows(
             if isinstance(node, GotoNode | SubflowNode) and node.flow:
                 other = by_name.get(node.flow)
                 if other is None:
-                    problems.append(Problem(flow.file, where, f"node {node.id!r}: no flow named {node.flow!r}"))
+                    problems.append(
+                        Problem(flow.file, where, f"node {node.id!r}: no flow named {node.flow!r}")
+                    )
                 elif isinstance(node, GotoNode) and node.node and node.node not in other.nodes:
                     problems.append(
-                        Problem(flow.file, where, f"node {node.id!r}: flow {other.name!r} has no node {node.node!r}")
+                        Problem(
+                            flow.file,
+                            where,
+                            f"node {node.id!r}: flow {other.name!r} has no node {node.node!r}",
+                        )
                     )
             if isinstance(node, QueueNode | CallbackNode) and node.queue:
                 known = known_queue(node.queue)

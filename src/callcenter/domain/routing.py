@@ -99,8 +99,8 @@ def pick(
                 start = i + min(size - 1, int(rnd * size))
             else:
                 start = i
-            for k in range(size):
-                j = start + k
+            for step in range(size):
+                j = start + step
                 if j >= hi:
                     j -= size
                 cand = avail[j]

@@ -36,8 +36,9 @@ import contextlib
 import logging
 import re
 import time
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -69,8 +70,25 @@ _LIVE_ONLY = (
 )
 #: applications whose EXEC can last as long as a conversation
 _LONG_APPS = frozenset(
-    {"dial", "queue", "musiconhold", "voicemail", "wait", "waitexten", "playback", "background",
-     "read", "record", "followme", "page", "confbridge", "meetme", "chanspy", "bridge", "originate"}
+    {
+        "dial",
+        "queue",
+        "musiconhold",
+        "voicemail",
+        "wait",
+        "waitexten",
+        "playback",
+        "background",
+        "read",
+        "record",
+        "followme",
+        "page",
+        "confbridge",
+        "meetme",
+        "chanspy",
+        "bridge",
+        "originate",
+    }
 )
 _REPLY_RE = re.compile(r"^200 result=(\S*)(?: \((.*)\))?(?: endpos=(-?\d+))?\s*$")
 _ENV_LINE_RE = re.compile(r"^agi_([a-z0-9_]+): ?(.*)$")
@@ -143,8 +161,14 @@ def quote(arg: str) -> str:
 class AgiSession:
     """``ports.AgiChannel`` on one FastAGI connection."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, env: dict[str, str],
-                 config: FastAgiConfig, stats: FastAgiStats) -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        env: dict[str, str],
+        config: FastAgiConfig,
+        stats: FastAgiStats,
+    ) -> None:
         self._reader = reader
         self._writer = writer
         self._env = env
@@ -153,8 +177,10 @@ class AgiSession:
         self._hung_up = False
         self._eof = False
         self._broken = False  # a timeout or a bad reply: the stream is out of step
+        self._in_flight = False  # a command was sent and its reply not read (cancelled meanwhile)
         self.failsafe_sent = False
         self.commands = 0
+        self._replied_at = 0.0
 
     # --- AgiChannel ---------------------------------------------------------------------------
     @property
@@ -186,11 +212,16 @@ class AgiSession:
         if "\n" in line or "\r" in line:
             raise ValueError("an AGI command is one line")
         self.commands += 1
+        if self._replied_at:  # the turnaround this service added: previous reply read -> this command
+            self._stats.observe(time.perf_counter() - self._replied_at)
         self._writer.write(line.encode("utf-8", "replace") + b"\n")
+        self._in_flight = True
         try:
             async with asyncio.timeout(timeout if timeout is not None else self._cfg.command_timeout):
                 await self._writer.drain()
                 reply = await self._read_reply()
+            self._in_flight = False
+            self._replied_at = time.perf_counter()
         except TimeoutError:
             self._broken = True
             self._stats.command_timeouts += 1
@@ -248,7 +279,9 @@ class AgiSession:
 
     async def stream_file(self, sound: str, escape_digits: str = "") -> AgiReply:
         reply = self._check(
-            await self.command(f"STREAM FILE {quote(sound)} {quote(escape_digits)}", timeout=self._play_timeout()),
+            await self.command(
+                f"STREAM FILE {quote(sound)} {quote(escape_digits)}", timeout=self._play_timeout()
+            ),
             "STREAM FILE",
         )
         if reply.result == "-1":
@@ -260,7 +293,9 @@ class AgiSession:
         # the caller may take timeout_ms per digit, after the prompt
         budget = self._play_timeout() + timeout_ms / 1000.0 * (max_digits + 1)
         reply = self._check(
-            await self.command(f"GET DATA {quote(prompt)} {int(timeout_ms)} {int(max_digits)}", timeout=budget),
+            await self.command(
+                f"GET DATA {quote(prompt)} {int(timeout_ms)} {int(max_digits)}", timeout=budget
+            ),
             "GET DATA",
         )
         if reply.result == "-1":
@@ -270,7 +305,9 @@ class AgiSession:
 
     async def wait_for_digit(self, timeout_ms: int) -> AgiReply:
         budget = self._cfg.long_timeout if timeout_ms < 0 else self._cfg.command_timeout + timeout_ms / 1000.0
-        reply = self._check(await self.command(f"WAIT FOR DIGIT {int(timeout_ms)}", timeout=budget), "WAIT FOR DIGIT")
+        reply = self._check(
+            await self.command(f"WAIT FOR DIGIT {int(timeout_ms)}", timeout=budget), "WAIT FOR DIGIT"
+        )
         if reply.result == "-1":
             self._hung_up = True
             raise AgiHangup("WAIT FOR DIGIT returned -1")
@@ -285,7 +322,9 @@ class AgiSession:
 
     async def exec(self, application: str, args: str = "", *, timeout: float | None = None) -> AgiReply:
         if timeout is None:
-            timeout = self._cfg.long_timeout if application.lower() in _LONG_APPS else self._cfg.command_timeout
+            timeout = (
+                self._cfg.long_timeout if application.lower() in _LONG_APPS else self._cfg.command_timeout
+            )
         line = f"EXEC {application} {quote(args)}" if args else f"EXEC {application}"
         return await self.command(line, timeout=timeout)
 
@@ -304,6 +343,9 @@ class AgiSession:
         cfg = self._cfg
         try:
             async with asyncio.timeout(cfg.failsafe_timeout):
+                if self._in_flight:  # cancelled while a command ran: its reply comes first
+                    await self._read_reply()
+                    self._in_flight = False
                 await self.set_variable(FAILSAFE_VAR, "error")
                 if not self._hung_up:
                     await self.command(f"SET CONTEXT {cfg.failsafe_context}")
@@ -325,6 +367,10 @@ class AgiSession:
             await self.set_variable(FAILSAFE_VAR, "done")
 
 
+#: upper bounds (seconds) of the turnaround histogram (Prometheus ``le`` buckets)
+TURNAROUND_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, float("inf"))
+
+
 @dataclass(slots=True)
 class FastAgiStats:
     accepted: int = 0
@@ -339,9 +385,37 @@ class FastAgiStats:
     command_timeouts: int = 0
     failsafe: int = 0
     max_active: int = 0
+    #: per-command turnaround added by the service, counts per TURNAROUND_BUCKETS bound (not cumulative)
+    turnaround: list[int] = field(default_factory=lambda: [0] * len(TURNAROUND_BUCKETS))
+    turnaround_sum: float = 0.0
+    #: raw samples (seconds) when a list is set (benchmarks); None in production
+    samples: list[float] | None = None
+
+    def observe(self, seconds: float) -> None:
+        self.turnaround_sum += seconds
+        self.turnaround[bisect_left(TURNAROUND_BUCKETS, seconds)] += 1
+        if self.samples is not None:
+            self.samples.append(seconds)
 
     def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {
+            name: getattr(self, name)
+            for name in self.__slots__
+            if name not in ("turnaround", "turnaround_sum", "samples")
+        }
+
+    def turnaround_quantile(self, q: float) -> float | None:
+        """Upper bound (seconds) of the bucket holding the ``q`` quantile; None before any command."""
+        total = sum(self.turnaround)
+        if not total:
+            return None
+        rank = q * total
+        seen = 0
+        for bound, count in zip(TURNAROUND_BUCKETS, self.turnaround, strict=True):
+            seen += count
+            if seen >= rank:
+                return bound
+        return TURNAROUND_BUCKETS[-1]
 
 
 class FastAgiServer:
@@ -380,10 +454,12 @@ class FastAgiServer:
         if self.listening:
             out["port"] = self.port
         out.update(self.stats.as_dict())
+        p99 = self.stats.turnaround_quantile(0.99)
+        out["turnaround_p99_ms_le"] = round(p99 * 1000, 3) if p99 is not None and p99 != float("inf") else p99
         return out
 
     async def close(self, grace: float = 5.0) -> None:
-        """Stop accepting, give running sessions ``grace`` seconds, then cancel them (they go to the failsafe)."""
+        """Stop accepting; give running sessions ``grace`` seconds, then cancel them (-> failsafe)."""
         self._closing = True
         if self._server is not None:
             self._server.close()
@@ -392,7 +468,9 @@ class FastAgiServer:
             for task in pending:
                 task.cancel()
             if pending:
-                await asyncio.wait(pending, timeout=self.config.failsafe_timeout + self.config.close_timeout + 1)
+                await asyncio.wait(
+                    pending, timeout=self.config.failsafe_timeout + self.config.close_timeout + 1
+                )
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
@@ -418,7 +496,9 @@ class FastAgiServer:
             self._sessions.discard(task)
             await self._close(writer)
 
-    async def _read_env(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> dict[str, str] | None:
+    async def _read_env(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> dict[str, str] | None:
         cfg = self.config
         lines: list[str] = []
         try:
@@ -437,7 +517,9 @@ class FastAgiServer:
         except asyncio.IncompleteReadError as exc:
             if not lines and not exc.partial:
                 self.stats.probes += 1
-                log.debug("FastAGI connection closed before any data (port probe)", extra={"peer": _peer(writer)})
+                log.debug(
+                    "FastAGI connection closed before any data (port probe)", extra={"peer": _peer(writer)}
+                )
             else:
                 self.stats.bad_env += 1
                 log.warning("FastAGI peer closed inside the environment block", extra={"peer": _peer(writer)})

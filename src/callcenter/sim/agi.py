@@ -231,6 +231,9 @@ class AgiSession:
         if self.chan.dead and not dead_ok:
             return DEAD, "511", "Command Not Permitted on a dead channel or intercept routine"
         self.chan.digits.clear()
+        hook = self.pbx.agi_hook
+        if hook is not None:
+            hook(self.chan, key, args)
         handler: Callable[[list[str]], Awaitable[tuple[str, int]]] = getattr(
             self, "cmd_" + "_".join(key).lower(), self.cmd_noop
         )

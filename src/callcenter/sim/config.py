@@ -43,6 +43,8 @@ class CustomerProfile:
     #: IVR choices sent as DTMF after ``dtmf_delay`` seconds (agi mode); "" sends nothing
     dtmf_choices: tuple[str, ...] = ("1", "2", "3", "")
     dtmf_delay: float = 3.0
+    #: agi mode: scripted customers (``sim/script.py`` syntax), one picked per call; () = dtmf_choices
+    scripts: tuple[str, ...] = ()
     patience_min: float = 10.0
     patience_max: float = 90.0
     talk_min: float = 20.0

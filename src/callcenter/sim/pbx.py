@@ -389,6 +389,8 @@ class Pbx:
         self.queues["support"] = Queue("support", "rrmemory", members)
         # hook for the AGI client (set by the simulator); avoids an import cycle
         self.agi_runner: Callable[[Channel, str, list[str]], Awaitable[str]] | None = None
+        #: called as each AGI command starts (scripted customers, ``sim/script.py``)
+        self.agi_hook: Callable[[Channel, tuple[str, ...], list[str]], None] | None = None
         self.calls: list[CallStat] = []
         self.stopping = False
         self.globals: dict[str, str] = {}

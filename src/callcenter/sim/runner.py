@@ -13,6 +13,7 @@ from callcenter.sim.agi import run_agi
 from callcenter.sim.ami import AmiServer
 from callcenter.sim.config import HOSTILE_NAMES, AgentPhoneProfile, CustomerProfile, SimConfig
 from callcenter.sim.pbx import CallStat, Channel, Pbx
+from callcenter.sim.script import CustomerScripts
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class Simulator:
     async def start(self) -> None:
         self.pbx = Pbx(self.cfg)
         self.pbx.agi_runner = self._agi
+        self.scripts = CustomerScripts(self.pbx)
+        self.pbx.agi_hook = self.scripts.on_command
         self.ami = AmiServer(self.cfg, self.pbx)
         await self.ami.start()
         loop = asyncio.get_running_loop()
@@ -88,22 +91,41 @@ class Simulator:
         await self.stop()
 
     # -- traffic ---------------------------------------------------------------------------------
-    def place_call(self) -> CallStat:
-        """Start one simulated customer call now."""
+    def place_call(
+        self,
+        *,
+        number: str | None = None,
+        name: str | None = None,
+        script: str | None = None,
+        patience: float | None = None,
+        talk: float | None = None,
+    ) -> CallStat:
+        """Start one simulated customer call now. ``script`` makes a scripted customer (``sim/script.py``)
+        calling from ``number``; the other arguments override the random customer's."""
         pbx = self.pbx
         assert pbx is not None
         cfg, r, cp = self.cfg, pbx.cust_rng, self.cfg.customers
-        if cp.known_numbers and r.random() < cp.known_prob:
+        if number is not None:
+            num = number
+        elif cp.known_numbers and r.random() < cp.known_prob:
             num = r.choice(cp.known_numbers)
         else:
             num = f"0{r.randrange(600000000, 799999999)}"
-        if r.random() < cp.hostile_name_prob:
-            name = r.choice(HOSTILE_NAMES)
+        if name is None:
+            if r.random() < cp.hostile_name_prob:
+                name = r.choice(HOSTILE_NAMES)
+            else:
+                name = f"{r.choice(_FIRST_NAMES)} {r.choice(_LAST_NAMES)}"
+        if script is None and cp.scripts and cfg.mode == "agi":
+            script = r.choice(cp.scripts)
+        if script is not None:
+            dtmf = ""
         else:
-            name = f"{r.choice(_FIRST_NAMES)} {r.choice(_LAST_NAMES)}"
-        dtmf = r.choice(cp.dtmf_choices) if cp.dtmf_choices and cfg.mode == "agi" else ""
-        patience = r.uniform(cp.patience_min, cp.patience_max)
-        talk = r.uniform(cp.talk_min, cp.talk_max)
+            dtmf = r.choice(cp.dtmf_choices) if cp.dtmf_choices and cfg.mode == "agi" else ""
+        if patience is None:
+            patience = r.uniform(cp.patience_min, cp.patience_max)
+        if talk is None:
+            talk = r.uniform(cp.talk_min, cp.talk_max)
         exten = cfg.direct_exten if cfg.mode == "direct" else cfg.agi_exten
         stat = CallStat(placed_at=pbx.clock.mono(), number=num, name=name)
         pbx.calls.append(stat)
@@ -113,6 +135,8 @@ class Simulator:
             ("CUST_PATIENCE", _fmt(patience)),
             ("CUST_TALK", _fmt(talk)),
         ]
+        if script is not None:
+            variables.append(("CUST_SCRIPT", script))
         pbx.spawn(self._originate(stat, exten, num, name, variables))
         return stat
 
@@ -133,6 +157,14 @@ class Simulator:
         if not res.success:
             stat.failed = True
             stat.ended = True
+
+    async def stop_traffic(self) -> None:
+        """Stop placing new calls (calls in progress go on)."""
+        if self._traffic is not None:
+            self._traffic.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._traffic
+            self._traffic = None
 
     async def start_traffic(self) -> None:
         """Start the generated traffic in the background; ``stop`` ends it."""

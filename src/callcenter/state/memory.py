@@ -8,7 +8,7 @@ of logged-in and staffed members (kept up to date on each state change, so a cal
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict, deque
 from collections.abc import Callable
 
@@ -31,6 +31,7 @@ from callcenter.domain.routing import Candidate, has_skills, merge_skills, pick,
 #: how many waiting callers ahead of one a tick looks through when skills make the order non-trivial
 MAX_SCAN = 200
 TIMED = (AgentState.WRAPUP, AgentState.BUSY)
+_TOP = "\U0010ffff"
 
 
 class MemoryAcdState:
@@ -206,6 +207,19 @@ class MemoryAcdState:
         fast = not q.required_skills and self._skilled_waiting[queue] == 0
         if fast and rank >= len(avail):
             return waiting  # the callers ahead take every available agent
+        if fast and q.strategy in (Strategy.RRMEMORY, Strategy.LINEAR, Strategy.RANDOM):
+            # nothing filters: the callers ahead take the next agents in the strategy's order, so this
+            # caller's agent is the rank-th from the start (what the greedy loop below would find)
+            penalty = avail[0][0]
+            size = bisect_left(avail, (penalty + 1,))
+            if rank < size:
+                if q.strategy is Strategy.RRMEMORY:
+                    start = bisect_right(avail, (penalty, self._cursor[queue], _TOP), 0, size)
+                elif q.strategy is Strategy.RANDOM:
+                    start = min(size - 1, int(rnd * size))
+                else:
+                    start = 0
+                return self._commit(q, entry, avail[(start + rank) % size], now)
         taken: set[str] = set()
         cursor = self._cursor[queue]
         key = self._strategy_key(q.strategy)
@@ -286,7 +300,9 @@ class MemoryAcdState:
 
     async def callbacks(self) -> list[WaitingEntry]:
         return [
-            e for e in self._entries.values() if e.kind is EntryKind.CALLBACK and e.status is EntryStatus.WAITING
+            e
+            for e in self._entries.values()
+            if e.kind is EntryKind.CALLBACK and e.status is EntryStatus.WAITING
         ]
 
     async def counts(self, queue: str) -> QueueCounts:

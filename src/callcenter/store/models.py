@@ -256,3 +256,126 @@ class ApiToken(Base):
     label: Mapped[str] = mapped_column(String, default="")
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
+
+
+# --------------------------------------------------------------------------------------------- IVR
+
+
+class IvrSession(Base):
+    """One FastAGI IVR session of a call: its path through the flow and how it ended.
+
+    No foreign key to ``calls``: the IVR writes its record when the caller leaves the IVR, the tracker
+    writes the call when AMI events say so, in either order.
+    """
+
+    __tablename__ = "ivr_sessions"
+    __table_args__ = (
+        Index("ix_ivr_sessions_started_at", "started_at"),
+        Index("ix_ivr_sessions_outcome_started_at", "outcome", "started_at"),
+    )
+
+    call_id: Mapped[str] = mapped_column(String, primary_key=True)  # Asterisk Linkedid
+    uniqueid: Mapped[str] = mapped_column(String, primary_key=True)  # the channel in AGI
+    flow: Mapped[str] = mapped_column(String)
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String)
+    caller_num: Mapped[str] = mapped_column(String, default="")
+    language: Mapped[str] = mapped_column(String, default="")
+    queue: Mapped[str | None] = mapped_column(String)
+    customer_id: Mapped[int | None] = mapped_column(Integer)
+    vip: Mapped[bool] = mapped_column(Boolean, default=False)
+    route_outcome: Mapped[str | None] = mapped_column(String)
+    transfer_to: Mapped[str | None] = mapped_column(String)
+    error: Mapped[str | None] = mapped_column(String)
+    path: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"steps": [...], "variables": {...}}
+
+
+# ---------------------------------------------------------------------------- CRM: tags, notes, tickets
+
+
+class CustomerTag(Base):
+    __tablename__ = "customer_tags"
+    __table_args__ = (Index("ix_customer_tags_tag", "tag"),)
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String, primary_key=True)  # lower-case word
+
+
+class CustomerNoteRow(Base):
+    __tablename__ = "customer_notes"
+    __table_args__ = (Index("ix_customer_notes_customer_id_at", "customer_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    author: Mapped[str] = mapped_column(String)
+    text: Mapped[str] = mapped_column(String)
+
+
+class TicketRow(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_customer_id", "customer_id"),
+        Index("ix_tickets_status", "status"),
+        Index("ix_tickets_assignee_due_at", "assignee", "due_at"),
+        Index("ix_tickets_due_at", "due_at"),
+        Index("ix_tickets_call_id", "call_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    # no foreign key to calls: a ticket is often opened during the call, before its record is written
+    call_id: Mapped[str | None] = mapped_column(String)
+    subject: Mapped[str] = mapped_column(String)
+    description: Mapped[str] = mapped_column(String, default="")
+    category: Mapped[str] = mapped_column(String)  # inquiry | complaint | after_sales | follow_up
+    priority: Mapped[str] = mapped_column(String)  # low | normal | high | urgent
+    status: Mapped[str] = mapped_column(String)  # new | open | pending | resolved | closed
+    assignee: Mapped[str | None] = mapped_column(String)  # username or agent id
+    due_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String, default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, default=1)  # optimistic concurrency
+
+
+class TicketEventRow(Base):
+    __tablename__ = "ticket_events"
+    __table_args__ = (Index("ix_ticket_events_ticket_id", "ticket_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String)
+    field: Mapped[str] = mapped_column(String)
+    old_value: Mapped[str | None] = mapped_column(String)
+    new_value: Mapped[str | None] = mapped_column(String)
+    comment: Mapped[str] = mapped_column(String, default="")
+
+
+# ----------------------------------------------------------------------------- ACD: agent state log
+
+
+class AgentStateRow(Base):
+    """One agent state transition (``domain.acd.AgentTransition``); ``duration`` is how long the
+    previous state lasted, so reports sum durations per state without pairing rows."""
+
+    __tablename__ = "agent_state_log"
+    __table_args__ = (
+        Index("ix_agent_state_log_agent_at", "agent", "at"),
+        Index("ix_agent_state_log_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    agent: Mapped[str] = mapped_column(String)
+    from_state: Mapped[str] = mapped_column(String)
+    to_state: Mapped[str] = mapped_column(String)
+    at: Mapped[datetime]
+    duration: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(String, default="")
+    call_id: Mapped[str] = mapped_column(String, default="")
+    queue: Mapped[str] = mapped_column(String, default="")
+    by: Mapped[str] = mapped_column(String, default="")

@@ -12,7 +12,17 @@ from aiohttp import web
 from callcenter.config import Settings
 from callcenter.ports import CrmStore
 from callcenter.services.accounts import Accounts
-from callcenter.webapp import views_api, views_auth, views_ops, views_pages
+from callcenter.services.crm import CrmService
+from callcenter.webapp import (
+    openapi,
+    views_acd,
+    views_api,
+    views_auth,
+    views_crm,
+    views_crm_pages,
+    views_ops,
+    views_pages,
+)
 from callcenter.webapp.auth import session_middleware
 from callcenter.webapp.csrf import csrf_middleware
 from callcenter.webapp.errors import error_middleware
@@ -47,12 +57,13 @@ def create_web_app(
     session_max_age: int = DEFAULT_MAX_AGE,
     clock: Callable[[], float] = time.time,
     web_dir: Path = WEB_DIR,
+    crm: CrmService | None = None,
 ) -> web.Application:
     """Build the aiohttp application: pages, JSON API, ``/healthz``, ``/metrics`` and static files.
 
     ``health`` returns ``{"status": "ok"|"degraded", "pbx": {...}, "database": {...}, "redis": {...}}``;
     ``metrics`` (optional) returns Prometheus series by name. ``clock`` (epoch seconds) drives session
-    expiry; ``web_dir`` holds ``templates/`` and ``static/``.
+    expiry; ``web_dir`` holds ``templates/`` and ``static/``; ``crm`` (optional) adds the CRM API and pages.
     """
     # Middlewares run outermost first: cookie bookkeeping sees every response, errors become
     # JSON/HTML answers, CSRF is checked right before the handler.
@@ -76,6 +87,11 @@ def create_web_app(
     views_auth.setup(app)
     views_api.setup(app)
     views_ops.setup(app)
+    openapi.setup(app)  # GET /api/openapi.json
+    if crm is not None:  # customers, tickets: JSON API and pages
+        views_crm.setup(app, crm)
+        views_crm_pages.setup(app)
+    views_acd.setup(app)  # /api/acd/... (the service sets app[views_acd.ACD])
     # Feature pages (agent console, wallboard, QA, admin) register here, before the placeholders.
     views_pages.setup(app)  # "/" and placeholder landing pages for paths still free
     app.router.add_static("/static/", web_dir / "static", name="static")

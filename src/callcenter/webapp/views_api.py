@@ -15,6 +15,7 @@ from callcenter.webapp.errors import json_error
 from callcenter.webapp.keys import STORE
 from callcenter.webapp.queries import BadQuery, may_see_call, parse_call_query, restrict_to_user
 from callcenter.webapp.serialize import call_json, page_json, user_json
+from callcenter.webapp.views_ivr import ivr_sessions_json
 
 MAX_CALL_ID = 128
 
@@ -52,7 +53,11 @@ async def get_call(request: web.Request) -> web.StreamResponse:
     call = await request.app[STORE].get_call(call_id) if len(call_id) <= MAX_CALL_ID else None
     if call is None or not may_see_call(user, call):
         return json_error(404, "call not found")
-    return web.json_response(call_json(call, detail=True))
+    body = call_json(call, detail=True)
+    ivr = await ivr_sessions_json(request.app, call.call_id)
+    if ivr is not None:
+        body["ivr"] = ivr  # the recorded IVR path(s) of the call
+    return web.json_response(body)
 
 
 def setup(app: web.Application) -> None:

@@ -1,0 +1,181 @@
+"""The flow library: reads ``ivr_flows/`` (off the event loop), validates, keeps the last good version.
+
+Directory layout (``Settings.ivr_flows_dir``):
+
+* ``*.yaml`` / ``*.yml``: one flow per file, except ``queues.yaml``;
+* ``sounds.txt``: the prompt catalogue, ``[lang]`` headers followed by the prompt names available in that
+  language (the names Asterisk plays from ``/var/lib/asterisk/sounds/<lang>/``). Without it prompts are
+  not checked (``ivr check`` says so);
+* ``queues.yaml``: ``queues: [sales, support, ...]``, the queue names flows may use, until the ACD's own
+  configuration owns them (a ``has_queue`` callable, the ACD's, is consulted first when given).
+
+A reload (SIGHUP, ``POST /api/admin/ivr/reload``) that finds any problem keeps the running flows and
+reports the problems; calls already in the IVR finish on the version they started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from callcenter.domain.ivr import Catalog, FlowSet, Problem
+from callcenter.domain.ivr_parse import build_flow_set, parse_queues, parse_sounds
+
+log = logging.getLogger(__name__)
+
+SOUNDS_FILE = "sounds.txt"
+QUEUES_FILE = "queues.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSources:
+    flows: list[tuple[str, str]]
+    catalog: Catalog
+    problems: list[Problem]
+
+
+def read_sources(paths: Sequence[str | Path], catalog_dir: str | Path | None = None) -> FlowSources:
+    """Blocking: read flow files (``paths``: files or directories) and the catalogue files.
+
+    The catalogue comes from ``catalog_dir`` or, by default, the first directory given (or the directory
+    of the first file)."""
+    flows: list[tuple[str, str]] = []
+    problems: list[Problem] = []
+    first_dir: Path | None = Path(catalog_dir) if catalog_dir is not None else None
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            first_dir = first_dir or path
+            files = sorted(
+                p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.name != QUEUES_FILE
+            )
+        elif path.is_file():
+            first_dir = first_dir or path.parent
+            files = [path]
+        else:
+            problems.append(Problem(str(path), 0, "no such file or directory"))
+            continue
+        for file in files:
+            try:
+                flows.append((str(file), file.read_text(encoding="utf-8")))
+            except (OSError, UnicodeDecodeError) as exc:
+                problems.append(Problem(str(file), 0, f"cannot read: {exc}"))
+    sounds = None
+    queues = None
+    sounds_source = queues_source = ""
+    if first_dir is not None:
+        sounds_path = first_dir / SOUNDS_FILE
+        if sounds_path.is_file():
+            sounds, found = parse_sounds(sounds_path.read_text(encoding="utf-8"), str(sounds_path))
+            problems += found
+            sounds_source = str(sounds_path)
+        queues_path = first_dir / QUEUES_FILE
+        if queues_path.is_file():
+            queues, found = parse_queues(queues_path.read_text(encoding="utf-8"), str(queues_path))
+            problems += found
+            queues_source = str(queues_path)
+    return FlowSources(flows, Catalog(sounds, queues, sounds_source, queues_source), problems)
+
+
+def check_paths(
+    paths: Sequence[str | Path],
+    *,
+    default: str = "main",
+    has_queue: Callable[[str], bool] | None = None,
+    catalog_dir: str | Path | None = None,
+) -> tuple[FlowSet | None, list[Problem], list[str]]:
+    """Blocking: what ``callcenter ivr check`` runs. Returns (flow set, problems, notes)."""
+    sources = read_sources(paths, catalog_dir)
+    notes: list[str] = []
+    if sources.catalog.sounds is None:
+        notes.append(f"no {SOUNDS_FILE} found: prompt names were not checked")
+    if sources.catalog.queues is None and has_queue is None:
+        notes.append(f"no {QUEUES_FILE} and no ACD: queue names were not checked")
+    flow_set, problems = build_flow_set(
+        sources.flows, sources.catalog, default=default, has_queue=has_queue, loaded_at=time.time()
+    )
+    problems = sources.problems + problems
+    return (flow_set if not problems else None), problems, notes
+
+
+@dataclass(slots=True)
+class ReloadReport:
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    flows: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    at: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "problems": self.problems,
+            "flows": self.flows,
+            "notes": self.notes,
+            "at": self.at,
+        }
+
+
+class FlowLibrary:
+    """The current flow set, reloadable; a bad version never replaces a good one."""
+
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        default: str = "main",
+        has_queue: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        self.default = default
+        self.has_queue = has_queue
+        self.current: FlowSet | None = None
+        self.last: ReloadReport | None = None
+        self.reloads = 0
+        self.rejected = 0
+        self._lock = asyncio.Lock()
+
+    def __call__(self) -> FlowSet | None:
+        return self.current
+
+    async def load(self) -> ReloadReport:
+        """(Re)load from disk in a worker thread; keep the last good set when the new one has problems."""
+        async with self._lock:
+            flow_set, problems, notes = await asyncio.to_thread(
+                check_paths, [self.directory], default=self.default, has_queue=self.has_queue
+            )
+            now = time.time()
+            if flow_set is None:
+                self.rejected += 1
+                report = ReloadReport(False, [str(p) for p in problems], self._names(), notes, now)
+                log.error(
+                    "IVR flows rejected; the last good version stays in use",
+                    extra={"problems": report.problems[:20], "kept": report.flows},
+                )
+            else:
+                self.current = flow_set
+                self.reloads += 1
+                report = ReloadReport(True, [], self._names(), notes, now)
+                log.info("IVR flows loaded", extra={"flows": report.flows, "notes": notes})
+            self.last = report
+            return report
+
+    def _names(self) -> list[str]:
+        return sorted(self.current.flows) if self.current is not None else []
+
+    def status(self) -> dict[str, Any]:
+        current = self.current
+        return {
+            "directory": str(self.directory),
+            "flows": self._names(),
+            "default": current.default if current else None,
+            "loaded_at": current.loaded_at if current else None,
+            "reloads": self.reloads,
+            "rejected": self.rejected,
+            "last": self.last.as_dict() if self.last else None,
+        }
