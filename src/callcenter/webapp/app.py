@@ -26,6 +26,7 @@ from callcenter.webapp import (
 from callcenter.webapp.auth import session_middleware
 from callcenter.webapp.csrf import csrf_middleware
 from callcenter.webapp.errors import error_middleware
+from callcenter.webapp.hub import HUB, Hub
 from callcenter.webapp.keys import (
     ACCOUNTS,
     HEALTH,
@@ -82,6 +83,13 @@ def create_web_app(
     app[TEMPLATES] = Templates(web_dir / "templates")
     app[LOGIN_LIMITER] = login_limiter if login_limiter is not None else LoginRateLimiter()
     app[WEB_STATS] = WebStats()
+    hub = Hub()
+    app[HUB] = hub
+
+    async def close_websockets(_app: web.Application) -> None:
+        await hub.close_all()
+
+    app.on_shutdown.append(close_websockets)
     app.on_response_prepare.append(add_security_headers)
 
     views_auth.setup(app)
