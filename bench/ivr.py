@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import heapq
 import logging
 import multiprocessing as mp
 import random
@@ -115,7 +116,7 @@ async def fake_asterisk(port: int, sessions: int, ramp: float, hold: float, thin
     done = asyncio.Event()
     finished = 0
     rng = random.Random(1)
-    worst: list[tuple[float, float, bytes]] = []
+    worst: list[tuple[float, float, bytes]] = [(0.0, 0.0, b"")] * 15
     t0 = time.perf_counter()
     stop_at = time.perf_counter() + ramp + hold
 
@@ -133,8 +134,10 @@ async def fake_asterisk(port: int, sessions: int, ramp: float, hold: float, thin
                 if not line:
                     break
                 if sent_at is not None:
-                    gaps.append(now - sent_at)
-                    worst.append((now - sent_at, now - t0, line[:30]))
+                    gap = now - sent_at
+                    gaps.append(gap)
+                    if gap > worst[0][0]:
+                        heapq.heapreplace(worst, (gap, now - t0, line[:30]))
                 commands += 1
                 cmd = line.decode()
                 if cmd.startswith(("GET DATA", "STREAM FILE")):
@@ -161,14 +164,27 @@ async def fake_asterisk(port: int, sessions: int, ramp: float, hold: float, thin
             if finished == sessions:
                 done.set()
 
+    lag = [0.0, 0.0]  # the client's own worst event-loop stall (seconds, when)
+
+    async def monitor() -> None:
+        prev = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.002)
+            now = time.perf_counter()
+            if now - prev - 0.002 > lag[0]:
+                lag[0], lag[1] = now - prev - 0.002, now - t0
+            prev = now
+
+    watch = asyncio.create_task(monitor())
     tasks = []
     for n in range(sessions):
         tasks.append(asyncio.create_task(one(n)))
         await asyncio.sleep(ramp / sessions)
     await asyncio.wait_for(done.wait(), ramp + hold + 60)
     await asyncio.gather(*tasks, return_exceptions=True)
+    watch.cancel()
     worst.sort(reverse=True)
-    return {"gaps": gaps, "commands": commands, "peak": peak, "worst": worst[:15]}
+    return {"gaps": gaps, "commands": commands, "peak": peak, "worst": worst, "client_lag": lag}
 
 
 def asterisk_process(
@@ -176,6 +192,7 @@ def asterisk_process(
 ) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, sessions * 2 + 100)), hard))
+    gc.disable()  # the measuring side must not pause itself (its lists grow with every command)
     pipe.send(asyncio.run(fake_asterisk(port, sessions, ramp, hold, think)))
 
 
@@ -241,6 +258,10 @@ async def run(args: argparse.Namespace) -> int:
         f"  added turnaround per command, seen by Asterisk (reply written -> next command read, loopback "
         f"and both event loops included):\n    p50 {p50:.3f} ms, p99 {p99:.3f} ms, p99.9 {p999:.3f} ms, "
         f"max {gaps[-1] * 1000:.3f} ms"
+    )
+    lag, lag_at = result["client_lag"]
+    print(
+        f"    (the Asterisk-side client's own worst event-loop stall: {lag * 1000:.1f} ms at {lag_at:.1f} s)"
     )
     print(
         f"  added turnaround per command, inside the service (reply read -> next command written):\n"

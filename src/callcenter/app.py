@@ -13,6 +13,7 @@ import logging
 import signal
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +22,7 @@ from redis.asyncio import Redis
 from callcenter import __version__
 from callcenter.config import Settings, async_database_url, mask_url_password
 from callcenter.domain.agents import AgentDirectory
+from callcenter.domain.calls import LegRecord
 from callcenter.domain.errors import ConfigError, StoreError
 from callcenter.domain.events import LinkDown, LinkUp, PbxEvent
 from callcenter.pbx.ami import AmiLink
@@ -31,21 +33,29 @@ from callcenter.ports import CallRouter
 from callcenter.services.accounts import Accounts
 from callcenter.services.acd import AcdService, build_acd_options
 from callcenter.services.acd_config import load_acd_config_if_present
+from callcenter.services.console import ConsoleService, load_console_config
 from callcenter.services.crm import CrmService
 from callcenter.services.ivr import IvrService
 from callcenter.services.ivr_flows import FlowLibrary
 from callcenter.services.ivr_records import IvrSessionRecorder
+from callcenter.services.kpi import KpiService
+from callcenter.services.kpi_config import load_kpi_config
 from callcenter.services.records import CallRecorder
+from callcenter.services.screenpop import RequestTap, ScreenPopService
+from callcenter.services.supervisor import SupervisorService, agent_channel_finder
 from callcenter.services.tracker import CallTracker
 from callcenter.state.acd_factory import acd_backends
 from callcenter.state.redis_conn import connect_redis, redis_health
 from callcenter.store.agent_log import SqlAgentStateLog
+from callcenter.store.audit import SqlAuditLog
+from callcenter.store.console import SqlDispositionStore
 from callcenter.store.crm import SqlCrmStore, create_store
 from callcenter.store.crm_records import SqlCrmRecords
 from callcenter.store.ivr import SqlCustomerDirectory, SqlIvrSessionStore
 from callcenter.store.migrate import migrate
-from callcenter.webapp import views_acd, views_ivr
+from callcenter.webapp import views_acd, views_console, views_ivr, views_supervisor, views_wallboard
 from callcenter.webapp.app import create_web_app
+from callcenter.webapp.hub import HUB
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +99,24 @@ class Service:
             directory=self.tracker.agents,
             options=build_acd_options(settings.acd_wait_slice),
         )
+        # agent console (issue #6): screen pop on the ACD's call.offered, call controls, dispositions
+        self.dispositions = SqlDispositionStore(self.store.engine)
+        self.screenpop = ScreenPopService(self.crm, dispositions=self.dispositions)
+        self.console = ConsoleService(
+            self.acd,
+            self.screenpop,
+            pbx=self.link,
+            dispositions=self.dispositions,
+            agent_legs=self.agent_legs,
+        )
+        self.screenpop.queue_rules = self.console.queue_rules
+        # wallboard (issue #7): one KPI engine fed by finished calls and the ACD bus; supervisor actions
+        self.kpi = KpiService(self.acd, store=self.store, transitions=self.acd_log)
+        self.tracker.on_finished(self.kpi.on_call_finished)
+        self.audit = SqlAuditLog(self.store.engine)
+        self.supervisor = SupervisorService(
+            self.acd, pbx=self.link, audit=self.audit, channel_of=agent_channel_finder(self.tracker)
+        )
         # IVR (issue #4): flows from ivr_flows/ run on our FastAGI server; the queue node hands calls to
         # ``self.ivr.router`` (the ACD; None: the queue node takes its no-agents fallback)
         self.ivr_flows = FlowLibrary(settings.ivr_flows_dir)
@@ -96,7 +124,7 @@ class Service:
         self.ivr_recorder = IvrSessionRecorder(self.ivr_sessions)
         self.ivr = IvrService(
             self.ivr_flows,
-            router=router if router is not None else self.acd,
+            router=router if router is not None else RequestTap(self.acd, self.screenpop.note_request),
             directory=SqlCustomerDirectory(self.store),
             on_session=self.ivr_recorder,
         )
@@ -120,6 +148,15 @@ class Service:
                 log.warning("PBX link down", extra={"reason": item.reason})
         self.tracker.handle(event)
         self.acd.observe(event)
+
+    # --- the agent console's view of live calls -------------------------------------------------
+    def agent_legs(self, agent: str) -> list[LegRecord]:
+        """The live legs of the tracker where ``agent``'s phone is."""
+        return [leg.record() for leg in self.tracker.legs.values() if leg.agent == agent]
+
+    def call_legs(self, call_id: str) -> list[LegRecord]:
+        call = self.tracker.snapshot(call_id)
+        return list(call.legs) if call is not None else []
 
     # --- health and metrics -----------------------------------------------------------------
     async def health(self) -> dict[str, Any]:
@@ -175,6 +212,8 @@ class Service:
             "callcenter_fastagi_sessions_total": float(self.fastagi.stats.accepted),
             "callcenter_fastagi_failsafe_total": float(self.fastagi.stats.failsafe),
             "callcenter_ivr_flow_reloads_rejected_total": float(self.ivr_flows.rejected),
+            **self.screenpop.metrics(),
+            **self.kpi.metrics(),
         }
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -263,6 +302,24 @@ class Service:
         await self.acd.close()
         await self.acd_bus.close()
 
+    async def _console_ctx(self, _app: web.Application) -> AsyncIterator[None]:
+        path = Path(self.settings.acd_config).with_name("console.yaml")
+        self.console.rules = await asyncio.to_thread(load_console_config, path)
+        unsubscribe = self.acd_bus.subscribe(self.screenpop.on_bus)
+        await self.screenpop.start()
+        yield
+        unsubscribe()
+        await self.screenpop.close()
+
+    async def _wallboard_ctx(self, _app: web.Application) -> AsyncIterator[None]:
+        path = Path(self.settings.acd_config).with_name("wallboard.yaml")
+        config = await asyncio.to_thread(load_kpi_config, path)
+        self.kpi.configure(config)
+        self.supervisor.config = config
+        await self.kpi.start()
+        yield
+        await self.kpi.close()
+
     def web_app(self) -> web.Application:
         app = create_web_app(
             self.settings,
@@ -271,9 +328,15 @@ class Service:
             health=self.health,
             metrics=self.metrics,
             crm=self.crm,
+            console_setup=lambda web_app: views_console.setup(
+                web_app, self.console, call_legs=self.call_legs, crm=self.crm
+            ),
         )
         app[views_acd.ACD] = self.acd
         app[views_acd.ACD_LOG] = self.acd_log
+        app[views_wallboard.KPI] = self.kpi
+        app[views_supervisor.SUPERVISOR] = self.supervisor
+        self.kpi.attach(views_wallboard.HubBroadcaster(app[HUB]))
         views_ivr.setup(
             app,
             views_ivr.IvrAdmin(reload=self.reload_ivr, status=self.ivr_status, sessions=self.ivr_sessions),
@@ -281,6 +344,8 @@ class Service:
         # order matters: started top-down, cleaned up bottom-up
         app.cleanup_ctx.append(self._database)
         app.cleanup_ctx.append(self._acd_ctx)
+        app.cleanup_ctx.append(self._console_ctx)
+        app.cleanup_ctx.append(self._wallboard_ctx)
         app.cleanup_ctx.append(self._fastagi)
         app.cleanup_ctx.append(self._redis)
         app.cleanup_ctx.append(self._recorder)

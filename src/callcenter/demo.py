@@ -22,7 +22,7 @@ from callcenter.config import Secret, Settings, async_database_url
 from callcenter.domain.errors import StoreError
 from callcenter.domain.tickets import TicketQuery
 from callcenter.domain.users import Role
-from callcenter.sim.config import CustomerProfile, SimConfig
+from callcenter.sim.config import AgentPhoneProfile, CustomerProfile, SimConfig
 from callcenter.sim.runner import Simulator
 from callcenter.store.migrate import migrate
 
@@ -199,7 +199,7 @@ def print_banner(settings: Settings, sim_port: int) -> None:
     print("\n".join(lines), flush=True)
 
 
-async def run_demo(settings: Settings, *, rate: float = 0.2, seed: int = 1) -> None:
+async def run_demo(settings: Settings, *, rate: float = 0.15, seed: int = 1) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -218,9 +218,16 @@ async def run_demo(settings: Settings, *, rate: float = 0.2, seed: int = 1) -> N
         agent_tech="PJSIP",
         rate=rate,
         seed=seed,
+        # a center that is busy but keeps up: ~0.15 calls/s x ~40 s talk for 7 simulated agents
         customers=CustomerProfile(
-            known_numbers=tuple(n for n, *_ in demo_customer_numbers()), scripts=DEMO_IVR_SCRIPTS
+            known_numbers=tuple(n for n, *_ in demo_customer_numbers()),
+            scripts=DEMO_IVR_SCRIPTS,
+            patience_min=40.0,
+            patience_max=180.0,
+            talk_min=15.0,
+            talk_max=60.0,
         ),
+        phones=AgentPhoneProfile(talk_min=15.0, talk_max=60.0),
     )
     async with Simulator(sim_cfg) as sim:
         settings = dataclasses.replace(settings, ami_host="127.0.0.1", ami_port=sim.ami_port)
@@ -234,6 +241,7 @@ async def run_demo(settings: Settings, *, rate: float = 0.2, seed: int = 1) -> N
             await site.start()
             with contextlib.suppress(Exception):
                 await service.link.wait_ready(10)
+            await login_simulated_agents(service)
             await sim.start_traffic()
             print_banner(settings, sim.ami_port)
             await stop.wait()
@@ -242,6 +250,20 @@ async def run_demo(settings: Settings, *, rate: float = 0.2, seed: int = 1) -> N
         finally:
             await runner.cleanup()
         print(f"simulator: {sim.report().format()}", flush=True)
+
+
+#: agents whose simulated phones take calls by themselves; agent1001 is left for you to log in
+#: from the agent console
+AUTO_LOGIN_AGENTS = DEMO_AGENTS[1:]
+
+
+async def login_simulated_agents(service: Service) -> None:
+    """Log the simulated agents in to the ACD so the demo's queues are staffed."""
+    for agent in AUTO_LOGIN_AGENTS:
+        try:
+            await service.acd.login(agent, by="demo")
+        except Exception as exc:  # an agent missing from config/acd.yaml: say so, keep the demo running
+            log.warning("demo agent not logged in", extra={"agent": agent, "error": str(exc)})
 
 
 def demo_settings(settings: Settings) -> Settings:

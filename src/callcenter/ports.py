@@ -16,7 +16,8 @@ from callcenter.domain.acd import (
     WaitingEntry,
 )
 from callcenter.domain.agi import AgiReply
-from callcenter.domain.calls import CallPage, CallQuery, CallRecord
+from callcenter.domain.audit import AuditEntry
+from callcenter.domain.calls import CallDisposition, CallPage, CallQuery, CallRecord
 from callcenter.domain.customers import (
     Customer,
     CustomerChanges,
@@ -360,3 +361,41 @@ class CrmRecords(Protocol):
         ...
 
     async def ticket_history(self, ticket_id: int) -> list[TicketEvent]: ...
+
+
+# --- agent console: call dispositions (issue #6) ---------------------------------------------------
+
+
+class DispositionStore(Protocol):
+    """Wrap-up codes and call notes (adapter: ``store/console.py``, table ``call_dispositions``)."""
+
+    async def save_disposition(self, disposition: CallDisposition) -> None:
+        """Insert or replace the disposition of (call id, agent)."""
+        ...
+
+    async def get_disposition(self, call_id: str, agent: str) -> CallDisposition | None: ...
+
+    async def dispositions_for_calls(self, call_ids: Sequence[str]) -> list[CallDisposition]: ...
+
+
+# --- wallboard and supervisor actions (issue #7) ---------------------------------------------------
+
+
+class Broadcaster(Protocol):
+    """Pushes messages to the websocket subscribers of a topic (the web hub, behind an adapter)."""
+
+    def publish(self, topic: str, message: dict[str, Any]) -> int:
+        """Queue ``message`` for every subscriber of ``topic`` without waiting; returns how many."""
+        ...
+
+    def subscribers(self, topic: str) -> int: ...
+
+
+class AuditLog(Protocol):
+    """Where supervisor actions are recorded (``supervisor_audit`` table)."""
+
+    async def save_audit(self, entry: AuditEntry) -> int: ...
+
+    async def list_audit(
+        self, since: float | None = None, actor: str | None = None, limit: int = 200
+    ) -> list[AuditEntry]: ...

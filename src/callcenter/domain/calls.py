@@ -125,3 +125,19 @@ class CallPage:
     total: int
     limit: int
     offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallDisposition:
+    """How an agent closed a call (table ``call_dispositions``): a wrap-up code and the call's notes.
+
+    One per call and agent (a transferred call may get one from each agent who handled it)."""
+
+    call_id: str  # Linkedid
+    agent: str
+    code: str
+    note: str = ""
+    queue: str | None = None
+    customer_id: int | None = None
+    at: float = 0.0
+    author: str = ""  # username who set it

@@ -379,3 +379,50 @@ class AgentStateRow(Base):
     call_id: Mapped[str] = mapped_column(String, default="")
     queue: Mapped[str] = mapped_column(String, default="")
     by: Mapped[str] = mapped_column(String, default="")
+
+
+# ------------------------------------------------------------------ agent console: call dispositions
+
+
+class CallDispositionRow(Base):
+    """The wrap-up code and notes an agent set for a call (``domain.calls.CallDisposition``).
+    No foreign key to ``calls``: it is usually set before the call's record is written."""
+
+    __tablename__ = "call_dispositions"
+    __table_args__ = (
+        Index("ix_call_dispositions_agent_at", "agent", "at"),
+        Index("ix_call_dispositions_customer_id", "customer_id"),
+    )
+
+    call_id: Mapped[str] = mapped_column(String, primary_key=True)
+    agent: Mapped[str] = mapped_column(String, primary_key=True)
+    code: Mapped[str] = mapped_column(String)
+    note: Mapped[str] = mapped_column(String, default="")
+    queue: Mapped[str | None] = mapped_column(String)
+    customer_id: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[datetime]
+    author: Mapped[str] = mapped_column(String, default="")
+
+
+# ------------------------------------------------------------------ supervisor audit log (issue #7)
+
+
+class SupervisorAuditRow(Base):
+    """One supervisor action (``domain.audit.AuditEntry``): monitoring, agent state changes."""
+
+    __tablename__ = "supervisor_audit"
+    __table_args__ = (
+        Index("ix_supervisor_audit_at", "at"),
+        Index("ix_supervisor_audit_actor_at", "actor", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String)
+    role: Mapped[str] = mapped_column(String)
+    action: Mapped[str] = mapped_column(String)
+    target: Mapped[str] = mapped_column(String, default="")
+    ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)

@@ -22,6 +22,8 @@ from callcenter.webapp import (
     views_crm_pages,
     views_ops,
     views_pages,
+    views_supervisor,
+    views_wallboard,
 )
 from callcenter.webapp.auth import session_middleware
 from callcenter.webapp.csrf import csrf_middleware
@@ -59,12 +61,14 @@ def create_web_app(
     clock: Callable[[], float] = time.time,
     web_dir: Path = WEB_DIR,
     crm: CrmService | None = None,
+    console_setup: Callable[[web.Application], None] | None = None,
 ) -> web.Application:
     """Build the aiohttp application: pages, JSON API, ``/healthz``, ``/metrics`` and static files.
 
     ``health`` returns ``{"status": "ok"|"degraded", "pbx": {...}, "database": {...}, "redis": {...}}``;
     ``metrics`` (optional) returns Prometheus series by name. ``clock`` (epoch seconds) drives session
-    expiry; ``web_dir`` holds ``templates/`` and ``static/``; ``crm`` (optional) adds the CRM API and pages.
+    expiry; ``web_dir`` holds ``templates/`` and ``static/``; ``crm`` (optional) adds the CRM API and pages;
+    ``console_setup`` (optional) registers the agent console.
     """
     # Middlewares run outermost first: cookie bookkeeping sees every response, errors become
     # JSON/HTML answers, CSRF is checked right before the handler.
@@ -101,6 +105,12 @@ def create_web_app(
         views_crm_pages.setup(app)
     views_acd.setup(app)  # /api/acd/... (the service sets app[views_acd.ACD])
     # Feature pages (agent console, wallboard, QA, admin) register here, before the placeholders.
+    views_wallboard.setup(
+        app
+    )  # /wallboard, /ws/wallboard, /api/wallboard, /api/kpis (app[KPI] set by the service)
+    views_supervisor.setup(app)  # /api/supervisor/..., /api/audit (app[SUPERVISOR] set by the service)
+    if console_setup is not None:  # the agent console: /agent, /ws/agent, /api/console/...
+        console_setup(app)
     views_pages.setup(app)  # "/" and placeholder landing pages for paths still free
     app.router.add_static("/static/", web_dir / "static", name="static")
     return app

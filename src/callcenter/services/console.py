@@ -1,0 +1,404 @@
+"""The agent console's use cases: state controls, call controls, dispositions, click-to-dial.
+
+Everything acts for *one* agent (the signed-in one): the web layer never passes another agent's id.
+
+- State: login / logout / pause(reason) / available / end wrap-up go to the ACD (``AcdService``). Ending
+  wrap-up (or going available from it) is refused while the queue requires a disposition and the call
+  has none (``DispositionRequired``). A timed wrap-up (``wrapup: 10`` in ``config/acd.yaml``) still ends
+  on its timer: queues that require a disposition should use ``wrapup: -1`` (until the agent ends it).
+- Calls: hold, blind transfer and hang-up act on the agent's own live channel, found in the call
+  tracker's legs (``AgentLegs``). Blind transfer is AMI ``BlindTransfer`` on the agent's channel: the
+  party bridged with the agent (the customer) goes to ``<target>@<context>`` (an agent → ``transfer``,
+  a number → ``outbound``, a queue → ``cc-queue``: a dialplan context that hands the call back to the
+  IVR's queue node). Hold: Asterisk has no AMI hold action (hold is a phone feature); the console's
+  hold mutes both directions of the customer's channel (AMI ``MuteAudio``) — the agent phone's own hold
+  button is what plays music on hold and what the ACD sees as ``on_hold``.
+- Click-to-dial: AMI ``Originate`` of the agent's phone first; when it answers, the dialplan dials the
+  customer from ``outbound`` (``originate-variants.ami``'s click-to-call).
+- Dispositions: per-queue codes and a required flag from ``config/console.yaml`` (``DispositionRules``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from callcenter.domain.acd import AgentState, AgentStatus
+from callcenter.domain.calls import CallDisposition, LegRecord, LegRole
+from callcenter.domain.customers import ValidationError
+from callcenter.domain.errors import CallcenterError, ConfigError, NotFound, PbxUnavailable
+from callcenter.ports import DispositionStore, PbxControl
+from callcenter.services.acd import AcdService
+from callcenter.services.screenpop import ScreenPopService
+
+log = logging.getLogger(__name__)
+
+#: The legs of live calls where an agent's phone is: ``agent → legs`` (the tracker's view).
+AgentLegs = Callable[[str], Sequence[LegRecord]]
+#: A live call's legs by Linkedid.
+CallLegs = Callable[[str], Sequence[LegRecord]]
+
+DEFAULT_CODES = ("resolved", "information_given", "follow_up_needed", "escalated", "wrong_number")
+_CODE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
+_NUMBER = re.compile(r"\+?[0-9]{2,20}")
+_AGENT_ID = re.compile(r"[0-9A-Za-z_.-]{1,20}")
+_QUEUE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+MAX_NOTE = 5000
+
+
+class DispositionRequired(CallcenterError):
+    """Wrap-up cannot end: this queue requires a disposition code for the call first."""
+
+
+class NoCall(CallcenterError):
+    """The agent has no live call to act on."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDispositions:
+    codes: tuple[str, ...] = DEFAULT_CODES
+    required: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DispositionRules:
+    default: QueueDispositions = field(default_factory=QueueDispositions)
+    queues: Mapping[str, QueueDispositions] = field(default_factory=dict)
+
+    def for_queue(self, queue: str | None) -> QueueDispositions:
+        if queue is None:
+            return self.default
+        return self.queues.get(queue, self.default)
+
+    def as_json(self, queue: str | None) -> dict[str, Any]:
+        rules = self.for_queue(queue)
+        return {"codes": list(rules.codes), "required": rules.required}
+
+
+def _queue_dispositions(raw: Any, where: str, base: QueueDispositions) -> QueueDispositions:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a mapping with codes and required")
+    unknown = set(raw) - {"codes", "required"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+    codes = base.codes
+    if "codes" in raw:
+        items = raw["codes"]
+        if not isinstance(items, list) or not items:
+            raise ConfigError(f"{where}.codes: a non-empty list")
+        for code in items:
+            if not isinstance(code, str) or not _CODE.fullmatch(code):
+                raise ConfigError(f"{where}.codes: {code!r} is not a code (a-z, 0-9, _ . -)")
+        codes = tuple(items)
+    required = base.required
+    if "required" in raw:
+        if not isinstance(raw["required"], bool):
+            raise ConfigError(f"{where}.required: true or false")
+        required = raw["required"]
+    return QueueDispositions(codes, required)
+
+
+def rules_from_mapping(raw: Mapping[str, Any], source: str = "console config") -> DispositionRules:
+    section = raw.get("dispositions", {}) or {}
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{source}: dispositions must be a mapping")
+    default = _queue_dispositions(
+        section.get("default", {}), f"{source}: dispositions.default", QueueDispositions()
+    )
+    queues_raw = section.get("queues", {}) or {}
+    if not isinstance(queues_raw, Mapping):
+        raise ConfigError(f"{source}: dispositions.queues must be a mapping")
+    queues = {
+        str(name): _queue_dispositions(value, f"{source}: dispositions.queues.{name}", default)
+        for name, value in queues_raw.items()
+    }
+    return DispositionRules(default, queues)
+
+
+def load_console_config(path: str | Path) -> DispositionRules:
+    """``config/console.yaml`` (missing file: the defaults). Blocking: call it through a thread."""
+    p = Path(path)
+    if not p.is_file():
+        return DispositionRules()
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"console config {p}: {exc}") from None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"console config {p}: expected a mapping")
+    return rules_from_mapping(raw, f"console config {p}")
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleOptions:
+    transfer_context: str = "transfer"  # an agent: <agent id>@transfer
+    outbound_context: str = "outbound"  # a number: <number>@outbound (also click-to-dial)
+    queue_context: str = "cc-queue"  # a queue: <queue>@cc-queue
+    dial_timeout_ms: int = 30_000
+    action_timeout: float = 5.0
+    default_country_code: str = "1"
+
+
+class ConsoleService:
+    def __init__(
+        self,
+        acd: AcdService,
+        screenpop: ScreenPopService,
+        *,
+        pbx: PbxControl | None,
+        dispositions: DispositionStore | None,
+        agent_legs: AgentLegs,
+        rules: DispositionRules | None = None,
+        options: ConsoleOptions | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.acd = acd
+        self.screenpop = screenpop
+        self.pbx = pbx
+        self.dispositions = dispositions
+        self.agent_legs = agent_legs
+        self.rules = rules or DispositionRules()
+        self.options = options or ConsoleOptions()
+        self.clock = clock
+        self._muted: dict[str, str] = {}  # agent → customer channel muted by the console's hold
+
+    def queue_rules(self, queue: str | None) -> dict[str, Any]:
+        return self.rules.as_json(queue)
+
+    # --- state ------------------------------------------------------------------------------------
+    async def state(self, agent: str) -> dict[str, Any]:
+        view = await self.acd.agent_view(agent)
+        return {
+            **view,
+            "held_by_console": agent in self._muted,
+            "pause_reasons": [r for r in self.acd.options.pause_reasons if r != "missed_call"],
+            "now": self.clock(),
+        }
+
+    async def login(self, agent: str, by: str) -> AgentStatus:
+        return await self.acd.login(agent, by=by)
+
+    async def logout(self, agent: str, by: str) -> AgentStatus:
+        return await self.acd.logout(agent, by=by)
+
+    async def pause(self, agent: str, reason: str, by: str) -> AgentStatus:
+        return await self.acd.pause(agent, reason, by=by)
+
+    async def available(self, agent: str, by: str) -> AgentStatus:
+        """Ready for calls: log in, end a pause, or end wrap-up (checked) — whatever applies."""
+        status = await self.acd.state.get_agent(agent)
+        if status is None:
+            raise NotFound(f"no agent {agent!r}")
+        if status.state is AgentState.LOGGED_OUT:
+            return await self.acd.login(agent, by=by)
+        if status.state is AgentState.WRAPUP:
+            return await self.end_wrapup(agent, by)
+        return await self.acd.unpause(agent, by=by)
+
+    async def end_wrapup(self, agent: str, by: str) -> AgentStatus:
+        status = await self.acd.state.get_agent(agent)
+        if status is not None and status.state is AgentState.WRAPUP and status.call_id:
+            rules = self.rules.for_queue(status.queue or None)
+            if (
+                rules.required
+                and self.dispositions is not None
+                and await self.dispositions.get_disposition(status.call_id, agent) is None
+            ):
+                raise DispositionRequired("set a disposition code for the call before ending wrap-up")
+        return await self.acd.end_wrapup(agent, by=by)
+
+    # --- dispositions -----------------------------------------------------------------------------
+    async def may_act_on(self, agent: str, call_id: str) -> bool:
+        if self.screenpop.handled(agent, call_id):
+            return True
+        status = await self.acd.state.get_agent(agent)
+        return status is not None and status.call_id == call_id
+
+    async def set_disposition(self, agent: str, data: Mapping[str, Any], *, author: str) -> CallDisposition:
+        errors: dict[str, str] = {}
+        call_id = data.get("call_id")
+        code = data.get("code")
+        note = data.get("note", "") or ""
+        unknown = set(data) - {"call_id", "code", "note"}
+        for name in sorted(unknown):
+            errors[name] = "unknown field"
+        if not isinstance(call_id, str) or not call_id or len(call_id) > 128:
+            errors["call_id"] = "required: the call's id"
+        if not isinstance(note, str) or len(note) > MAX_NOTE:
+            errors["note"] = f"text of at most {MAX_NOTE} characters"
+        queue: str | None = None
+        if "call_id" not in errors:
+            assert isinstance(call_id, str)
+            if not await self.may_act_on(agent, call_id):
+                raise NotFound(f"no call {call_id!r} of yours")
+            pop = self.screenpop.pop_for_call(agent, call_id)
+            if pop is not None:
+                queue = pop["call"].get("queue")
+            else:
+                status = await self.acd.state.get_agent(agent)
+                if status is not None and status.call_id == call_id:
+                    queue = status.queue or None
+        codes = self.rules.for_queue(queue).codes
+        if not isinstance(code, str) or code not in codes:
+            errors["code"] = f"one of: {', '.join(codes)}"
+        if errors:
+            raise ValidationError(errors)
+        assert isinstance(call_id, str) and isinstance(code, str) and isinstance(note, str)
+        pop = self.screenpop.pop_for_call(agent, call_id)
+        customer = pop.get("customer") if pop is not None else None
+        disposition = CallDisposition(
+            call_id=call_id,
+            agent=agent,
+            code=code,
+            note=note.strip(),
+            queue=queue,
+            customer_id=customer["id"] if customer else None,
+            at=self.clock(),
+            author=author,
+        )
+        if self.dispositions is None:
+            raise NotFound("dispositions are not stored by this service")
+        await self.dispositions.save_disposition(disposition)
+        if pop is not None:
+            pop["disposition_set"] = {"code": code, "note": disposition.note}
+        log.info("disposition set", extra={"linkedid": call_id, "agent": agent, "code": code})
+        return disposition
+
+    # --- call control -----------------------------------------------------------------------------
+    def _pbx(self) -> PbxControl:
+        if self.pbx is None or not self.pbx.connected:
+            raise PbxUnavailable("the PBX is not connected")
+        return self.pbx
+
+    def live_leg(self, agent: str) -> LegRecord:
+        legs = [leg for leg in self.agent_legs(agent) if leg.ended_at is None]
+        if not legs:
+            raise NoCall("you have no call on your phone")
+        answered = [leg for leg in legs if leg.answered_at is not None]
+        return max(answered or legs, key=lambda leg: leg.started_at)
+
+    async def hangup(self, agent: str) -> dict[str, Any]:
+        leg = self.live_leg(agent)
+        await self._pbx().hangup(leg.channel)
+        self._muted.pop(agent, None)
+        log.info("agent hung up from the console", extra={"linkedid": leg.call_id, "agent": agent})
+        return {"call_id": leg.call_id, "channel": leg.channel}
+
+    def _customer_channel(self, leg: LegRecord, call_legs: Sequence[LegRecord]) -> str:
+        for other in call_legs:
+            if (
+                other.ended_at is None
+                and other.uniqueid != leg.uniqueid
+                and other.role in (LegRole.CUSTOMER, LegRole.INBOUND, LegRole.OUTBOUND)
+            ):
+                return other.channel
+        raise NoCall("the other party of your call is not known")
+
+    async def hold(self, agent: str, on: bool, call_legs: CallLegs) -> dict[str, Any]:
+        leg = self.live_leg(agent)
+        pbx = self._pbx()
+        channel = self._muted.get(agent) if not on else None
+        if channel is None:
+            channel = self._customer_channel(leg, call_legs(leg.call_id))
+        await pbx.send_action(
+            "MuteAudio",
+            {"Channel": channel, "Direction": "all", "State": "on" if on else "off"},
+            timeout=self.options.action_timeout,
+        )
+        if on:
+            self._muted[agent] = channel
+        else:
+            self._muted.pop(agent, None)
+        log.info("console hold", extra={"linkedid": leg.call_id, "agent": agent, "on": on})
+        return {"call_id": leg.call_id, "held": on}
+
+    def transfer_target(self, kind: Any, target: Any) -> tuple[str, str]:
+        """(context, exten) for a blind transfer; ``ValidationError`` on bad input."""
+        if not isinstance(target, str) or not target.strip():
+            raise ValidationError({"target": "required"})
+        target = target.strip()
+        if kind == "agent":
+            if not _AGENT_ID.fullmatch(target) or target not in self.acd.agents:
+                raise ValidationError({"target": "an agent id"})
+            return self.options.transfer_context, target
+        if kind == "queue":
+            if not _QUEUE.fullmatch(target) or not self.acd.has_queue(target):
+                raise ValidationError({"target": f"one of: {', '.join(sorted(self.acd.queues))}"})
+            return self.options.queue_context, target
+        if kind == "number":
+            number = re.sub(r"[\s().-]", "", target)
+            if not _NUMBER.fullmatch(number):
+                raise ValidationError({"target": "a phone number (digits, optional leading +)"})
+            return self.options.outbound_context, number
+        raise ValidationError({"kind": "agent, queue or number"})
+
+    async def transfer(self, agent: str, kind: Any, target: Any) -> dict[str, Any]:
+        context, exten = self.transfer_target(kind, target)
+        leg = self.live_leg(agent)
+        await self._pbx().send_action(
+            "BlindTransfer",
+            {"Channel": leg.channel, "Context": context, "Exten": exten},
+            timeout=self.options.action_timeout,
+        )
+        self._muted.pop(agent, None)
+        log.info(
+            "blind transfer",
+            extra={"linkedid": leg.call_id, "agent": agent, "context": context, "exten": exten},
+        )
+        return {"call_id": leg.call_id, "context": context, "exten": exten}
+
+    async def dial(
+        self, agent: str, number: Any, customer_id: Any = None, *, caller_name: str = ""
+    ) -> dict[str, Any]:
+        if not isinstance(number, str):
+            raise ValidationError({"number": "required: a phone number"})
+        clean = re.sub(r"[\s().-]", "", number)
+        if not _NUMBER.fullmatch(clean):
+            raise ValidationError({"number": "a phone number (digits, optional leading +)"})
+        cid: int | None = None
+        if customer_id not in (None, ""):
+            if isinstance(customer_id, bool) or not isinstance(customer_id, int | str):
+                raise ValidationError({"customer_id": "a customer id"})
+            if isinstance(customer_id, str) and not customer_id.isdigit():
+                raise ValidationError({"customer_id": "a customer id"})
+            cid = int(customer_id)
+        if any(leg.ended_at is None for leg in self.agent_legs(agent)):
+            raise ValidationError({"number": "you are already on a call"})
+        cfg = self.acd.agents.get(agent)
+        if cfg is None:
+            raise NotFound(f"no agent {agent!r}")
+        call_id = f"c2d-{uuid.uuid4().hex[:16]}"
+        # ChannelId: the agent's channel gets our id as its Uniqueid, hence as the call's Linkedid
+        # (fact 13), so the call record, its disposition and tickets share one id
+        await self._pbx().send_action(
+            "Originate",
+            {
+                "Channel": cfg.dial_target(),
+                "Context": self.options.outbound_context,
+                "Exten": clean,
+                "Priority": "1",
+                "CallerID": f'"{_cid(caller_name or clean)}" <{_cid(clean)}>',
+                "ChannelId": call_id,
+                "OtherChannelId": f"{call_id}-2",
+                "Timeout": str(self.options.dial_timeout_ms),
+                "Async": "true",
+                "Variable": [f"CC_CALLID={call_id}", f"CC_AGENT={agent}", "CC_CLICK2DIAL=1"],
+                "ActionID": call_id,
+            },
+            timeout=self.options.action_timeout,
+        )
+        log.info("click-to-dial", extra={"linkedid": call_id, "agent": agent})
+        await self.screenpop.outbound(agent, call_id, clean, cid)
+        return {"call_id": call_id, "number": clean}
+
+
+def _cid(text: str) -> str:
+    return "".join(c for c in text if c not in '"<>\r\n')[:80]
