@@ -126,6 +126,7 @@ class Service:
             self.ivr_flows,
             router=router if router is not None else RequestTap(self.acd, self.screenpop.note_request),
             directory=SqlCustomerDirectory(self.store),
+            callbacks=self.acd,  # the callback node files its request with the ACD
             on_session=self.ivr_recorder,
         )
         self.fastagi = FastAgiServer(

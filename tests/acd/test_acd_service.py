@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from callcenter.domain import events as ev
-from callcenter.domain.acd import AcdConfig, AgentState, InvalidTransition, UnknownAgent
+from callcenter.domain.acd import AcdConfig, AgentState, InvalidTransition, UnknownAgent, UnknownQueue
 from callcenter.domain.queueing import RouteOutcome
 from tests.acd.conftest import MakeRig, Rig
 from tests.acd.fakes import FakeChannel, Phone, agents, login_all, queue, request
@@ -412,3 +412,19 @@ async def test_round_robin_fairness_with_equal_availability(make_rig: MakeRig) -
     offers = Counter(endpoint for _, endpoint in rig.phones.offers)
     assert len(offers) == 7 and max(offers.values()) - min(offers.values()) <= 1
     assert [e for _, e in rig.phones.offers[:8]] == [f"PJSIP/{1001 + i}" for i in range(7)] + ["PJSIP/1001"]
+
+
+async def test_ivr_callback_request_is_filed_and_the_next_free_agent_is_called(make_rig: MakeRig) -> None:
+    """The IVR's callback node (ports.CallbackRequests) files the request with the ACD."""
+    rig = await make_rig(AcdConfig(queues=(queue(),), agents=tuple(agents(1))))
+    await login_all(rig.acd)
+    await rig.acd.pause("1001", "break")
+    await rig.acd.request_callback("ivr-cb", "5550199", "support", "en", None)
+    [entry] = await rig.acd.state.callbacks()
+    assert entry.id == "ivr-cb" and entry.caller_num == "5550199"
+    await rig.acd.unpause("1001")
+    await eventually(lambda: len(rig.pbx.originated) == 1)
+    originated = rig.pbx.originated[0]
+    assert originated.channel == "PJSIP/1001" and originated.kwargs["exten"] == "5550199"
+    with pytest.raises(UnknownQueue):
+        await rig.acd.request_callback("x", "5550199", "no-such-queue", "en", None)

@@ -38,6 +38,7 @@ from callcenter.domain import events as ev
 from callcenter.domain.acd import (
     IN_CALL,
     AcdConfig,
+    AcdError,
     AgentConfig,
     AgentState,
     AgentStatus,
@@ -780,6 +781,36 @@ class AcdService:
     def _known(self, agent: str) -> None:
         if agent not in self._agents:
             raise UnknownAgent(f"no agent {agent!r}")
+
+    async def request_callback(
+        self, call_id: str, number: str, queue: str | None, language: str, customer_id: int | None
+    ) -> None:
+        """The IVR's callback node (``ports.CallbackRequests``): file a callback request at the back of
+        ``queue``; the next free agent of that queue is called first, then ``number``."""
+        q = self._queues.get(queue or "")
+        if q is None:
+            raise UnknownQueue(queue or "")
+        entry = await self.state.enqueue(
+            WaitingEntry(
+                id=call_id, queue=q.name, call_id=call_id, enqueued_at=self._clock(), caller_num=number
+            )
+        )
+        if not await self.state.to_callback(entry.id, number):
+            raise AcdError(f"callback for {call_id} could not be filed in {q.name}")
+        self.stats["callbacks"] += 1
+        await self._count(q.name, "callbacks")
+        await self._emit(
+            {
+                "type": "call.callback",
+                "call_id": call_id,
+                "queue": q.name,
+                "number": number,
+                "language": language,
+                "customer_id": customer_id,
+                "source": "ivr",
+            }
+        )
+        log.info("callback requested in the IVR", extra={"linkedid": call_id, "queue": q.name})
 
     async def login(self, agent: str, *, by: str = "agent") -> AgentStatus:
         self._known(agent)
