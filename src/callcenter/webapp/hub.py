@@ -157,14 +157,11 @@ class Hub:
         return ws
 
     async def _write(self, conn: WsConnection) -> None:
+        """Drain this connection's queue in order. Cancelled by ``serve`` when the socket ends (a plain
+        ``queue.get()``: 3.11's ``wait_for`` can swallow that cancellation)."""
         ws = conn.ws
-        while True:
-            if conn.dropped and conn.queue.empty():
-                break
-            try:
-                text = await asyncio.wait_for(conn.queue.get(), timeout=1.0)
-            except TimeoutError:
-                continue
+        while not conn.dropped and not ws.closed:
+            text = await conn.queue.get()
             try:
                 await asyncio.wait_for(ws.send_str(text), timeout=self._send_timeout)
             except (ConnectionError, RuntimeError, TimeoutError):
