@@ -64,7 +64,9 @@ async def run_scenario(rig: KpiRig, seed: int = 7) -> float:
         roll = rng.random()
         members = [a for a in agents if queue in rig.kpi.queues_of(a) and a != "1003"]  # 1003 pauses
         wait = rng.uniform(0, 60)
-        agent = next((a for a in sorted(members, key=lambda a: free_at[a]) if free_at[a] <= t + wait - 2), None)
+        agent = next(
+            (a for a in sorted(members, key=lambda a: free_at[a]) if free_at[a] <= t + wait - 2), None
+        )
         if roll < 0.72 and agent is not None:
             talk, hold = rng.uniform(20, 200), rng.choice([0.0, rng.uniform(5, 30)])
             ring = t + wait - 2
@@ -78,17 +80,31 @@ async def run_scenario(rig: KpiRig, seed: int = 7) -> float:
                 (wrap_end, 1, (agent, S.AVAILABLE, {})),
             ]
             free_at[agent] = wrap_end + 1
-            rec = record(i, queue, t, CallOutcome.ANSWERED, wait, ended_at=end, agent=agent, talk_seconds=talk,
-                         hold_seconds=hold)
+            rec = record(
+                i,
+                queue,
+                t,
+                CallOutcome.ANSWERED,
+                wait,
+                ended_at=end,
+                agent=agent,
+                talk_seconds=talk,
+                hold_seconds=hold,
+            )
         elif roll < 0.93:
-            rec = record(i, queue, t, CallOutcome.ABANDONED, rng.choice([rng.uniform(0, 5), wait]), ended_at=t + wait)
+            rec = record(
+                i, queue, t, CallOutcome.ABANDONED, rng.choice([rng.uniform(0, 5), wait]), ended_at=t + wait
+            )
         else:
             rec = record(i, queue, t, CallOutcome.UNANSWERED, wait, ended_at=t + wait)
         assert rec.ended_at is not None
         records.append(rec)
         timeline.append((rec.ended_at, 2, rec))
     # a pause and a log-out in the middle of the day
-    timeline += [(NOON - 1800, 1, ("1003", S.PAUSED, {"reason": "lunch"})), (NOON - 900, 1, ("1003", S.AVAILABLE, {}))]
+    timeline += [
+        (NOON - 1800, 1, ("1003", S.PAUSED, {"reason": "lunch"})),
+        (NOON - 900, 1, ("1003", S.AVAILABLE, {})),
+    ]
     next_tick = start
     for at, kind, payload in sorted(timeline, key=lambda x: (x[0], x[1])):
         if at > now:

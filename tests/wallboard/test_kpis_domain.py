@@ -23,7 +23,9 @@ NOON = 1_800_000_000.0 - (1_800_000_000.0 % 86400) + 43200  # a UTC noon; day st
 
 
 def engine() -> KpiEngine:
-    e = KpiEngine(short_abandon=5.0, queues_of=lambda a: ("support",), day_start=lambda now: now - now % 86400)
+    e = KpiEngine(
+        short_abandon=5.0, queues_of=lambda a: ("support",), day_start=lambda now: now - now % 86400
+    )
     e.advance(NOON)
     return e
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -84,10 +85,24 @@ async def center(tmp_path: Path) -> AsyncIterator[Center]:
             agent_tech="PJSIP",
             seed=5,
             dialplan_events=True,  # VarSet CC_QUEUE: the tracker learns the queue (manager.conf keeps CC_*)
-            customers=CustomerProfile(dtmf_choices=("",), patience_min=600, patience_max=600,
-                                      talk_min=1, talk_max=2, hostile_name_prob=0.0),
-            phones=AgentPhoneProfile(ring_min=0.2, ring_max=0.4, no_answer_prob=0, busy_prob=0,
-                                     talk_min=1, talk_max=2, agent_hangs_up_prob=1.0, wrapup=0.0),
+            customers=CustomerProfile(
+                dtmf_choices=("",),
+                patience_min=600,
+                patience_max=600,
+                talk_min=1,
+                talk_max=2,
+                hostile_name_prob=0.0,
+            ),
+            phones=AgentPhoneProfile(
+                ring_min=0.2,
+                ring_max=0.4,
+                no_answer_prob=0,
+                busy_prob=0,
+                talk_min=1,
+                talk_max=2,
+                agent_hangs_up_prob=1.0,
+                wrapup=0.0,
+            ),
         )
     )
     await sim.start()
@@ -130,8 +145,8 @@ async def center(tmp_path: Path) -> AsyncIterator[Center]:
         await runner.cleanup()
 
 
-async def tile(page: Any, scope: str, kpi: str) -> str:
-    return str(await page.text_content(f'.wb-scope[data-scope="{scope}"] [data-kpi="{kpi}"] .v')).strip()
+async def tile(pg: Any, scope: str, kpi: str) -> str:
+    return str(await pg.text_content(f'.wb-scope[data-scope="{scope}"] [data-kpi="{kpi}"] .v')).strip()
 
 
 def pct(v: float | None) -> str:
@@ -139,7 +154,7 @@ def pct(v: float | None) -> str:
 
 
 def secs(v: float | None) -> str:
-    return "–" if v is None else f"{round(v)}s"
+    return "–" if v is None else f"{math.floor(v + 0.5)}s"  # JavaScript's Math.round
 
 
 async def test_wallboard_updates_live_and_matches_the_api(page: Any, center: Center) -> None:  # noqa: F811
@@ -161,11 +176,11 @@ async def test_wallboard_updates_live_and_matches_the_api(page: Any, center: Cen
         center.sim.place_call(number=f"55501{n:02d}", name=f"Caller {n}")
         await asyncio.sleep(0.3)
     await page.wait_for_function(
-        "() => Number(document.querySelector('.wb-scope[data-scope=\"support\"] [data-kpi=\"answered\"] .v')"
+        '() => Number(document.querySelector(\'.wb-scope[data-scope="support"] [data-kpi="answered"] .v\')'
         "?.textContent) >= 3",
         timeout=20_000,
     )
-    busy = await page.locator('#wb-agents tbody tr td.state span:not(.st-available)').count()
+    busy = await page.locator("#wb-agents tbody tr td.state span:not(.st-available)").count()
     await page.screenshot(path=screenshot_path("wallboard"), full_page=True)
     # wait for the traffic to be over, then for one more update
     deadline = time.monotonic() + 30
@@ -177,8 +192,10 @@ async def test_wallboard_updates_live_and_matches_the_api(page: Any, center: Cen
     for scope in ("*", "support"):
         w = api["scopes"][scope]["windows"]["today"]
         assert w["offered"] == 9
-        shown = {k: await tile(page, scope, k) for k in
-                 ("offered", "answered", "abandoned", "service_level", "asa", "aht", "abandon_rate")}
+        shown = {
+            k: await tile(page, scope, k)
+            for k in ("offered", "answered", "abandoned", "service_level", "asa", "aht", "abandon_rate")
+        }
         assert shown == {
             "offered": str(w["offered"]),
             "answered": str(w["answered"]),
@@ -190,7 +207,9 @@ async def test_wallboard_updates_live_and_matches_the_api(page: Any, center: Cen
         }, scope
     assert api["scopes"]["*"]["windows"]["today"]["answered"] == 9
     # the live figures and the store recomputation agree too
-    live = (await (await page.request.get(f"{center.url}/api/kpis?scope=support")).json())["scopes"]["support"]
+    live = (await (await page.request.get(f"{center.url}/api/kpis?scope=support")).json())["scopes"][
+        "support"
+    ]
     report = await svc.kpi.report(live_at := svc.kpi._clock())
     assert report["scopes"]["support"]["today"]["answered"] == 9 and live_at > 0
     calls_per_agent = {row["agent"]: row["calls"] for row in api["agents"]}

@@ -109,11 +109,12 @@ async def test_home_page_lists_recent_calls_and_survives_store_trouble(
 ) -> None:
     store.add_calls(make_call("r1", agent="1001", caller_num="+15551234"))
     await login(client, "sup")
-    html = await (await client.get("/wallboard")).text()
+    # /wallboard is the real wallboard now (issue #7); /qa/calls is still a placeholder a supervisor may open
+    html = await (await client.get("/qa/calls")).text()
     assert "+15551234" in html
     assert "2023-11-14T22:13:20.000Z" in html
     store.calls_available = False
-    resp = await client.get("/wallboard")
+    resp = await client.get("/qa/calls")
     assert resp.status == 200
     assert "Call history is unavailable" in await resp.text()
 

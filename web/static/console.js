@@ -190,7 +190,7 @@ function renderPop(pop) {
   phase.className = `badge phase phase-${pop.phase}`;
   $("pop-number").textContent = call.caller_name && customer ? `${call.caller_num} (${call.caller_name})` : call.caller_num;
   $("pop-queue").textContent = call.queue || (pop.direction === "outbound" ? "outbound call" : "—");
-  $("pop-wait").textContent = call.wait ? duration(call.wait) : "—";
+  $("pop-wait").textContent = pop.direction === "outbound" ? "—" : duration(call.wait || 0);
   $("pop-ivr").textContent = call.ivr_choices && call.ivr_choices.length ? call.ivr_choices.join(" › ") : "—";
   const inputs = Object.entries(call.ivr_inputs || {});
   $("pop-inputs").textContent = inputs.length ? inputs.map(([k, v]) => `${k.replaceAll("_", " ")}: ${v}`).join(", ") : "—";
@@ -422,7 +422,9 @@ function onMessage(msg) {
       queue: msg.queue,
       pending_pause: null,
     });
-    model.since = msg.since || Date.now() / 1000 + model.skew;
+    // time in state counts from when this browser learned of the change (event times may come from
+    // the PBX's clock); a reload takes the server's own since/now pair (hello)
+    model.since = Date.now() / 1000 + model.skew;
     if (model.pop && msg.phase && model.pop.call.call_id === msg.call_id) model.pop.phase = msg.phase;
     if (!["on_call", "on_hold"].includes(msg.state)) model.held = false;
     if (model.pop) renderPop(model.pop);

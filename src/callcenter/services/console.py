@@ -156,6 +156,7 @@ class ConsoleService:
         pbx: PbxControl | None,
         dispositions: DispositionStore | None,
         agent_legs: AgentLegs,
+        call_legs: CallLegs | None = None,
         rules: DispositionRules | None = None,
         options: ConsoleOptions | None = None,
         clock: Callable[[], float] = time.time,
@@ -165,6 +166,7 @@ class ConsoleService:
         self.pbx = pbx
         self.dispositions = dispositions
         self.agent_legs = agent_legs
+        self.call_legs: CallLegs = call_legs or (lambda _call_id: ())
         self.rules = rules or DispositionRules()
         self.options = options or ConsoleOptions()
         self.clock = clock
@@ -302,12 +304,12 @@ class ConsoleService:
                 return other.channel
         raise NoCall("the other party of your call is not known")
 
-    async def hold(self, agent: str, on: bool, call_legs: CallLegs) -> dict[str, Any]:
+    async def hold(self, agent: str, on: bool) -> dict[str, Any]:
         leg = self.live_leg(agent)
         pbx = self._pbx()
         channel = self._muted.get(agent) if not on else None
         if channel is None:
-            channel = self._customer_channel(leg, call_legs(leg.call_id))
+            channel = self._customer_channel(leg, self.call_legs(leg.call_id))
         await pbx.send_action(
             "MuteAudio",
             {"Channel": channel, "Direction": "all", "State": "on" if on else "off"},

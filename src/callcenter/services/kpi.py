@@ -301,7 +301,7 @@ class KpiService:
             "title": "Whole center" if name == CENTER else name,
             "service_level": {
                 "convention": conv.value,
-                "label": conv.label(threshold) if threshold is not None else f"{conv.label(0)} (per queue T)",
+                "label": conv.label(threshold),
                 "threshold": threshold,
                 "target": target,
             },

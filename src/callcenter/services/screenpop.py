@@ -301,6 +301,21 @@ class ScreenPopService:
         self._pops[agent] = pop
         self.stats["pops"] += 1
         self._send(agent, pop)
+        # the ACD reserves the agent (ringing) atomically in its state store without an agent.state
+        # event: the offer is that event for the console
+        ringing = {
+            "type": "agent.state",
+            "agent": agent,
+            "state": "ringing",
+            "from": "available",
+            "reason": "",
+            "call_id": call_id,
+            "queue": queue,
+            "since": pop["call"]["offered_at"],
+            "phase": "ringing",
+        }
+        self._states[agent] = ringing
+        self._send(agent, ringing)
         log.info(
             "screen pop sent", extra={"linkedid": call_id, "agent": agent, "complete": not pop.get("loading")}
         )

@@ -252,19 +252,12 @@ async def post_end_wrapup(request: web.Request, console: ConsoleService, user: U
     return await _view(console, agent)
 
 
-def _tracker_legs(request: web.Request) -> Callable[[str], Any]:
-    return request.app[CALL_LEGS]
-
-
-CALL_LEGS = web.AppKey[Callable[[str], Any]]("console_call_legs")
-
-
 @agent_api
 async def post_hold(request: web.Request, console: ConsoleService, user: User, agent: str) -> Any:
     on = (await _body(request)).get("on", True)
     if not isinstance(on, bool):
         raise ValidationError({"on": "true or false"})
-    return await console.hold(agent, on, _tracker_legs(request))
+    return await console.hold(agent, on)
 
 
 @agent_api
@@ -399,13 +392,11 @@ def setup(
     app: web.Application,
     console: ConsoleService,
     *,
-    call_legs: Callable[[str], Any],
     crm: CrmService | None = None,
 ) -> None:
     """Register the console (call before ``views_pages.setup`` so ``/agent`` is this page) and bind the
     screen pop's sink to the hub: one agent per message."""
     app[CONSOLE] = console
-    app[CALL_LEGS] = call_legs
     if crm is not None:
         app[CONSOLE_CRM] = crm
     hub = app[HUB]
