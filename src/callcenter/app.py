@@ -26,6 +26,7 @@ from callcenter.domain.agents import AgentDirectory
 from callcenter.domain.calls import LegRecord
 from callcenter.domain.errors import ConfigError, StoreError
 from callcenter.domain.events import LinkDown, LinkUp, PbxEvent
+from callcenter.domain.qa_recordings import parse_retention
 from callcenter.pbx.ami import AmiLink
 from callcenter.pbx.fastagi import AgiHandler, FastAgiConfig, FastAgiServer
 from callcenter.pbx.message import AmiMessage
@@ -41,6 +42,8 @@ from callcenter.services.ivr_flows import FlowLibrary
 from callcenter.services.ivr_records import IvrSessionRecorder
 from callcenter.services.kpi import KpiService
 from callcenter.services.kpi_config import load_kpi_config
+from callcenter.services.qa import QaService
+from callcenter.services.recordings import RecordingService
 from callcenter.services.records import CallRecorder
 from callcenter.services.screenpop import RequestTap, ScreenPopService
 from callcenter.services.supervisor import SupervisorService, agent_channel_finder
@@ -54,7 +57,9 @@ from callcenter.store.crm import SqlCrmStore, create_store
 from callcenter.store.crm_records import SqlCrmRecords
 from callcenter.store.ivr import SqlCustomerDirectory, SqlIvrSessionStore
 from callcenter.store.migrate import migrate
-from callcenter.webapp import views_acd, views_console, views_ivr, views_supervisor, views_wallboard
+from callcenter.store.qa import SqlQaStore
+from callcenter.store.recordings import SqlRecordingStore
+from callcenter.webapp import views_acd, views_console, views_ivr, views_qa, views_supervisor, views_wallboard
 from callcenter.webapp.app import create_web_app
 from callcenter.webapp.hub import HUB
 
@@ -130,6 +135,19 @@ class Service:
             directory=SqlCustomerDirectory(self.store),
             callbacks=self.acd,  # the callback node files its request with the ACD
             on_session=self.ivr_recorder,
+        )
+        # QA and recordings (issue #8): call search and review, scoring, playback with audit, retention
+        self.recordings = RecordingService(
+            SqlRecordingStore(self.store.engine),
+            settings.recordings_dir,
+            retention=parse_retention(settings.recordings_retention, settings.recordings_retention_days),
+        )
+        self.qa = QaService(
+            SqlQaStore(self.store.engine),
+            calls=self.store,
+            recordings=self.recordings,
+            ivr=self.ivr_sessions,
+            dispositions=self.dispositions,
         )
         self.fastagi = FastAgiServer(
             self._agi_route, FastAgiConfig(host=settings.agi_host, port=settings.agi_port)
@@ -337,6 +355,7 @@ class Service:
         app[views_acd.ACD_LOG] = self.acd_log
         app[views_wallboard.KPI] = self.kpi
         app[views_supervisor.SUPERVISOR] = self.supervisor
+        app[views_qa.QA] = self.qa
         self.kpi.attach(views_wallboard.HubBroadcaster(app[HUB]))
         views_ivr.setup(
             app,

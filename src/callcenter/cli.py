@@ -136,7 +136,87 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sim_commands(sub)
     _add_import_commands(sub)
     _add_ivr_commands(sub)
+    _add_qa_commands(sub)
     return parser
+
+
+def _add_qa_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rec = sub.add_parser("recordings", help="call recordings").add_subparsers(
+        dest="recordings_command", required=True
+    )
+    p = rec.add_parser(
+        "purge",
+        help="remove recordings past their retention (recordings_retention_days, recordings_retention "
+        "per queue); never one under a legal hold",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    p.set_defaults(func=cmd_recordings_purge)
+    qa = sub.add_parser("qa", help="quality assurance").add_subparsers(dest="qa_command", required=True)
+    p = qa.add_parser(
+        "sample", help="pick N answered calls per agent in an ISO week, at random across queues"
+    )
+    p.add_argument("--per-agent", type=int, required=True, metavar="N")
+    p.add_argument("--week", required=True, help="ISO week, e.g. 2026-W47")
+    p.add_argument("--seed", help="random seed (same seed, same sample)")
+    p.set_defaults(func=cmd_qa_sample)
+
+
+def cmd_recordings_purge(args: argparse.Namespace) -> int:
+    from callcenter.domain.qa_recordings import parse_retention
+    from callcenter.services.recordings import RecordingService
+    from callcenter.store.crm import create_store
+    from callcenter.store.recordings import SqlRecordingStore
+
+    settings = _settings(args)
+
+    async def run() -> int:
+        store = create_store(async_database_url(settings.database_url))
+        try:
+            service = RecordingService(
+                SqlRecordingStore(store.engine),
+                settings.recordings_dir,
+                retention=parse_retention(settings.recordings_retention, settings.recordings_retention_days),
+            )
+            items = await service.purge(dry_run=args.dry_run)
+        finally:
+            await store.close()
+        verb = "would remove" if args.dry_run else "removed"
+        for item in items:
+            note = (
+                "" if args.dry_run or item.file_removed else " (file already missing or unsafe; row removed)"
+            )
+            print(
+                f"{verb} recording {item.recording_id} call {item.call_id} queue {item.queue or '-'} "
+                f"age {item.age_days} d: {item.path}{note}"
+            )
+        print(f"{len(items)} recording(s) {verb}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_qa_sample(args: argparse.Namespace) -> int:
+    from callcenter.domain.qa import iso_week_bounds, sample_calls
+    from callcenter.store.crm import create_store
+    from callcenter.store.qa import SqlQaStore
+
+    settings = _settings(args)
+    since, until = iso_week_bounds(args.week)
+
+    async def run() -> int:
+        store = create_store(async_database_url(settings.database_url))
+        try:
+            by_agent = await SqlQaStore(store.engine).answered_calls_by_agent(since, until)
+        finally:
+            await store.close()
+        picked = sample_calls(by_agent, args.per_agent, args.seed)
+        for agent, calls in picked.items():
+            for call_id in calls:
+                print(f"{agent}\t{call_id}")
+        print(f"{sum(len(c) for c in picked.values())} call(s) for {len(picked)} agent(s) in {args.week}")
+        return 0
+
+    return asyncio.run(run())
 
 
 def _add_ivr_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

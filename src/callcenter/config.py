@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from callcenter.domain.errors import ConfigError
+from callcenter.domain.qa_recordings import parse_retention
 
 ENV_PREFIX = "CALLCENTER_"
 
@@ -77,6 +78,10 @@ class Settings:
     cookie_secure: bool = False
     # files
     recordings_dir: str = "var/recordings"
+    # recording retention (``callcenter recordings purge``): days by default and per queue ("sales=30,vip=0");
+    # 0 or less keeps recordings forever
+    recordings_retention_days: int = 365
+    recordings_retention: str = ""
     ivr_flows_dir: str = "ivr_flows"
     # ACD (queues, agents: config/acd.yaml; shared state in Redis when redis_url is set)
     acd_config: str = "config/acd.yaml"
@@ -206,6 +211,10 @@ def validate(s: Settings) -> None:
         problems.append("CALLCENTER_REDIS_URL: must start with redis://, rediss:// or unix://")
     if s.log_level.upper() not in _LOG_LEVELS:
         problems.append(f"CALLCENTER_LOG_LEVEL: one of {sorted(_LOG_LEVELS)}, got {s.log_level!r}")
+    try:
+        parse_retention(s.recordings_retention, s.recordings_retention_days)
+    except ValueError as exc:
+        problems.append(f"CALLCENTER_RECORDINGS_RETENTION: {exc} (e.g. sales=30,support=90)")
     if problems:
         raise ConfigError("invalid settings:\n  " + "\n  ".join(problems))
 

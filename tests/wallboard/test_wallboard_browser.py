@@ -180,7 +180,6 @@ async def test_wallboard_updates_live_and_matches_the_api(page: Any, center: Cen
         "?.textContent) >= 3",
         timeout=20_000,
     )
-    busy = await page.locator("#wb-agents tbody tr td.state span:not(.st-available)").count()
     await page.screenshot(path=screenshot_path("wallboard"), full_page=True)
     # wait for the traffic to be over, then for one more update
     deadline = time.monotonic() + 30
@@ -215,7 +214,6 @@ async def test_wallboard_updates_live_and_matches_the_api(page: Any, center: Cen
     calls_per_agent = {row["agent"]: row["calls"] for row in api["agents"]}
     assert sum(calls_per_agent.values()) == 9
     assert live["today"]["answered"] == 9
-    assert busy >= 0
     assert navigations == []  # no reload: everything came over the websocket
     chart_bars = await page.locator("#wb-chart svg g[data-start]").count()
     assert chart_bars >= 1

@@ -108,13 +108,13 @@ async def test_home_page_lists_recent_calls_and_survives_store_trouble(
     client: Client, store: FakeCrmStore
 ) -> None:
     store.add_calls(make_call("r1", agent="1001", caller_num="+15551234"))
-    await login(client, "sup")
-    # /wallboard is the real wallboard now (issue #7); /qa/calls is still a placeholder a supervisor may open
-    html = await (await client.get("/qa/calls")).text()
+    await login(client, "admin")
+    # /wallboard (issue #7) and /qa/calls (issue #8) are real pages now; /admin is still a placeholder
+    html = await (await client.get("/admin")).text()
     assert "+15551234" in html
     assert "2023-11-14T22:13:20.000Z" in html
     store.calls_available = False
-    resp = await client.get("/qa/calls")
+    resp = await client.get("/admin")
     assert resp.status == 200
     assert "Call history is unavailable" in await resp.text()
 

@@ -306,8 +306,9 @@ function apply(msg) {
     for (const r of rows) map.set(r.start, r);
   }
   for (const a of msg.agents || []) {
-    model.agents.set(a.agent, a);
-    renderAgent(a);
+    const row = { ...(model.agents.get(a.agent) || { name: a.agent, queues: [] }), ...a }; // updates omit name, queues
+    model.agents.set(a.agent, row);
+    renderAgent(row);
   }
   const names = Object.keys(model.scopes).sort((a, b) => (a === "*" ? -1 : b === "*" ? 1 : a.localeCompare(b)));
   if (chartSel.options.length !== names.length) {

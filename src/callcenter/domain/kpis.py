@@ -215,6 +215,14 @@ def local_day_start(now: float) -> float:
     return time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday, 0, 0, 0, 0, 0, -1))
 
 
+@dataclass(frozen=True, slots=True)
+class OpenTime:
+    now: float
+    time: dict[tuple[str, str], list[float]]  # (scope, window) → [staffed s, handling s]
+    states: dict[str, dict[str, int]]  # scope → agents by state
+    staffed: dict[str, int]
+
+
 @dataclass(slots=True)
 class _Scope:
     minutes: dict[int, Tally] = field(default_factory=dict)
@@ -417,9 +425,49 @@ class KpiEngine:
     def scopes(self) -> list[str]:
         return sorted(self._scopes)
 
-    def window(self, name: str, window: str, now: float | None = None) -> Tally:
+    def window_start(self, window: str, now: float) -> float:
+        if window == "today":
+            return self.day_start
+        return (int(now // MINUTE) - dict(WINDOWS)[window] + 1) * MINUTE
+
+    def open_time(self, now: float) -> OpenTime:
+        """The agents' current (still open) state time per scope and window, their states and the staffed
+        count per scope, in one pass over the agents (the wallboard computes this once per update)."""
+        starts = {w: self.window_start(w, now) for w in ("today", *dict(WINDOWS))}
+        time_: dict[tuple[str, str], list[float]] = {}
+        states: dict[str, dict[str, int]] = {}
+        staffed: dict[str, int] = {}
+        for live in self.agents.values():
+            scopes = (CENTER, *self.queues_of(live.agent))
+            state = live.state.value
+            is_staffed = live.state in STAFFED
+            handling = live.state in HANDLING
+            for name in scopes:
+                by_state = states.setdefault(name, {})
+                by_state[state] = by_state.get(state, 0) + 1
+                if is_staffed:
+                    staffed[name] = staffed.get(name, 0) + 1
+            if not is_staffed:
+                continue
+            for w, start in starts.items():
+                seconds = now - max(live.since, start)
+                if seconds <= 0:
+                    continue
+                for name in scopes:
+                    acc = time_.get((name, w))
+                    if acc is None:
+                        acc = time_[(name, w)] = [0.0, 0.0]
+                    acc[0] += seconds
+                    if handling:
+                        acc[1] += seconds
+        return OpenTime(now, time_, states, staffed)
+
+    def window(
+        self, name: str, window: str, now: float | None = None, open_time: OpenTime | None = None
+    ) -> Tally:
         """The tally of scope ``name`` over ``today``, ``60m`` or ``15m`` at ``now`` (default: the
-        engine's clock), the agents' current states counted up to ``now``."""
+        engine's clock), the agents' current states counted up to ``now`` (from ``open_time`` when given:
+        computed once for every scope)."""
         now = self.now if now is None else now
         scope = self._scopes.get(name, _Scope())
         out = Tally()
@@ -436,6 +484,12 @@ class KpiEngine:
             for m, t in scope.minutes.items():
                 if m >= first_minute:
                     out.add(t)
+        if open_time is not None and open_time.now == now:
+            acc = open_time.time.get((name, window))
+            if acc is not None:
+                out.staffed_time += acc[0]
+                out.handling_time += acc[1]
+            return out
         for live in self.agents.values():
             if live.state not in STAFFED:
                 continue

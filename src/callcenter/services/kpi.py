@@ -34,6 +34,7 @@ from callcenter.domain.kpis import (
     MINUTE,
     AgentLive,
     KpiEngine,
+    OpenTime,
     SlConvention,
     Tally,
     agent_state_from_event,
@@ -168,9 +169,14 @@ class KpiService:
             self._unsubscribe = None
 
     async def _run(self) -> None:
+        # a fixed cadence (not "interval after the previous tick"): the period stays the interval even
+        # when a tick takes time or the loop is busy, so the update delay stays under about one interval
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
         while not self._stop.is_set():
+            deadline = max(deadline + self.config.publish_interval, loop.time())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.config.publish_interval)
+                await asyncio.wait_for(self._stop.wait(), timeout=max(0.0, deadline - loop.time()))
             if self._stop.is_set():
                 return
             try:
@@ -205,8 +211,13 @@ class KpiService:
         if minute != self._last_minute:  # sliding windows moved: every scope changes
             self._last_minute = minute
             engine.dirty.update(self.scope_names())
-        for name in self.scope_names():  # alert flags depend on time too (the longest wait grows)
-            if self._alert_flags(name, now) != self._alerts.get(name, ()):
+        for name in self.scope_names():  # the longest-wait alert depends on time too (waits grow)
+            if name in engine.dirty:
+                continue  # recomputed anyway; the SL alert only changes with the figures
+            before = self._alerts.get(name, ())
+            if ("longest_wait" in before) != (
+                "longest_wait" in self._alert_flags(name, now, compute_sl=False)
+            ):
                 engine.dirty.add(name)
         broadcast = self._broadcast
         if broadcast is None or broadcast.subscribers(TOPIC) == 0:
@@ -217,7 +228,8 @@ class KpiService:
             self._first_change = None
             self.stats["cpu_seconds"] += time.thread_time() - started
             return
-        scopes = {name: self.scope_view(name, now) for name in sorted(engine.dirty)}
+        live = engine.open_time(now)
+        scopes = {name: self.scope_view(name, now, live) for name in sorted(engine.dirty)}
         chart = {
             name: [
                 _chart_row(i, t, self.convention(name))
@@ -225,7 +237,7 @@ class KpiService:
             ]
             for name, idx in engine.dirty_intervals.items()
         }
-        agents = [self.agent_row(a) for a in sorted(engine.changed_agents)]
+        agents = [self.agent_row(a, full=False) for a in sorted(engine.changed_agents)]
         message = {
             "type": "update",
             "at": now,
@@ -287,11 +299,12 @@ class KpiService:
                 flags.append("service_level")
         return tuple(flags)
 
-    def scope_view(self, name: str, now: float | None = None) -> dict[str, Any]:
+    def scope_view(self, name: str, now: float | None = None, live: OpenTime | None = None) -> dict[str, Any]:
         now = self._clock() if now is None else now
+        live = live if live is not None else self.engine.open_time(now)
         conv = self.convention(name)
         threshold, target = self._sl_params(name)
-        tallies = {w: self.engine.window(name, w, now) for w in WINDOW_NAMES}
+        tallies = {w: self.engine.window(name, w, now, live) for w in WINDOW_NAMES}
         windows = {w: figures(t, conv) for w, t in tallies.items()}
         waiting, longest, callbacks = self._live_waiting(name, now)
         flags = self._alert_flags(name, now, sl=service_level(tallies[self.config.alert_window], conv))
@@ -309,15 +322,17 @@ class KpiService:
             "waiting": waiting,
             "callbacks_waiting": callbacks,
             "longest_wait": round(longest, 1),
-            "agents_by_state": self.engine.agents_by_state(name),
-            "staffed": self.engine.staffed(name),
+            "agents_by_state": live.states.get(name, {}),
+            "staffed": live.staffed.get(name, 0),
             "alerts": list(flags),
         }
         if name != CENTER:
-            view["staffing"] = self.staffing(name, now, tallies["today"])
+            view["staffing"] = self.staffing(name, now, tallies["today"], live.staffed.get(name, 0))
         return view
 
-    def staffing(self, name: str, now: float, today: Tally | None = None) -> dict[str, Any]:
+    def staffing(
+        self, name: str, now: float, today: Tally | None = None, staffed: int | None = None
+    ) -> dict[str, Any]:
         """Erlang C advice: arrival rate of the trailing 15 minutes, AHT of today (or the queue's default
         handle time before any call), next interval by a naive trend: λ_next = max(0, 2·λ₁₅ − λ₁₅′)
         where λ₁₅′ is the rate of the 15 minutes before."""
@@ -337,20 +352,20 @@ class KpiService:
             if t.answered
             else (q.default_handle_time if q else 180.0)
         )
-        advice = advise(
-            rate, next_rate, aht, threshold or DEFAULT_THRESHOLD, target, self.engine.staffed(name)
-        )
+        if staffed is None:
+            staffed = self.engine.staffed(name)
+        advice = advise(rate, next_rate, aht, threshold or DEFAULT_THRESHOLD, target, staffed)
         return advice.as_dict()
 
-    def agent_row(self, agent: str) -> dict[str, Any]:
+    def agent_row(self, agent: str, full: bool = True) -> dict[str, Any]:
+        """One row of the agent grid (``full=False``: without the static name and queues, for updates)."""
         live = self.engine.agents.get(agent) or AgentLive(agent=agent, state=AgentState.LOGGED_OUT, since=0.0)
-        cfg = self.acd.agents.get(agent)
-        return {
-            **live.as_dict(),
-            "name": (cfg.name if cfg else "") or agent,
-            "queues": list(self.queues_of(agent)),
-            "calls": self.engine.agent_calls.get(agent, 0),
-        }
+        row = {**live.as_dict(), "calls": self.engine.agent_calls.get(agent, 0)}
+        if full:
+            cfg = self.acd.agents.get(agent)
+            row["name"] = (cfg.name if cfg else "") or agent
+            row["queues"] = list(self.queues_of(agent))
+        return row
 
     def snapshot(self) -> dict[str, Any]:
         """Everything the wallboard shows, now."""
@@ -358,6 +373,7 @@ class KpiService:
         self.engine.advance(now)
         agents = sorted(set(self.acd.agents) | set(self.engine.agents))
         names = self.scope_names()
+        live = self.engine.open_time(now)
         return {
             "type": "snapshot",
             "at": now,
@@ -365,7 +381,7 @@ class KpiService:
             "day_start": self.engine.day_start,
             "interval_seconds": INTERVAL,
             "alert_window": self.config.alert_window,
-            "scopes": {name: self.scope_view(name, now) for name in names},
+            "scopes": {name: self.scope_view(name, now, live) for name in names},
             "chart": {
                 name: [
                     _chart_row(i, t, self.convention(name))

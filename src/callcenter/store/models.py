@@ -146,6 +146,7 @@ class Call(Base):
         Index("ix_calls_caller_num", "caller_num"),
         Index("ix_calls_outcome_started_at", "outcome", "started_at"),
         Index("ix_calls_customer_id", "customer_id"),
+        Index("ix_calls_talk_seconds", "talk_seconds"),  # QA search by duration (migration 0007)
     )
 
     id: Mapped[str] = mapped_column(String, primary_key=True)  # Asterisk Linkedid
@@ -207,7 +208,10 @@ class CallOffer(Base):
 
 class CallTransfer(Base):
     __tablename__ = "call_transfers"
-    __table_args__ = (UniqueConstraint("call_id", "at", "kind", "target"),)
+    __table_args__ = (
+        UniqueConstraint("call_id", "at", "kind", "target"),
+        Index("ix_call_transfers_call_id", "call_id"),  # QA search: outcome "transferred" (0007)
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
@@ -426,3 +430,75 @@ class SupervisorAuditRow(Base):
     target: Mapped[str] = mapped_column(String, default="")
     ok: Mapped[bool] = mapped_column(Boolean, default=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
+
+
+# ------------------------------------------------------------------ QA and recordings (issue #8)
+
+
+class RecordingHoldRow(Base):
+    """A legal hold on a recording: ``callcenter recordings purge`` never removes it while held."""
+
+    __tablename__ = "recording_holds"
+
+    recording_id: Mapped[int] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True
+    )
+    at: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String)
+    reason: Mapped[str] = mapped_column(String, default="")
+
+
+class RecordingPlaybackRow(Base):
+    """Audit log of recording playbacks: who, when, which recording, from where."""
+
+    __tablename__ = "recording_playbacks"
+    __table_args__ = (
+        Index("ix_recording_playbacks_at", "at"),
+        Index("ix_recording_playbacks_recording_id", "recording_id"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String)
+    role: Mapped[str] = mapped_column(String)
+    # no foreign key: the audit trail outlives a purged recording
+    recording_id: Mapped[int] = mapped_column(Integer)
+    call_id: Mapped[str] = mapped_column(String)
+    remote: Mapped[str] = mapped_column(String, default="")
+    byte_range: Mapped[str] = mapped_column(String, default="")
+
+
+class QaFormRow(Base):
+    __tablename__ = "qa_forms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String)
+    sections: Mapped[dict[str, Any]] = mapped_column(JsonDict)  # {"sections": [...]}
+    created_by: Mapped[str] = mapped_column(String, default="")
+    created_at: Mapped[datetime]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class QaEvaluationRow(Base):
+    __tablename__ = "qa_evaluations"
+    __table_args__ = (
+        Index("ix_qa_evaluations_call_id", "call_id"),
+        Index("ix_qa_evaluations_agent_at", "agent", "at"),
+        Index("ix_qa_evaluations_score", "score"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # no foreign key to calls: evaluations are kept when a call's record is purged
+    call_id: Mapped[str] = mapped_column(String)
+    form_id: Mapped[int] = mapped_column(ForeignKey("qa_forms.id", ondelete="RESTRICT"))
+    evaluator: Mapped[str] = mapped_column(String)
+    agent: Mapped[str | None] = mapped_column(String)
+    at: Mapped[datetime]
+    score: Mapped[float] = mapped_column(Float)
+    failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    answers: Mapped[dict[str, Any]] = mapped_column(JsonDict)  # {"answers": [{question_id, value, comment}]}
+    comment: Mapped[str] = mapped_column(String, default="")
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String)

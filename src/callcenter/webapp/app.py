@@ -22,6 +22,7 @@ from callcenter.webapp import (
     views_crm_pages,
     views_ops,
     views_pages,
+    views_qa,
     views_supervisor,
     views_wallboard,
 )
@@ -111,6 +112,7 @@ def create_web_app(
     views_supervisor.setup(app)  # /api/supervisor/..., /api/audit (app[SUPERVISOR] set by the service)
     if console_setup is not None:  # the agent console: /agent, /ws/agent, /api/console/...
         console_setup(app)
+    views_qa.setup(app)  # /qa/calls, /api/qa/..., /api/recordings/... (app[views_qa.QA] set by the service)
     views_pages.setup(app)  # "/" and placeholder landing pages for paths still free
     app.router.add_static("/static/", web_dir / "static", name="static")
     return app

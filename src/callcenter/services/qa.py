@@ -1,0 +1,268 @@
+"""QA use cases (issue #8): call search, a call's review page (timeline, recordings, tickets, evaluations),
+scoring forms, evaluations, agent acknowledgement, calibration and weekly sampling.
+
+The score formula lives in ``domain.qa`` (weighted percentage; an instant-fail item answered "no"/0 sets the
+score to 0).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from callcenter.domain.calls import CallDisposition, CallRecord
+from callcenter.domain.errors import NotFound, PermissionDenied
+from callcenter.domain.ivr import IvrSessionRecord
+from callcenter.domain.qa import (
+    Calibration,
+    Evaluation,
+    QaForm,
+    ValidationError,
+    calibrate,
+    iso_week_bounds,
+    parse_answers,
+    parse_form_sections,
+    sample_calls,
+    score,
+)
+from callcenter.domain.qa_recordings import CallHits, CallSearch, RecordingInfo
+from callcenter.domain.tickets import Ticket
+from callcenter.domain.users import ROLE_CAN_SEE_ALL_CALLS, Role, User
+from callcenter.services.recordings import RecordingService
+
+#: Who scores calls; who defines forms.
+EVALUATORS = frozenset({Role.QA, Role.SUPERVISOR, Role.ADMIN})
+FORM_ADMINS = frozenset({Role.ADMIN})
+
+
+class QaStore(Protocol):
+    async def add_form(self, form: QaForm) -> QaForm: ...
+    async def get_form(self, form_id: int) -> QaForm | None: ...
+    async def list_forms(self, *, active_only: bool = False) -> list[QaForm]: ...
+    async def add_evaluation(self, ev: Evaluation) -> Evaluation: ...
+    async def get_evaluation(self, evaluation_id: int) -> Evaluation | None: ...
+    async def evaluations_for_call(self, call_id: str) -> list[Evaluation]: ...
+    async def acknowledge(self, evaluation_id: int, *, by: str, at: float) -> bool: ...
+    async def search_calls(self, q: CallSearch) -> CallHits: ...
+    async def answered_calls_by_agent(self, since: float, until: float) -> dict[str, list[str]]: ...
+    async def tickets_for_call(self, call_id: str) -> Sequence[Ticket]: ...
+
+
+class CallSource(Protocol):
+    async def get_call(self, call_id: str) -> CallRecord | None: ...
+
+
+class IvrSource(Protocol):
+    async def get_ivr_sessions(self, call_id: str) -> list[IvrSessionRecord]: ...
+
+
+class DispositionSource(Protocol):
+    async def dispositions_for_calls(self, call_ids: Sequence[str]) -> list[CallDisposition]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    at: float
+    kind: str  # start | ivr | ivr_step | queued | offer | answer | hold | transfer | end
+    text: str
+    agent: str | None = None
+    duration: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallReview:
+    call: CallRecord
+    timeline: tuple[TimelineEntry, ...]
+    recordings: tuple[RecordingInfo, ...]
+    tickets: tuple[Ticket, ...]
+    evaluations: tuple[Evaluation, ...]
+    dispositions: tuple[CallDisposition, ...]
+    ivr: tuple[IvrSessionRecord, ...]
+
+
+def build_timeline(call: CallRecord, ivr: Sequence[IvrSessionRecord]) -> list[TimelineEntry]:
+    """The call's story in time order: IVR path, wait in queue, each offer (ring) and answer, holds,
+    transfers, the end."""
+    out = [TimelineEntry(call.started_at, "start", f"call from {call.caller_num or 'unknown'}")]
+    for s in ivr:
+        out.append(
+            TimelineEntry(
+                s.started_at, "ivr", f"IVR {s.flow}: {s.outcome.value}", duration=s.ended_at - s.started_at
+            )
+        )
+        for step in s.path:
+            at = s.started_at + float(step.get("at", 0.0))
+            digits = "".join(str(d) for d in step.get("digits", ()))
+            text = f"{step.get('type', '')} {step.get('node', '')}" + (f" pressed {digits}" if digits else "")
+            out.append(TimelineEntry(at, "ivr_step", text.strip(), duration=float(step.get("duration", 0.0))))
+    if call.queued_at is not None:
+        out.append(
+            TimelineEntry(
+                call.queued_at, "queued", f"queued in {call.queue or '?'}", duration=call.wait_seconds
+            )
+        )
+    for o in call.offers:
+        ring = None if o.ended_at is None else o.ended_at - o.rang_at
+        result = "answered" if o.answered else (o.dial_status or "not answered").lower()
+        out.append(
+            TimelineEntry(o.rang_at, "offer", f"rang agent {o.agent}: {result}", agent=o.agent, duration=ring)
+        )
+    for leg in call.legs:
+        if leg.agent and leg.answered_at is not None:
+            talk = None if leg.ended_at is None else leg.ended_at - leg.answered_at
+            out.append(
+                TimelineEntry(
+                    leg.answered_at, "answer", f"agent {leg.agent} talking", agent=leg.agent, duration=talk
+                )
+            )
+    if call.hold_seconds:
+        hold_at = call.answered_at if call.answered_at is not None else call.started_at
+        out.append(
+            TimelineEntry(
+                hold_at, "hold", f"on hold {call.hold_seconds:.0f} s in total", duration=call.hold_seconds
+            )
+        )
+    for t in call.transfers:
+        who = f" by {t.from_agent}" if t.from_agent else ""
+        out.append(
+            TimelineEntry(t.at, "transfer", f"{t.kind} transfer to {t.target}{who}", agent=t.from_agent)
+        )
+    if call.ended_at is not None:
+        by = f" (hung up by {call.hangup_by.value})" if call.hangup_by is not None else ""
+        out.append(TimelineEntry(call.ended_at, "end", f"{call.outcome.value}{by}"))
+    out.sort(key=lambda e: e.at)
+    return out
+
+
+class QaService:
+    def __init__(
+        self,
+        store: QaStore,
+        *,
+        calls: CallSource,
+        recordings: RecordingService,
+        ivr: IvrSource | None = None,
+        dispositions: DispositionSource | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.calls = calls
+        self.recordings = recordings
+        self.ivr = ivr
+        self.dispositions = dispositions
+        self.clock = clock
+
+    # -- search and review ---------------------------------------------------------------------------------
+
+    async def search(self, q: CallSearch) -> CallHits:
+        return await self.store.search_calls(q)
+
+    async def review(self, user: User, call_id: str) -> CallReview:
+        call = await self.calls.get_call(call_id)
+        if call is None:
+            raise NotFound(f"call {call_id} not found")
+        if user.role not in ROLE_CAN_SEE_ALL_CALLS and not (user.agent and call.agent == user.agent):
+            raise PermissionDenied("you may only see your own calls")
+        ivr = await self.ivr.get_ivr_sessions(call_id) if self.ivr is not None else []
+        disp = await self.dispositions.dispositions_for_calls([call_id]) if self.dispositions else []
+        recs = [await self._with_meta(r) for r in await self.recordings.for_call(call_id)]
+        return CallReview(
+            call=call,
+            timeline=tuple(build_timeline(call, ivr)),
+            recordings=tuple(recs),
+            tickets=tuple(await self.store.tickets_for_call(call_id)),
+            evaluations=tuple(await self.store.evaluations_for_call(call_id)),
+            dispositions=tuple(disp),
+            ivr=tuple(ivr),
+        )
+
+    async def _with_meta(self, rec: RecordingInfo) -> RecordingInfo:
+        """Fill size, duration and checksum on first view (hashed in a worker thread)."""
+        if rec.sha256 is not None:
+            return rec
+        try:
+            return await self.recordings.ensure_meta(rec)
+        except (PermissionDenied, OSError):  # file missing or unsafe: shown without metadata
+            return rec
+
+    # -- forms -------------------------------------------------------------------------------------------
+
+    async def create_form(self, user: User, name: str, sections: Any) -> QaForm:
+        if user.role not in FORM_ADMINS:
+            raise PermissionDenied("only admins define QA forms")
+        name = name.strip()
+        if not name:
+            raise ValidationError("a form needs a name")
+        form = QaForm(0, name[:200], parse_form_sections(sections), user.username, self.clock())
+        return await self.store.add_form(form)
+
+    async def forms(self, *, active_only: bool = False) -> list[QaForm]:
+        return await self.store.list_forms(active_only=active_only)
+
+    async def form(self, form_id: int) -> QaForm:
+        form = await self.store.get_form(form_id)
+        if form is None:
+            raise NotFound(f"QA form {form_id} not found")
+        return form
+
+    # -- evaluations -------------------------------------------------------------------------------------
+
+    async def evaluate(
+        self, user: User, call_id: str, form_id: int, answers: Any, comment: str = ""
+    ) -> Evaluation:
+        if user.role not in EVALUATORS:
+            raise PermissionDenied("only QA, supervisors and admins evaluate calls")
+        call = await self.calls.get_call(call_id)
+        if call is None:
+            raise NotFound(f"call {call_id} not found")
+        form = await self.form(form_id)
+        if not form.active:
+            raise ValidationError(f"QA form {form_id} is retired")
+        parsed = parse_answers(form, answers)
+        result = score(form, parsed)
+        ev = Evaluation(
+            id=0,
+            call_id=call_id,
+            form_id=form.id,
+            evaluator=user.username,
+            agent=call.agent,
+            at=self.clock(),
+            score=result.score,
+            failed=result.failed,
+            answers=parsed,
+            comment=comment[:4000],
+        )
+        return await self.store.add_evaluation(ev)
+
+    async def acknowledge(self, user: User, evaluation_id: int) -> Evaluation:
+        """The agent of the evaluated call acknowledges having seen it (only that agent)."""
+        ev = await self.store.get_evaluation(evaluation_id)
+        if ev is None:
+            raise NotFound(f"evaluation {evaluation_id} not found")
+        if user.role is not Role.AGENT or not user.agent or user.agent != ev.agent:
+            raise PermissionDenied("only the agent of the call acknowledges its evaluation")
+        await self.store.acknowledge(evaluation_id, by=user.username, at=self.clock())
+        found = await self.store.get_evaluation(evaluation_id)
+        assert found is not None
+        return found
+
+    async def calibration(self, call_id: str, form_id: int | None = None) -> tuple[QaForm, Calibration]:
+        evals = await self.store.evaluations_for_call(call_id)
+        if form_id is None:
+            if not evals:
+                raise NotFound(f"call {call_id} has no evaluations")
+            form_id = evals[-1].form_id
+        form = await self.form(form_id)
+        return form, calibrate(call_id, form, evals)
+
+    # -- sampling ----------------------------------------------------------------------------------------
+
+    async def sample(
+        self, week: str, per_agent: int, seed: int | str | None = None
+    ) -> Mapping[str, list[str]]:
+        """``per_agent`` answered calls per agent picked at random across queues in ISO ``week``."""
+        since, until = iso_week_bounds(week)
+        by_agent = await self.store.answered_calls_by_agent(since, until)
+        return sample_calls(by_agent, per_agent, seed)

@@ -1,0 +1,233 @@
+"""Recordings (issue #8): safe file resolution, metadata (size, WAV duration, sha256), playback access,
+the playback audit log, legal holds and the retention purge.
+
+Every file-system touch (``resolve``, ``stat``, hashing, reading, unlinking) runs in a worker thread
+(``asyncio.to_thread``): the event loop never blocks on the disk.
+
+Path safety: a recording's stored name (MixMonitor's file name, relative or absolute) is joined to
+``recordings_dir`` and fully resolved (symlinks followed); the result must be a regular file *inside* the
+resolved ``recordings_dir``, else ``RecordingAccessDenied``. ``..``, absolute paths elsewhere, NUL bytes
+and symlinks pointing out of the directory are all refused this way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from callcenter.domain.errors import NotFound, PermissionDenied
+from callcenter.domain.qa_recordings import Playback, RecordingInfo, RetentionPolicy
+from callcenter.domain.users import ROLE_CAN_SEE_ALL_CALLS, Role, User
+
+log = logging.getLogger(__name__)
+
+CHUNK = 64 * 1024
+#: Who may set or lift a legal hold.
+HOLD_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
+
+
+class RecordingAccessDenied(PermissionDenied):
+    """The recording's path is unsafe (outside recordings_dir) or the file is missing."""
+
+
+class RecordingStore(Protocol):
+    async def get_recording(self, recording_id: int) -> RecordingInfo | None: ...
+    async def recordings_for_call(self, call_id: str) -> list[RecordingInfo]: ...
+    async def recordings_started_before(self, before: float, limit: int = ...) -> list[RecordingInfo]: ...
+    async def set_meta(
+        self, recording_id: int, *, size_bytes: int, duration_seconds: float | None, sha256: str
+    ) -> None: ...
+    async def set_hold(self, recording_id: int, held: bool, *, by: str, reason: str, at: float) -> None: ...
+    async def delete_recording(self, recording_id: int) -> bool: ...
+    async def log_playback(self, playback: Playback) -> None: ...
+    async def playbacks(self, recording_id: int | None = None, limit: int = ...) -> list[Playback]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FileMeta:
+    size_bytes: int
+    duration_seconds: float | None
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeItem:
+    recording_id: int
+    call_id: str
+    path: str
+    queue: str | None
+    age_days: float
+    removed: bool  # False in a dry run
+    file_removed: bool
+
+
+def resolve_under(root: Path, name: str) -> Path:
+    """The real path of recording ``name`` inside ``root`` (blocking: call in a thread)."""
+    if not name or "\x00" in name:
+        raise RecordingAccessDenied("invalid recording name")
+    base = root.resolve(strict=True)
+    try:
+        real = (base / name).resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise RecordingAccessDenied("recording file not found") from None
+    if not real.is_relative_to(base) or real == base:
+        raise RecordingAccessDenied("recording path escapes the recordings directory")
+    if not real.is_file():
+        raise RecordingAccessDenied("recording is not a regular file")
+    return real
+
+
+def probe_file(path: Path) -> FileMeta:
+    """Size, WAV duration (None for other formats) and sha256 of a file (blocking: call in a thread)."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    duration: float | None = None
+    try:
+        with wave.open(str(path), "rb") as wav:
+            rate = wav.getframerate()
+            duration = round(wav.getnframes() / rate, 3) if rate else None
+    except (wave.Error, EOFError, OSError):
+        duration = None
+    return FileMeta(size, duration, digest.hexdigest())
+
+
+def may_hear(user: User, rec: RecordingInfo) -> bool:
+    """QA, supervisors and admins hear every recording; an agent only those of their own calls."""
+    if user.role in ROLE_CAN_SEE_ALL_CALLS:
+        return True
+    return user.role is Role.AGENT and bool(user.agent) and rec.agent == user.agent
+
+
+class RecordingService:
+    def __init__(
+        self,
+        store: RecordingStore,
+        recordings_dir: str | Path,
+        *,
+        retention: RetentionPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.root = Path(recordings_dir)
+        self.retention = retention if retention is not None else RetentionPolicy()
+        self.clock = clock
+
+    async def resolve(self, rec: RecordingInfo) -> Path:
+        try:
+            return await asyncio.to_thread(resolve_under, self.root, rec.path)
+        except FileNotFoundError:
+            raise RecordingAccessDenied("recordings directory not found") from None
+
+    async def for_call(self, call_id: str) -> list[RecordingInfo]:
+        return await self.store.recordings_for_call(call_id)
+
+    async def ensure_meta(self, rec: RecordingInfo) -> RecordingInfo:
+        """Compute and store size, duration and checksum when missing (hashing in a worker thread)."""
+        if rec.sha256 is not None:
+            return rec
+        path = await self.resolve(rec)
+        meta = await asyncio.to_thread(probe_file, path)
+        await self.store.set_meta(
+            rec.id, size_bytes=meta.size_bytes, duration_seconds=meta.duration_seconds, sha256=meta.sha256
+        )
+        found = await self.store.get_recording(rec.id)
+        return found if found is not None else rec
+
+    async def open_for(self, user: User, recording_id: int) -> tuple[RecordingInfo, Path, int]:
+        """Check access and resolve the file: ``(recording, real path, size)``."""
+        rec = await self.store.get_recording(recording_id)
+        if rec is None:
+            raise NotFound(f"recording {recording_id} not found")
+        if not may_hear(user, rec):
+            raise PermissionDenied("your role does not allow hearing this recording")
+        path = await self.resolve(rec)
+        size = (await asyncio.to_thread(path.stat)).st_size
+        return rec, path, size
+
+    async def log_playback(self, user: User, rec: RecordingInfo, *, remote: str, byte_range: str) -> None:
+        await self.store.log_playback(
+            Playback(
+                at=self.clock(),
+                actor=user.username,
+                role=user.role.value,
+                recording_id=rec.id,
+                call_id=rec.call_id,
+                remote=remote,
+                byte_range=byte_range,
+            )
+        )
+
+    async def set_hold(self, user: User, recording_id: int, held: bool, reason: str = "") -> RecordingInfo:
+        if user.role not in HOLD_ROLES:
+            raise PermissionDenied("only supervisors and admins set legal holds")
+        rec = await self.store.get_recording(recording_id)
+        if rec is None:
+            raise NotFound(f"recording {recording_id} not found")
+        await self.store.set_hold(recording_id, held, by=user.username, reason=reason[:500], at=self.clock())
+        log.info("legal hold %s on recording %s by %s", "set" if held else "lifted", rec.id, user.username)
+        found = await self.store.get_recording(recording_id)
+        assert found is not None
+        return found
+
+    async def purge(self, *, dry_run: bool = False, now: float | None = None) -> list[PurgeItem]:
+        """Remove recordings past their queue's retention, never one under a legal hold: the row first
+        (the store re-checks the hold in the same statement), then the file if it is safely inside
+        ``recordings_dir``. Returns what was (or, in a dry run, would be) removed."""
+        now = self.clock() if now is None else now
+        min_days = self.retention.min_days()
+        if min_days <= 0:
+            return []
+        out: list[PurgeItem] = []
+        candidates = await self.store.recordings_started_before(now - min_days * 86400.0)
+        for rec in candidates:
+            if rec.held or not self.retention.expired(rec, now):
+                continue
+            born = rec.started_at if rec.started_at is not None else rec.call_started_at or now
+            age = round((now - born) / 86400.0, 2)
+            if dry_run:
+                out.append(PurgeItem(rec.id, rec.call_id, rec.path, rec.queue, age, False, False))
+                continue
+            if not await self.store.delete_recording(rec.id):
+                continue  # put under hold meanwhile, or already gone
+            file_removed = False
+            with contextlib.suppress(RecordingAccessDenied):
+                path = await self.resolve(rec)
+                try:
+                    await asyncio.to_thread(path.unlink)
+                    file_removed = True
+                except OSError as exc:
+                    log.warning("recording %s: could not remove %s: %s", rec.id, rec.path, exc)
+            out.append(PurgeItem(rec.id, rec.call_id, rec.path, rec.queue, age, True, file_removed))
+        return out
+
+
+def read_range(fh: BinaryIO, start: int, length: int) -> bytes:
+    """Read ``length`` bytes at ``start`` (blocking: call in a thread)."""
+    fh.seek(start)
+    return fh.read(length)
+
+
+__all__ = [
+    "CHUNK",
+    "FileMeta",
+    "PurgeItem",
+    "RecordingAccessDenied",
+    "RecordingService",
+    "RecordingStore",
+    "may_hear",
+    "probe_file",
+    "read_range",
+    "resolve_under",
+]
