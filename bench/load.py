@@ -91,7 +91,9 @@ def write_center(tmp: Path, agents: int) -> tuple[Path, Path]:
     lines = [
         "defaults: {ring_timeout: 20, wrapup: 0, announce: {interval: 0}}",
         "queues:",
-        "  support: {strategy: rrmemory, max_wait: 600, fallback: voicemail, overflow: voicemail}",
+        # simulated agents never come back from a pause: a missed call must not take them out for good
+        "  support: {strategy: rrmemory, max_wait: 600, fallback: voicemail, overflow: voicemail,"
+        " missed_call: {pause: false}}",
         "agents:",
     ]
     lines += [
@@ -132,7 +134,11 @@ async def drive(args: argparse.Namespace, db_url: str, tmp: Path) -> None:
         seed=args.seed,
         drain_timeout=args.drain,
         customers=CustomerProfile(
-            patience_min=30, patience_max=120, talk_min=args.talk[0], talk_max=args.talk[1]
+            patience_min=30,
+            patience_max=120,
+            talk_min=args.talk[0],
+            talk_max=args.talk[1],
+            dtmf_choices=("",),  # nobody presses 1 for a callback while waiting
         ),
         phones=AgentPhoneProfile(
             ring_min=0.5, ring_max=2.0, talk_min=args.talk[0], talk_max=args.talk[1], wrapup=0.5
@@ -226,6 +232,12 @@ async def drive(args: argparse.Namespace, db_url: str, tmp: Path) -> None:
         f" dropped {link['events_dropped']}, read pauses {link['read_pauses']}"
     )
     if args.mode == "agi":
+        acd = service.acd.stats
+        print(
+            f"  ACD: routed {acd.get('routed')}, offers {acd.get('offers')}, missed {acd.get('missed')},"
+            f" answered {acd.get('answered')}, abandoned {acd.get('abandoned')},"
+            f" PBX events dropped by the ACD {acd.get('observe_dropped')}"
+        )
         print(
             f"  routing delay (call.queued → call.offered, {len(routing)} offers):"
             f" p50 {1000 * percentile(routing, 0.5):.2f} ms, p99 {1000 * percentile(routing, 0.99):.2f} ms"
