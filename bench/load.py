@@ -133,6 +133,8 @@ async def drive(args: argparse.Namespace, db_url: str, tmp: Path) -> None:
         duration=args.duration,
         seed=args.seed,
         drain_timeout=args.drain,
+        # the shipped dialplan/manager.conf eventfilter drops Newexten, AGIExec and most VarSet
+        dialplan_events=args.dialplan_events,
         customers=CustomerProfile(
             patience_min=30,
             patience_max=120,
@@ -259,6 +261,11 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=120.0, help="seconds to let calls finish")
     parser.add_argument("--mode", choices=("direct", "agi"), default="agi")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--dialplan-events",
+        action="store_true",
+        help="also send VarSet/Newexten (as an Asterisk without the shipped eventfilter would)",
+    )
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     setup_logging("WARNING")

@@ -45,6 +45,7 @@ from callcenter.services.kpi_config import load_kpi_config
 from callcenter.services.qa import QaService
 from callcenter.services.recordings import RecordingService
 from callcenter.services.records import CallRecorder
+from callcenter.services.reports import ReportService
 from callcenter.services.screenpop import RequestTap, ScreenPopService
 from callcenter.services.supervisor import SupervisorService, agent_channel_finder
 from callcenter.services.tracker import CallTracker
@@ -59,7 +60,16 @@ from callcenter.store.ivr import SqlCustomerDirectory, SqlIvrSessionStore
 from callcenter.store.migrate import migrate
 from callcenter.store.qa import SqlQaStore
 from callcenter.store.recordings import SqlRecordingStore
-from callcenter.webapp import views_acd, views_console, views_ivr, views_qa, views_supervisor, views_wallboard
+from callcenter.store.reports import SqlReportStore
+from callcenter.webapp import (
+    views_acd,
+    views_console,
+    views_ivr,
+    views_qa,
+    views_reports,
+    views_supervisor,
+    views_wallboard,
+)
 from callcenter.webapp.app import create_web_app
 from callcenter.webapp.hub import HUB
 
@@ -148,6 +158,13 @@ class Service:
             recordings=self.recordings,
             ivr=self.ivr_sessions,
             dispositions=self.dispositions,
+        )
+        # standard reports (issue #8): the KPI engine fed from the store, per period
+        self.reports = ReportService(
+            SqlReportStore(self.store.engine),
+            threshold_of=self.kpi.threshold_of,
+            convention=self.kpi.convention,
+            short_abandon=lambda: self.kpi.config.short_abandon,
         )
         self.fastagi = FastAgiServer(
             self._agi_route, FastAgiConfig(host=settings.agi_host, port=settings.agi_port)
@@ -356,6 +373,7 @@ class Service:
         app[views_wallboard.KPI] = self.kpi
         app[views_supervisor.SUPERVISOR] = self.supervisor
         app[views_qa.QA] = self.qa
+        app[views_reports.REPORT_SERVICE] = self.reports
         self.kpi.attach(views_wallboard.HubBroadcaster(app[HUB]))
         views_ivr.setup(
             app,

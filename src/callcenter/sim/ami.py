@@ -285,13 +285,14 @@ class AmiServer:
         self.listening = bool(self.listeners)
 
     def publish(self, cls: int, data: bytes) -> None:
-        for s in self.listeners:
+        # a copy: push() may close a session that does not read, which removes it from the set
+        for s in tuple(self.listeners):
             if cls & s.mask:
                 s.push(data)
 
     def security(self, text: str) -> None:
         data = text.encode("utf-8", "replace")
-        for s in self.listeners:
+        for s in tuple(self.listeners):
             if s.mask & EV_SECURITY:
                 s.push(data)
 

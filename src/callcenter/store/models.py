@@ -395,6 +395,7 @@ class CallDispositionRow(Base):
     __tablename__ = "call_dispositions"
     __table_args__ = (
         Index("ix_call_dispositions_agent_at", "agent", "at"),
+        Index("ix_call_dispositions_at", "at"),  # reports (migration 0008)
         Index("ix_call_dispositions_customer_id", "customer_id"),
     )
 
@@ -487,6 +488,7 @@ class QaEvaluationRow(Base):
         Index("ix_qa_evaluations_call_id", "call_id"),
         Index("ix_qa_evaluations_agent_at", "agent", "at"),
         Index("ix_qa_evaluations_score", "score"),
+        Index("ix_qa_evaluations_at", "at"),  # reports (migration 0008)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -23,6 +23,7 @@ from callcenter.webapp import (
     views_ops,
     views_pages,
     views_qa,
+    views_reports,
     views_supervisor,
     views_wallboard,
 )
@@ -113,6 +114,9 @@ def create_web_app(
     if console_setup is not None:  # the agent console: /agent, /ws/agent, /api/console/...
         console_setup(app)
     views_qa.setup(app)  # /qa/calls, /api/qa/..., /api/recordings/... (app[views_qa.QA] set by the service)
+    views_reports.setup(
+        app
+    )  # /reports, /api/reports/... (app[views_reports.REPORT_SERVICE] set by the service)
     views_pages.setup(app)  # "/" and placeholder landing pages for paths still free
     app.router.add_static("/static/", web_dir / "static", name="static")
     return app
