@@ -16,6 +16,7 @@ are the scope's calls.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -153,9 +154,12 @@ class ReportService:
         engine.advance(period.until)
         return engine
 
-    async def _facts(self, req: ReportRequest) -> list[Any]:
+    async def _calls(self, req: ReportRequest) -> list[CallRecord]:
         p = req.period
-        rows = await self.store.report_calls(p.since - ARRIVAL_LOOKBACK, p.until, req.queue, req.agent)
+        return await self.store.report_calls(p.since - ARRIVAL_LOOKBACK, p.until, req.queue, req.agent)
+
+    def _facts(self, req: ReportRequest, rows: Sequence[CallRecord]) -> list[Any]:
+        p = req.period
         facts = []
         for record in rows:
             fact = call_fact(record, self.threshold_of)
@@ -188,10 +192,15 @@ class ReportService:
 
     # --- queue report by interval --------------------------------------------------------------------
     async def queue_report(self, req: ReportRequest) -> Report:
+        rows, wraps = await self._calls(req), await self._wrapups(req)
+        # the engine is CPU work (seconds for a month of a large center): off the event loop
+        return await asyncio.to_thread(self._queue, req, rows, wraps)
+
+    def _queue(self, req: ReportRequest, calls: list[CallRecord], wraps: list[AgentTransition]) -> Report:
         p = req.period
         gran = req.granularity or p.default_granularity()
         tz = p.zone
-        facts = await self._facts(req)
+        facts = self._facts(req, calls)
         engine = self._engine(p, lambda _a: (), len(facts))
         scope = req.queue or CENTER
         convention = self.convention(scope)
@@ -200,7 +209,7 @@ class ReportService:
             engine.add_call(fact)
             key = bucket_start(fact.arrived_at, gran, tz)
             max_wait[key] = max(max_wait.get(key, 0.0), fact.wait)
-        _feed_wrapups(engine, await self._wrapups(req))
+        _feed_wrapups(engine, wraps)
         buckets: dict[float, Tally] = {}
         for index, tally in engine.interval_rows(scope).items():
             key = bucket_start(index * INTERVAL, gran, tz)
@@ -235,9 +244,13 @@ class ReportService:
 
     # --- hourly distribution -------------------------------------------------------------------------
     async def hourly_report(self, req: ReportRequest) -> Report:
+        rows, wraps = await self._calls(req), await self._wrapups(req)
+        return await asyncio.to_thread(self._hourly, req, rows, wraps)
+
+    def _hourly(self, req: ReportRequest, calls: list[CallRecord], wraps: list[AgentTransition]) -> Report:
         p = req.period
         tz = p.zone
-        facts = await self._facts(req)
+        facts = self._facts(req, calls)
         engine = self._engine(p, lambda _a: (), len(facts))
         scope = req.queue or CENTER
         convention = self.convention(scope)
@@ -247,7 +260,7 @@ class ReportService:
             engine.add_call(fact)
             hour = int(local_label(fact.arrived_at, Granularity.HOUR, tz)[11:13])
             max_wait[hour] = max(max_wait.get(hour, 0.0), fact.wait)
-        _feed_wrapups(engine, await self._wrapups(req))
+        _feed_wrapups(engine, wraps)
         for index, tally in engine.interval_rows(scope).items():
             hour = int(local_label(index * INTERVAL, Granularity.HOUR, tz)[11:13])
             by_hour[hour].add(tally)
@@ -268,8 +281,15 @@ class ReportService:
     # --- agent report --------------------------------------------------------------------------------
     async def agent_report(self, req: ReportRequest) -> Report:
         p = req.period
-        facts = [f for f in await self._facts(req) if f.agent and f.kind is FactKind.ANSWERED]
+        calls = await self._calls(req)
         transitions = await self.store.report_transitions(p.since - TRANSITION_LOOKBACK, p.until, req.agent)
+        return await asyncio.to_thread(self._agents, req, calls, transitions)
+
+    def _agents(
+        self, req: ReportRequest, calls: list[CallRecord], transitions: list[AgentTransition]
+    ) -> Report:
+        p = req.period
+        facts = [f for f in self._facts(req, calls) if f.agent and f.kind is FactKind.ANSWERED]
         engine = self._engine(p, lambda a: (AGENT_SCOPE + a,), len(facts))
         for fact in facts:
             engine.add_call(dataclasses.replace(fact, queue=AGENT_SCOPE + (fact.agent or "")))
