@@ -12,6 +12,9 @@ maximum over the calls), pause time by reason and missed offers (sums over the a
 Agent figures use a second engine in which every agent is their own scope (``@<agent>``): the engine's
 occupancy over a scope's member agents then is that agent's occupancy, and their calls (with their wrap-up)
 are the scope's calls.
+
+The rows are read on the event loop (async store); the engine work (seconds for a month of a large center,
+see ``bench/reports.py``) runs in a worker thread (``asyncio.to_thread``) so the loop stays responsive.
 """
 
 from __future__ import annotations
