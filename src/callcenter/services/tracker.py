@@ -412,10 +412,7 @@ class CallTracker:
         ):
             # The customer side dials again after talking to an agent with no transfer event:
             # an AMI Redirect (fact 20: "no transfer event").
-            call.transfers.append(
-                TransferRecord(at=e.at, kind="redirect", target=dest.agent, from_agent=call.agent)
-            )
-            call.last_transfer_at = e.at
+            self._add_transfer(call, "redirect", dest.agent, call.agent, e.at)
 
     def _offer(self, call: _Call, dest: _Leg, at: float) -> None:
         if dest.uniqueid in call.offers or dest.agent is None:
@@ -578,7 +575,8 @@ class CallTracker:
         assert isinstance(e, ev.BlindTransferred)
         call = self._transfer_call(e.transferer, e.transferee, e.at)
         if call is not None:
-            self._add_transfer(call, e.transferer, "blind", f"{e.extension}@{e.context}", e.at)
+            target = f"{e.extension}@{e.context}"
+            self._add_transfer(call, "blind", target, self._agent_of_snapshot(e.transferer), e.at)
 
     def _on_attended_transfer(self, e: ev.PbxEvent) -> None:
         assert isinstance(e, ev.AttendedTransferred)
@@ -588,7 +586,7 @@ class CallTracker:
         target = ""
         if e.target is not None:
             target = self._agent_behind(call, e.target.channel) or e.target.channel
-        self._add_transfer(call, e.transferer, "attended", target, e.at)
+        self._add_transfer(call, "attended", target, self._agent_of_snapshot(e.transferer), e.at)
         if target and target.isdigit():
             call.agent = target
 
@@ -599,10 +597,10 @@ class CallTracker:
         leg = self._leg(snap, at) if snap is not None else None
         return self._call_of(leg) if leg is not None else None
 
-    def _add_transfer(
-        self, call: _Call, transferer: ChannelSnapshot | None, kind: str, target: str, at: float
-    ) -> None:
-        from_agent = self.agents.agent_for_channel(transferer.channel) if transferer else None
+    def _agent_of_snapshot(self, snap: ChannelSnapshot | None) -> str | None:
+        return self.agents.agent_for_channel(snap.channel) if snap is not None else None
+
+    def _add_transfer(self, call: _Call, kind: str, target: str, from_agent: str | None, at: float) -> None:
         call.transfers.append(TransferRecord(at=at, kind=kind, target=target, from_agent=from_agent))
         call.last_transfer_at = at
         self._dirty.add(call.call_id)
