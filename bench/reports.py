@@ -2,12 +2,13 @@
 queue and agent reports of one month, on SQLite and PostgreSQL.
 
 Data: ``--calls`` (default 6,000,000: about 16,400 a day) spread over 2025 with a business-hours profile,
-4 queues, 85 % answered / 12 % abandoned / 3 % unanswered; the agent state log (ringing, on call, wrap-up,
-available per answered call) is generated for the benchmarked month (June) and the day before it only
-(a year of it would be ~25 million rows). Loaded with the drivers directly, after the migrations, indexes
-dropped during the load and rebuilt after it: PostgreSQL by COPY into an unlogged staging table then
-``INSERT ... SELECT to_timestamp(...)``; SQLite by ``executemany`` in 200,000-row transactions with
-``synchronous=OFF`` and ``journal_mode=MEMORY`` during the load (WAL after).
+4 queues, 85 % answered / 12 % abandoned / 3 % unanswered, written day by day in time order as a center
+writes them (so the tables are laid out by time, as in production); the agent state log (ringing, on call,
+wrap-up, available per answered call: about 20 million rows) for the whole year (``--log-month-only`` to
+limit it to the benchmarked month, June, and the day before it). Loaded with the drivers directly, after
+the migrations, indexes dropped during the load and rebuilt after it: PostgreSQL by COPY into an unlogged
+staging table then ``INSERT ... SELECT to_timestamp(...)``; SQLite by ``executemany`` in 200,000-row
+transactions with ``synchronous=OFF`` and ``journal_mode=MEMORY`` during the load (WAL after).
 
 Measured (wall time of the service code, the second of two runs): the call search (``SqlQaStore.search_calls``
 for the month: no filter, one queue, one agent, caller substring), the queue report and the agent report of
@@ -56,68 +57,58 @@ PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 def generate(
     n: int, agents: int, seed: int, log_since: float, log_until: float
 ) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
-    """Chunks of (call rows, agent log rows); times as epoch seconds (whole seconds)."""
+    """Chunks of (call rows, agent log rows), day by day in time order as a center writes them (a call row
+    when the call ends, a log row when the agent changes state); times as epoch seconds (whole seconds)."""
     rnd = random.Random(seed)
     hours = [h for h, w in enumerate(HOUR_WEIGHTS) for _ in range(w)]
     names = [f"{1000 + i}" for i in range(agents)]
     calls: list[tuple[Any, ...]] = []
     log: list[tuple[Any, ...]] = []
-    for i in range(n):
-        day = rnd.randrange(365)
-        arrival = YEAR_START + day * 86400 + rnd.choice(hours) * 3600 + rnd.randrange(3600)
-        started = arrival - rnd.randrange(5, 40)
-        r = rnd.random()
-        wait = min(600, int(rnd.expovariate(1 / 25)))
-        queue = QUEUES[i % 4]
-        caller = f"+3314{rnd.randrange(2_000_000):07d}"
-        if r < 0.85:
-            agent = names[rnd.randrange(agents)]
-            answered = arrival + wait
-            talk = rnd.randrange(30, 600)
-            hold = rnd.choice((0, 0, 0, rnd.randrange(5, 60)))
-            ended = answered + talk + hold
-            calls.append(
-                (
-                    f"c{i}",
-                    started,
-                    arrival,
-                    answered - 3,
-                    answered,
-                    ended,
-                    caller,
-                    queue,
-                    agent,
-                    wait,
-                    talk,
-                    hold,
-                    "answered",
-                )
-            )
-            if log_since <= arrival < log_until:
-                wrap = rnd.randrange(5, 60)
-                log.append((agent, "available", "ringing", answered - 3, 30.0, f"c{i}", queue))
-                log.append((agent, "ringing", "on_call", answered, 3.0, f"c{i}", queue))
-                log.append((agent, "on_call", "wrapup", ended, float(talk + hold), f"c{i}", queue))
-                log.append((agent, "wrapup", "available", ended + wrap, float(wrap), "", ""))
-        else:
-            outcome = "abandoned" if r < 0.97 else "unanswered"
-            calls.append(
-                (
-                    f"c{i}",
-                    started,
-                    arrival,
-                    None,
-                    None,
-                    arrival + wait,
-                    caller,
-                    queue,
-                    None,
-                    wait,
-                    0,
-                    0,
-                    outcome,
-                )
-            )
+    i = 0
+    for day in range(365):
+        day_calls: list[tuple[Any, ...]] = []
+        day_log: list[tuple[Any, ...]] = []
+        count = n // 365 + (1 if day < n % 365 else 0)
+        arrivals = sorted(
+            YEAR_START + day * 86400 + rnd.choice(hours) * 3600 + rnd.randrange(3600) for _ in range(count)
+        )
+        for arrival in arrivals:
+            started = arrival - rnd.randrange(5, 40)
+            r = rnd.random()
+            wait = min(600, int(rnd.expovariate(1 / 25)))
+            queue = QUEUES[i % 4]
+            caller = f"+3314{rnd.randrange(2_000_000):07d}"
+            call_id = f"c{i}"
+            i += 1
+            if r < 0.85:
+                agent = names[rnd.randrange(agents)]
+                answered = arrival + wait
+                talk = rnd.randrange(30, 600)
+                hold = rnd.choice((0, 0, 0, rnd.randrange(5, 60)))
+                ended = answered + talk + hold
+                day_calls.append(
+                    (call_id, started, arrival, answered - 3, answered, ended, caller, queue, agent, wait,
+                     talk, hold, "answered")
+                )  # fmt: skip
+                if log_since <= arrival < log_until:
+                    wrap = rnd.randrange(5, 60)
+                    day_log += [
+                        (agent, "available", "ringing", answered - 3, 30.0, call_id, queue),
+                        (agent, "ringing", "on_call", answered, 3.0, call_id, queue),
+                        (agent, "on_call", "wrapup", ended, float(talk + hold), call_id, queue),
+                        # the ACD names the call on the row leaving wrap-up too (domain.agent_state)
+                        (agent, "wrapup", "available", ended + wrap, float(wrap), call_id, queue),
+                    ]
+            else:
+                outcome = "abandoned" if r < 0.97 else "unanswered"
+                day_calls.append(
+                    (call_id, started, arrival, None, None, arrival + wait, caller, queue, None, wait, 0, 0,
+                     outcome)
+                )  # fmt: skip
+        day_calls.sort(key=lambda row: row[5])  # written when they end
+        day_log.sort(key=lambda row: row[3])
+        calls += day_calls
+        log += day_log
         if len(calls) >= CHUNK:
             yield calls, log
             calls, log = [], []
@@ -278,6 +269,14 @@ async def _pg_admin(sql: str) -> None:
         await conn.close()
 
 
+async def _pg_exists(name: str) -> bool:
+    conn = await asyncpg.connect(PG_SERVER + "/postgres", timeout=5)
+    try:
+        return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+    finally:
+        await conn.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -287,36 +286,52 @@ async def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--keep", action="store_true", help="keep the databases (printed)")
+    parser.add_argument("--sqlite-db", type=Path, help="SQLite file to load (kept) or, if it exists, reuse")
+    parser.add_argument("--pg-db", help="PostgreSQL database to load (kept) or, if it exists, reuse")
+    parser.add_argument("--load-only", action="store_true", help="load the data, measure nothing")
+    parser.add_argument(
+        "--log-month-only", action="store_true", help="agent log for the measured month only (faster load)"
+    )
     args = parser.parse_args()
     p = period("month", MONTH, "UTC")
-    log_since, log_until = p.since - 86400, p.until
+    log_since, log_until = (p.since - 86400, p.until) if args.log_month_only else (YEAR_START, float("inf"))
     results: dict[str, dict[str, float]] = {}
     print(f"reports benchmark: {args.calls:,} calls over 2025, {args.agents} agents; month {p.label()}")
     if args.backend in ("sqlite", "both"):
-        tmp = Path(tempfile.mkdtemp(prefix="bench-reports-"))
-        path = tmp / "reports.db"
+        path = args.sqlite_db or Path(tempfile.mkdtemp(prefix="bench-reports-")) / "reports.db"
         url = f"sqlite+aiosqlite:///{path}"
+        reuse = path.exists()
         await migrate(url)
-        load = await asyncio.to_thread(
-            load_sqlite, path, args.calls, args.agents, args.seed, log_since, log_until
-        )
-        print(f"  sqlite: loaded in {load:.0f} s ({path.stat().st_size / 1e9:.2f} GB)")
-        results["sqlite"] = await measure(url, "sqlite")
-        if not args.keep:
+        if reuse:
+            print(f"  sqlite: reusing {path}")
+        else:
+            load = await asyncio.to_thread(
+                load_sqlite, path, args.calls, args.agents, args.seed, log_since, log_until
+            )
+            print(f"  sqlite: loaded in {load:.0f} s ({path.stat().st_size / 1e9:.2f} GB)")
+        if not args.load_only:
+            results["sqlite"] = await measure(url, "sqlite")
+        if not (args.keep or args.sqlite_db):
             path.unlink()
     if args.backend in ("postgres", "both"):
-        name = f"bench_reports_{int(time.time())}"
-        await _pg_admin(f'CREATE DATABASE "{name}"')
+        name = args.pg_db or f"bench_reports_{int(time.time())}"
+        reuse = await _pg_exists(name)
+        if not reuse:
+            await _pg_admin(f'CREATE DATABASE "{name}"')
         try:
             url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
             await migrate(url)
-            load = await load_pg(
-                f"{PG_SERVER}/{name}", args.calls, args.agents, args.seed, log_since, log_until
-            )
-            print(f"  postgres: loaded in {load:.0f} s")
-            results["postgres"] = await measure(url, "postgres")
+            if reuse:
+                print(f"  postgres: reusing database {name}")
+            else:
+                load = await load_pg(
+                    f"{PG_SERVER}/{name}", args.calls, args.agents, args.seed, log_since, log_until
+                )
+                print(f"  postgres: loaded in {load:.0f} s")
+            if not args.load_only:
+                results["postgres"] = await measure(url, "postgres")
         finally:
-            if not args.keep:
+            if not (args.keep or args.pg_db):
                 await _pg_admin(f'DROP DATABASE "{name}"')
     print("\nresults (s; target: postgres ≤ 1, sqlite ≤ 3)")
     for backend, figures in results.items():

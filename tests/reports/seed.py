@@ -44,8 +44,14 @@ def seed_day(seed: int = 8) -> Seed:
     n = 0
 
     def move(agent: str, state: list[Any], to: AgentState, at: float, **kw: str) -> None:
+        """One transition as ``domain.agent_state.transition`` writes it: a row leaving a call's states
+        (wrap-up → available, a missed offer's ringing → available) still names that call."""
         prev, since = state[0], float(state[1])
-        out.transitions.append(AgentTransition(agent, prev, to, at, at - since, **kw))
+        call_id, queue = kw.pop("call_id", ""), kw.pop("queue", "")
+        row_call, row_queue = call_id or state[3], queue or state[4]
+        out.transitions.append(
+            AgentTransition(agent, prev, to, at, at - since, call_id=row_call, queue=row_queue, **kw)
+        )
         lo, hi = max(since, DAY_START), min(at, DAY_END)
         if hi > lo:
             if prev in (AgentState.AVAILABLE, AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAPUP):
@@ -55,10 +61,11 @@ def seed_day(seed: int = 8) -> Seed:
             if prev is AgentState.PAUSED:
                 by = out.pause.setdefault(agent, {})
                 by[state[2]] = by.get(state[2], 0.0) + hi - lo
-        state[:] = [to, at, kw.get("reason", "")]
+        keeps = to in (AgentState.RINGING, AgentState.ON_CALL, AgentState.ON_HOLD, AgentState.WRAPUP)
+        state[:] = [to, at, kw.get("reason", ""), row_call if keeps else "", row_queue if keeps else ""]
 
     for agent in AGENTS:
-        state: list[Any] = [AgentState.LOGGED_OUT, DAY_START - 3600 * 5, ""]
+        state: list[Any] = [AgentState.LOGGED_OUT, DAY_START - 3600 * 5, "", "", ""]
         t = DAY_START + 7.5 * 3600 + rnd.uniform(0, 1800)
         move(agent, state, AgentState.AVAILABLE, t)
         end = DAY_START + 17 * 3600 + rnd.uniform(0, 3600)

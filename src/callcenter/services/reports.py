@@ -1,43 +1,38 @@
 """Standard reports (issue #8): queue by interval, agents, hourly distribution, abandoned calls, dispositions,
 QA scores, for a day, week or month in the viewer's timezone, filtered by queue and agent.
 
-Every KPI number is computed by the KPI engine (``domain/kpis.py``), fed with store rows exactly like the
-wallboard's store recompute (``KpiService.report``): ``call_fact`` turns each call row into a fact,
-``feed_transitions`` replays the agent state log, ``figures`` computes SL, ASA, AHT, abandon rate and
-occupancy from the engine's tallies. The engine's "today" is set to the report's period (``day_start``),
-so its 15-minute intervals cover the whole period; the report sums them into its own intervals (15
-minutes, hours, local days). Additions that are not KPI formulas: the longest wait of an interval (a
-maximum over the calls), pause time by reason and missed offers (sums over the agent state log).
+Every KPI number comes from the KPI engine's counters and formulas (``domain/kpis.py``): the store sums
+the engine's ``Tally`` counters per queue and 15-minute interval of arrival (``store/kpi_tallies.py``,
+checked against ``KpiEngine`` fed with the same rows in ``tests/reports/test_sql_tallies.py``), and
+``figures`` computes SL, ASA, AHT, abandon rate and occupancy from them. The report sums the 15-minute
+tallies into its own intervals (15 minutes, hours, local days). Additions that are not KPI formulas: the
+longest wait of an interval (a maximum over the calls), pause time by reason and missed offers (from the
+agent state log).
 
-Agent figures use a second engine in which every agent is their own scope (``@<agent>``): the engine's
-occupancy over a scope's member agents then is that agent's occupancy, and their calls (with their wrap-up)
-are the scope's calls.
+Agent figures: each agent's answered calls (talk, hold, their wrap-up) are one tally per agent; occupancy
+is the engine's formula over the agent's time in each state (handling = on call + on hold + wrap-up;
+staffed = handling + available + ringing), counted within the period.
 
-The rows are read on the event loop (async store); the engine work (seconds for a month of a large center,
-see ``bench/reports.py``) runs in a worker thread (``asyncio.to_thread``) so the loop stays responsive.
+Summing in the database keeps a month of a 200-agent center (half a million calls, two million agent
+state rows) to a fraction of a second (``bench/reports.py``) where walking the rows in Python took 25 s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from callcenter.domain.acd import IN_CALL, AgentState, AgentTransition
-from callcenter.domain.calls import CallRecord
-from callcenter.domain.kpis import (
-    CENTER,
-    INTERVAL,
-    FactKind,
-    KpiEngine,
-    SlConvention,
-    Tally,
-    call_fact,
-    feed_transitions,
-    figures,
+from callcenter.domain.kpi_tallies import (
+    AgentTimeRows,
+    CallWindow,
+    KeyedTally,
+    Thresholds,
+    WrapWindow,
+    agent_times,
 )
+from callcenter.domain.kpis import CENTER, INTERVAL, SlConvention, Tally, figures
 from callcenter.domain.reports import (
     Column,
     Granularity,
@@ -51,18 +46,22 @@ from callcenter.domain.reports import (
 ARRIVAL_LOOKBACK = 3600.0
 #: agent transitions read before the period to know each agent's state when it starts
 TRANSITION_LOOKBACK = 86_400.0
-AGENT_SCOPE = "@"
 REPORTS = ("queue", "agents", "hourly", "abandoned", "dispositions", "qa")
 
 
 class ReportStore(Protocol):
-    async def report_calls(
-        self, since: float, until: float, queue: str | None = None, agent: str | None = None
-    ) -> list[CallRecord]: ...
+    async def call_tallies(
+        self,
+        window: CallWindow,
+        wraps: WrapWindow,
+        thresholds: Thresholds,
+        *,
+        group: Literal["queue", "agent"] = "queue",
+    ) -> list[KeyedTally]: ...
 
-    async def report_transitions(
-        self, since: float, until: float, agent: str | None = None, *, wrapup_only: bool = False
-    ) -> list[AgentTransition]: ...
+    async def agent_time(
+        self, since: float, until: float, lookback: float, agent: str | None = None
+    ) -> AgentTimeRows: ...
 
     async def abandoned_calls(
         self, since: float, until: float, queue: str | None = None, limit: int = ...
@@ -140,43 +139,38 @@ class ReportService:
         threshold_of: Callable[[str], float],
         convention: Callable[[str], SlConvention],
         short_abandon: Callable[[], float],
+        queues: Callable[[], Iterable[str]] = tuple,
     ) -> None:
         self.store = store
         self.threshold_of = threshold_of
         self.convention = convention
         self.short_abandon = short_abandon
+        self.queues = queues  # the configured queues (each with its own service-level threshold)
 
-    # --- the engine fed from the store (the same path as KpiService.report) ------------------------
-    def _engine(self, period: Period, queues_of: Callable[[str], Sequence[str]], calls: int) -> KpiEngine:
-        engine = KpiEngine(
+    # --- the engine's counters, summed by the store ---------------------------------------------------
+    def _thresholds(self) -> Thresholds:
+        return Thresholds(
+            by_queue={q: self.threshold_of(q) for q in self.queues()},
+            default=self.threshold_of(""),
             short_abandon=self.short_abandon(),
-            queues_of=queues_of,
-            day_start=lambda _now: period.since,
-            recent_calls=max(50_000, calls + 1),
         )
-        engine.advance(period.until)
-        return engine
 
-    async def _calls(self, req: ReportRequest) -> list[CallRecord]:
+    async def _interval_tallies(self, req: ReportRequest) -> tuple[dict[int, Tally], dict[int, float]]:
+        """The scope's tally and longest wait per 15-minute interval of the period (the scope: the queue
+        asked for, else the whole center). A call's wrap-up counts with it, even when it ends after the
+        period (the log is read up to the longest IVR time past it)."""
         p = req.period
-        return await self.store.report_calls(p.since - ARRIVAL_LOOKBACK, p.until, req.queue, req.agent)
-
-    def _facts(self, req: ReportRequest, rows: Sequence[CallRecord]) -> list[Any]:
-        p = req.period
-        facts = []
-        for record in rows:
-            fact = call_fact(record, self.threshold_of)
-            if fact is not None and p.since <= fact.arrived_at < p.until:
-                facts.append(fact)
-        return facts
-
-    async def _wrapups(self, req: ReportRequest) -> list[AgentTransition]:
-        """Wrap-up entries and exits from the period start (minus the longest IVR time) to its end plus the
-        same: the wrap-up of a call counts with the call, even when it ends after the period."""
-        p = req.period
-        return await self.store.report_transitions(
-            p.since - ARRIVAL_LOOKBACK, p.until + ARRIVAL_LOOKBACK, wrapup_only=True
+        rows = await self.store.call_tallies(
+            CallWindow(p.since, p.until, ARRIVAL_LOOKBACK, req.queue, req.agent),
+            WrapWindow(p.since - ARRIVAL_LOOKBACK, p.until + ARRIVAL_LOOKBACK),
+            self._thresholds(),
         )
+        tallies: dict[int, Tally] = {}
+        max_wait: dict[int, float] = {}
+        for row in rows:
+            tallies.setdefault(row.interval, Tally()).add(row.tally)
+            max_wait[row.interval] = max(max_wait.get(row.interval, 0.0), row.max_wait)
+        return tallies, max_wait
 
     async def run(self, name: str, req: ReportRequest) -> Report:
         if name == "queue":
@@ -195,28 +189,18 @@ class ReportService:
 
     # --- queue report by interval --------------------------------------------------------------------
     async def queue_report(self, req: ReportRequest) -> Report:
-        rows, wraps = await self._calls(req), await self._wrapups(req)
-        # the engine is CPU work (seconds for a month of a large center): off the event loop
-        return await asyncio.to_thread(self._queue, req, rows, wraps)
-
-    def _queue(self, req: ReportRequest, calls: list[CallRecord], wraps: list[AgentTransition]) -> Report:
         p = req.period
         gran = req.granularity or p.default_granularity()
         tz = p.zone
-        facts = self._facts(req, calls)
-        engine = self._engine(p, lambda _a: (), len(facts))
         scope = req.queue or CENTER
         convention = self.convention(scope)
-        max_wait: dict[float, float] = {}
-        for fact in facts:
-            engine.add_call(fact)
-            key = bucket_start(fact.arrived_at, gran, tz)
-            max_wait[key] = max(max_wait.get(key, 0.0), fact.wait)
-        _feed_wrapups(engine, wraps)
+        tallies, interval_wait = await self._interval_tallies(req)
         buckets: dict[float, Tally] = {}
-        for index, tally in engine.interval_rows(scope).items():
+        max_wait: dict[float, float] = {}
+        for index, tally in tallies.items():
             key = bucket_start(index * INTERVAL, gran, tz)
             buckets.setdefault(key, Tally()).add(tally)
+            max_wait[key] = max(max_wait.get(key, 0.0), interval_wait[index])
         total = Tally()
         rows = []
         for key in sorted(buckets):
@@ -247,26 +231,15 @@ class ReportService:
 
     # --- hourly distribution -------------------------------------------------------------------------
     async def hourly_report(self, req: ReportRequest) -> Report:
-        rows, wraps = await self._calls(req), await self._wrapups(req)
-        return await asyncio.to_thread(self._hourly, req, rows, wraps)
-
-    def _hourly(self, req: ReportRequest, calls: list[CallRecord], wraps: list[AgentTransition]) -> Report:
-        p = req.period
-        tz = p.zone
-        facts = self._facts(req, calls)
-        engine = self._engine(p, lambda _a: (), len(facts))
-        scope = req.queue or CENTER
-        convention = self.convention(scope)
+        tz = req.period.zone
+        convention = self.convention(req.queue or CENTER)
+        tallies, interval_wait = await self._interval_tallies(req)
         by_hour: dict[int, Tally] = {h: Tally() for h in range(24)}
         max_wait: dict[int, float] = {}
-        for fact in facts:
-            engine.add_call(fact)
-            hour = int(local_label(fact.arrived_at, Granularity.HOUR, tz)[11:13])
-            max_wait[hour] = max(max_wait.get(hour, 0.0), fact.wait)
-        _feed_wrapups(engine, wraps)
-        for index, tally in engine.interval_rows(scope).items():
+        for index, tally in tallies.items():
             hour = int(local_label(index * INTERVAL, Granularity.HOUR, tz)[11:13])
             by_hour[hour].add(tally)
+            max_wait[hour] = max(max_wait.get(hour, 0.0), interval_wait[index])
         rows = [
             {"hour": f"{h:02d}:00", **_kpi_row(by_hour[h], convention, max_wait.get(h))} for h in range(24)
         ]
@@ -284,31 +257,27 @@ class ReportService:
     # --- agent report --------------------------------------------------------------------------------
     async def agent_report(self, req: ReportRequest) -> Report:
         p = req.period
-        calls = await self._calls(req)
-        transitions = await self.store.report_transitions(p.since - TRANSITION_LOOKBACK, p.until, req.agent)
-        return await asyncio.to_thread(self._agents, req, calls, transitions)
-
-    def _agents(
-        self, req: ReportRequest, calls: list[CallRecord], transitions: list[AgentTransition]
-    ) -> Report:
-        p = req.period
-        facts = [f for f in self._facts(req, calls) if f.agent and f.kind is FactKind.ANSWERED]
-        engine = self._engine(p, lambda a: (AGENT_SCOPE + a,), len(facts))
-        for fact in facts:
-            engine.add_call(dataclasses.replace(fact, queue=AGENT_SCOPE + (fact.agent or "")))
-        feed_transitions(engine, transitions)
-        pauses, missed = _pauses_and_missed(transitions, p.since, p.until)
-        agents = sorted(
-            {f.agent for f in facts if f.agent}
-            | {t.agent for t in transitions if t.at >= p.since}
-            | set(pauses)
+        calls = await self.store.call_tallies(
+            CallWindow(p.since, p.until, ARRIVAL_LOOKBACK, req.queue, req.agent),
+            WrapWindow(p.since - TRANSITION_LOOKBACK, p.until, req.agent),
+            self._thresholds(),
+            group="agent",
         )
+        times = agent_times(
+            await self.store.agent_time(p.since, p.until, TRANSITION_LOOKBACK, req.agent), p.since, p.until
+        )
+        by_agent = {row.key: row.tally for row in calls}
+        agents = sorted(set(by_agent) | set(times))
         if req.agent:
             agents = [a for a in agents if a == req.agent]
+        pauses = {a: times[a].pauses for a in agents if a in times}
+        missed = {a: times[a].missed_offers for a in agents if a in times}
         reasons = sorted({r for by in pauses.values() for r in by})
         rows = []
         for agent in agents:
-            t = engine.window(AGENT_SCOPE + agent, "today", p.until)
+            t = dataclasses.replace(by_agent.get(agent) or Tally())
+            if agent in times:
+                t.staffed_time, t.handling_time = times[agent].staffed, times[agent].handling
             f = figures(t, SlConvention.ANSWERED)
             by_reason = pauses.get(agent, {})
             row: dict[str, Any] = {
@@ -410,48 +379,3 @@ class ReportService:
             Column("failed", "Failed", "int"),
         )
         return Report("qa", "QA scores by agent", req, columns, rows, chart=("agent", ("average",)))
-
-
-def _feed_wrapups(engine: KpiEngine, transitions: Sequence[AgentTransition]) -> None:
-    """Only the wrap-ups: an agent enters wrap-up with its call and leaves it to "logged out" (the engine
-    then adds the wrap-up seconds to the call, and counts no idle time the queue report does not show)."""
-    for t in sorted(transitions, key=lambda t: t.at):
-        if t.to_state is AgentState.WRAPUP:
-            engine.agent_state(t.agent, AgentState.WRAPUP, t.at, call_id=t.call_id, queue=t.queue)
-        elif t.from_state is AgentState.WRAPUP:
-            engine.agent_state(t.agent, AgentState.LOGGED_OUT, t.at)
-
-
-def _pauses_and_missed(
-    transitions: Sequence[AgentTransition], since: float, until: float
-) -> tuple[dict[str, dict[str, float]], dict[str, int]]:
-    """Pause seconds by reason within [since, until) and missed offers (ringing → not in a call) per agent,
-    from the state log (each row: the agent entered ``to_state`` at ``at``)."""
-    pauses: dict[str, dict[str, float]] = {}
-    missed: dict[str, int] = {}
-    current: dict[str, AgentTransition] = {}
-    for t in sorted(transitions, key=lambda t: t.at):
-        prev = current.get(t.agent)
-        if prev is not None and prev.to_state is AgentState.PAUSED:
-            _add_pause(pauses, prev, prev.at, t.at, since, until)
-        if t.from_state is AgentState.RINGING and t.to_state not in IN_CALL and since <= t.at < until:
-            missed[t.agent] = missed.get(t.agent, 0) + 1
-        current[t.agent] = t
-    for prev in current.values():
-        if prev.to_state is AgentState.PAUSED:
-            _add_pause(pauses, prev, prev.at, until, since, until)
-    return pauses, missed
-
-
-def _add_pause(
-    pauses: dict[str, dict[str, float]],
-    t: AgentTransition,
-    start: float,
-    end: float,
-    since: float,
-    until: float,
-) -> None:
-    seconds = min(end, until) - max(start, since)
-    if seconds > 0:
-        by = pauses.setdefault(t.agent, {})
-        by[t.reason] = by.get(t.reason, 0.0) + seconds

@@ -369,6 +369,9 @@ class AgentStateRow(Base):
     __table_args__ = (
         Index("ix_agent_state_log_agent_at", "agent", "at"),
         Index("ix_agent_state_log_at", "at"),
+        # reports: wrap-up exits and pause rows of a period (migration 0009)
+        Index("ix_agent_state_log_from_state_at", "from_state", "at"),
+        Index("ix_agent_state_log_to_state_at", "to_state", "at"),
     )
 
     id: Mapped[int] = mapped_column(
