@@ -8,6 +8,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from callcenter import __version__
 from callcenter.config import Settings, async_database_url, load_settings
@@ -225,26 +226,58 @@ def _add_ivr_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "check",
         help="validate IVR flow files (default: the ivr_flows_dir setting)",
         description="Checks nodes, targets, reachability, loops without input, prompts (sounds.txt) and "
-        "queues (queues.yaml) of the flow files; prints file:line: message per problem; exit 1 on any.",
+        "queues (queues.yaml) of the flow files, and cross-checks the queues they route to against the "
+        "ACD configuration (the queue exists; some agent of the queue has the required skills, a "
+        "warning when fewer than two do); prints file:line: message per problem; exit 1 on any error.",
     )
     p.add_argument("paths", nargs="*", help="flow files or directories")
     p.add_argument("--default-flow", default="main", help="the flow used when a call names none")
+    p.add_argument(
+        "--acd-config",
+        metavar="FILE",
+        help="the ACD configuration to cross-check (default: the acd_config setting; skipped with a "
+        "note when that file does not exist)",
+    )
+    p.add_argument("--no-acd", action="store_true", help="do not cross-check against the ACD configuration")
     p.set_defaults(func=cmd_ivr_check)
 
 
 def cmd_ivr_check(args: argparse.Namespace) -> int:
-    from callcenter.services.ivr_flows import check_paths
+    from callcenter.services.acd_config import load_acd_config
+    from callcenter.services.ivr_flows import check_flow_files
 
-    paths = args.paths or [_settings(args).ivr_flows_dir]
-    flows, problems, notes = check_paths(paths, default=args.default_flow)
-    for note in notes:
+    settings = _settings(args) if not args.paths or not (args.no_acd or args.acd_config) else None
+    paths = args.paths or [settings.ivr_flows_dir if settings is not None else ""]
+    acd = None
+    acd_path: str | None = None
+    pre_notes: list[str] = []
+    if not args.no_acd:
+        acd_path = args.acd_config or (settings.acd_config if settings is not None else None)
+        if acd_path and not args.acd_config and not Path(acd_path).is_file():
+            pre_notes.append(f"no ACD configuration {acd_path}: queues were not cross-checked with the ACD")
+            acd_path = None
+        if acd_path:
+            try:
+                acd = load_acd_config(acd_path)
+            except ConfigError as exc:
+                message = str(exc)
+                print(message if acd_path in message else f"ACD config {acd_path}: {message}")
+                print("1 problem(s)", file=sys.stderr)
+                return 1
+    report = check_flow_files(paths, default=args.default_flow, acd=acd, acd_source=acd_path or "")
+    for note in pre_notes + report.notes:
         print(f"note: {note}")
-    for problem in problems:
+    for problem in report.problems:
         print(problem)
-    if flows is None:
-        print(f"{len(problems)} problem(s)", file=sys.stderr)
+    for warning in report.warnings:
+        print(f"{warning.file}:{warning.line}: warning: {warning.message}")
+    if report.flows is None:
+        print(f"{len(report.problems)} problem(s), {len(report.warnings)} warning(s)", file=sys.stderr)
         return 1
-    print(f"ok: {len(flows.flows)} flow(s): {', '.join(sorted(flows.flows))}")
+    flows = report.flows.flows
+    checked = f"; queues cross-checked with {acd_path}" if acd is not None else ""
+    warned = f"; {len(report.warnings)} warning(s)" if report.warnings else ""
+    print(f"ok: {len(flows)} flow(s): {', '.join(sorted(flows))}{checked}{warned}")
     return 0
 
 

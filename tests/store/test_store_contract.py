@@ -240,6 +240,118 @@ async def test_recording_metadata(store: SqlCrmStore) -> None:
         await store.save_recording("missing", "r/b.wav")
 
 
+def resumed_snapshot(stored: CallRecord, *, version: int, outcome: CallOutcome) -> CallRecord:
+    """What the tracker writes for ``stored`` after a service restart mid-call: the call rebuilt from a
+    resync (CoreShowChannels), so later or unknown start times, no queue, agent, recording or IVR data."""
+    t = stored.started_at
+    resumed_at = t + 60.0
+    legs = tuple(
+        dataclasses.replace(
+            leg,
+            started_at=leg.started_at + 0.75,  # the channel age is whole seconds
+            answered_at=resumed_at if leg.answered_at is not None else None,
+            agent=None,
+            dial_status=None,
+            ended_at=t + 120.0,
+            hangup_cause=16,
+        )
+        for leg in stored.legs
+    )
+    return CallRecord(
+        call_id=stored.call_id,
+        started_at=t + 0.75,
+        direction="internal",
+        caller_num=stored.caller_num,
+        ivr_at=t + 0.75,
+        answered_at=resumed_at if outcome is CallOutcome.ANSWERED else None,
+        ended_at=t + 120.0,
+        wait_seconds=None,
+        talk_seconds=60.0,
+        hold_seconds=0.0,
+        outcome=outcome,
+        hangup_cause=16,
+        hangup_by=HangupSide.AGENT,
+        legs=legs,
+        version=version,
+        extra={"resumed": "1"},
+    )
+
+
+@pytest.mark.parametrize("resumed_outcome", [CallOutcome.ANSWERED, CallOutcome.UNANSWERED])
+async def test_resumed_snapshot_keeps_the_earliest_start_times(
+    store: SqlCrmStore, resumed_outcome: CallOutcome
+) -> None:
+    before = make_call(version=1, ended=False, recording="r/live.wav")  # written before the restart
+    await store.save_calls([before])
+    after = resumed_snapshot(before, version=2, outcome=resumed_outcome)
+    await store.save_calls([after])
+    got = await store.get_call(before.call_id)
+    assert got is not None
+    # first known wins: every start time stored before the restart is kept
+    for name in ("started_at", "ivr_at", "queued_at", "offered_at", "answered_at"):
+        assert getattr(got, name) == pytest.approx(getattr(before, name), abs=1e-6), name
+    # latest wins: the facts of the end of the call
+    assert got.ended_at == pytest.approx(before.started_at + 120.0, abs=1e-6)
+    assert got.version == 2
+    assert (got.talk_seconds, got.hold_seconds, got.hangup_cause, got.hangup_by) == (
+        60.0,
+        0.0,
+        16,
+        HangupSide.AGENT,
+    )
+    # derived from the merged times: answered (an agent did answer), wait = answered - queued
+    assert got.outcome is CallOutcome.ANSWERED
+    assert got.wait_seconds == pytest.approx(14.5, abs=1e-6)
+    # what the resumed snapshot does not know keeps the stored value
+    assert (got.direction, got.queue, got.agent, got.caller_name, got.dnis) == (
+        "inbound",
+        "sales",
+        "1001",
+        "Ann Caller",
+        "8005550100",
+    )
+    assert got.recording_file == "r/live.wav"
+    assert got.extra == {"lang": "en", "ivr": "main", "resumed": "1"}
+    # legs: the same rules
+    legs = {leg.uniqueid: leg for leg in got.legs}
+    for old in before.legs:
+        leg = legs[old.uniqueid]
+        assert leg.started_at == pytest.approx(old.started_at, abs=1e-6)
+        assert (leg.answered_at is None) == (old.answered_at is None)
+        if old.answered_at is not None:
+            assert leg.answered_at == pytest.approx(old.answered_at, abs=1e-6)
+        assert leg.ended_at == pytest.approx(before.started_at + 120.0, abs=1e-6)
+        assert (leg.agent, leg.dial_status) == (old.agent, old.dial_status)
+    assert await store.open_call_ids() == []
+
+
+async def test_later_snapshots_still_fill_and_replace(store: SqlCrmStore) -> None:
+    live = dataclasses.replace(
+        make_call(version=1, ended=False, agent=None),
+        answered_at=None,
+        offered_at=None,
+        wait_seconds=None,
+        direction="internal",
+        caller_name="",
+    )
+    await store.save_calls([live])
+    done = make_call(version=2, outcome=CallOutcome.ANSWERED, agent="1002")  # normal progress
+    await store.save_calls([done])
+    assert_same_call(await store.get_call(done.call_id), done)
+    # started_at: the earliest wins (a later one never replaces it, an earlier one does);
+    # queued_at and the other start times: the first known wins (wait_seconds follows them)
+    later = dataclasses.replace(done, version=3, started_at=T0 + 5, queued_at=T0 + 12, wait_seconds=12.5)
+    await store.save_calls([later])
+    got = await store.get_call(done.call_id)
+    assert got is not None
+    assert (got.started_at, got.queued_at, got.wait_seconds) == (T0, T0 + 10.0, 14.5)
+    earlier = dataclasses.replace(done, version=4, started_at=T0 - 2, queued_at=T0 + 4.5, wait_seconds=20.0)
+    await store.save_calls([earlier])
+    got = await store.get_call(done.call_id)
+    assert got is not None
+    assert (got.started_at, got.queued_at, got.wait_seconds) == (T0 - 2, T0 + 10.0, 14.5)
+
+
 # -- list_calls ----------------------------------------------------------------------------------------
 
 

@@ -9,6 +9,10 @@ Directory layout (``Settings.ivr_flows_dir``):
 * ``queues.yaml``: ``queues: [sales, support, ...]``, the queue names flows may use, until the ACD's own
   configuration owns them (a ``has_queue`` callable, the ACD's, is consulted first when given).
 
+``callcenter ivr check`` also cross-checks the flows against the ACD configuration file when it is given
+(``check_flow_files(acd=...)``, rules in ``domain.ivr_staffing``): queues that do not exist there or
+that no configured agent can answer are errors, queues fewer than two agents can answer warnings.
+
 A reload (SIGHUP, ``POST /api/admin/ivr/reload``) that finds any problem keeps the running flows and
 reports the problems; calls already in the IVR finish on the version they started with.
 """
@@ -23,8 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from callcenter.domain.ivr import Catalog, FlowSet, Problem
-from callcenter.domain.ivr_parse import build_flow_set, parse_queues, parse_sounds
+from callcenter.domain.acd import AcdConfig
+from callcenter.domain.ivr import Catalog, Flow, FlowSet, Problem
+from callcenter.domain.ivr_parse import build_flow_set, parse_flow, parse_queues, parse_sounds
+from callcenter.domain.ivr_staffing import check_queue_staffing
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +88,17 @@ def read_sources(paths: Sequence[str | Path], catalog_dir: str | Path | None = N
     return FlowSources(flows, Catalog(sounds, queues, sounds_source, queues_source), problems)
 
 
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    """What ``callcenter ivr check`` prints: ``flows`` is None when there is any problem (an error);
+    warnings do not make the check fail."""
+
+    flows: FlowSet | None
+    problems: list[Problem]
+    warnings: list[Problem]
+    notes: list[str]
+
+
 def check_paths(
     paths: Sequence[str | Path],
     *,
@@ -89,18 +106,45 @@ def check_paths(
     has_queue: Callable[[str], bool] | None = None,
     catalog_dir: str | Path | None = None,
 ) -> tuple[FlowSet | None, list[Problem], list[str]]:
-    """Blocking: what ``callcenter ivr check`` runs. Returns (flow set, problems, notes)."""
+    """Blocking: the static flow check (the service at start and reload). Returns (flow set, problems,
+    notes)."""
+    report = check_flow_files(paths, default=default, has_queue=has_queue, catalog_dir=catalog_dir)
+    return report.flows, report.problems, report.notes
+
+
+def check_flow_files(
+    paths: Sequence[str | Path],
+    *,
+    default: str = "main",
+    has_queue: Callable[[str], bool] | None = None,
+    catalog_dir: str | Path | None = None,
+    acd: AcdConfig | None = None,
+    acd_source: str = "the ACD configuration",
+) -> CheckReport:
+    """Blocking: what ``callcenter ivr check`` runs: the static flow check, plus with ``acd`` the
+    cross-check of the queues the flows route to against that configuration (``acd_source`` names it
+    in messages)."""
     sources = read_sources(paths, catalog_dir)
     notes: list[str] = []
     if sources.catalog.sounds is None:
         notes.append(f"no {SOUNDS_FILE} found: prompt names were not checked")
-    if sources.catalog.queues is None and has_queue is None:
+    if sources.catalog.queues is None and has_queue is None and acd is None:
         notes.append(f"no {QUEUES_FILE} and no ACD: queue names were not checked")
     flow_set, problems = build_flow_set(
         sources.flows, sources.catalog, default=default, has_queue=has_queue, loaded_at=time.time()
     )
     problems = sources.problems + problems
-    return (flow_set if not problems else None), problems, notes
+    warnings: list[Problem] = []
+    if acd is not None:
+        flows: list[Flow]
+        if flow_set is not None:
+            flows = list(flow_set.flows.values())
+        else:  # check what parsed, so one run reports everything
+            flows = [f for f in (parse_flow(text, file)[0] for file, text in sources.flows) if f is not None]
+        staffing = check_queue_staffing(flows, acd, source=acd_source)
+        problems += staffing.errors
+        warnings = staffing.warnings
+    return CheckReport((flow_set if not problems else None), problems, warnings, notes)
 
 
 @dataclass(slots=True)

@@ -14,6 +14,37 @@ Write path (``save_calls``) — the hot path, fed in batches by the records serv
 A call's ``customer_id`` is filled from ``customer_phones`` by the normalised caller number (one
 ``SELECT ... IN`` per batch) and never cleared by a later snapshot.
 
+Merging a newer snapshot into a stored call (why: a service restart mid-call). The tracker then
+resumes the call from a resync (``CoreShowChannels``): it knows only what the live channels tell, so
+its snapshot has a later or missing ``queued_at``/``offered_at``/``answered_at``, no queue, agent or
+recording, and a ``started_at`` rebuilt from a whole-second channel age. A higher version must not
+erase what was stored before the restart, so each column of ``calls`` follows one rule:
+
+* **earliest wins** (the earlier non-NULL of stored and new, ``LEAST``): ``started_at``. The tracker
+  itself only moves it earlier (a call first seen mid-way is corrected from the channel age).
+* **first known wins** (the stored value unless it is NULL, ``COALESCE(stored, new)``): ``ivr_at``,
+  ``queued_at``, ``offered_at``, ``answered_at``. The tracker sets each of these once, from the event
+  itself, so in normal operation this is the same as taking the new value; after a restart the
+  snapshot has them later, missing, or (``ivr_at``: the channel's start) approximated.
+* **latest known wins** (the new value unless it is unknown: NULL, ``''``, or direction
+  ``internal``, the tracker's "not seen yet"): ``queue``, ``agent_id``, ``recording_file``,
+  ``hangup_cause``, ``caller_num``, ``caller_name``, ``dnis``, ``direction``, ``customer_id``;
+  ``extra`` is the union of both (new keys win).
+* **latest wins**: ``ended_at``, ``outcome``, ``hangup_by``, ``talk_seconds``, ``hold_seconds``,
+  ``version``, ``updated_at``.
+* **derived from the merged times**: ``wait_seconds`` is recomputed with the tracker's definition
+  (answered, else ended, minus queued, else offered) whenever merging changed one of its times; and a
+  final outcome other than ``answered`` becomes ``answered`` when the merged ``answered_at`` is known
+  (the tracker's rule: answered if any agent answered).
+
+The SQL ``ON CONFLICT`` clause applies the first-known/latest-known rules itself (``CASE``/``COALESCE``,
+portable to SQLite and PostgreSQL), so a concurrent writer cannot undo them; the derived columns are
+computed in Python from the start times read in step 2. Legs follow the same idea: ``started_at``
+earliest wins, ``answered_at`` first known wins, ``agent_id``/``hangup_cause``/``dial_status`` latest
+known wins.
+Talk and hold are the tracker's accumulators and cannot be merged here: after a restart they count
+from the resync (the time spent in a bridge before it is not known to the new process).
+
 Times: the domain uses epoch floats, the database timezone-aware UTC timestamps; converted here.
 Errors: SQLAlchemy/driver exceptions become ``StoreUnavailable`` / ``StoreError`` / ``DuplicateError``.
 """
@@ -21,13 +52,14 @@ Errors: SQLAlchemy/driver exceptions become ``StoreUnavailable`` / ``StoreError`
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Table, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -86,8 +118,28 @@ _CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
 _USERS: Table = UserRow.__table__  # type: ignore[assignment]
 _TOKENS: Table = ApiToken.__table__  # type: ignore[assignment]
 
-_CALL_UPDATE_COLUMNS = [c.name for c in _CALLS.columns if c.name not in ("id", "customer_id")]
-_LEG_UPDATE_COLUMNS = [c.name for c in _LEGS.columns if c.name != "uniqueid"]
+#: ``calls`` columns where the earliest value wins, and where the first known value wins (see the
+#: module docstring).
+CALL_EARLIEST = ("started_at",)
+CALL_FIRST_KNOWN = ("ivr_at", "queued_at", "offered_at", "answered_at")
+_CALL_TIMES = (*CALL_EARLIEST, *CALL_FIRST_KNOWN)
+#: ``calls`` columns where a NULL (unknown) new value keeps the stored one.
+_CALL_LATEST_KNOWN = ("queue", "agent_id", "recording_file", "hangup_cause", "customer_id")
+#: ``calls`` text columns where an empty new value keeps the stored one.
+_CALL_LATEST_TEXT = ("caller_num", "caller_name", "dnis")
+_CALL_UPDATE_COLUMNS = [
+    c.name
+    for c in _CALLS.columns
+    if c.name not in ("id", "direction", "extra", *_CALL_TIMES, *_CALL_LATEST_KNOWN, *_CALL_LATEST_TEXT)
+]
+_LEG_EARLIEST = ("started_at",)
+_LEG_FIRST_KNOWN = ("answered_at",)
+_LEG_LATEST_KNOWN = ("agent_id", "hangup_cause", "dial_status")
+_LEG_UPDATE_COLUMNS = [
+    c.name
+    for c in _LEGS.columns
+    if c.name not in ("uniqueid", *_LEG_EARLIEST, *_LEG_FIRST_KNOWN, *_LEG_LATEST_KNOWN)
+]
 _OFFER_UPDATE_COLUMNS = ["agent_id", "rang_at", "ended_at", "answered", "dial_status"]
 
 
@@ -125,21 +177,49 @@ class _Statements:
     agents: Any
 
 
+def _earliest(stored: Any, new: Any) -> ColumnElement[Any]:
+    """The earlier non-NULL of two timestamps (``LEAST`` ignoring NULLs, spelled portably: SQLite's
+    ``min()`` returns NULL when one argument is; its timestamps are fixed-width text that sorts like time)."""
+    return case((stored.is_(None), new), (new.is_(None), stored), (new < stored, new), else_=stored)
+
+
+def _known(stored: Any, new: Any, unknown: str) -> ColumnElement[Any]:
+    """The new value unless it equals ``unknown`` (``''``, ``'internal'``): then the stored one."""
+    return case((new == unknown, stored), else_=new)
+
+
 def _build_statements(dialect: str) -> _Statements:
     insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
 
     calls = insert(_CALLS)
+    new = calls.excluded
+    merged_extra = (
+        _CALLS.c.extra.op("||")(new.extra)
+        if dialect == "postgresql"
+        else func.json_patch(_CALLS.c.extra, new.extra)  # extra is NOT NULL
+    )
     calls = calls.on_conflict_do_update(
         index_elements=[_CALLS.c.id],
         set_={
-            **{name: calls.excluded[name] for name in _CALL_UPDATE_COLUMNS},
-            "customer_id": func.coalesce(calls.excluded.customer_id, _CALLS.c.customer_id),
+            **{name: new[name] for name in _CALL_UPDATE_COLUMNS},
+            **{name: _earliest(_CALLS.c[name], new[name]) for name in CALL_EARLIEST},
+            **{name: func.coalesce(_CALLS.c[name], new[name]) for name in CALL_FIRST_KNOWN},
+            **{name: func.coalesce(new[name], _CALLS.c[name]) for name in _CALL_LATEST_KNOWN},
+            **{name: _known(_CALLS.c[name], new[name], "") for name in _CALL_LATEST_TEXT},
+            "direction": _known(_CALLS.c.direction, new.direction, "internal"),
+            "extra": merged_extra,
         },
-        where=_CALLS.c.version < calls.excluded.version,
+        where=_CALLS.c.version < new.version,
     )
     legs = insert(_LEGS)
     legs = legs.on_conflict_do_update(
-        index_elements=[_LEGS.c.uniqueid], set_={name: legs.excluded[name] for name in _LEG_UPDATE_COLUMNS}
+        index_elements=[_LEGS.c.uniqueid],
+        set_={
+            **{name: legs.excluded[name] for name in _LEG_UPDATE_COLUMNS},
+            **{name: _earliest(_LEGS.c[name], legs.excluded[name]) for name in _LEG_EARLIEST},
+            **{name: func.coalesce(_LEGS.c[name], legs.excluded[name]) for name in _LEG_FIRST_KNOWN},
+            **{name: func.coalesce(legs.excluded[name], _LEGS.c[name]) for name in _LEG_LATEST_KNOWN},
+        },
     )
     offers = insert(_OFFERS)
     offers = offers.on_conflict_do_update(
@@ -165,6 +245,47 @@ def _build_statements(dialect: str) -> _Statements:
         set_={"name": agents.excluded.name, "endpoint": agents.excluded.endpoint},
     )
     return _Statements(calls, legs, offers, transfers, recordings, meta, agents)
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredCall:
+    version: int
+    times: dict[str, float | None]  # CALL_EARLIEST / CALL_FIRST_KNOWN name -> epoch
+
+
+def _wait(record: CallRecord) -> float | None:
+    """The tracker's wait: (answered, else ended) - (queued, else first offer); None if either is unknown."""
+    start = record.queued_at if record.queued_at is not None else record.offered_at
+    end = record.answered_at if record.answered_at is not None else record.ended_at
+    if start is None or end is None:
+        return None
+    return max(0.0, end - start)
+
+
+def merge_stored_times(record: CallRecord, stored: dict[str, float | None]) -> CallRecord:
+    """``record`` with the start times merged with ``stored`` (``CALL_EARLIEST``: the earlier one;
+    ``CALL_FIRST_KNOWN``: the stored one when known), and what derives from them (``wait_seconds``, an
+    ``answered`` outcome) redone when a time changed. The same merge the upsert does in SQL; see the
+    module docstring."""
+    changes: dict[str, Any] = {}
+    for name in _CALL_TIMES:
+        old, new = stored.get(name), getattr(record, name)
+        if old is None or old == new:
+            continue
+        if name in CALL_FIRST_KNOWN or new is None or old < new:
+            changes[name] = old
+    if not changes:
+        return record
+    merged = dataclasses.replace(record, **changes)
+    derived: dict[str, Any] = {}
+    if changes.keys() & {"queued_at", "offered_at", "answered_at"}:
+        derived["wait_seconds"] = _wait(merged)
+    if merged.answered_at is not None and merged.outcome not in (
+        CallOutcome.IN_PROGRESS,
+        CallOutcome.ANSWERED,
+    ):
+        derived["outcome"] = CallOutcome.ANSWERED
+    return dataclasses.replace(merged, **derived)
 
 
 def create_store(
@@ -233,18 +354,29 @@ class SqlCrmStore:
                 latest[record.call_id] = record
         with translate_errors("save_calls"):
             async with self._engine.begin() as conn:
-                stored = await self._stored_versions(conn, list(latest))
-                fresh = [r for r in latest.values() if r.version > stored.get(r.call_id, -(2**62))]
+                stored = await self._stored_calls(conn, list(latest))
+                fresh: list[CallRecord] = []
+                for record in latest.values():
+                    row = stored.get(record.call_id)
+                    if row is None:
+                        fresh.append(record)
+                    elif record.version > row.version:
+                        fresh.append(merge_stored_times(record, row.times))
                 if not fresh:
                     return
                 customers = await self._customers_for(conn, fresh)
                 await self._write(conn, fresh, customers)
 
-    async def _stored_versions(self, conn: AsyncConnection, ids: list[str]) -> dict[str, int]:
-        out: dict[str, int] = {}
+    async def _stored_calls(self, conn: AsyncConnection, ids: list[str]) -> dict[str, _StoredCall]:
+        """Version and start times (``CALL_EARLIEST``, ``CALL_FIRST_KNOWN``) of the stored calls among
+        ``ids``."""
+        out: dict[str, _StoredCall] = {}
+        columns = [_CALLS.c.id, _CALLS.c.version, *(_CALLS.c[name] for name in _CALL_TIMES)]
         for chunk in _chunks(ids):
-            result = await conn.execute(select(_CALLS.c.id, _CALLS.c.version).where(_CALLS.c.id.in_(chunk)))
-            out.update((row[0], row[1]) for row in result)
+            result = await conn.execute(select(*columns).where(_CALLS.c.id.in_(chunk)))
+            for row in result:
+                times = {name: _ep(value) for name, value in zip(_CALL_TIMES, row[2:], strict=True)}
+                out[row[0]] = _StoredCall(row[1], times)
         return out
 
     async def _customers_for(self, conn: AsyncConnection, records: list[CallRecord]) -> dict[str, int]:
