@@ -40,7 +40,7 @@ import asyncpg  # noqa: E402
 from callcenter.domain.kpis import SlConvention  # noqa: E402
 from callcenter.domain.qa_recordings import CallSearch  # noqa: E402
 from callcenter.domain.reports import period  # noqa: E402
-from callcenter.services.reports import ReportRequest, ReportService  # noqa: E402
+from callcenter.services.reports import SETTLE, ReportRequest, ReportService  # noqa: E402
 from callcenter.store.engine import make_engine  # noqa: E402
 from callcenter.store.migrate import migrate  # noqa: E402
 from callcenter.store.qa import SqlQaStore  # noqa: E402
@@ -223,15 +223,42 @@ async def load_pg(dsn: str, n: int, agents: int, seed: int, log_since: float, lo
 # --- measurements -----------------------------------------------------------------------------------------
 
 
-async def measure(url: str, label: str) -> dict[str, float]:
-    engine = make_engine(url)
-    qa = SqlQaStore(engine)
-    reports = ReportService(
-        SqlReportStore(engine),
+class _LiveOnly(SqlReportStore):
+    """The same store with no settled intervals: every report summed from the calls and the log."""
+
+    async def settled_until(self) -> float | None:
+        return None
+
+
+def _service(store: SqlReportStore) -> ReportService:
+    return ReportService(
+        store,
         threshold_of=lambda _q: 20.0,
         convention=lambda _s: SlConvention.ANSWERED,
         short_abandon=lambda: 5.0,
+        queues=lambda: QUEUES,
     )
+
+
+async def roll_up(url: str, label: str) -> None:
+    """The service's background rollup, caught up over the whole year (as on a center a year old)."""
+    engine = make_engine(url)
+    try:
+        reports = _service(SqlReportStore(engine))
+        t = time.perf_counter()
+        windows = await reports.rollup(YEAR_START + 366 * 86400 + SETTLE)
+        seconds = time.perf_counter() - t
+        if windows:
+            print(f"  {label}: rollup of {windows} days in {seconds:.0f} s ({seconds / windows:.2f} s a day)")
+    finally:
+        await engine.dispose()
+
+
+async def measure(url: str, label: str) -> dict[str, float]:
+    engine = make_engine(url)
+    qa = SqlQaStore(engine)
+    reports = _service(SqlReportStore(engine))
+    live = _service(_LiveOnly(engine))
     p = period("month", MONTH, "UTC")
     cases: dict[str, Any] = {
         "search month": lambda: qa.search_calls(CallSearch(since=p.since, until=p.until)),
@@ -245,6 +272,8 @@ async def measure(url: str, label: str) -> dict[str, float]:
         "queue report month": lambda: reports.queue_report(ReportRequest(p)),
         "queue report month (1 queue)": lambda: reports.queue_report(ReportRequest(p, queue="sales")),
         "agent report month": lambda: reports.agent_report(ReportRequest(p)),
+        "agent report month+queue": lambda: reports.agent_report(ReportRequest(p, queue="sales")),
+        "(live) queue report month": lambda: live.queue_report(ReportRequest(p)),
     }
     out: dict[str, float] = {}
     try:
@@ -309,6 +338,7 @@ async def main() -> None:
                 load_sqlite, path, args.calls, args.agents, args.seed, log_since, log_until
             )
             print(f"  sqlite: loaded in {load:.0f} s ({path.stat().st_size / 1e9:.2f} GB)")
+        await roll_up(url, "sqlite")
         if not args.load_only:
             results["sqlite"] = await measure(url, "sqlite")
         if not (args.keep or args.sqlite_db):
@@ -328,6 +358,7 @@ async def main() -> None:
                     f"{PG_SERVER}/{name}", args.calls, args.agents, args.seed, log_since, log_until
                 )
                 print(f"  postgres: loaded in {load:.0f} s")
+            await roll_up(url, "postgres")
             if not args.load_only:
                 results["postgres"] = await measure(url, "postgres")
         finally:
@@ -337,7 +368,7 @@ async def main() -> None:
     for backend, figures in results.items():
         target = 1.0 if backend == "postgres" else 3.0
         for case, seconds in figures.items():
-            verdict = "ok" if seconds <= target else "OVER"
+            verdict = "(not a target)" if case.startswith("(") else ("ok" if seconds <= target else "OVER")
             print(f"  {backend:8} {case:30} {seconds:7.3f}  {verdict}")
 
 

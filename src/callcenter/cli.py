@@ -152,6 +152,15 @@ def _add_qa_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
     p.set_defaults(func=cmd_recordings_purge)
+    reports = sub.add_parser("reports", help="standard reports").add_subparsers(
+        dest="reports_command", required=True
+    )
+    p = reports.add_parser(
+        "rollup",
+        help="roll up the settled 15-minute report intervals (the service does it every 5 minutes; run "
+        "this after importing history)",
+    )
+    p.set_defaults(func=cmd_reports_rollup)
     qa = sub.add_parser("qa", help="quality assurance").add_subparsers(dest="qa_command", required=True)
     p = qa.add_parser(
         "sample", help="pick N answered calls per agent in an ISO week, at random across queues"
@@ -191,6 +200,47 @@ def cmd_recordings_purge(args: argparse.Namespace) -> int:
                 f"age {item.age_days} d: {item.path}{note}"
             )
         print(f"{len(items)} recording(s) {verb}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_reports_rollup(args: argparse.Namespace) -> int:
+    import time
+
+    from callcenter.services.acd_config import load_acd_config_if_present
+    from callcenter.services.kpi import DEFAULT_THRESHOLD
+    from callcenter.services.kpi_config import load_kpi_config
+    from callcenter.services.reports import ReportService
+    from callcenter.store.crm import create_store
+    from callcenter.store.reports import SqlReportStore
+
+    settings = _settings(args)
+    acd = load_acd_config_if_present(settings.acd_config)
+    kpi = load_kpi_config(Path(settings.acd_config).with_name("wallboard.yaml"))
+    thresholds = {q.name: q.sl_threshold for q in (acd.queues if acd else ())}
+
+    async def run() -> int:
+        store = create_store(async_database_url(settings.database_url))
+        try:
+            reports = ReportService(
+                SqlReportStore(store.engine),
+                threshold_of=lambda queue: thresholds.get(queue, DEFAULT_THRESHOLD),
+                convention=kpi.convention,
+                short_abandon=lambda: kpi.short_abandon,
+                queues=lambda: tuple(thresholds),
+            )
+            started = time.perf_counter()
+            windows = await reports.rollup(time.time())
+            settled = await reports.store.settled_until()
+        finally:
+            await store.close()
+        when = (
+            "nothing stored yet"
+            if settled is None
+            else time.strftime("%Y-%m-%d %H:%M", time.localtime(settled))
+        )
+        print(f"{windows} window(s) rolled up in {time.perf_counter() - started:.1f} s; settled until {when}")
         return 0
 
     return asyncio.run(run())

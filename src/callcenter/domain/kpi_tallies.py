@@ -3,11 +3,11 @@ shapes of ``store/kpi_tallies.py``; pure data)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from callcenter.domain.acd import IN_CALL, STAFFED, AgentState, AgentTransition
-from callcenter.domain.kpis import HANDLING, Tally
+from callcenter.domain.kpis import HANDLING, INTERVAL, Tally
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,18 +41,10 @@ class Thresholds:
 @dataclass(frozen=True, slots=True)
 class KeyedTally:
     key: str  # the queue, or the agent (``group="agent"``)
-    interval: int  # the 15-minute interval index (epoch // 900); 0 when grouped by agent only
+    interval: int  # the 15-minute interval index (epoch // 900)
     tally: Tally
     max_wait: float
-
-
-@dataclass(frozen=True, slots=True)
-class AgentTimeRows:
-    """Agent state time of a period, as the database summed it."""
-
-    seconds: dict[tuple[str, str, str], tuple[float, int]]  # (agent, from, to) → (clipped s, rows)
-    last_states: dict[str, tuple[AgentState, float]]  # agent → (state at the end, since when)
-    pause_rows: list[AgentTransition]  # rows entering or leaving a pause (their reasons), in time order
+    queue: str = ""  # the queue of an agent's calls, when grouped by agent and queue
 
 
 @dataclass(slots=True)
@@ -64,48 +56,70 @@ class AgentTime:
     missed_offers: int = 0  # rang and then did not go into the call
     pauses: dict[str, float] = field(default_factory=dict)  # reason → seconds
 
+    def add(self, other: AgentTime) -> None:
+        self.staffed += other.staffed
+        self.handling += other.handling
+        self.missed_offers += other.missed_offers
+        for reason, seconds in other.pauses.items():
+            self.pauses[reason] = self.pauses.get(reason, 0.0) + seconds
 
-def agent_times(rows: AgentTimeRows, since: float, until: float) -> dict[str, AgentTime]:
-    """Per agent, from the store's sums: closed stints (clipped at ``since`` by the store), the state each
-    agent is still in at ``until`` counted up to it, pauses by the reason they were entered with."""
-    out: dict[str, AgentTime] = {}
-    for (agent, from_state, to_state), (seconds, count) in rows.seconds.items():
-        t = out.setdefault(agent, AgentTime())
-        _add_state(t, AgentState(from_state), seconds)
-        if from_state == AgentState.RINGING.value and AgentState(to_state) not in IN_CALL:
-            t.missed_offers += count
-    for agent, (state, at) in rows.last_states.items():
-        open_seconds = until - max(at, since)
-        if open_seconds > 0 and state in STAFFED:
-            _add_state(out.setdefault(agent, AgentTime()), state, open_seconds)
-    for agent, reason, start, end in _pause_stints(rows, until):
-        seconds = min(end, until) - max(start, since)
-        if seconds > 0:
-            pauses = out.setdefault(agent, AgentTime()).pauses
-            pauses[reason] = pauses.get(reason, 0.0) + seconds
+
+def split_agent_time(
+    rows: Sequence[AgentTransition],
+    start_states: Mapping[str, AgentTransition],
+    since: float,
+    until: float,
+) -> dict[tuple[str, int], AgentTime]:
+    """Agent time per (agent, 15-minute interval) within [since, until), as the KPI engine splits it.
+
+    ``rows``: the log rows in [since, until) in time order (each says the agent spent ``duration`` seconds
+    in ``from_state`` up to ``at``); ``start_states``: each agent's last row before ``since`` (the state
+    they were in when the window opened). A stint is clipped to the window; the state an agent is still in
+    at ``until`` counts up to it; a pause counts under the reason it was entered with; a missed offer (rang,
+    then not into the call) counts in the interval it ended."""
+    out: dict[tuple[str, int], AgentTime] = {}
+    current = dict(start_states)
+    for row in rows:
+        prev = current.get(row.agent)
+        reason = prev.reason if prev is not None and prev.to_state is row.from_state else ""
+        _add_stint(out, row.agent, row.from_state, reason, max(row.at - row.duration, since), row.at)
+        if row.from_state is AgentState.RINGING and row.to_state not in IN_CALL:
+            key = (row.agent, int(row.at // INTERVAL))
+            out.setdefault(key, AgentTime()).missed_offers += 1
+        current[row.agent] = row
+    for agent, row in current.items():
+        _add_stint(out, agent, row.to_state, row.reason, max(row.at, since), until)
     return out
 
 
-def _add_state(t: AgentTime, state: AgentState, seconds: float) -> None:
-    if state in STAFFED:
-        t.staffed += seconds
-        if state in HANDLING:
-            t.handling += seconds
+def _add_stint(
+    out: dict[tuple[str, int], AgentTime],
+    agent: str,
+    state: AgentState,
+    reason: str,
+    start: float,
+    end: float,
+) -> None:
+    if end <= start or not (state in STAFFED or state is AgentState.PAUSED):
+        return
+    i = int(start // INTERVAL)
+    while i * INTERVAL < end:
+        seconds = min(end, (i + 1) * INTERVAL) - max(start, i * INTERVAL)
+        if seconds > 0:
+            t = out.setdefault((agent, i), AgentTime())
+            if state is AgentState.PAUSED:
+                t.pauses[reason] = t.pauses.get(reason, 0.0) + seconds
+            else:
+                t.staffed += seconds
+                if state in HANDLING:
+                    t.handling += seconds
+        i += 1
 
 
-def _pause_stints(rows: AgentTimeRows, until: float) -> list[tuple[str, str, float, float]]:
-    """(agent, reason, start, end) of each pause: a row leaving a pause closes ``duration`` seconds before
-    it, with the reason of the row that entered it; a pause still on at ``until`` runs to it."""
-    entered: dict[str, AgentTransition] = {}
-    out: list[tuple[str, str, float, float]] = []
-    for row in rows.pause_rows:
-        if row.from_state is AgentState.PAUSED:
-            entry = entered.pop(row.agent, None)
-            out.append((row.agent, entry.reason if entry else "", row.at - row.duration, row.at))
-        if row.to_state is AgentState.PAUSED:
-            entered[row.agent] = row
-    for agent, entry in entered.items():
-        last = rows.last_states.get(agent)
-        if last is not None and last[0] is AgentState.PAUSED and last[1] == entry.at:
-            out.append((agent, entry.reason, entry.at, until))
+def sum_agent_time(parts: Iterable[tuple[str, AgentTime]]) -> dict[str, AgentTime]:
+    """Per agent, the sum of their interval parts."""
+    out: dict[str, AgentTime] = {}
+    for agent, part in parts:
+        t = out.setdefault(agent, AgentTime())
+        t.add(part)
     return out

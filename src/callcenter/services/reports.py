@@ -1,36 +1,47 @@
 """Standard reports (issue #8): queue by interval, agents, hourly distribution, abandoned calls, dispositions,
 QA scores, for a day, week or month in the viewer's timezone, filtered by queue and agent.
 
-Every KPI number comes from the KPI engine's counters and formulas (``domain/kpis.py``): the store sums
-the engine's ``Tally`` counters per queue and 15-minute interval of arrival (``store/kpi_tallies.py``,
-checked against ``KpiEngine`` fed with the same rows in ``tests/reports/test_sql_tallies.py``), and
-``figures`` computes SL, ASA, AHT, abandon rate and occupancy from them. The report sums the 15-minute
-tallies into its own intervals (15 minutes, hours, local days). Additions that are not KPI formulas: the
-longest wait of an interval (a maximum over the calls), pause time by reason and missed offers (from the
-agent state log).
+Every KPI number comes from the KPI engine's counters and formulas (``domain/kpis.py``): ``Tally`` counters
+per queue, and per agent, and 15-minute interval of arrival, and ``figures`` computing SL, ASA, AHT,
+abandon rate and occupancy from them. The report sums the 15-minute tallies into its own intervals (15
+minutes, hours, local days). Additions that are not KPI formulas: the longest wait of an interval (a maximum
+over the calls), pause time by reason and missed offers (from the agent state log).
 
-Agent figures: each agent's answered calls (talk, hold, their wrap-up) are one tally per agent; occupancy
-is the engine's formula over the agent's time in each state (handling = on call + on hold + wrap-up;
-staffed = handling + available + ringing), counted within the period.
+Where the tallies come from:
 
-Summing in the database keeps a month of a 200-agent center (half a million calls, two million agent
-state rows) to a fraction of a second (``bench/reports.py``) where walking the rows in Python took 25 s.
+- **settled intervals** (every call that arrived in them has ended: ``SETTLE`` after their end) are rolled
+  up once into ``report_intervals`` / ``report_pauses`` (``rollup``: every 5 minutes in the service, and
+  ``callcenter reports rollup``), so a month of a 200-agent center is a few thousand rows to read;
+- **the rest** (the last hours, or everything before a first rollup) is summed live from the calls by the
+  database (``store/kpi_tallies.py``) and the agent log split in Python.
+
+Both paths run the same code (the rollup is the live sum of a settled window, stored), and
+``tests/reports/test_report_rollup.py`` checks that reports are the same with or without it;
+``tests/reports/test_sql_tallies.py`` checks the sums against ``KpiEngine`` fed with the same rows. A queue
+report filtered by agent, or the calls of an agent report filtered by queue, are always live (the rollup
+has no queue × agent breakdown). Service-level "within" uses each queue's threshold when the interval was
+rolled up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Callable, Iterable
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from callcenter.domain.acd import AgentTransition
+from callcenter.domain.errors import CallcenterError
 from callcenter.domain.kpi_tallies import (
-    AgentTimeRows,
+    AgentTime,
     CallWindow,
     KeyedTally,
     Thresholds,
     WrapWindow,
-    agent_times,
+    split_agent_time,
 )
 from callcenter.domain.kpis import CENTER, INTERVAL, SlConvention, Tally, figures
 from callcenter.domain.reports import (
@@ -46,6 +57,9 @@ from callcenter.domain.reports import (
 ARRIVAL_LOOKBACK = 3600.0
 #: agent transitions read before the period to know each agent's state when it starts
 TRANSITION_LOOKBACK = 86_400.0
+#: an interval is rolled up once every call that arrived in it has ended, wrap-up included
+SETTLE = 4 * 3600.0
+log = logging.getLogger(__name__)
 REPORTS = ("queue", "agents", "hourly", "abandoned", "dispositions", "qa")
 
 
@@ -56,12 +70,37 @@ class ReportStore(Protocol):
         wraps: WrapWindow,
         thresholds: Thresholds,
         *,
-        group: Literal["queue", "agent"] = "queue",
+        group: Literal["queue", "agent", "agent_queue"] = "queue",
     ) -> list[KeyedTally]: ...
 
-    async def agent_time(
-        self, since: float, until: float, lookback: float, agent: str | None = None
-    ) -> AgentTimeRows: ...
+    async def agent_log(
+        self, since: float, until: float, agent: str | None = None
+    ) -> list[AgentTransition]: ...
+
+    async def agent_states_before(
+        self, since: float, lookback: float, agent: str | None = None
+    ) -> dict[str, AgentTransition]: ...
+
+    async def first_call_at(self) -> float | None: ...
+
+    async def settled_until(self) -> float | None: ...
+
+    async def replace_window(
+        self,
+        since: float,
+        until: float,
+        queues: Sequence[KeyedTally],
+        agents: Sequence[KeyedTally],
+        agent_time: Mapping[tuple[str, int], AgentTime],
+    ) -> None: ...
+
+    async def intervals(
+        self, kind: str, since: float, until: float, key: str | None = None
+    ) -> list[tuple[KeyedTally, AgentTime]]: ...
+
+    async def agent_totals(
+        self, since: float, until: float, agent: str | None = None, queue: str | None = None
+    ) -> dict[str, tuple[Tally, AgentTime]]: ...
 
     async def abandoned_calls(
         self, since: float, until: float, queue: str | None = None, limit: int = ...
@@ -146,6 +185,7 @@ class ReportService:
         self.convention = convention
         self.short_abandon = short_abandon
         self.queues = queues  # the configured queues (each with its own service-level threshold)
+        self.stats = {"rollup_runs": 0, "rollup_windows": 0, "rollup_errors": 0}
 
     # --- the engine's counters, summed by the store ---------------------------------------------------
     def _thresholds(self) -> Thresholds:
@@ -155,22 +195,116 @@ class ReportService:
             short_abandon=self.short_abandon(),
         )
 
+    async def _settled_split(self, p: Period) -> float:
+        """Where the period's settled part (rolled-up intervals) ends and its live part starts."""
+        settled = await self.store.settled_until()
+        return p.since if settled is None else min(max(settled, p.since), p.until)
+
+    def _live_window(
+        self, since: float, until: float, req: ReportRequest | None = None
+    ) -> tuple[CallWindow, WrapWindow]:
+        """The calls arriving in [since, until) (of the request's queue and agent) and their wrap-ups,
+        which may end up to the longest IVR time after it."""
+        return (
+            CallWindow(
+                since, until, ARRIVAL_LOOKBACK, req.queue if req else None, req.agent if req else None
+            ),
+            WrapWindow(since - ARRIVAL_LOOKBACK, until + ARRIVAL_LOOKBACK),
+        )
+
     async def _interval_tallies(self, req: ReportRequest) -> tuple[dict[int, Tally], dict[int, float]]:
         """The scope's tally and longest wait per 15-minute interval of the period (the scope: the queue
-        asked for, else the whole center). A call's wrap-up counts with it, even when it ends after the
-        period (the log is read up to the longest IVR time past it)."""
+        asked for, else the whole center): settled intervals from the rollup, the rest summed live (a
+        queue report for one agent is all live: the rollup has no queue × agent breakdown)."""
         p = req.period
-        rows = await self.store.call_tallies(
-            CallWindow(p.since, p.until, ARRIVAL_LOOKBACK, req.queue, req.agent),
-            WrapWindow(p.since - ARRIVAL_LOOKBACK, p.until + ARRIVAL_LOOKBACK),
-            self._thresholds(),
-        )
+        mid = p.since if req.agent else await self._settled_split(p)
+        rows: list[KeyedTally] = []
+        if mid > p.since:
+            rows += [kt for kt, _ in await self.store.intervals("queue", p.since, mid, req.queue)]
+        if mid < p.until:
+            rows += await self.store.call_tallies(*self._live_window(mid, p.until, req), self._thresholds())
         tallies: dict[int, Tally] = {}
         max_wait: dict[int, float] = {}
         for row in rows:
             tallies.setdefault(row.interval, Tally()).add(row.tally)
             max_wait[row.interval] = max(max_wait.get(row.interval, 0.0), row.max_wait)
         return tallies, max_wait
+
+    async def _agent_figures(self, req: ReportRequest) -> tuple[dict[str, Tally], dict[str, AgentTime]]:
+        """Per agent: the tally of their answered calls (of one queue, when filtered) with their wrap-up, and
+        their time in states: from the rollup for the settled part, live for the rest."""
+        p = req.period
+        mid = await self._settled_split(p)
+        calls: dict[str, Tally] = {}
+        times: dict[str, AgentTime] = {}
+        if mid > p.since:
+            for agent, (tally, time) in (await self.store.agent_totals(p.since, mid, req.agent)).items():
+                times.setdefault(agent, AgentTime()).add(time)
+                if not req.queue:
+                    calls.setdefault(agent, Tally()).add(tally)
+            if req.queue:
+                in_queue = await self.store.agent_totals(p.since, mid, req.agent, req.queue)
+                for agent, (tally, _) in in_queue.items():
+                    calls.setdefault(agent, Tally()).add(tally)
+        if mid < p.until:
+            live = await self.store.call_tallies(
+                *self._live_window(mid, p.until, req), self._thresholds(), group="agent"
+            )
+            for row in live:
+                calls.setdefault(row.key, Tally()).add(row.tally)
+        if mid < p.until:
+            rows = await self.store.agent_log(mid, p.until, req.agent)
+            starts = await self.store.agent_states_before(mid, TRANSITION_LOOKBACK, req.agent)
+            parts = await asyncio.to_thread(split_agent_time, rows, starts, mid, p.until)
+            for (agent, _), part in parts.items():
+                times.setdefault(agent, AgentTime()).add(part)
+        return calls, times
+
+    # --- the rollup of settled intervals -----------------------------------------------------------------
+    async def rollup(self, now: float, *, window: float = 86_400.0) -> int:
+        """Roll up every interval settled at ``now`` (all its calls ended: ``SETTLE``) not rolled up yet,
+        a ``window`` at a time, from the watermark (or the first stored call); returns the windows written."""
+        target = (now - SETTLE) // INTERVAL * INTERVAL
+        start = await self.store.settled_until()
+        if start is None:
+            first = await self.store.first_call_at()
+            if first is None:
+                return 0
+            start = first // INTERVAL * INTERVAL
+        written = 0
+        while start < target:
+            end = min(start + window, target)
+            await self._roll_window(start, end)
+            start = end
+            written += 1
+        return written
+
+    async def rollup_forever(self, every: float = 300.0, clock: Callable[[], float] = time.time) -> None:
+        """Roll up newly settled intervals every ``every`` seconds until cancelled; a store that is away
+        is logged and counted, and the next round catches up from the watermark."""
+        while True:
+            try:
+                self.stats["rollup_windows"] += await self.rollup(clock())
+                self.stats["rollup_runs"] += 1
+            except CallcenterError as error:
+                self.stats["rollup_errors"] += 1
+                log.warning("report rollup failed; retrying next round", extra={"error": str(error)})
+            await asyncio.sleep(every)
+
+    async def _roll_window(self, since: float, until: float) -> None:
+        call_window, wraps = self._live_window(since, until)
+        thresholds = self._thresholds()
+        queues = await self.store.call_tallies(call_window, wraps, thresholds)
+        per_queue = await self.store.call_tallies(call_window, wraps, thresholds, group="agent_queue")
+        agents = [*per_queue, *_all_queues(per_queue)]
+        rows = await self.store.agent_log(since, until)
+        starts = await self.store.agent_states_before(since, TRANSITION_LOOKBACK)
+        time = await asyncio.to_thread(split_agent_time, rows, starts, since, until)
+        await self.store.replace_window(since, until, queues, agents, time)
+        log.info(
+            "report intervals rolled up",
+            extra={"since": since, "until": until, "queue_rows": len(queues), "agent_rows": len(time)},
+        )
 
     async def run(self, name: str, req: ReportRequest) -> Report:
         if name == "queue":
@@ -256,20 +390,8 @@ class ReportService:
 
     # --- agent report --------------------------------------------------------------------------------
     async def agent_report(self, req: ReportRequest) -> Report:
-        p = req.period
-        calls = await self.store.call_tallies(
-            CallWindow(p.since, p.until, ARRIVAL_LOOKBACK, req.queue, req.agent),
-            WrapWindow(p.since - TRANSITION_LOOKBACK, p.until, req.agent),
-            self._thresholds(),
-            group="agent",
-        )
-        times = agent_times(
-            await self.store.agent_time(p.since, p.until, TRANSITION_LOOKBACK, req.agent), p.since, p.until
-        )
-        by_agent = {row.key: row.tally for row in calls}
-        agents = sorted(set(by_agent) | set(times))
-        if req.agent:
-            agents = [a for a in agents if a == req.agent]
+        by_agent, times = await self._agent_figures(req)
+        agents = sorted(a for a in set(by_agent) | set(times) if not req.agent or a == req.agent)
         pauses = {a: times[a].pauses for a in agents if a in times}
         missed = {a: times[a].missed_offers for a in agents if a in times}
         reasons = sorted({r for by in pauses.values() for r in by})
@@ -379,3 +501,13 @@ class ReportService:
             Column("failed", "Failed", "int"),
         )
         return Report("qa", "QA scores by agent", req, columns, rows, chart=("agent", ("average",)))
+
+
+def _all_queues(per_queue: Sequence[KeyedTally]) -> list[KeyedTally]:
+    """An agent's calls of every queue per interval, from their per-queue rows (``queue`` = "")."""
+    sums: dict[tuple[str, int], tuple[Tally, float]] = {}
+    for row in per_queue:
+        tally, wait = sums.get((row.key, row.interval), (Tally(), 0.0))
+        tally.add(row.tally)
+        sums[(row.key, row.interval)] = (tally, max(wait, row.max_wait))
+    return [KeyedTally(agent, i, tally, wait) for (agent, i), (tally, wait) in sums.items()]

@@ -1,45 +1,38 @@
-"""The KPI engine's tallies summed by the database, for reports over long periods (issue #8).
+"""The KPI engine's call counters summed by the database, and the agent log read for a window (issue #8).
 
 ``KpiEngine.add_call`` turns each finished queue call into counters (``domain.kpis.Tally``: offered,
 answered, answered within the threshold, abandoned, abandoned within, short abandons, wait of the answered,
-talk, hold, wrap-up) in the 15-minute interval of its *arrival* (``queued_at``, else ``offered_at``). For a
-day that is fast enough in Python; a month of a large center is half a million calls and two million agent
-state rows, which the engine walks in tens of seconds. Here the same counters are ``GROUP BY`` sums in SQL,
-one row per (queue or agent, interval), and ``domain.kpis.figures`` still computes every published number
-from them. ``tests/reports/test_sql_tallies.py`` checks these sums against the engine fed with the same
-calls and transitions, on SQLite and PostgreSQL.
+talk, hold, wrap-up) in the 15-minute interval of its *arrival* (``queued_at``, else ``offered_at``). Here
+the same counters are ``GROUP BY`` sums in SQL, one row per (queue or agent, interval), and
+``domain.kpis.figures`` still computes every published number from them. Agent time is split into
+intervals in Python (``domain.kpi_tallies.split_agent_time``) from the log rows of the window.
+``tests/reports/test_sql_tallies.py`` checks both against the engine fed with the same calls and
+transitions, on SQLite and PostgreSQL.
 
-The rules, as in the engine:
+The rules, as in the engine: a call counts if it entered a queue, has ended and is not ``in_progress``;
+its wait is ``wait_seconds`` (0 when unknown); "within" is ``wait <= threshold`` of its queue; a short
+abandon has ``wait < short``; a call's wrap-up is the ``duration`` of the agent log rows leaving
+``wrapup`` for it (the ACD writes the call id on that row) within the given window of the log.
 
-- a call counts if it entered a queue, has ended and is not ``in_progress``; its wait is ``wait_seconds``
-  (0 when unknown); "within" is ``wait <= threshold`` of its queue; a short abandon has ``wait < short``;
-- a call's wrap-up is the ``duration`` of the agent log rows leaving ``wrapup`` for it (the ACD writes
-  the call id on that row), inside the given window of the log;
-- agent time: each log row says how long its agent spent in ``from_state`` (``duration``); rows in the
-  period are summed per (agent, from_state, to_state), the first one clipped at the period start, and the
-  state an agent is still in at the period end is read from its last row (``last_states``).
-
-Time arithmetic is per dialect: PostgreSQL keeps ``timestamptz`` (``extract(epoch …)``), SQLite keeps UTC
-text (``strftime('%s')`` of the text cut to whole seconds, ``julianday`` for the clipping arithmetic,
-precise to a millisecond). Indexes used: the calls'
-``ix_calls_started_at`` / ``ix_calls_queue_started_at`` / ``ix_calls_agent_id_started_at``, the log's
-``ix_agent_state_log_at``, ``ix_agent_state_log_agent_at`` and ``ix_agent_state_log_from_state_at`` (0009).
+Interval arithmetic per dialect: PostgreSQL ``date_part('epoch', …)`` of ``timestamptz``; SQLite
+``strftime('%s')`` of the UTC text cut to whole seconds (its date functions round to milliseconds).
+Indexes used: ``ix_calls_started_at`` / ``ix_calls_queue_started_at`` / ``ix_calls_agent_id_started_at``,
+``ix_agent_state_log_at``, ``ix_agent_state_log_from_state_at`` (0009).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Float, Integer, Table, and_, case, cast, func, literal, or_, select, tuple_
+from sqlalchemy import Float, Integer, Table, and_, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from callcenter.domain.acd import AgentState, AgentTransition
 from callcenter.domain.calls import CallOutcome
-from callcenter.domain.kpi_tallies import AgentTimeRows, CallWindow, KeyedTally, Thresholds, WrapWindow
+from callcenter.domain.kpi_tallies import CallWindow, KeyedTally, Thresholds, WrapWindow
 from callcenter.domain.kpis import INTERVAL, Tally
 from callcenter.store.engine import DEFAULT_CONNECT_TIMEOUT, translate_errors
 from callcenter.store.models import AgentStateRow, Call
@@ -50,7 +43,6 @@ _ANSWERED = CallOutcome.ANSWERED.value
 _ABANDONED = CallOutcome.ABANDONED.value
 _WRAPUP = AgentState.WRAPUP.value
 _PAUSED = AgentState.PAUSED.value
-_UNIX_EPOCH_JULIAN = 2440587.5
 
 
 def _dt(epoch: float) -> datetime:
@@ -69,12 +61,6 @@ class SqlKpiTallies:
                 return list((await conn.execute(stmt)).all())
 
     # --- per-dialect time arithmetic ------------------------------------------------------------------
-    def _epoch(self, col: Any) -> ColumnElement[float]:
-        """Epoch seconds (with fractions) of a timestamp column."""
-        if self._sqlite:
-            return (func.julianday(col) - _UNIX_EPOCH_JULIAN) * 86400.0
-        return cast(func.date_part("epoch", col), Float)
-
     def _interval(self, col: Any) -> ColumnElement[int]:
         """The 15-minute interval index of a timestamp column (whole seconds // 900)."""
         if self._sqlite:
@@ -108,10 +94,11 @@ class SqlKpiTallies:
         wraps: WrapWindow,
         thresholds: Thresholds,
         *,
-        group: Literal["queue", "agent"] = "queue",
+        group: Literal["queue", "agent", "agent_queue"] = "queue",
     ) -> list[KeyedTally]:
-        """The engine's call counters per (queue, 15-minute interval of arrival), or per agent for the
-        answered calls an agent took (``group="agent"``), wrap-up included."""
+        """The engine's call counters per (queue, 15-minute interval of arrival), or per (agent, interval)
+        for the answered calls an agent took (``group="agent"``), or per (agent, queue, interval)
+        (``"agent_queue"``: ``KeyedTally.queue`` set), wrap-up included."""
         c = _CALLS.c
         arrived = func.coalesce(c.queued_at, c.offered_at)
         wait = func.coalesce(c.wait_seconds, 0.0)
@@ -130,16 +117,18 @@ class SqlKpiTallies:
             return func.sum(case((cond, value), else_=0.0))
 
         conditions = self._call_conditions(window, arrived)
-        if group == "agent":
+        interval = self._interval(arrived)
+        by_queue = [c.queue] if group == "agent_queue" else []
+        if group in ("agent", "agent_queue"):
             key: Any = c.agent_id
-            interval: Any = literal(0, Integer)
             conditions += [answered, c.agent_id.is_not(None), c.agent_id != ""]
         else:
-            key, interval = c.queue, self._interval(arrived)
+            key = c.queue
         calls_stmt = (
             select(
                 key,
                 interval,
+                *by_queue,
                 func.count(),
                 count(answered),
                 count(and_(answered, within)),
@@ -152,7 +141,7 @@ class SqlKpiTallies:
                 func.max(wait),
             )
             .where(and_(*conditions))
-            .group_by(key, interval)
+            .group_by(key, interval, *by_queue)
         )
         log = _LOG.c
         wrap_conditions = [
@@ -165,105 +154,88 @@ class SqlKpiTallies:
         if wraps.agent:
             wrap_conditions.append(log.agent == wraps.agent)
         wrap_stmt = (
-            select(key, interval, func.sum(log.duration))
+            select(key, interval, *by_queue, func.sum(log.duration))
             .select_from(_LOG.join(_CALLS, c.id == log.call_id))
             .where(and_(*wrap_conditions))
-            .group_by(key, interval)
+            .group_by(key, interval, *by_queue)
         )
         call_rows, wrap_rows = await asyncio.gather(
             self._rows("report call tallies", calls_stmt), self._rows("report wrap-up tallies", wrap_stmt)
         )
-        wrap = {(r[0], int(r[1])): float(r[2] or 0.0) for r in wrap_rows}
+        n = len(by_queue)  # the queue column after (key, interval) when grouped by it
+        wrap = {(r[0], int(r[1]), *r[2 : 2 + n]): float(r[2 + n] or 0.0) for r in wrap_rows}
         out = []
         for r in call_rows:
-            k, i = str(r[0]), int(r[1])
+            k, i, queue = str(r[0]), int(r[1]), (str(r[2]) if n else "")
+            v = r[2 + n :]
             tally = Tally(
-                offered=int(r[2]),
-                answered=int(r[3] or 0),
-                answered_within=int(r[4] or 0),
-                abandoned=int(r[5] or 0),
-                abandoned_within=int(r[6] or 0),
-                abandoned_short=int(r[7] or 0),
-                wait_answered=float(r[8] or 0.0),
-                talk=float(r[9] or 0.0),
-                hold=float(r[10] or 0.0),
-                wrapup=wrap.get((k, i), 0.0),
+                offered=int(v[0]),
+                answered=int(v[1] or 0),
+                answered_within=int(v[2] or 0),
+                abandoned=int(v[3] or 0),
+                abandoned_within=int(v[4] or 0),
+                abandoned_short=int(v[5] or 0),
+                wait_answered=float(v[6] or 0.0),
+                talk=float(v[7] or 0.0),
+                hold=float(v[8] or 0.0),
+                wrapup=wrap.get((r[0], i, *r[2 : 2 + n]), 0.0),
             )
-            out.append(KeyedTally(k, i, tally, float(r[11] or 0.0)))
+            out.append(KeyedTally(k, i, tally, float(v[9] or 0.0), queue))
         return out
 
-    # --- agent time -------------------------------------------------------------------------------------
-    async def agent_time(
-        self, since: float, until: float, lookback: float, agent: str | None = None
-    ) -> AgentTimeRows:
-        """Seconds per (agent, from_state, to_state) of the rows in [since, until), the first stint of each
-        agent clipped at ``since``; each agent's state at ``until`` (its last row from ``since −
-        lookback``); the pause rows from ``since − lookback`` for the pause reasons."""
+    async def first_call_at(self) -> float | None:
+        """When the first stored call started (where a first rollup begins)."""
+        rows = await self._rows("first call", select(func.min(_CALLS.c.started_at)))
+        return None if not rows or rows[0][0] is None else float(rows[0][0].timestamp())
+
+    # --- the agent log -----------------------------------------------------------------------------------
+    async def agent_log(self, since: float, until: float, agent: str | None = None) -> list[AgentTransition]:
+        """The agent state rows in [since, until), in time order."""
         log = _LOG.c
-        at = self._epoch(log.at)
-        clipped = case((at - log.duration < since, at - since), else_=log.duration)
-        in_period = [log.at >= _dt(since), log.at < _dt(until)]
-        before = [log.at >= _dt(since - lookback), log.at < _dt(since)]
-        pauses = [
-            log.at >= _dt(since - lookback),
-            log.at < _dt(until),
-            or_(log.from_state == _PAUSED, log.to_state == _PAUSED),
-        ]
+        conditions = [log.at >= _dt(since), log.at < _dt(until)]
         if agent:
-            for conditions in (in_period, before, pauses):
-                conditions.append(log.agent == agent)
-        sums = (
-            select(log.agent, log.from_state, log.to_state, func.sum(clipped), func.count(), func.max(log.at))
-            .where(and_(*in_period))
-            .group_by(log.agent, log.from_state, log.to_state)
-        )
-        earlier = select(log.agent, func.max(log.at)).where(and_(*before)).group_by(log.agent)
-        pause_stmt = (
+            conditions.append(log.agent == agent)
+        stmt = (
             select(log.agent, log.from_state, log.to_state, log.at, log.duration, log.reason, log.call_id)
-            .where(and_(*pauses))
+            .where(and_(*conditions))
             .order_by(log.at, log.id)
         )
-        sum_rows, earlier_rows, pause_rows = await asyncio.gather(
-            self._rows("report agent time", sums),
-            self._rows("report agent states before", earlier),
-            self._rows("report pauses", pause_stmt),
-        )
-        seconds: dict[tuple[str, str, str], tuple[float, int]] = {}
-        last_at: dict[str, datetime] = {str(r[0]): r[1] for r in earlier_rows}
-        for r in sum_rows:
-            seconds[(str(r[0]), str(r[1]), str(r[2]))] = (float(r[3] or 0.0), int(r[4]))
-            a = str(r[0])
-            if a not in last_at or r[5] > last_at[a]:
-                last_at[a] = r[5]
-        return AgentTimeRows(
-            seconds=seconds,
-            last_states=await self._states_at(last_at),
-            pause_rows=[
-                AgentTransition(
-                    agent=r[0],
-                    from_state=AgentState(r[1]),
-                    to_state=AgentState(r[2]),
-                    at=r[3].timestamp(),
-                    duration=r[4],
-                    reason=r[5],
-                    call_id=r[6],
-                )
-                for r in pause_rows
-            ],
-        )
+        return [_transition(r) for r in await self._rows("report agent log", stmt)]
 
-    async def _states_at(self, last_at: Mapping[str, datetime]) -> dict[str, tuple[AgentState, float]]:
-        """The state each agent entered with its row at ``last_at[agent]`` (the latest row on a tie)."""
-        out: dict[str, tuple[AgentState, float]] = {}
-        pairs: Sequence[tuple[str, datetime]] = list(last_at.items())
+    async def agent_states_before(
+        self, since: float, lookback: float, agent: str | None = None
+    ) -> dict[str, AgentTransition]:
+        """Each agent's last row in [since − lookback, since): the state they are in at ``since``."""
         log = _LOG.c
-        for start in range(0, len(pairs), 500):
-            chunk = pairs[start : start + 500]
+        conditions = [log.at >= _dt(since - lookback), log.at < _dt(since)]
+        if agent:
+            conditions.append(log.agent == agent)
+        last = await self._rows(
+            "report agent states",
+            select(log.agent, func.max(log.at)).where(and_(*conditions)).group_by(log.agent),
+        )
+        wanted = {(str(r[0]), r[1]) for r in last}
+        out: dict[str, AgentTransition] = {}
+        times = sorted({at for _, at in wanted})
+        for start in range(0, len(times), 500):  # by time (indexed): the (agent, time) pairs are kept below
             stmt = (
-                select(log.agent, log.to_state, log.at)
-                .where(tuple_(log.agent, log.at).in_(chunk))
+                select(log.agent, log.from_state, log.to_state, log.at, log.duration, log.reason, log.call_id)
+                .where(log.at.in_(times[start : start + 500]))
                 .order_by(log.at, log.id)
             )
             for r in await self._rows("report agent states", stmt):
-                out[str(r[0])] = (AgentState(r[1]), r[2].timestamp())
+                if (str(r[0]), r[3]) in wanted:
+                    out[str(r[0])] = _transition(r)
         return out
+
+
+def _transition(r: Any) -> AgentTransition:
+    return AgentTransition(
+        agent=r[0],
+        from_state=AgentState(r[1]),
+        to_state=AgentState(r[2]),
+        at=r[3].timestamp(),
+        duration=r[4],
+        reason=r[5],
+        call_id=r[6],
+    )

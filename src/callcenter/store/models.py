@@ -507,3 +507,57 @@ class QaEvaluationRow(Base):
     comment: Mapped[str] = mapped_column(String, default="")
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String)
+
+
+# ------------------------------------------------------------------ reports: settled 15-minute intervals
+
+
+class ReportIntervalRow(Base):
+    """The KPI engine's counters of one queue or agent over one settled 15-minute interval (``interval_no`` =
+    epoch seconds // 900), rolled up once its calls have ended (``services/report_rollup.py``)."""
+
+    __tablename__ = "report_intervals"
+    __table_args__ = (Index("ix_report_intervals_kind_queue_interval_no", "kind", "queue", "interval_no"),)
+
+    kind: Mapped[str] = mapped_column(String, primary_key=True)  # "queue" | "agent"
+    key: Mapped[str] = mapped_column(String, primary_key=True)  # the queue or the agent
+    # "" on every queue row and on an agent's all-queue row (calls and time); an agent's calls in one queue
+    # have a row of their own (no time) for the agent report filtered by queue
+    queue: Mapped[str] = mapped_column(String, primary_key=True)
+    interval_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offered: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    answered_within: Mapped[int] = mapped_column(Integer, default=0)
+    abandoned: Mapped[int] = mapped_column(Integer, default=0)
+    abandoned_within: Mapped[int] = mapped_column(Integer, default=0)
+    abandoned_short: Mapped[int] = mapped_column(Integer, default=0)
+    wait_answered: Mapped[float] = mapped_column(Float, default=0.0)
+    talk: Mapped[float] = mapped_column(Float, default=0.0)
+    hold: Mapped[float] = mapped_column(Float, default=0.0)
+    wrapup: Mapped[float] = mapped_column(Float, default=0.0)
+    max_wait: Mapped[float] = mapped_column(Float, default=0.0)
+    staffed: Mapped[float] = mapped_column(Float, default=0.0)
+    handling: Mapped[float] = mapped_column(Float, default=0.0)
+    missed_offers: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReportPauseRow(Base):
+    """Pause seconds of one agent by reason over one settled 15-minute interval."""
+
+    __tablename__ = "report_pauses"
+    __table_args__ = (Index("ix_report_pauses_interval_no", "interval_no"),)
+
+    agent: Mapped[str] = mapped_column(String, primary_key=True)
+    interval_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reason: Mapped[str] = mapped_column(String, primary_key=True)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class ReportRollupState(Base):
+    """How far the intervals are rolled up: every interval before ``settled_until`` (epoch seconds)."""
+
+    __tablename__ = "report_rollup_state"
+
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    settled_until: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime]

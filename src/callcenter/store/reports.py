@@ -21,6 +21,7 @@ from callcenter.store.models import (
     IvrSession,
     QaEvaluationRow,
 )
+from callcenter.store.report_rollup import SqlReportRollup
 
 _CALLS: Table = Call.__table__  # type: ignore[assignment]
 _LOG: Table = AgentStateRow.__table__  # type: ignore[assignment]
@@ -38,9 +39,9 @@ def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
-class SqlReportStore(SqlKpiTallies):
-    """The report reads: the KPI engine's counters summed in SQL (``SqlKpiTallies``), abandoned calls,
-    disposition counts and QA scores."""
+class SqlReportStore(SqlKpiTallies, SqlReportRollup):
+    """The report reads: the KPI engine's counters summed in SQL (``SqlKpiTallies``), the settled intervals
+    (``SqlReportRollup``), abandoned calls, disposition counts and QA scores."""
 
     async def abandoned_calls(
         self, since: float, until: float, queue: str | None = None, limit: int = ABANDONED_LIMIT
