@@ -46,6 +46,7 @@ from callcenter.services.qa import QaService
 from callcenter.services.recordings import RecordingService
 from callcenter.services.records import CallRecorder
 from callcenter.services.reports import ReportService
+from callcenter.services.resume import CallResumer
 from callcenter.services.screenpop import RequestTap, ScreenPopService
 from callcenter.services.supervisor import SupervisorService, agent_channel_finder
 from callcenter.services.tracker import CallTracker
@@ -99,6 +100,8 @@ class Service:
             batch_size=settings.store_batch_size,
             flush_interval=settings.store_flush_interval,
         )
+        # after a restart: merge stored state into resumed calls, close calls that ended meanwhile
+        self.resumer = CallResumer(self.tracker, self.store)
         self.link = AmiLink(settings, self.on_pbx_item)
         self.redis: Redis | None = connect_redis(settings.redis_url) if settings.redis_url else None
         self.accounts = Accounts(self.store)
@@ -125,7 +128,9 @@ class Service:
             dispositions=self.dispositions,
             agent_legs=self.agent_legs,
             call_legs=self.call_legs,
+            bridge_peers=self.tracker.bridge_peers,
         )
+        self.tracker.on_leg_ended(self.console.on_leg_ended)
         self.screenpop.queue_rules = self.console.queue_rules
         # wallboard (issue #7): one KPI engine fed by finished calls and the ACD bus; supervisor actions
         self.kpi = KpiService(self.acd, store=self.store, transitions=self.acd_log)
@@ -147,11 +152,13 @@ class Service:
             on_session=self.ivr_recorder,
         )
         # QA and recordings (issue #8): call search and review, scoring, playback with audit, retention
+        recording_store = SqlRecordingStore(self.store.engine)
         self.recordings = RecordingService(
-            SqlRecordingStore(self.store.engine),
+            recording_store,
             settings.recordings_dir,
             retention=parse_retention(settings.recordings_retention, settings.recordings_retention_days),
         )
+        self.screenpop.recording_ids = recording_store.recording_ids_for_calls  # the pop's play controls
         self.qa = QaService(
             SqlQaStore(self.store.engine),
             calls=self.store,
@@ -165,6 +172,7 @@ class Service:
             threshold_of=self.kpi.threshold_of,
             convention=self.kpi.convention,
             short_abandon=lambda: self.kpi.config.short_abandon,
+            queues=lambda: tuple(self.acd.queues),
         )
         self.fastagi = FastAgiServer(
             self._agi_route, FastAgiConfig(host=settings.agi_host, port=settings.agi_port)
@@ -224,6 +232,7 @@ class Service:
             "redis": redis,
             "ivr": ivr,
             "calls": self.tracker.stats(),
+            "resume": self.resumer.stats(),
             "translator": self.translator.stats(),
         }
 
@@ -246,6 +255,9 @@ class Service:
             "callcenter_records_written_total": float(recorder.written),
             "callcenter_records_pending": float(recorder.pending),
             "callcenter_store_failures_total": float(recorder.failures),
+            "callcenter_calls_restored_total": float(tracker["calls_restored"]),
+            "callcenter_calls_closed_on_resume_total": float(tracker["calls_closed_on_resume"]),
+            "callcenter_resume_store_failures_total": float(self.resumer.store_failures),
             "callcenter_fastagi_sessions_active": float(self.fastagi.stats.sessions_active),
             "callcenter_fastagi_sessions_total": float(self.fastagi.stats.accepted),
             "callcenter_fastagi_failsafe_total": float(self.fastagi.stats.failsafe),
@@ -269,6 +281,7 @@ class Service:
     async def _recorder(self, _app: web.Application) -> AsyncIterator[None]:
         self.recorder.start()
         yield
+        await self.resumer.close()  # calls waiting for their stored state are finished first
         await self.recorder.close()
 
     async def _pbx(self, _app: web.Application) -> AsyncIterator[None]:
@@ -278,7 +291,11 @@ class Service:
 
     # --- IVR / FastAGI -----------------------------------------------------------------------
     def _agi_route(self, script: str) -> AgiHandler | None:
-        """``agi://host/ivr`` or ``agi://host/<flow name>`` run the IVR; other scripts are refused."""
+        """``agi://host/ivr`` or ``agi://host/<flow name>`` run the IVR; ``agi://host/queue?queue=<name>``
+        (``[cc-queue]``: a call the console transferred to a queue) goes straight to that queue's ACD;
+        other scripts are refused."""
+        if script == "queue":
+            return self.ivr.handle_queue
         flows = self.ivr_flows.current
         if script == "ivr" or (flows is not None and script in flows.flows):
             return self.ivr.handle
@@ -345,9 +362,20 @@ class Service:
         self.console.rules = await asyncio.to_thread(load_console_config, path)
         unsubscribe = self.acd_bus.subscribe(self.screenpop.on_bus)
         await self.screenpop.start()
+        await self.console.start()
         yield
         unsubscribe()
+        await self.console.close()
         await self.screenpop.close()
+
+    async def _reports_ctx(self, _app: web.Application) -> AsyncIterator[None]:
+        """Settled report intervals rolled up in the background (every instance may run it: a window is
+        replaced in one transaction, so two instances write the same rows)."""
+        task = asyncio.get_running_loop().create_task(self.reports.rollup_forever(), name="report-rollup")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def _wallboard_ctx(self, _app: web.Application) -> AsyncIterator[None]:
         path = Path(self.settings.acd_config).with_name("wallboard.yaml")
@@ -384,6 +412,7 @@ class Service:
         app.cleanup_ctx.append(self._acd_ctx)
         app.cleanup_ctx.append(self._console_ctx)
         app.cleanup_ctx.append(self._wallboard_ctx)
+        app.cleanup_ctx.append(self._reports_ctx)
         app.cleanup_ctx.append(self._fastagi)
         app.cleanup_ctx.append(self._redis)
         app.cleanup_ctx.append(self._recorder)

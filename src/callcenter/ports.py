@@ -113,6 +113,14 @@ class CrmStore(Protocol):
     async def user_for_token(self, token_hash: str) -> User | None: ...
 
 
+class StoredCalls(Protocol):
+    """The part of ``CrmStore`` the resume after a restart reads (``services/resume``)."""
+
+    async def get_call(self, call_id: str) -> CallRecord | None: ...
+
+    async def open_call_ids(self) -> Sequence[str]: ...
+
+
 class CallSink(Protocol):
     """Where the tracker sends call snapshots (the records service; tests use a list)."""
 

@@ -109,6 +109,7 @@ def service_settings(tmp_path: Path, base: Settings) -> Settings:
         acd_config=str(acd),
         ivr_flows_dir=str(flows),
         acd_wait_slice=0.2,
+        recordings_dir=str(tmp_path / "recordings"),
     )
 
 

@@ -227,11 +227,49 @@ async def test_call_controls_act_on_the_agents_own_channel(console: ConsoleEnv) 
         "/api/console/call/transfer", json={"kind": "number", "target": "x;y"}, headers=h
     )
     assert resp.status == 400
+    # hold: mark the customer's channel for its ACD session, then one dual Redirect into the hold contexts
     resp = await client.post("/api/console/call/hold", json={"on": True}, headers=h)
-    assert resp.status == 200 and sent[-1] == (
-        "MuteAudio",
-        {"Channel": "PJSIP/trunk-00000001", "Direction": "all", "State": "on"},
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["held"] is True
+    assert sent[-2:] == [
+        ("Setvar", {"Channel": "PJSIP/trunk-00000001", "Variable": "CC_HOLD", "Value": "1"}),
+        (
+            "Redirect",
+            {
+                "Channel": "PJSIP/trunk-00000001",
+                "Context": "cc-hold",
+                "Exten": "s",
+                "Priority": "1",
+                "ExtraChannel": "PJSIP/1001-00000002",
+                "ExtraContext": "cc-hold-agent",
+                "ExtraExten": "s",
+                "ExtraPriority": "1",
+            },
+        ),
+    ]
+    state = await (await client.get("/api/console/state")).json()
+    assert state["state"]["held_by_console"] is True and isinstance(state["state"]["held_since"], float)
+    resp = await client.post(
+        "/api/console/call/transfer", json={"kind": "queue", "target": "support"}, headers=h
     )
+    assert resp.status == 400 and "resume" in await resp.text()
+    count = len(sent)
+    resp = await client.post("/api/console/call/hold", json={"on": True}, headers=h)
+    assert resp.status == 200 and len(sent) == count  # already on hold: nothing sent
+    resp = await client.post("/api/console/call/hold", json={"on": False}, headers=h)
+    assert resp.status == 200 and (await resp.json())["held"] is False
+    assert sent[-1] == (
+        "Bridge",
+        {"Channel1": "PJSIP/trunk-00000001", "Channel2": "PJSIP/1001-00000002", "Tone": "no"},
+    )
+    resp = await client.post("/api/console/call/hold", json={"on": False}, headers=h)
+    assert resp.status == 409  # not on hold
+    await client.post("/api/console/call/hold", json={"on": True}, headers=h)
+    resp = await client.post("/api/console/call/hangup", headers=h)  # on hold: both sides
+    assert resp.status == 200 and sent[-2:] == [
+        ("Hangup", {"Channel": "PJSIP/1001-00000002"}),
+        ("Hangup", {"Channel": "PJSIP/trunk-00000001"}),
+    ]
     resp = await client.post("/api/console/call/hangup", headers=h)
     assert resp.status == 200 and sent[-1] == ("Hangup", {"Channel": "PJSIP/1001-00000002"})
     resp = await client.post("/api/console/dial", json={"number": "+33 1 23 45 67 89"}, headers=h)
@@ -268,3 +306,33 @@ async def test_access_is_checked(console: ConsoleEnv) -> None:
     with pytest.raises(aiohttp.WSServerHandshakeError) as err:
         await client.ws_connect("/ws/agent", origin="http://evil.example")
     assert err.value.status == 403
+
+
+async def test_a_failed_hold_redirect_clears_the_hold_mark(console: ConsoleEnv) -> None:
+    from callcenter.domain.calls import LegRecord, LegRole
+    from callcenter.domain.errors import AmiActionError
+
+    client = console.client
+    _, _, csrf = await agent_ws(console, "alice")
+    legs = [
+        LegRecord("1700.1", "1700.1", "PJSIP/trunk-00000001", LegRole.CUSTOMER, 1.0, answered_at=1.0),
+        LegRecord(
+            "1700.2", "1700.1", "PJSIP/1001-00000002", LegRole.AGENT, 2.0, agent="1001", answered_at=3.0
+        ),
+    ]
+    console.service.console.agent_legs = lambda agent: [leg for leg in legs if leg.agent == agent]
+    console.service.console.call_legs = lambda call_id: legs
+    sent: list[tuple[str, dict[str, str]]] = []
+
+    async def fake_send(action: str, fields: Any = None, *, timeout: float | None = None) -> dict[str, str]:
+        sent.append((action, dict(fields or {})))
+        if action == "Redirect":
+            raise AmiActionError("Redirect", "Channel does not exist: PJSIP/trunk-00000001")
+        return {"Response": "Success"}
+
+    console.service.link.send_action = fake_send  # type: ignore[method-assign]
+    resp = await client.post("/api/console/call/hold", json={"on": True}, headers={"X-CSRF-Token": csrf})
+    assert resp.status >= 400
+    assert [a for a, _ in sent] == ["Setvar", "Redirect", "Setvar"]
+    assert sent[-1][1] == {"Channel": "PJSIP/trunk-00000001", "Variable": "CC_HOLD", "Value": ""}
+    assert console.service.console.held("1001") is None

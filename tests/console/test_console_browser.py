@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+import wave
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from tests.browser.conftest import screenshot_path
 from tests.console.conftest import SimEnv
-from tests.webapp.helpers import PASSWORD
+from tests.webapp.helpers import PASSWORD, make_call
 
 HOSTILE = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>']
 
@@ -36,6 +38,52 @@ def offered_times(env: SimEnv) -> dict[str, float]:
     return times
 
 
+def write_wav(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"\x00\x00" * 8000)
+
+
+async def earlier_calls(env: SimEnv, number: str) -> tuple[int, int]:
+    """Two recorded earlier calls of this customer: one alice (1001) handled, one bob (1002) did.
+    Returns their recording ids."""
+    now = time.time()
+    write_wav(Path(env.service.settings.recordings_dir) / "earlier-1001.wav")
+    await env.service.store.save_calls(
+        [
+            make_call(
+                "earlier-1001",
+                agent="1001",
+                queue="support",
+                caller_num=number,
+                started_at=now - 3 * 86400,
+                recording_file="earlier-1001.wav",
+            ),
+            make_call(
+                "earlier-1002",
+                agent="1002",
+                queue="support",
+                caller_num=number,
+                started_at=now - 2 * 86400,
+                recording_file="earlier-1002.wav",
+            ),
+        ]
+    )
+    store = env.service.recordings.store
+    (own,) = await store.recordings_for_call("earlier-1001")
+    (other,) = await store.recordings_for_call("earlier-1002")
+    return own.id, other.id
+
+
+async def fetch_status(page: Any, url: str) -> int:
+    return int(
+        await page.evaluate("async (u) => (await fetch(u, {headers: {Range: 'bytes=0-99'}})).status", url)
+    )
+
+
 async def test_a_call_pops_the_customer_and_the_agent_works_it(page: Any, sim_console: SimEnv) -> None:
     env = sim_console
     crm = env.service.crm
@@ -44,6 +92,7 @@ async def test_a_call_pops_the_customer_and_the_agent_works_it(page: Any, sim_co
         actor="seed",
     )
     await crm.add_note(customer.id, "Prefers to be called in the morning", actor="seed")
+    own_rec, other_rec = await earlier_calls(env, "2025550142")
     dialogs: list[str] = []
     page.on("dialog", lambda d: dialogs.append(d.message))
     offered = offered_times(env)
@@ -66,6 +115,29 @@ async def test_a_call_pops_the_customer_and_the_agent_works_it(page: Any, sim_co
     assert "Prefers to be called in the morning" in await page.inner_text("#notes")
 
     await page.wait_for_selector("#state.state-on_call", timeout=10_000)  # the agent answered
+
+    # last calls: a play control for alice's own recorded call only; bob's stays "recorded"
+    players = page.locator("#history audio.rec-audio")
+    assert await players.count() == 1
+    own_url = f"/api/recordings/{own_rec}/audio"
+    assert await players.first.get_attribute("src") == own_url
+    assert "recorded" in await page.inner_text("#history")
+    assert await fetch_status(page, own_url) == 206  # her own call: playable (and audited)
+    assert await fetch_status(page, f"/api/recordings/{other_rec}/audio") == 403  # bob's call: refused
+    plays = await env.service.recordings.store.playbacks(own_rec)
+    assert [(p.actor, p.role) for p in plays] == [("alice", "agent")]
+
+    # hold (music for the customer, a timer for the agent), then resume
+    await page.click("#btn-hold")
+    await page.wait_for_selector("#hold-banner:not(.hidden)", timeout=5_000)
+    await page.wait_for_selector("#state.state-on_hold", timeout=5_000)
+    assert await page.inner_text("#btn-hold") == "Resume"
+    await page.wait_for_selector("#hold-timer:has-text('0:01')", timeout=5_000)
+    await page.screenshot(path=screenshot_path("console-on-hold"))
+    await page.click("#btn-hold")
+    await page.wait_for_selector("#hold-banner", state="hidden", timeout=5_000)
+    await page.wait_for_selector("#state.state-on_call", timeout=5_000)
+    assert await page.inner_text("#btn-hold") == "Hold"
     await page.fill("#note-text", "Parcel arrived damaged; customer upset")
     await page.click("#note-form button[type=submit]")
     await page.wait_for_selector("#notes :text('Parcel arrived damaged; customer upset')")

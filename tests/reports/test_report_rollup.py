@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from callcenter.domain.errors import StoreUnavailable
+from callcenter.domain.kpis import SlConvention
 from callcenter.domain.reports import Granularity, period
 from callcenter.services.reports import SETTLE, ReportRequest, ReportService
 from callcenter.store.crm import SqlCrmStore
@@ -88,3 +92,23 @@ async def test_rollup_of_an_empty_store_does_nothing(crm: SqlCrmStore) -> None:
     await _reset_rollup(crm)
     assert await svc.rollup(DAY_START) == 0
     assert await svc.store.settled_until() is None
+
+
+async def test_the_background_rollup_survives_a_store_that_is_away() -> None:
+    class Away:
+        async def settled_until(self) -> float | None:
+            raise StoreUnavailable("database unreachable")
+
+    svc = ReportService(
+        Away(),  # type: ignore[arg-type]
+        threshold_of=lambda _q: 20.0,
+        convention=lambda _s: SlConvention.ANSWERED,
+        short_abandon=lambda: 5.0,
+    )
+    task = asyncio.create_task(svc.rollup_forever(every=0.01))
+    await asyncio.sleep(0.1)
+    assert not task.done()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert svc.stats["rollup_errors"] >= 2 and svc.stats["rollup_runs"] == 0

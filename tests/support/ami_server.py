@@ -68,6 +68,8 @@ def core_show_channel(
     context: str = "incoming",
     exten: str = "8002",
     application: str = "AGI",
+    duration: str = "00:00:07",
+    bridge_id: str = "",
 ) -> list[tuple[str, str]]:
     """The fields of one ``CoreShowChannel`` item as Asterisk 22 sends them (without Event/ActionID)."""
     return [
@@ -89,8 +91,8 @@ def core_show_channel(
         ("ChanVariable", "IVR_CHOICE="),
         ("Application", application),
         ("ApplicationData", ""),
-        ("Duration", "00:00:07"),
-        ("BridgeId", ""),
+        ("Duration", duration),
+        ("BridgeId", bridge_id),
     ]
 
 

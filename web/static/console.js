@@ -54,6 +54,7 @@ const model = {
   skew: 0, // server now - browser now (seconds)
   pop: null,
   held: false,
+  heldSince: null, // epoch seconds (server clock) the console's hold started
   queues: [],
   agents: [],
 };
@@ -112,6 +113,7 @@ function setState(view) {
   if (typeof view.now === "number") model.skew = view.now - Date.now() / 1000;
   model.since = view.since || Date.now() / 1000 + model.skew;
   if (typeof view.held_by_console === "boolean") model.held = view.held_by_console;
+  model.heldSince = model.held && typeof view.held_since === "number" ? view.held_since : model.held ? model.heldSince : null;
   if (Array.isArray(view.pause_reasons)) {
     const select = $("pause-reason");
     if (select.options.length !== view.pause_reasons.length) {
@@ -141,6 +143,8 @@ function renderState() {
   const live = s === "on_call" || s === "on_hold";
   $("btn-hold").disabled = !live;
   $("btn-hold").textContent = model.held ? "Resume" : "Hold";
+  $("btn-hold").classList.toggle("btn-ok", model.held);
+  show($("hold-banner"), model.held && live);
   $("btn-hangup").disabled = !(live || s === "ringing" || hasDialing());
   $("btn-transfer").disabled = !live;
   renderCallSummary();
@@ -169,6 +173,7 @@ function tick() {
   $("state-time").textContent = model.state ? duration(now - model.since) : "";
   const s = model.state ? model.state.state : "";
   $("call-timer").textContent = s === "on_call" || s === "on_hold" || s === "ringing" ? duration(now - model.since) : "";
+  $("hold-timer").textContent = model.held ? duration(now - (model.heldSince || now)) : "";
 }
 
 // --- the screen pop ----------------------------------------------------------------------------------
@@ -303,9 +308,27 @@ function renderHistory(calls) {
       el("td", c.outcome.replaceAll("_", " "), `outcome outcome-${c.outcome}`),
       el("td", disp || "—"),
       el("td", `${c.talk_seconds} s`, "num"),
-      el("td", c.has_recording ? "recorded" : "—"),
+      recordingCell(c),
     );
   }
+}
+
+function recordingCell(c) {
+  // a play control only where the server says this agent may hear it (their own call); the audio
+  // route checks the same rule and audits each playback
+  const td = el("td");
+  if (typeof c.audio_url === "string" && c.audio_url.startsWith("/api/recordings/")) {
+    const audio = document.createElement("audio");
+    audio.controls = true;
+    audio.preload = "none";
+    audio.className = "rec-audio";
+    audio.src = c.audio_url;
+    audio.setAttribute("aria-label", `Recording of the call of ${when(c.started_at)}`);
+    td.append(audio);
+  } else {
+    td.textContent = c.has_recording ? "recorded" : "—";
+  }
+  return td;
 }
 
 function renderDisposition(pop) {
@@ -426,7 +449,10 @@ function onMessage(msg) {
     // the PBX's clock); a reload takes the server's own since/now pair (hello)
     model.since = Date.now() / 1000 + model.skew;
     if (model.pop && msg.phase && model.pop.call.call_id === msg.call_id) model.pop.phase = msg.phase;
-    if (!["on_call", "on_hold"].includes(msg.state)) model.held = false;
+    if (!["on_call", "on_hold"].includes(msg.state)) {
+      model.held = false;
+      model.heldSince = null;
+    }
     if (model.pop) renderPop(model.pop);
     else renderState();
   }
@@ -458,6 +484,7 @@ function wire() {
     act(callError, async () => {
       const r = await api("/api/console/call/hold", { on: !model.held });
       model.held = r.held;
+      model.heldSince = r.held ? (typeof r.since === "number" ? r.since : Date.now() / 1000 + model.skew) : null;
       renderState();
     }),
   );

@@ -199,6 +199,19 @@ class HoldEnded(ChannelEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MusicStarted(ChannelEvent):
+    """MusicOnHoldStart: the channel hears music (queue wait, ringing with ``m()``, or a hold context:
+    the snapshot's ``context`` tells which)."""
+
+    music_class: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MusicStopped(ChannelEvent):
+    """MusicOnHoldStop."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DtmfReceived(ChannelEvent):
     """DTMFEnd."""
 

@@ -38,8 +38,6 @@ IGNORED_EVENTS = frozenset(
         "BridgeDestroy",
         "BridgeMerge",
         "DTMFBegin",
-        "MusicOnHoldStart",
-        "MusicOnHoldStop",
         "LocalOptimizationBegin",
         "LocalOptimizationEnd",
         "Registry",
@@ -225,6 +223,10 @@ def _local_bridge(msg: AmiMessage, at: float) -> ev.PbxEvent:
 
 def _hold(msg: AmiMessage, at: float) -> ev.PbxEvent:
     return ev.HoldStarted(at=at, chan=_need(snapshot(msg), msg), music_class=msg.get("MusicClass") or "")
+
+
+def _music(msg: AmiMessage, at: float) -> ev.PbxEvent:
+    return ev.MusicStarted(at=at, chan=_need(snapshot(msg), msg), music_class=msg.get("Class") or "")
 
 
 def _dtmf(msg: AmiMessage, at: float) -> ev.PbxEvent:
@@ -440,6 +442,8 @@ BUILDERS: dict[str, Builder] = {
     "LocalBridge": _local_bridge,
     "Hold": _hold,
     "Unhold": _chan(ev.HoldEnded),
+    "MusicOnHoldStart": _music,
+    "MusicOnHoldStop": _chan(ev.MusicStopped),
     "HangupRequest": _hangup_request(soft=False),
     "SoftHangupRequest": _hangup_request(soft=True),
     "Hangup": _hangup,

@@ -9,7 +9,10 @@
    DIGIT`` for the slice, periodic position and expected-wait announcements, the callback digit;
 3. an agent reserved → ``EXEC Dial <endpoint>,<ring timeout>,m(<music>)U(mixmon)``: the agent's phone
    rings while the caller hears music; ``DIALSTATUS`` decides: ANSWER → the call was bridged and
-   recorded and has ended (the agent goes to wrap-up); NOANSWER → the agent is paused ("missed_call",
+   recorded and has ended (the agent goes to wrap-up) — unless the console put it on hold (``CC_HOLD``
+   set on the caller's channel before its AMI Redirect to ``[cc-hold]``): then the call goes on outside
+   this session, the agent stays on it (on hold) and it ends when the agent's channel hangs up;
+   NOANSWER → the agent is paused ("missed_call",
    configurable) and the next agent is tried; BUSY / CHANUNAVAIL → the agent rests ``busy_rest`` and
    the next is tried; the caller's place is kept throughout;
 4. max wait → the overflow target or voicemail; the caller hangs up → ``ABANDONED`` with the wait.
@@ -69,6 +72,9 @@ log = logging.getLogger(__name__)
 
 TOPIC = "acd"
 PHONE_IN_USE = "phone_in_use"
+#: set by the console on the caller's channel right before a hold redirect (see ``_held_by_console``)
+HOLD_VARIABLE = "CC_HOLD"
+MAX_DETACHED = 10_000
 S = AgentState
 
 
@@ -140,6 +146,8 @@ class AcdService:
         self._events: asyncio.Queue[ev.PbxEvent] = asyncio.Queue(maxsize=self.options.observe_queue)
         self._legs: dict[str, dict[str, str]] = {}  # agent → {uniqueid: linkedid} of live phone channels
         self._acd_calls: dict[str, str] = {}  # linkedid → agent, for calls this instance is connecting
+        #: calls the console took out of their ACD session (hold): linkedid → (agent, queue, answered at)
+        self._detached: dict[str, tuple[str, str, float]] = {}
         self._recent_acd: OrderedDict[str, None] = OrderedDict()
         self._cb_pending: dict[str, _PendingCallback] = {}
         self._cb_legs: dict[str, _PendingCallback] = {}
@@ -600,7 +608,14 @@ class AcdService:
         if dial_status == "ANSWER":
             answer_at = max(offered_at, now - answered_time) if answered_time else now
             await self._answered(agent, call_id, answer_at)
-            await self._call_ended(agent, call_id, q, now, talk=now - answer_at)
+            if await self._held_by_console(channel):
+                if len(self._detached) >= MAX_DETACHED:  # hang-ups missed (link down): forget the oldest
+                    del self._detached[next(iter(self._detached))]
+                self._detached[call_id] = (agent, q.name, answer_at)
+                await self._hold(agent, call_id, True, now, by="console")
+                log.info("call left the ACD session on hold", extra=extra)
+            else:
+                await self._call_ended(agent, call_id, q, now, talk=now - answer_at)
             wait = answer_at - started
             self.stats["answered"] += 1
             await self._count(q.name, "answered")
@@ -616,6 +631,23 @@ class AcdService:
             raise _Hangup
         await self._offer_failed(agent, call_id, q, dial_status, now)
         return None
+
+    @staticmethod
+    async def _held_by_console(channel: AgiChannel) -> bool:
+        """The console's hold redirected the caller out of Dial: it set ``CC_HOLD`` first (read once,
+        then cleared: GET/SET VARIABLE work on a channel AGI sees as gone, fact 26)."""
+        try:
+            value = await channel.get_variable(HOLD_VARIABLE)
+            if not value:
+                return False
+            await channel.set_variable(HOLD_VARIABLE, "")
+        except AgiError:
+            return False
+        return True
+
+    async def set_hold(self, agent: str, call_id: str, on: bool, *, by: str = "agent") -> None:
+        """The console's hold / resume: on_call ⇄ on_hold."""
+        await self._hold(agent, call_id, on, self._clock(), by=by)
 
     def _offered(self, claim: Claim, queue: str, at: float) -> None:
         assert claim.agent is not None
@@ -1122,6 +1154,7 @@ class AcdService:
                     legs[event.chan.uniqueid] = event.chan.linkedid
                     await self._phone_check(agent, event.chan.linkedid, event.at)
         elif isinstance(event, ev.ChannelHungUp):
+            await self._detached_leg_gone(event)
             pending = self._cb_legs.pop(event.chan.uniqueid, None)
             if pending is not None:
                 q = self._queues.get(pending.queue)
@@ -1144,6 +1177,20 @@ class AcdService:
             if agent is not None:
                 await self._hold(agent, event.chan.linkedid, isinstance(event, ev.HoldStarted), event.at)
 
+    async def _detached_leg_gone(self, event: ev.ChannelHungUp) -> None:
+        """A call that left its ACD session (console hold) ends with the agent's channel."""
+        detached = self._detached.get(event.chan.linkedid)
+        if detached is None:
+            return
+        agent, queue, answered_at = detached
+        if self._agent_of(event.chan.channel) != agent:
+            return
+        del self._detached[event.chan.linkedid]
+        q = self._queues.get(queue)
+        if q is not None:
+            await self._call_ended(agent, event.chan.linkedid, q, event.at, talk=event.at - answered_at)
+        log.info("held call ended", extra={"linkedid": event.chan.linkedid, "agent": agent})
+
     async def _phone_check(self, agent: str, linkedid: str, at: float) -> None:
         if linkedid in self._recent_acd or linkedid in self._acd_calls:
             return
@@ -1163,7 +1210,7 @@ class AcdService:
 
         await self._change(agent, decide, at=at, by="phone")
 
-    async def _hold(self, agent: str, linkedid: str, on: bool, at: float) -> None:
+    async def _hold(self, agent: str, linkedid: str, on: bool, at: float, *, by: str = "phone") -> None:
         def decide(s: AgentStatus) -> tuple[AgentState, dict[str, Any]] | None:
             if on and s.state is S.ON_CALL:
                 return S.ON_HOLD, {}
@@ -1171,7 +1218,7 @@ class AcdService:
                 return S.ON_CALL, {}
             return None
 
-        await self._change(agent, decide, at=at, by="phone")
+        await self._change(agent, decide, at=at, by=by)
 
     def _remember_acd(self, linkedid: str) -> None:
         self._recent_acd[linkedid] = None

@@ -10,9 +10,16 @@ Everything acts for *one* agent (the signed-in one): the web layer never passes 
   tracker's legs (``AgentLegs``). Blind transfer is AMI ``BlindTransfer`` on the agent's channel: the
   party bridged with the agent (the customer) goes to ``<target>@<context>`` (an agent → ``transfer``,
   a number → ``outbound``, a queue → ``cc-queue``: a dialplan context that hands the call back to the
-  IVR's queue node). Hold: Asterisk has no AMI hold action (hold is a phone feature); the console's
-  hold mutes both directions of the customer's channel (AMI ``MuteAudio``) — the agent phone's own hold
-  button is what plays music on hold and what the ACD sees as ``on_hold``.
+  service's ACD over FastAGI, ``agi://…/queue?queue=<name>&linkedid=…``: same Linkedid, same call record).
+  The queue name is checked against the ACD's queues before any AMI action.
+- Hold: Asterisk has no AMI hold action (hold is a phone feature), so the console holds server-side:
+  ``Setvar CC_HOLD=1`` on the customer's channel (the party bridged with the agent: the ACD's Dial sees
+  it and keeps the agent on the call), then one AMI ``Redirect`` of the customer to ``cc-hold,s,1``
+  (``MusicOnHold()``) with ``ExtraChannel`` = the agent's channel to ``cc-hold-agent,s,1`` (silence):
+  "Dual Redirect successful". Resume is AMI ``Bridge`` (Channel1 = customer, Channel2 = agent): both
+  leave their applications and meet in a new bridge. The tracker counts the music in ``cc-hold`` as
+  hold time, never as a transfer. If either side hangs up while on hold, the other is hung up too
+  (``on_leg_ended``), so no one is left waiting; hanging up from the console hangs up both.
 - Click-to-dial: AMI ``Originate`` of the agent's phone first; when it answers, the dialplan dials the
   customer from ``outbound`` (``originate-variants.ami``'s click-to-call).
 - Dispositions: per-queue codes and a required flag from ``config/console.yaml`` (``DispositionRules``).
@@ -20,6 +27,8 @@ Everything acts for *one* agent (the signed-in one): the web layer never passes 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -34,9 +43,9 @@ import yaml
 from callcenter.domain.acd import AgentState, AgentStatus
 from callcenter.domain.calls import CallDisposition, LegRecord, LegRole
 from callcenter.domain.customers import ValidationError
-from callcenter.domain.errors import CallcenterError, ConfigError, NotFound, PbxUnavailable
+from callcenter.domain.errors import AmiActionError, CallcenterError, ConfigError, NotFound, PbxUnavailable
 from callcenter.ports import DispositionStore, PbxControl
-from callcenter.services.acd import AcdService
+from callcenter.services.acd import HOLD_VARIABLE, AcdService
 from callcenter.services.screenpop import ScreenPopService
 
 log = logging.getLogger(__name__)
@@ -52,6 +61,7 @@ _NUMBER = re.compile(r"\+?[0-9]{2,20}")
 _AGENT_ID = re.compile(r"[0-9A-Za-z_.-]{1,20}")
 _QUEUE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 MAX_NOTE = 5000
+_CUSTOMER_ROLES = (LegRole.INBOUND, LegRole.CUSTOMER, LegRole.OUTBOUND)
 
 
 class DispositionRequired(CallcenterError):
@@ -60,6 +70,18 @@ class DispositionRequired(CallcenterError):
 
 class NoCall(CallcenterError):
     """The agent has no live call to act on."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeldCall:
+    """A call the console put on hold: both channels, parked in the hold contexts."""
+
+    call_id: str
+    customer_channel: str
+    customer_uniqueid: str
+    agent_channel: str
+    agent_uniqueid: str
+    since: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +164,8 @@ class ConsoleOptions:
     transfer_context: str = "transfer"  # an agent: <agent id>@transfer
     outbound_context: str = "outbound"  # a number: <number>@outbound (also click-to-dial)
     queue_context: str = "cc-queue"  # a queue: <queue>@cc-queue
+    hold_context: str = "cc-hold"  # the customer on hold: MusicOnHold()
+    hold_agent_context: str = "cc-hold-agent"  # the agent's channel meanwhile: Wait()
     dial_timeout_ms: int = 30_000
     action_timeout: float = 5.0
     default_country_code: str = "1"
@@ -157,6 +181,7 @@ class ConsoleService:
         dispositions: DispositionStore | None,
         agent_legs: AgentLegs,
         call_legs: CallLegs | None = None,
+        bridge_peers: CallLegs | None = None,
         rules: DispositionRules | None = None,
         options: ConsoleOptions | None = None,
         clock: Callable[[], float] = time.time,
@@ -167,20 +192,73 @@ class ConsoleService:
         self.dispositions = dispositions
         self.agent_legs = agent_legs
         self.call_legs: CallLegs = call_legs or (lambda _call_id: ())
+        #: the live legs in a bridge with a leg (by Uniqueid): the agent's other party
+        self.bridge_peers: CallLegs = bridge_peers or (lambda _uniqueid: ())
         self.rules = rules or DispositionRules()
         self.options = options or ConsoleOptions()
         self.clock = clock
-        self._muted: dict[str, str] = {}  # agent → customer channel muted by the console's hold
+        self._held: dict[str, HeldCall] = {}  # agent → their call on hold
+        self._hangups: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=1000)
+        self._watch: asyncio.Task[None] | None = None
+        self.stats = {"hold_hangups": 0, "hold_hangups_dropped": 0}
 
     def queue_rules(self, queue: str | None) -> dict[str, Any]:
         return self.rules.as_json(queue)
 
+    # --- lifecycle: the hold watch ----------------------------------------------------------------
+    async def start(self) -> None:
+        if self._watch is None:
+            self._watch = asyncio.get_running_loop().create_task(self._hangup_worker(), name="console-hold")
+
+    async def close(self) -> None:
+        task, self._watch = self._watch, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    def on_leg_ended(self, leg: LegRecord) -> None:
+        """Tracker listener (sync, never blocks): a held call lost one side → hang up the other."""
+        for agent, held in list(self._held.items()):
+            if leg.uniqueid == held.customer_uniqueid:
+                other = held.agent_channel
+            elif leg.uniqueid == held.agent_uniqueid:
+                other = held.customer_channel
+            else:
+                continue
+            del self._held[agent]
+            try:
+                self._hangups.put_nowait((held.call_id, other))
+            except asyncio.QueueFull:
+                self.stats["hold_hangups_dropped"] += 1
+                log.error("hold watch queue full", extra={"linkedid": held.call_id, "agent": agent})
+            log.info(
+                "one side of a held call hung up",
+                extra={"linkedid": held.call_id, "agent": agent, "channel": leg.channel},
+            )
+
+    async def _hangup_worker(self) -> None:
+        while True:
+            call_id, channel = await self._hangups.get()
+            try:
+                await self._pbx().hangup(channel)
+                self.stats["hold_hangups"] += 1
+            except CallcenterError as exc:  # gone already, PBX down: nothing left to do
+                log.warning(
+                    "could not hang up the other side of a held call",
+                    extra={"linkedid": call_id, "channel": channel, "error": str(exc)},
+                )
+
+    def held(self, agent: str) -> HeldCall | None:
+        return self._held.get(agent)
+
     # --- state ------------------------------------------------------------------------------------
     async def state(self, agent: str) -> dict[str, Any]:
         view = await self.acd.agent_view(agent)
+        held = self._held.get(agent)
         return {
             **view,
-            "held_by_console": agent in self._muted,
+            "held_by_console": held is not None,
+            "held_since": held.since if held is not None else None,
             "pause_reasons": [r for r in self.acd.options.pause_reasons if r != "missed_call"],
             "now": self.clock(),
         }
@@ -288,39 +366,115 @@ class ConsoleService:
         return max(answered or legs, key=lambda leg: leg.started_at)
 
     async def hangup(self, agent: str) -> dict[str, Any]:
+        held = self._held.pop(agent, None)
+        if held is not None:
+            # on hold nobody is bridged: end both sides
+            pbx = self._pbx()
+            for channel in (held.agent_channel, held.customer_channel):
+                with contextlib.suppress(AmiActionError):  # that side went meanwhile
+                    await pbx.hangup(channel)
+            log.info("agent hung up a held call", extra={"linkedid": held.call_id, "agent": agent})
+            return {"call_id": held.call_id, "channel": held.agent_channel}
         leg = self.live_leg(agent)
         await self._pbx().hangup(leg.channel)
-        self._muted.pop(agent, None)
         log.info("agent hung up from the console", extra={"linkedid": leg.call_id, "agent": agent})
         return {"call_id": leg.call_id, "channel": leg.channel}
 
-    def _customer_channel(self, leg: LegRecord, call_legs: Sequence[LegRecord]) -> str:
-        for other in call_legs:
-            if (
-                other.ended_at is None
-                and other.uniqueid != leg.uniqueid
-                and other.role in (LegRole.CUSTOMER, LegRole.INBOUND, LegRole.OUTBOUND)
-            ):
-                return other.channel
-        raise NoCall("the other party of your call is not known")
+    def _customer_leg(self, leg: LegRecord) -> LegRecord:
+        """The party bridged with the agent's leg (the channel to redirect), else the call's live
+        customer-side leg (inbound half first: on a Local customer, ``;2`` is the bridged one)."""
+        for other in self.bridge_peers(leg.uniqueid):
+            if other.role is not LegRole.AGENT:
+                return other
+        candidates = [
+            other
+            for other in self.call_legs(leg.call_id)
+            if other.ended_at is None and other.uniqueid != leg.uniqueid and other.role in _CUSTOMER_ROLES
+        ]
+        if not candidates:
+            raise NoCall("the other party of your call is not known")
+        return min(candidates, key=lambda other: _CUSTOMER_ROLES.index(other.role))
 
     async def hold(self, agent: str, on: bool) -> dict[str, Any]:
+        return await (self._hold(agent) if on else self._resume(agent))
+
+    async def _hold(self, agent: str) -> dict[str, Any]:
+        held = self._held.get(agent)
+        if held is not None:
+            return {"call_id": held.call_id, "held": True, "since": held.since}
         leg = self.live_leg(agent)
+        if leg.answered_at is None:
+            raise NoCall("your call is not answered yet")
+        customer = self._customer_leg(leg)
         pbx = self._pbx()
-        channel = self._muted.get(agent) if not on else None
-        if channel is None:
-            channel = self._customer_channel(leg, self.call_legs(leg.call_id))
+        opts = self.options
         await pbx.send_action(
-            "MuteAudio",
-            {"Channel": channel, "Direction": "all", "State": "on" if on else "off"},
+            "Setvar",
+            {"Channel": customer.channel, "Variable": HOLD_VARIABLE, "Value": "1"},
+            timeout=opts.action_timeout,
+        )
+        try:
+            await self._redirect_to_hold(pbx, customer.channel, leg.channel)
+        except CallcenterError:
+            with contextlib.suppress(CallcenterError):  # not held after all: the ACD must not think so
+                await pbx.send_action(
+                    "Setvar",
+                    {"Channel": customer.channel, "Variable": HOLD_VARIABLE, "Value": ""},
+                    timeout=opts.action_timeout,
+                )
+            raise
+        held = HeldCall(
+            call_id=leg.call_id,
+            customer_channel=customer.channel,
+            customer_uniqueid=customer.uniqueid,
+            agent_channel=leg.channel,
+            agent_uniqueid=leg.uniqueid,
+            since=self.clock(),
+        )
+        self._held[agent] = held
+        await self._acd_hold(agent, leg.call_id, True)
+        log.info(
+            "call on hold", extra={"linkedid": leg.call_id, "agent": agent, "customer": customer.channel}
+        )
+        return {"call_id": leg.call_id, "held": True, "since": held.since}
+
+    async def _redirect_to_hold(self, pbx: PbxControl, customer: str, agent_channel: str) -> None:
+        """One dual Redirect: the customer to music on hold, the agent's channel to silence."""
+        opts = self.options
+        await pbx.send_action(
+            "Redirect",
+            {
+                "Channel": customer,
+                "Context": opts.hold_context,
+                "Exten": "s",
+                "Priority": "1",
+                "ExtraChannel": agent_channel,
+                "ExtraContext": opts.hold_agent_context,
+                "ExtraExten": "s",
+                "ExtraPriority": "1",
+            },
+            timeout=opts.action_timeout,
+        )
+
+    async def _resume(self, agent: str) -> dict[str, Any]:
+        held = self._held.get(agent)
+        if held is None:
+            raise NoCall("your call is not on hold")
+        await self._pbx().send_action(
+            "Bridge",
+            {"Channel1": held.customer_channel, "Channel2": held.agent_channel, "Tone": "no"},
             timeout=self.options.action_timeout,
         )
-        if on:
-            self._muted[agent] = channel
-        else:
-            self._muted.pop(agent, None)
-        log.info("console hold", extra={"linkedid": leg.call_id, "agent": agent, "on": on})
-        return {"call_id": leg.call_id, "held": on}
+        self._held.pop(agent, None)
+        await self._acd_hold(agent, held.call_id, False)
+        log.info("call resumed", extra={"linkedid": held.call_id, "agent": agent})
+        return {"call_id": held.call_id, "held": False}
+
+    async def _acd_hold(self, agent: str, call_id: str, on: bool) -> None:
+        try:
+            await self.acd.set_hold(agent, call_id, on, by=agent)
+        except CallcenterError as exc:  # the console's hold works even if the state lags
+            log.warning("agent state not changed for hold", extra={"agent": agent, "error": str(exc)})
 
     def transfer_target(self, kind: Any, target: Any) -> tuple[str, str]:
         """(context, exten) for a blind transfer; ``ValidationError`` on bad input."""
@@ -333,7 +487,8 @@ class ConsoleService:
             return self.options.transfer_context, target
         if kind == "queue":
             if not _QUEUE.fullmatch(target) or not self.acd.has_queue(target):
-                raise ValidationError({"target": f"one of: {', '.join(sorted(self.acd.queues))}"})
+                known = ", ".join(sorted(self.acd.queues)) or "none configured"
+                raise ValidationError({"target": f"unknown queue {target[:40]!r}; one of: {known}"})
             return self.options.queue_context, target
         if kind == "number":
             number = re.sub(r"[\s().-]", "", target)
@@ -344,13 +499,14 @@ class ConsoleService:
 
     async def transfer(self, agent: str, kind: Any, target: Any) -> dict[str, Any]:
         context, exten = self.transfer_target(kind, target)
+        if agent in self._held:
+            raise ValidationError({"target": "resume the call before transferring it"})
         leg = self.live_leg(agent)
         await self._pbx().send_action(
             "BlindTransfer",
             {"Channel": leg.channel, "Context": context, "Exten": exten},
             timeout=self.options.action_timeout,
         )
-        self._muted.pop(agent, None)
         log.info(
             "blind transfer",
             extra={"linkedid": leg.call_id, "agent": agent, "context": context, "exten": exten},

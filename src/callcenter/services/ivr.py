@@ -19,6 +19,7 @@ Every session ends with an :class:`IvrSessionRecord` (path, outcome) handed to `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -128,6 +129,59 @@ class IvrService:
                     self.on_session(record)
                 except Exception:
                     log.exception("IVR session sink failed", extra={"linkedid": record.call_id})
+
+    async def handle_queue(self, channel: AgiChannel) -> None:
+        """The FastAGI handler of ``[cc-queue]`` (``agi://host/queue?queue=<name>&linkedid=…``): a call an
+        agent transferred to a queue goes straight back to the ACD, with the same call id (Linkedid).
+        An unknown queue raises, so the FastAGI server sends the call to the failsafe context."""
+        env = channel.env
+        queue = env.get("query_queue") or env.get("arg_1") or ""
+        call_id = env.get("linkedid") or channel.uniqueid
+        router = self.router
+        extra = {"linkedid": call_id, "queue": queue}
+        if router is None:
+            raise IvrFlowError("no ACD router: a queue transfer cannot be taken")
+        if not queue or not router.has_queue(queue):
+            raise IvrFlowError(f"transfer to an unknown queue {queue[:40]!r}")
+        caller = env.get("callerid", "")
+        caller = "" if caller in ("unknown", "<unknown>") else caller
+        name = env.get("calleridname", "")
+        customer = await self._find_customer(caller, call_id)
+        await channel.set_variable("CC_QUEUE", queue)
+        request = QueueRequest(
+            call_id=call_id,
+            uniqueid=channel.uniqueid,
+            queue=queue,
+            caller_num=caller,
+            caller_name="" if name in ("unknown", "<unknown>") else name,
+            language=env.get("language", "en") or "en",
+            customer_id=customer.id if customer else None,
+            segment=customer.segment if customer else None,
+            vip=bool(customer and customer.vip),
+            variables={"transferred": "queue"},
+        )
+        log.info("queue transfer enters the ACD", extra=extra)
+        result = await router.route(channel, request)
+        log.info("queue transfer routed", extra={**extra, "outcome": result.outcome.value})
+        if result.outcome in (RouteOutcome.NO_AGENTS, RouteOutcome.OVERFLOW, RouteOutcome.ERROR):
+            # nobody to take it: the queue's numeric fallback, else a goodbye (no IVR flow to go back to)
+            with contextlib.suppress(AgiHangup):
+                if result.target and result.target.lstrip("+").isdigit():
+                    await channel.exec("Dial", f"Local/{result.target}@{EXTERNAL_CONTEXT}/n,30")
+                elif not channel.hung_up:
+                    await channel.stream_file("goodbye")
+
+    async def _find_customer(self, number: str, call_id: str) -> CustomerInfo | None:
+        directory = self.directory
+        if not number or directory is None:
+            return None
+        try:
+            async with asyncio.timeout(self.lookup_timeout):
+                return await directory.find_by_phone(number)
+        except (CallcenterError, TimeoutError) as exc:
+            self.stats.lookup_failures += 1
+            log.warning("customer lookup failed", extra={"linkedid": call_id, "error": str(exc) or "timeout"})
+            return None
 
 
 class _Run:

@@ -26,7 +26,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -116,7 +116,9 @@ def ticket_card(ticket: Ticket, now: float) -> dict[str, Any]:
     }
 
 
-def call_card(call: CallRecord, dispositions: Sequence[CallDisposition]) -> dict[str, Any]:
+def call_card(
+    call: CallRecord, dispositions: Sequence[CallDisposition], recording_id: int | None = None
+) -> dict[str, Any]:
     return {
         "call_id": call.call_id,
         "started_at": call.started_at,
@@ -126,8 +128,17 @@ def call_card(call: CallRecord, dispositions: Sequence[CallDisposition]) -> dict
         "talk_seconds": round(call.talk_seconds),
         "wait_seconds": None if call.wait_seconds is None else round(call.wait_seconds),
         "has_recording": call.recording_file is not None,
+        "recording_id": recording_id,
         "dispositions": [{"agent": d.agent, "code": d.code, "note": d.note} for d in dispositions],
     }
+
+
+def playable(row: Mapping[str, Any], agent: str) -> dict[str, Any]:
+    """A last-calls row for one agent's pop: ``audio_url`` only for a recorded call that agent handled
+    (the audio route checks the same rule, ``services.recordings.may_hear``, and audits each playback)."""
+    rid = row.get("recording_id")
+    mine = isinstance(rid, int) and bool(agent) and row.get("agent") == agent
+    return {**row, "audio_url": f"/api/recordings/{rid}/audio" if mine else None}
 
 
 def ivr_inputs(variables: Mapping[str, str]) -> dict[str, str]:
@@ -164,6 +175,7 @@ class _Card:
 
 
 Job = tuple[str, str]  # (call id, card key)
+RecordingIds = Callable[[Sequence[str]], Awaitable[Mapping[str, int]]]
 
 
 class ScreenPopService:
@@ -181,6 +193,8 @@ class ScreenPopService:
         self.options = options or ScreenPopOptions()
         self._clock = clock
         self.queue_rules = queue_rules or (lambda _queue: {"codes": [], "required": False})
+        #: call id → recording id (the first), for the last calls' play controls (None: no links)
+        self.recording_ids: RecordingIds | None = None
         self.sink: PopSink | None = None
         self._jobs: asyncio.Queue[Job] = asyncio.Queue(maxsize=self.options.queue_size)
         self._cards: OrderedDict[str, _Card] = OrderedDict()  # card key → card
@@ -290,7 +304,7 @@ class ScreenPopService:
         card = self._cards.get(key)
         fresh = card is not None and self._clock() - card.at < self.options.cache_ttl
         if card is not None and fresh and card.done:
-            self._fill(pop, card)
+            self._fill(pop, card, agent)
             self.stats["pops_complete_at_ring"] += 1
         else:
             pop["loading"] = True
@@ -320,13 +334,13 @@ class ScreenPopService:
             "screen pop sent", extra={"linkedid": call_id, "agent": agent, "complete": not pop.get("loading")}
         )
 
-    def _fill(self, pop: dict[str, Any], card: _Card) -> None:
+    def _fill(self, pop: dict[str, Any], card: _Card, agent: str) -> None:
         pop.pop("loading", None)
         data = card.data or {}
         pop["customer"] = data.get("customer")
         pop["notes"] = data.get("notes", [])
         pop["tickets"] = data.get("tickets", [])
-        pop["recent_calls"] = data.get("recent_calls", [])
+        pop["recent_calls"] = [playable(row, agent) for row in data.get("recent_calls", [])]
         if data.get("error"):
             pop["card_error"] = data["error"]
 
@@ -401,11 +415,17 @@ class ScreenPopService:
         if self.dispositions is not None and calls:
             for d in await self.dispositions.dispositions_for_calls([c.call_id for c in calls]):
                 by_call.setdefault(d.call_id, []).append(d)
+        recorded = [c.call_id for c in calls if c.recording_file is not None]
+        recordings: Mapping[str, int] = {}
+        if recorded and self.recording_ids is not None:
+            recordings = await self.recording_ids(recorded)
         return {
             "customer": customer_card(customer),
             "notes": [note_card(n) for n in notes],
             "tickets": [ticket_card(t, now) for t in tickets.tickets],
-            "recent_calls": [call_card(c, by_call.get(c.call_id, ())) for c in calls],
+            "recent_calls": [
+                call_card(c, by_call.get(c.call_id, ()), recordings.get(c.call_id)) for c in calls
+            ],
         }
 
     async def _load(self, call_id: str, key: str) -> None:
@@ -429,7 +449,7 @@ class ScreenPopService:
     def _complete_waiting(self, key: str, card: _Card) -> None:
         for agent, pop in self._pops.items():
             if pop.get("loading") and self._call_card.get(pop["call"]["call_id"]) == key:
-                self._fill(pop, card)
+                self._fill(pop, card, agent)
                 self.stats["pops_completed_later"] += 1
                 self._send(agent, pop)
 
@@ -461,7 +481,7 @@ class ScreenPopService:
         self._cards[key] = card
         self._remember(self._call_card, pop["call"]["call_id"], key)
         if self._pops.get(agent) is pop:
-            self._fill(pop, card)
+            self._fill(pop, card, agent)
             self._send(agent, pop)
 
     # --- outbound (click-to-dial) ---------------------------------------------------------------

@@ -11,7 +11,10 @@ Definitions (documented once here, used by reports later):
 * **wait** = answered_at − (queued_at, else the first offer to an agent); for calls that were never
   answered, ended_at − the same start. Time in the IVR is not wait.
 * **talk** = time during which a customer-side leg sat in a bridge, minus hold (from BridgeEnter/Leave,
-  not Dial's ANSWEREDTIME, fact 17). **hold** = time between Hold and Unhold on any leg of the call.
+  not Dial's ANSWEREDTIME, fact 17). **hold** = time between Hold and Unhold on any leg of the call, plus
+  the console's hold: music on hold in a hold context (``[cc-hold]``: the customer was redirected out of
+  the bridge, so that time is not talk time either), from MusicOnHoldStart to MusicOnHoldStop (or the
+  leg's next BridgeEnter, or its end). A hold redirect is not a transfer.
 * **hangup_by**: decided from the last time the customer was connected to someone. If an agent leg left
   that bridge first, the agent hung up. Otherwise the first customer-side hangup request from a second
   before that moment on decides: the customer's own channel → caller; a soft hangup (AMI Hangup, end of
@@ -21,12 +24,29 @@ Definitions (documented once here, used by reports later):
   offered) or unanswered; abandoned_in_ivr (caller hung up before that); failed if never up; lost if the
   call vanished without a Hangup (closed by a resync after a reconnect).
 
+Resume (a *service* restart while calls are up): a call first seen through a resync (``ChannelListed``
+of a linkedid this process does not know) is marked ``resumed``; what the snapshot tells is only an
+estimate (``started_at`` from the whole-second channel age, ``ivr_at`` = the channel start, a leg's
+``answered_at`` = the snapshot time, the call's ``answered_at`` = the snapshot time when an agent leg is
+bridged; talk counts from the resync). With a resume service attached (``on_resync``: ``services/resume``),
+the call's stored record is merged in with ``restore``: started_at earliest; ivr/queued/offered/answered
+first known (the stored time replaces an estimate); queue, agent, recording, caller, DNIS the live value
+when known, else the stored one; ``extra`` the union (live keys win); stored legs, offers and transfers
+added; stored hold added; and talk before the restart added: the resync time − the stored
+``answered_at`` when a customer-side leg was bridged at the resync (talk = stored answer → real end −
+hold), else the stored (closed-segment) talk. Live events keep applying meanwhile (the merge does not
+depend on order); only the *final* record waits: a resumed call that ends before its restore is parked
+(still counted live) and emitted by ``restore``/``restore_failed``. ``close_stale`` closes a stored open
+call that no resync shows: ended at the latest time the store recorded for it (never after the resync),
+answered if it had an ``answered_at`` else lost, talk capped to that end, ``extra.closed_by=resume``.
+
 Snapshots for the store are built lazily: changes mark a call dirty, and the records service collects
 ``take_changes()`` a few times a second, so a busy call costs one snapshot per flush, not per event.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import OrderedDict
@@ -51,8 +71,32 @@ log = logging.getLogger(__name__)
 CUSTOMER_SIDE = frozenset({LegRole.CUSTOMER, LegRole.INBOUND, LegRole.OUTBOUND})
 DEFAULT_INBOUND_CONTEXTS = ("incoming", "from-pstn", "from-trunk", "from-external")
 DEFAULT_OUTBOUND_CONTEXTS = ("outbound",)
+#: dialplan contexts of the console's hold (``dialplan/extensions.conf``): music there is a hold
+DEFAULT_HOLD_CONTEXTS = ("cc-hold", "cc-hold-agent")
 #: A dial made within this many seconds after a transfer event belongs to that transfer.
 TRANSFER_DIAL_WINDOW = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class ResyncDone:
+    """What a finished resync tells the resume service."""
+
+    at: float
+    new_calls: frozenset[str]  # calls the resync created (live now, unknown to this process before)
+
+
+def _last_seen(record: CallRecord) -> float:
+    """The latest time recorded for a call: the last moment the store knew it alive."""
+    times = [record.started_at]
+    times += [
+        t for t in (record.ivr_at, record.queued_at, record.offered_at, record.answered_at) if t is not None
+    ]
+    for leg in record.legs:
+        times += [t for t in (leg.started_at, leg.answered_at, leg.ended_at) if t is not None]
+    for offer in record.offers:
+        times += [t for t in (offer.rang_at, offer.ended_at) if t is not None]
+    times += [t.at for t in record.transfers]
+    return max(times)
 
 
 @dataclass(slots=True)
@@ -69,6 +113,7 @@ class _Leg:
     dial_status: str | None = None
     bridges: set[str] = field(default_factory=set)
     on_hold_since: float | None = None
+    music_hold: bool = False  # the hold is music in a hold context (the console's hold)
     hangup_requested: bool = False
 
     def record(self) -> LegRecord:
@@ -122,17 +167,24 @@ class _Call:
     abandoned_in_queue: bool = False
     resumed: bool = False
     closed_by_resync: bool = False
+    # service restart (see "Resume" in the module docstring)
+    restore_pending: bool = False  # created by a resync; its stored record is still being loaded
+    resumed_at: float | None = None  # when a resync first listed the call
+    resumed_bridged: bool = False  # a customer-side leg was in a bridge at that resync
+    estimated: set[str] = field(default_factory=set)  # times guessed from the snapshot (stored wins)
     legs: dict[str, _Leg] = field(default_factory=dict)
     live_legs: int = 0
     offers: dict[str, _Offer] = field(default_factory=dict)
     transfers: list[TransferRecord] = field(default_factory=list)
     last_transfer_at: float = float("-inf")
+    transfer_pending: bool = False  # a transfer event whose dial to an agent has not been seen yet
     talk_since: float | None = None
     talk_seconds: float = 0.0
     bridged_customer_legs: int = 0
     holds_active: int = 0
     hold_since: float | None = None
     hold_seconds: float = 0.0
+    unbridged_hold_seconds: float = 0.0  # console holds: already outside talk time
     extra: dict[str, str] = field(default_factory=dict)
 
     def customer_leg(self) -> _Leg | None:
@@ -146,12 +198,14 @@ class CallTracker:
         *,
         inbound_contexts: Iterable[str] = DEFAULT_INBOUND_CONTEXTS,
         outbound_contexts: Iterable[str] = DEFAULT_OUTBOUND_CONTEXTS,
+        hold_contexts: Iterable[str] = DEFAULT_HOLD_CONTEXTS,
         tombstones: int = 100_000,
         version_clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.agents = agents or AgentDirectory()
         self._inbound = frozenset(inbound_contexts)
         self._outbound = frozenset(outbound_contexts)
+        self._hold_contexts = frozenset(hold_contexts)
         self.calls: dict[str, _Call] = {}
         self.legs: dict[str, _Leg] = {}
         self._dirty: set[str] = set()
@@ -164,6 +218,14 @@ class CallTracker:
         self.events_handled = 0
         self.calls_finished = 0
         self._listeners: list[Callable[[CallRecord], None]] = []
+        self._resync_listeners: list[Callable[[ResyncDone], None]] = []
+        self._parked: dict[str, _Call] = {}  # ended while restore_pending: finished by the restore
+        self._new_by_resync: set[str] = set()
+        self.calls_restored = 0
+        self.restores_missing = 0
+        self.restores_failed = 0
+        self.calls_closed_on_resume = 0
+        self._leg_listeners: list[Callable[[LegRecord], None]] = []
         self._handlers: dict[type, Callable[[ev.PbxEvent], None]] = {
             ev.ChannelCreated: self._on_channel,
             ev.ChannelStateChanged: self._on_state,
@@ -177,6 +239,8 @@ class CallTracker:
             ev.BridgeLeft: self._on_bridge_leave,
             ev.HoldStarted: self._on_hold,
             ev.HoldEnded: self._on_unhold,
+            ev.MusicStarted: self._on_music,
+            ev.MusicStopped: self._on_music_stop,
             ev.HangupRequested: self._on_hangup_request,
             ev.ChannelHungUp: self._on_hangup,
             ev.RecordingStarted: self._on_recording,
@@ -202,6 +266,27 @@ class CallTracker:
         """Called with the final record of every call as it ends (screen pop, metrics, records)."""
         self._listeners.append(listener)
 
+    def on_resync(self, listener: Callable[[ResyncDone], None]) -> None:
+        """Called (synchronously, in the event path: it must only note the work and return) after every
+        ``ResyncComplete`` with the calls that resync created. While a listener is registered, such calls
+        are held open until ``restore`` / ``restore_failed`` says their stored state is merged."""
+        self._resync_listeners.append(listener)
+
+    def on_leg_ended(self, listener: Callable[[LegRecord], None]) -> None:
+        """Called with the final record of every leg as it ends (the console's hold watch)."""
+        self._leg_listeners.append(listener)
+
+    def bridge_peers(self, uniqueid: str) -> list[LegRecord]:
+        """The live legs that share a bridge with the leg ``uniqueid`` (the agent's other party)."""
+        leg = self.legs.get(uniqueid)
+        if leg is None or not leg.bridges:
+            return []
+        return [
+            other.record()
+            for other in self._call_of(leg).legs.values()
+            if other is not leg and other.ended_at is None and other.bridges & leg.bridges
+        ]
+
     def take_changes(self) -> list[CallRecord]:
         """Snapshots of every call changed since the last take, finished calls included."""
         out = self._finished
@@ -219,16 +304,188 @@ class CallTracker:
 
     @property
     def live_calls(self) -> int:
-        return len(self.calls)
+        """Calls not finished yet (including ended calls waiting for their stored state)."""
+        return len(self.calls) + len(self._parked)
 
     def stats(self) -> dict[str, int]:
         return {
-            "live_calls": len(self.calls),
+            "live_calls": len(self.calls) + len(self._parked),
             "live_legs": len(self.legs),
             "calls_finished": self.calls_finished,
             "late_events": self.late_events,
             "events_handled": self.events_handled,
+            "calls_restored": self.calls_restored,
+            "restores_missing": self.restores_missing,
+            "restores_failed": self.restores_failed,
+            "calls_closed_on_resume": self.calls_closed_on_resume,
+            "restores_pending": sum(1 for c in self.calls.values() if c.restore_pending) + len(self._parked),
         }
+
+    # --- resume after a service restart --------------------------------------------------------
+    def knows(self, call_id: str) -> bool:
+        """The call is live here, waiting for its restore, or finished by this process."""
+        return call_id in self.calls or call_id in self._parked or call_id in self._tombstones
+
+    def restore(self, stored: CallRecord) -> bool:
+        """Merge the stored record of a call this process resumed from a resync; False if the call is not
+        waiting for one (already restored, or never resumed). See "Resume" in the module docstring."""
+        call = self.calls.get(stored.call_id) or self._parked.get(stored.call_id)
+        if call is None or not call.restore_pending:
+            return False
+        self._merge_stored(call, stored)
+        self.calls_restored += 1
+        log.info(
+            "resumed call merged with its stored record",
+            extra={"linkedid": call.call_id, "answered_at": call.answered_at, "agent": call.agent},
+        )
+        self._restore_done(call)
+        return True
+
+    def restore_failed(self, call_id: str, *, missing: bool = False) -> None:
+        """No stored state for a resumed call (``missing``: the store has no such call; else the store
+        failed): go on with what the snapshot told."""
+        call = self.calls.get(call_id) or self._parked.get(call_id)
+        if call is None or not call.restore_pending:
+            return
+        if missing:
+            self.restores_missing += 1
+        else:
+            self.restores_failed += 1
+        self._restore_done(call)
+
+    def close_stale(self, stored: CallRecord, upper_bound: float) -> CallRecord | None:
+        """Close a call the store has as in progress that no resync shows any more: it ended while the
+        service was down. ``ended_at`` is the last time the store saw the call (its latest recorded time),
+        never later than ``upper_bound`` (the resync that proved it gone); talk never runs past it.
+        Returns the final record (also queued for the store and sent to the finished listeners), or None
+        if the call is known here (live, waiting for its restore, or finished by this process)."""
+        if self.knows(stored.call_id) or stored.outcome is not CallOutcome.IN_PROGRESS:
+            return None
+        ended = min(upper_bound, _last_seen(stored))
+        answered = stored.answered_at is not None
+        talk = 0.0
+        if stored.answered_at is not None:
+            net = max(0.0, stored.talk_seconds - stored.hold_seconds)
+            talk = min(net, max(0.0, ended - stored.answered_at))
+        wait_start = stored.queued_at if stored.queued_at is not None else stored.offered_at
+        wait_end = stored.answered_at if stored.answered_at is not None else ended
+        legs = tuple(
+            leg if leg.ended_at is not None else dataclasses.replace(leg, ended_at=max(leg.started_at, ended))
+            for leg in stored.legs
+        )
+        offers = tuple(
+            o if o.ended_at is not None else dataclasses.replace(o, ended_at=max(o.rang_at, ended))
+            for o in stored.offers
+        )
+        self._last_version = max(self._last_version, stored.version)
+        record = dataclasses.replace(
+            stored,
+            ended_at=ended,
+            outcome=CallOutcome.ANSWERED if answered else CallOutcome.LOST,
+            hangup_by=HangupSide.SYSTEM,
+            talk_seconds=talk,
+            wait_seconds=None if wait_start is None else max(0.0, wait_end - wait_start),
+            legs=legs,
+            offers=offers,
+            version=self._next_version(),
+            extra={**stored.extra, "closed_by": "resume"},
+        )
+        self._bury(stored.call_id)
+        self.calls_closed_on_resume += 1
+        log.warning(
+            "call ended while the service was down; closed on resume",
+            extra={"linkedid": stored.call_id, "outcome": record.outcome.value, "ended_at": ended},
+        )
+        self._emit(record)
+        return record
+
+    def _restore_done(self, call: _Call) -> None:
+        call.restore_pending = False
+        self._dirty.add(call.call_id)
+        parked = self._parked.pop(call.call_id, None)
+        if parked is not None:
+            self._emit_final(parked)
+
+    def _merge_stored(self, call: _Call, stored: CallRecord) -> None:
+        """Stored state into a resumed call. Order-independent with the live events applied since the
+        resync: times keep the earliest / first known (a time the snapshot only estimated yields to the
+        stored one), descriptive fields the live value when known, talk/hold add the pre-restart part."""
+        self._last_version = max(self._last_version, stored.version)
+        call.started_at = min(call.started_at, stored.started_at)
+        for name in ("ivr_at", "queued_at", "offered_at", "answered_at"):
+            old = getattr(stored, name)
+            if old is not None and (getattr(call, name) is None or name in call.estimated):
+                setattr(call, name, old)
+                call.estimated.discard(name)
+        if not call.caller_num:
+            call.caller_num, call.caller_name = stored.caller_num, stored.caller_name or call.caller_name
+        if not call.dnis:
+            call.dnis = stored.dnis
+        if call.direction == "internal" and stored.direction:
+            call.direction = stored.direction
+        call.queue = call.queue or stored.queue
+        call.agent = call.agent or stored.agent
+        call.recording_file = call.recording_file or stored.recording_file
+        if call.hangup_cause is None:
+            call.hangup_cause = stored.hangup_cause
+        call.extra = {**stored.extra, **call.extra}
+        call.extra.pop("closed_by", None)
+        # legs: live ones keep their live state but take the stored start/answer; the others had ended
+        # (or vanished unseen) before the resync: they join the call as ended legs
+        for old in stored.legs:
+            leg = call.legs.get(old.uniqueid)
+            if leg is None:
+                end = old.ended_at
+                if end is None:
+                    end = max(old.started_at, call.resumed_at or old.started_at)
+                call.legs[old.uniqueid] = _Leg(
+                    uniqueid=old.uniqueid,
+                    call_id=call.call_id,
+                    channel=old.channel,
+                    role=old.role,
+                    started_at=old.started_at,
+                    agent=old.agent,
+                    answered_at=old.answered_at,
+                    ended_at=end,
+                    hangup_cause=old.hangup_cause,
+                    dial_status=old.dial_status,
+                )
+                continue
+            leg.started_at = min(leg.started_at, old.started_at)
+            if old.answered_at is not None:
+                leg.answered_at = old.answered_at
+            leg.agent = leg.agent or old.agent
+            leg.dial_status = leg.dial_status or old.dial_status
+            if leg.role in CUSTOMER_SIDE and leg.answered_at is not None:
+                call.up_at = leg.answered_at if call.up_at is None else min(call.up_at, leg.answered_at)
+        for o in stored.offers:
+            if o.uniqueid not in call.offers:
+                offer_end = o.ended_at
+                if offer_end is None and o.uniqueid not in self.legs:
+                    offer_end = call.resumed_at
+                call.offers[o.uniqueid] = _Offer(
+                    agent=o.agent,
+                    uniqueid=o.uniqueid,
+                    rang_at=o.rang_at,
+                    ended_at=offer_end,
+                    answered=o.answered,
+                    dial_status=o.dial_status,
+                )
+        if call.offers:
+            call.offers = dict(sorted(call.offers.items(), key=lambda kv: kv[1].rang_at))
+        known = {(t.at, t.kind, t.target) for t in call.transfers}
+        extra_transfers = [t for t in stored.transfers if (t.at, t.kind, t.target) not in known]
+        if extra_transfers:
+            call.transfers = sorted([*extra_transfers, *call.transfers], key=lambda t: t.at)
+        # talk and hold before the restart (the snapshot's talk counts from the resync on)
+        call.hold_seconds += stored.hold_seconds
+        resumed_at = call.resumed_at
+        if call.resumed_bridged and call.answered_at is not None and resumed_at is not None:
+            call.talk_seconds += max(0.0, resumed_at - call.answered_at)
+        else:
+            call.talk_seconds += stored.talk_seconds
+        call.estimated.clear()
+        self._dirty.add(call.call_id)
 
     # --- legs and calls ------------------------------------------------------------------
     def _leg(self, snap: ChannelSnapshot, at: float) -> _Leg | None:
@@ -305,10 +562,18 @@ class CallTracker:
     # --- handlers -------------------------------------------------------------------------
     def _on_channel(self, e: ev.PbxEvent) -> None:
         assert isinstance(e, ev.ChannelEvent)
+        listed = isinstance(e, ev.ChannelListed)
+        new_call = listed and e.chan.linkedid not in self.calls
         leg = self._leg(e.chan, e.at)
         if leg is None:
             return
         call = self._call_of(leg)
+        if new_call:
+            call.resumed_at = e.at
+            call.resumed = True
+            self._new_by_resync.add(call.call_id)
+            if self._resync_listeners:
+                call.restore_pending = True
         self._observe(call, leg, e.chan)
         if isinstance(e, ev.ChannelListed):
             self._resume(call, leg, e)
@@ -323,12 +588,27 @@ class CallTracker:
         if call.started_at > started:
             call.started_at = started
             call.resumed = True
+        # for a call first seen by this resync these are estimates: the stored record (``restore``)
+        # replaces them
         if e.chan.state is ChannelState.UP:
             self._leg_up(call, leg, e.at if leg.answered_at is None else leg.answered_at)
         if e.bridge_id and e.bridge_id not in leg.bridges:
             self._enter_bridge(call, leg, e.bridge_id, e.at)
+            if call.resumed_at is not None:
+                self._resume_bridged(call, leg, e.at)
         if e.application == "AGI" and call.ivr_at is None:
             call.ivr_at = started
+            if call.resumed_at is not None:
+                call.estimated.add("ivr_at")
+
+    @staticmethod
+    def _resume_bridged(call: _Call, leg: _Leg, at: float) -> None:
+        if leg.role in CUSTOMER_SIDE:
+            call.resumed_bridged = True
+        elif leg.role is LegRole.AGENT and leg.agent is not None and call.answered_at is None:
+            call.answered_at = at  # answered no later than this; the exact time is in the store
+            call.estimated.add("answered_at")
+            call.agent = call.agent or leg.agent
 
     def _on_state(self, e: ev.PbxEvent) -> None:
         assert isinstance(e, ev.ChannelStateChanged)
@@ -404,11 +684,14 @@ class CallTracker:
             return
         self._offer(call, dest, e.at)
         caller_leg = self.legs.get(e.caller.uniqueid) if e.caller is not None else None
+        after_transfer = call.transfer_pending or e.at - call.last_transfer_at <= TRANSFER_DIAL_WINDOW
+        call.transfer_pending = False
         if (
             call.answered_at is not None
             and caller_leg is not None
             and caller_leg.role in CUSTOMER_SIDE
-            and e.at - call.last_transfer_at > TRANSFER_DIAL_WINDOW
+            and not after_transfer
+            and (e.caller is None or e.caller.context not in self._hold_contexts)
         ):
             # The customer side dials again after talking to an agent with no transfer event:
             # an AMI Redirect (fact 20: "no transfer event").
@@ -505,6 +788,8 @@ class CallTracker:
             self._enter_bridge(self._call_of(leg), leg, e.bridge_id, e.at)
 
     def _enter_bridge(self, call: _Call, leg: _Leg, bridge_id: str, at: float) -> None:
+        if leg.music_hold:
+            self._end_hold(call, leg, at)  # back in a bridge: the console's hold is over
         was_bridged = bool(leg.bridges)
         leg.bridges.add(bridge_id)
         if leg.role in CUSTOMER_SIDE and not was_bridged:
@@ -554,6 +839,31 @@ class CallTracker:
             call.hold_since = e.at
         self._dirty.add(call.call_id)
 
+    def _on_music(self, e: ev.PbxEvent) -> None:
+        assert isinstance(e, ev.MusicStarted)
+        if e.chan.context not in self._hold_contexts:
+            return  # music while queued or ringing is wait, not hold
+        leg = self._leg(e.chan, e.at)
+        if leg is None or leg.on_hold_since is not None:
+            return
+        call = self._call_of(leg)
+        leg.on_hold_since = e.at
+        leg.music_hold = True
+        call.holds_active += 1
+        if call.holds_active == 1:
+            call.hold_since = e.at
+        # the bridge was left for the hold, not to end the call: who ends it is still open
+        call.talk_first_leaver = None
+        call.talk_ended_at = None
+        self._dirty.add(call.call_id)
+        log.info("call on hold", extra={"linkedid": call.call_id, "channel": leg.channel})
+
+    def _on_music_stop(self, e: ev.PbxEvent) -> None:
+        assert isinstance(e, ev.MusicStopped)
+        leg = self.legs.get(e.chan.uniqueid)
+        if leg is not None and leg.music_hold:
+            self._end_hold(self._call_of(leg), leg, e.at)
+
     def _on_unhold(self, e: ev.PbxEvent) -> None:
         assert isinstance(e, ev.HoldEnded)
         leg = self.legs.get(e.chan.uniqueid)
@@ -563,6 +873,9 @@ class CallTracker:
     def _end_hold(self, call: _Call, leg: _Leg, at: float) -> None:
         if leg.on_hold_since is None:
             return
+        if leg.music_hold:
+            call.unbridged_hold_seconds += max(0.0, at - leg.on_hold_since)
+            leg.music_hold = False
         leg.on_hold_since = None
         call.holds_active -= 1
         if call.holds_active == 0 and call.hold_since is not None:
@@ -603,6 +916,7 @@ class CallTracker:
     def _add_transfer(self, call: _Call, kind: str, target: str, from_agent: str | None, at: float) -> None:
         call.transfers.append(TransferRecord(at=at, kind=kind, target=target, from_agent=from_agent))
         call.last_transfer_at = at
+        call.transfer_pending = kind != "redirect"
         self._dirty.add(call.call_id)
 
     def _agent_behind(self, call: _Call, channel: str) -> str | None:
@@ -668,8 +982,8 @@ class CallTracker:
         if leg.ended_at is not None:
             return
         leg.ended_at = at
-        self._leave_bridge(call, leg, None, at)
         self._end_hold(call, leg, at)
+        self._leave_bridge(call, leg, None, at)
         offer = call.offers.get(leg.uniqueid)
         if offer is not None and offer.ended_at is None:
             offer.ended_at = at
@@ -677,6 +991,13 @@ class CallTracker:
         self._bury(leg.uniqueid)
         call.live_legs -= 1
         self._dirty.add(call.call_id)
+        if self._leg_listeners:
+            record = leg.record()
+            for listener in self._leg_listeners:
+                try:
+                    listener(record)
+                except Exception:
+                    log.exception("leg-ended listener failed", extra={"linkedid": call.call_id})
         if call.live_legs <= 0:
             self._finish(call, at)
 
@@ -691,6 +1012,13 @@ class CallTracker:
             self._leg_gone(call, leg, e.at)
         if gone:
             log.warning("resync closed legs that vanished while the link was down", extra={"legs": len(gone)})
+        new_calls, self._new_by_resync = frozenset(self._new_by_resync), set()
+        done = ResyncDone(at=e.at, new_calls=new_calls)
+        for listener in self._resync_listeners:
+            try:
+                listener(done)
+            except Exception:
+                log.exception("resync listener failed")
 
     # --- finishing ------------------------------------------------------------------------
     def _finish(self, call: _Call, at: float) -> None:
@@ -702,18 +1030,27 @@ class CallTracker:
             call.hold_since = None
         if call.ended_at is None:
             call.ended_at = at
-        call.hangup_by = self._hangup_side(call)
-        record = self._record(call, final=True)
         del self.calls[call.call_id]
         self._dirty.discard(call.call_id)
         self._bury(call.call_id)
+        if call.restore_pending:
+            # its stored state is still loading: the final record waits for it (restore/restore_failed)
+            self._parked[call.call_id] = call
+            return
+        self._emit_final(call)
+
+    def _emit_final(self, call: _Call) -> None:
+        call.hangup_by = self._hangup_side(call)
+        self._emit(self._record(call, final=True))
+
+    def _emit(self, record: CallRecord) -> None:
         self._finished.append(record)
         self.calls_finished += 1
         for listener in self._listeners:
             try:
                 listener(record)
             except Exception:
-                log.exception("call-finished listener failed", extra={"linkedid": call.call_id})
+                log.exception("call-finished listener failed", extra={"linkedid": record.call_id})
 
     def _bury(self, key: str) -> None:
         """Remember a finished leg or call so late events (NewCallerid after Hangup, Cdr) don't revive it."""
@@ -735,6 +1072,12 @@ class CallTracker:
         if call.hangup_by is HangupSide.CALLER:
             return CallOutcome.ABANDONED_IN_IVR
         return CallOutcome.UNANSWERED
+
+    @staticmethod
+    def _talk(call: _Call) -> float:
+        """Bridged time minus the holds spent inside a bridge (phone holds; console holds are outside)."""
+        bridged_hold = max(0.0, call.hold_seconds - call.unbridged_hold_seconds)
+        return max(0.0, call.talk_seconds - bridged_hold)
 
     def _next_version(self) -> int:
         version = self._version_clock()
@@ -768,7 +1111,7 @@ class CallTracker:
             answered_at=call.answered_at,
             ended_at=call.ended_at if final else None,
             wait_seconds=wait,
-            talk_seconds=max(0.0, call.talk_seconds - call.hold_seconds) if final else call.talk_seconds,
+            talk_seconds=self._talk(call) if final else call.talk_seconds,
             hold_seconds=call.hold_seconds,
             outcome=self._outcome(call) if final else CallOutcome.IN_PROGRESS,
             hangup_cause=call.hangup_cause,

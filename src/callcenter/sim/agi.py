@@ -144,18 +144,18 @@ class AgiSession:
             self.writer.write(text.encode("utf-8", "replace") + b"\n")
 
     def notify_hangup(self) -> None:
-        if self.chan.dead and not self.hangup_sent:
+        if self.chan.agi_dead and not self.hangup_sent:
             self.hangup_sent = True
             self.send("HANGUP")
 
     async def next_line(self) -> bytes:
-        if self.chan.dead:
+        if self.chan.agi_dead:
             return await self.reader.readline()
         loop = asyncio.get_running_loop()
         read = loop.create_task(self.reader.readline())
         try:
             while not read.done():
-                if self.chan.dead:
+                if self.chan.agi_dead:
                     self.notify_hangup()
                     return await read
                 fut: asyncio.Future[None] = loop.create_future()
@@ -183,18 +183,18 @@ class AgiSession:
                 reply = await self.execute(line)
                 self.send(reply)
                 await self.writer.drain()
-                if self.chan.dead:
+                if self.chan.agi_dead:
                     self.notify_hangup()
         except (ConnectionError, OSError):
             pass
         finally:
-            if self.chan.dead:
+            if self.chan.agi_dead:
                 self.hangup_sent = False
                 self.notify_hangup()
             self.writer.close()
             with contextlib.suppress(TimeoutError, ConnectionError, OSError):
                 await asyncio.wait_for(self.writer.wait_closed(), 1.0)
-        return "HANGUP" if self.chan.dead else "SUCCESS"
+        return "HANGUP" if self.chan.agi_dead else "SUCCESS"
 
     # -- commands --------------------------------------------------------------------------------
     async def execute(self, line: str) -> str:
@@ -228,7 +228,7 @@ class AgiSession:
         args = words[len(key) :]
         if len(args) < min_args:
             return USAGE, "520", "Usage"
-        if self.chan.dead and not dead_ok:
+        if self.chan.agi_dead and not dead_ok:
             return DEAD, "511", "Command Not Permitted on a dead channel or intercept routine"
         self.chan.digits.clear()
         hook = self.pbx.agi_hook
@@ -267,7 +267,7 @@ class AgiSession:
                 d = chan.digits.pop(0)
                 if d in escape:
                     return d, False
-            if chan.dead:
+            if chan.agi_dead:
                 return None, True
             left = deadline - pbx.clock.mono()
             if left <= 1e-9:
@@ -294,7 +294,7 @@ class AgiSession:
         while len(got) < maxdigits:
             deadline = pbx.clock.mono() + gap
             while not chan.digits:
-                if chan.dead:
+                if chan.agi_dead:
                     return got, False, True
                 left = deadline - pbx.clock.mono()
                 if left <= 1e-9:
@@ -338,7 +338,7 @@ class AgiSession:
         pbx, chan = self.pbx, self.chan
         deadline = None if ms < 0 else pbx.clock.mono() + ms / 1000.0
         while not chan.digits:
-            if chan.dead:
+            if chan.agi_dead:
                 return "200 result=-1", 1
             left = None if deadline is None else deadline - pbx.clock.mono()
             if left is not None and left <= 1e-9:
@@ -470,19 +470,19 @@ class AgiSession:
         pbx, chan = self.pbx, self.chan
         a = app.lower()
         if a == "dial":
-            if chan.dead:
+            if chan.agi_dead:
                 return -1
             _, res = await pbx.dial(chan, data)
             return res
         if a in ("playback", "background"):
-            if chan.dead:
+            if chan.agi_dead:
                 return 0
             if await pbx.wait_app(chan, _prompt_seconds(data)):
                 return -1
             pbx.set_var(chan, "PLAYBACKSTATUS", "SUCCESS")
             return 0
         if a == "musiconhold":
-            if chan.dead:
+            if chan.agi_dead:
                 return -1
             parts = data.split(",")
             pbx.moh_start(chan, parts[0] or "default")
@@ -492,7 +492,7 @@ class AgiSession:
             pbx.moh_stop(chan)
             return -1 if hung else 0
         if a == "wait":
-            if chan.dead:
+            if chan.agi_dead:
                 return -1
             return -1 if await pbx.wait_app(chan, _float(data, 0.0)) else 0
         if a == "mixmonitor":
@@ -507,7 +507,7 @@ class AgiSession:
                 pbx.set_var(chan, name, value)
             return 0
         if a == "answer":
-            if chan.dead:
+            if chan.agi_dead:
                 return -1
             pbx.answer(chan)
             return 0

@@ -620,19 +620,29 @@ class AmiServer:
             priority = int(a.get("Priority") or "1")
         except ValueError:
             return resp(a.aid, "Error", "Invalid priority")
-        extra = a.get("ExtraChannel")
+        extra_name = a.get("ExtraChannel")
+        other = None
+        if extra_name:
+            # manager.c action_redirect: both channels are checked before either moves
+            other = self.pbx.find_channel(extra_name)
+            if other is None:
+                return resp(a.aid, "Error", f"ExtraChannel does not exist: {extra_name}")
         if not self.pbx.redirect(chan, a.get("Context"), a.get("Exten"), priority):
             return resp(a.aid, "Error", "Redirect failed, extension not found")
-        if extra:
-            other = self.pbx.find_channel(extra)
-            if other is not None:
-                self.pbx.redirect(
-                    other,
-                    a.get("ExtraContext") or a.get("Context"),
-                    a.get("ExtraExten") or a.get("Exten"),
-                    int(a.get("ExtraPriority") or priority),
-                )
-        return resp(a.aid, "Success", "Redirect successful")
+        if other is None:
+            return resp(a.aid, "Success", "Redirect successful")
+        try:
+            extra_priority = int(a.get("ExtraPriority") or priority)
+        except ValueError:
+            extra_priority = priority
+        if not self.pbx.redirect(
+            other,
+            a.get("ExtraContext") or a.get("Context"),
+            a.get("ExtraExten") or a.get("Exten"),
+            extra_priority,
+        ):
+            return resp(a.aid, "Error", "Secondary redirect failed")
+        return resp(a.aid, "Success", "Dual Redirect successful")
 
     def act_hangup(self, s: AmiSession, a: Action) -> Result:
         name = a.get("Channel")
@@ -696,15 +706,22 @@ class AmiServer:
         return ""
 
     def act_bridge(self, s: AmiSession, a: Action) -> Result:
-        one = self._chan_or_error(a, "Channel1")
-        if isinstance(one, str):
-            return one
-        two = self._chan_or_error(a, "Channel2")
-        if isinstance(two, str):
-            return two
+        """features.c action_bridge: both channels are pulled out of whatever they run (a channel in
+        dialplan stops its application) into a new basic bridge; when the bridge ends, a channel that
+        was running dialplan goes on at the next priority."""
+        name1, name2 = a.get("Channel1"), a.get("Channel2")
+        if not name1 or not name2:
+            return resp(a.aid, "Error", "Missing channel parameter in request")
+        one = self.pbx.find_channel(name1)
+        if one is None:
+            return resp(a.aid, "Error", f"Channel1 does not exist: {name1}")
+        two = self.pbx.find_channel(name2)
+        if two is None:
+            return resp(a.aid, "Error", f"Channel2 does not exist: {name2}")
         pbx = self.pbx
         s.write(resp(a.aid, "Success", "Channels have been bridged"))
         for c in (one, two):
+            pbx.yank(c)
             if c.bridge is not None:
                 pbx.bridge_leave(c)
         bridge = pbx.bridge_create()

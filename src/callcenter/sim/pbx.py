@@ -176,6 +176,7 @@ class Channel:
         "uniqueid",
         "vars",
         "waiter",
+        "yanked",
     )
 
     def __init__(
@@ -232,6 +233,7 @@ class Channel:
         self.call: CallStat | None = None
         self.softhangup_agi = False
         self.replaced_by: tuple[Channel, Bridge] | None = None  # attended transfer target
+        self.yanked = False  # pulled out of its application into a bridge by the AMI Bridge action
 
     # -- snapshots -------------------------------------------------------------------------------
     def touch(self) -> None:
@@ -256,7 +258,14 @@ class Channel:
 
     @property
     def interrupted(self) -> bool:
-        return self.hangup_requested or self.goto is not None
+        return self.hangup_requested or self.goto is not None or self.yanked
+
+    @property
+    def agi_dead(self) -> bool:
+        """What AGI sees as a hang-up: a real one, or an async goto (AMI Redirect, a blind transfer)
+        pulling the channel out of AGI(): ``ast_read`` fails, AGI sends ``HANGUP``, live-only commands
+        get 511, and the dialplan continues at the goto once the FastAGI server closes."""
+        return self.dead or self.goto is not None
 
     def getvar(self, name: str) -> str | None:
         name = name.lstrip("_")
@@ -352,6 +361,12 @@ class Queue:
 
 
 DialplanProgram = Callable[["Channel"], Coroutine[Any, Any, None]]
+#: the console's hold contexts and the queue-transfer context (``dialplan/extensions.conf``)
+HOLD_CONTEXT = "cc-hold"
+HOLD_AGENT_CONTEXT = "cc-hold-agent"
+QUEUE_CONTEXT = "cc-queue"
+HOLD_MAX_SECONDS = 3600.0
+_QUEUE_EXTEN = re.compile(r"[a-z0-9].+")
 _DIAL_RE = re.compile(r"^(?P<tech>Local|PJSIP|SIP)/(?P<rest>[^,&]+)$", re.IGNORECASE)
 
 
@@ -882,6 +897,12 @@ class Pbx:
                 if (len(exten) == 7 and exten.startswith("555") and exten.isdigit())
                 else None
             )
+        if context == HOLD_CONTEXT:
+            return self._ctx_hold if exten == "s" else None
+        if context == HOLD_AGENT_CONTEXT:
+            return self._ctx_hold_agent if exten == "s" else None
+        if context == QUEUE_CONTEXT:
+            return self._ctx_queue if _QUEUE_EXTEN.fullmatch(exten) else None
         return None
 
     def _trace_agent(self, exten: str) -> bool:
@@ -894,14 +915,20 @@ class Pbx:
     async def _pbx_thread(self, chan: Channel) -> None:
         try:
             while not chan.hangup_requested:
+                if chan.goto is not None:
+                    # an async goto set before the PBX started (a redirected Dial callee)
+                    chan.context, chan.exten, chan.priority = chan.goto
+                    chan.goto = None
+                    chan.touch()
                 prog = self.lookup(chan.context, chan.exten)
                 if prog is None:
                     break
                 await prog(chan)
+                if chan.yanked:
+                    # AMI Bridge pulled the channel out of its application: it stays in the bridge,
+                    # then goes on in the dialplan (bridge "after go on"), here: the end of the context
+                    await self.stay_bridged(chan)
                 if chan.goto is not None and not chan.hangup_requested:
-                    chan.context, chan.exten, chan.priority = chan.goto
-                    chan.goto = None
-                    chan.touch()
                     continue
                 break
         except asyncio.CancelledError:
@@ -1076,6 +1103,60 @@ class Pbx:
         if await self.wait_app(chan, _float(secs, 6.0)):
             return
         self.newexten(chan, 3, "Hangup")
+
+    async def _ctx_hold(self, chan: Channel) -> None:
+        """``[cc-hold]``: the console's hold. The customer hears music until redirected, bridged again
+        (AMI Bridge) or hung up."""
+        self.newexten(chan, 1, "NoOp", f"On hold: linkedid={chan.linkedid}")
+        self.newexten(chan, 2, "MusicOnHold", "default")
+        self.moh_start(chan, "default")
+        interrupted = await self.wait_app(chan, HOLD_MAX_SECONDS)
+        self.moh_stop(chan)
+        if not interrupted:
+            self.newexten(chan, 3, "Hangup")
+
+    async def _ctx_hold_agent(self, chan: Channel) -> None:
+        """``[cc-hold-agent]``: the agent's channel waits (silence) while the customer is on hold."""
+        self.newexten(chan, 1, "NoOp", f"Agent waiting: linkedid={chan.linkedid}")
+        self.newexten(chan, 2, "Wait", _num(HOLD_MAX_SECONDS))
+        if not await self.wait_app(chan, HOLD_MAX_SECONDS):
+            self.newexten(chan, 3, "Hangup")
+
+    async def _ctx_queue(self, chan: Channel) -> None:
+        """``[cc-queue]``: a call transferred to a queue goes back to the service's ACD over FastAGI."""
+        queue = chan.exten
+        self.newexten(chan, 1, "NoOp", f"Transfer to queue {queue}")
+        url = f"agi://{self.cfg.agi_host}:{self.cfg.agi_port}/queue?queue={queue}&linkedid={chan.linkedid}"
+        self.newexten(chan, 2, "AGI", url)
+        status = "FAILURE" if self.agi_runner is None else await self.agi_runner(chan, url, [])
+        self.set_var(chan, "AGISTATUS", status)
+        if chan.goto is None and not chan.hangup_requested:
+            result = chan.vars.get("CC_IVR_RESULT", "")
+            self.newexten(chan, 3, "GotoIf", f'$["{result}" != "done"]?cc-failsafe,s,1')
+            self.newexten(chan, 4, "Hangup")
+
+    async def stay_bridged(self, chan: Channel) -> None:
+        """A channel the AMI Bridge action joined to another: it stays until the other party leaves
+        (basic bridges dissolve on hang-up), it is hung up or redirected."""
+        chan.yanked = False
+        while not chan.interrupted:
+            bridge = chan.bridge
+            if bridge is None or len(bridge.channels) < 2:
+                break
+            await self.nap(chan, None)
+        bridge = chan.bridge
+        if bridge is not None and not chan.gone:
+            self.bridge_leave(chan)
+            if not bridge.channels:
+                self.bridge_destroy(bridge)
+
+    def yank(self, chan: Channel) -> None:
+        """AMI Bridge on a channel running dialplan: its application stops at once (music too)."""
+        if chan.moh:
+            self.moh_stop(chan)
+        if chan.kind == "dialplan" and chan.dialer is None:
+            chan.yanked = True
+            self.poke(chan)
 
     async def _ctx_outbound(self, chan: Channel) -> None:
         self.newexten(chan, 1, "NoOp", f"Outbound call to {chan.exten}")

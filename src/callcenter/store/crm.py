@@ -42,8 +42,10 @@ portable to SQLite and PostgreSQL), so a concurrent writer cannot undo them; the
 computed in Python from the start times read in step 2. Legs follow the same idea: ``started_at``
 earliest wins, ``answered_at`` first known wins, ``agent_id``/``hangup_cause``/``dial_status`` latest
 known wins.
-Talk and hold are the tracker's accumulators and cannot be merged here: after a restart they count
-from the resync (the time spent in a bridge before it is not known to the new process).
+Talk and hold are the tracker's accumulators and cannot be merged here: after a restart the tracker
+itself loads the stored record of each resumed call (``services/resume``: ``get_call``) and adds the
+talk and hold from before the restart; calls still stored as in progress that no live channel shows are
+closed from ``open_call_ids`` (``extra.closed_by = resume``).
 
 Times: the domain uses epoch floats, the database timezone-aware UTC timestamps; converted here.
 Errors: SQLAlchemy/driver exceptions become ``StoreUnavailable`` / ``StoreError`` / ``DuplicateError``.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,6 +77,23 @@ class SqlRecordingStore:
             async with self._engine.connect() as conn:
                 rows = (await conn.execute(stmt)).mappings().all()
         return [_info(r) for r in rows]
+
+    async def recording_ids_for_calls(self, call_ids: Sequence[str]) -> dict[str, int]:
+        """The first recording of each call that has one (the screen pop's play controls)."""
+        if not call_ids:
+            return {}
+        stmt = (
+            select(_REC.c.call_id, _REC.c.id)
+            .where(_REC.c.call_id.in_(list(call_ids)))
+            .order_by(_REC.c.started_at, _REC.c.id)
+        )
+        with translate_errors("recording_ids_for_calls"):
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(stmt)).all()
+        out: dict[str, int] = {}
+        for call_id, rid in rows:
+            out.setdefault(call_id, rid)
+        return out
 
     async def recordings_started_before(self, before: float, limit: int = 10_000) -> list[RecordingInfo]:
         """Recordings whose call started before ``before`` (oldest first): the purge candidates."""

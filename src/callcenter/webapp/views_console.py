@@ -14,9 +14,11 @@ POST     /api/console/login|logout       log in to the agent's queues / log out
 POST     /api/console/pause              ``{"reason": "break"}``
 POST     /api/console/available          log in, end a pause, or end wrap-up (disposition checked)
 POST     /api/console/wrapup/end         end wrap-up (409 while a required disposition is missing)
-POST     /api/console/call/hold          ``{"on": true}``
-POST     /api/console/call/transfer      ``{"kind": "agent|queue|number", "target": "1002"}``
-POST     /api/console/call/hangup
+POST     /api/console/call/hold          ``{"on": true}`` music on hold (Redirect to [cc-hold]); ``false``:
+                                         resume (Bridge); 409 when there is nothing to hold/resume
+POST     /api/console/call/transfer      ``{"kind": "agent|queue|number", "target": "1002"}`` (400 for an
+                                         unknown queue or while on hold)
+POST     /api/console/call/hangup        (on hold: both sides)
 POST     /api/console/dial               ``{"number": "+33...", "customer_id": 12}`` click-to-dial
 POST     /api/console/disposition        ``{"call_id": ..., "code": ..., "note": ...}``
 POST     /api/console/pop/refresh        reload the current pop's customer card

@@ -359,6 +359,10 @@ async def api_audio(request: web.Request) -> web.StreamResponse:
     except (NotFound, RecordingAccessDenied) as exc:
         return json_error(404, str(exc))
     except PermissionDenied as exc:
+        log.warning(
+            "recording playback refused",
+            extra={"recording_id": rid, "user": user.username, "role": user.role.value, "agent": user.agent},
+        )
         return json_error(403, str(exc))
     except StoreError as exc:
         return json_error(503, str(exc))
