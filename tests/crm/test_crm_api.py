@@ -183,7 +183,8 @@ async def test_ticket_lifecycle_through_patch(client: Client) -> None:
     url = f"/api/tickets/{ticket['id']}"
 
     resp = await client.patch(url, json={"status": "closed"}, headers=h)
-    assert resp.status == 400
+    # 409, not 400: a refused state transition is a conflict, as for ACD agent states (webapp/errors.py)
+    assert resp.status == 409
     assert (await resp.json())["fields"] == {
         "status": "cannot move a ticket from new to closed; allowed: open"
     }

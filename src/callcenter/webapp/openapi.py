@@ -418,7 +418,9 @@ PATHS: dict[str, JsonObj] = {
                 "200": _json(_ref("Ticket")),
                 **_WRITE,
                 **_NOT_FOUND,
-                "409": _error("changed by someone else at the same time; retry"),
+                "409": _error(
+                    "a status change the rules refuse, or changed by someone else at the same time"
+                ),
             },
             tags=_TICKETS,
             parameters=[_TICKET_ID],

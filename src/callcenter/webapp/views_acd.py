@@ -19,8 +19,9 @@ GET      /api/acd/me                             the signed-in agent's own state
 =======  ======================================  ===========================================================
 
 Session POSTs need the CSRF token (``X-CSRF-Token``); bearer-token requests are exempt (``csrf.py``).
-Errors: unknown agent/queue 404, a change the state machine refuses 409, invalid config 400, shared
-state unavailable 503. Every change is published on the bus by the service (screen pop, wallboard).
+Errors (mapped once for every view by ``webapp/errors.py``): unknown agent/queue 404, a change the
+state machine refuses 409, invalid config 400, shared state or store unavailable 503 with Retry-After.
+Every change is published on the bus by the service (screen pop, wallboard).
 """
 
 from __future__ import annotations
@@ -31,13 +32,12 @@ from typing import Any
 
 from aiohttp import web
 
-from callcenter.domain.acd import AcdError, InvalidTransition, agent_to_mapping, queue_to_mapping
-from callcenter.domain.errors import ConfigError, NotFound, StateError, StoreError
+from callcenter.domain.acd import agent_to_mapping, queue_to_mapping
 from callcenter.domain.users import Role, User
 from callcenter.ports import AgentStateLog
 from callcenter.services.acd import AcdService
 from callcenter.webapp.auth import current_principal, require_role
-from callcenter.webapp.errors import json_error
+from callcenter.webapp.errors import json_error, require_service
 
 ACD = web.AppKey[AcdService]("acd")
 ACD_LOG = web.AppKey[AgentStateLog]("acd_transitions")
@@ -47,8 +47,8 @@ VIEWERS = (Role.SUPERVISOR, Role.QA, Role.ADMIN)
 MAX_BODY = 64 * 1024
 
 
-def _acd(request: web.Request) -> AcdService | None:
-    return request.app.get(ACD)
+def _acd(request: web.Request) -> AcdService:
+    return require_service(request.app.get(ACD), "the ACD is not running")
 
 
 def _actor(user: User) -> str:
@@ -63,22 +63,6 @@ def _may_control(user: User, agent: str) -> bool:
 
 def _may_view(user: User, agent: str) -> bool:
     return user.role in VIEWERS or (user.role is Role.AGENT and user.agent == agent)
-
-
-async def _guard(call: Callable[[], Awaitable[Any]]) -> web.StreamResponse:
-    try:
-        result = await call()
-    except NotFound as exc:
-        return json_error(404, str(exc))
-    except InvalidTransition as exc:
-        return json_error(409, str(exc))
-    except (ConfigError, AcdError) as exc:
-        return json_error(400, str(exc))
-    except (StateError, StoreError) as exc:
-        return json_error(503, f"ACD state unavailable: {exc}")
-    if isinstance(result, web.StreamResponse):
-        return result
-    return web.json_response(result)
 
 
 async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
@@ -98,38 +82,28 @@ async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
     return body
 
 
-def _unavailable() -> web.Response:
-    return json_error(503, "the ACD is not running")
-
-
 # --- queues -------------------------------------------------------------------------------------------
 
 
 @require_role()
 async def list_queues(request: web.Request) -> web.StreamResponse:
     acd = _acd(request)
-    if acd is None:
-        return _unavailable()
 
     async def go() -> Any:
         return {"queues": [await acd.queue_view(name) for name in sorted(acd.queues)]}
 
-    return await _guard(go)
+    return web.json_response(await go())
 
 
 @require_role()
 async def get_queue(request: web.Request) -> web.StreamResponse:
     acd = _acd(request)
-    if acd is None:
-        return _unavailable()
-    return await _guard(lambda: acd.queue_view(request.match_info["name"]))
+    return web.json_response(await acd.queue_view(request.match_info["name"]))
 
 
 @require_role(Role.ADMIN)
 async def put_queue(request: web.Request) -> web.StreamResponse:
     acd = _acd(request)
-    if acd is None:
-        return _unavailable()
     body = await _json_body(request)
     if isinstance(body, web.Response):
         return body
@@ -140,14 +114,12 @@ async def put_queue(request: web.Request) -> web.StreamResponse:
         q = await acd.put_queue(name, body, by=by)
         return {"name": q.name, "config": queue_to_mapping(q)}
 
-    return await _guard(go)
+    return web.json_response(await go())
 
 
 @require_role(Role.ADMIN)
 async def delete_queue(request: web.Request) -> web.StreamResponse:
     acd = _acd(request)
-    if acd is None:
-        return _unavailable()
     name = request.match_info["name"]
     by = _actor(current_principal(request).user)
 
@@ -155,7 +127,7 @@ async def delete_queue(request: web.Request) -> web.StreamResponse:
         await acd.delete_queue(name, by=by)
         return {"deleted": name}
 
-    return await _guard(go)
+    return web.json_response(await go())
 
 
 # --- agents -------------------------------------------------------------------------------------------
@@ -164,43 +136,35 @@ async def delete_queue(request: web.Request) -> web.StreamResponse:
 @require_role(*VIEWERS)
 async def list_agents(request: web.Request) -> web.StreamResponse:
     acd = _acd(request)
-    if acd is None:
-        return _unavailable()
 
     async def go() -> Any:
         return {"agents": await acd.agents_view()}
 
-    return await _guard(go)
+    return web.json_response(await go())
 
 
 @require_role()
 async def get_agent(request: web.Request) -> web.StreamResponse:
     acd = _acd(request)
-    if acd is None:
-        return _unavailable()
     agent = request.match_info["agent"]
     if not _may_view(current_principal(request).user, agent):
         return json_error(404, f"no agent {agent!r}")
-    return await _guard(lambda: acd.agent_view(agent))
+    return web.json_response(await acd.agent_view(agent))
 
 
 @require_role()
 async def me(request: web.Request) -> web.StreamResponse:
     acd = _acd(request)
-    if acd is None:
-        return _unavailable()
     user = current_principal(request).user
     if not user.agent:
         return json_error(404, "this login is not an agent")
     agent = user.agent
-    return await _guard(lambda: acd.agent_view(agent))
+    return web.json_response(await acd.agent_view(agent))
 
 
 @require_role(Role.ADMIN)
 async def put_agent(request: web.Request) -> web.StreamResponse:
     acd = _acd(request)
-    if acd is None:
-        return _unavailable()
     body = await _json_body(request)
     if isinstance(body, web.Response):
         return body
@@ -211,14 +175,12 @@ async def put_agent(request: web.Request) -> web.StreamResponse:
         cfg = await acd.put_agent({**body, "id": agent}, by=by)
         return agent_to_mapping(cfg)
 
-    return await _guard(go)
+    return web.json_response(await go())
 
 
 @require_role(Role.ADMIN)
 async def delete_agent(request: web.Request) -> web.StreamResponse:
     acd = _acd(request)
-    if acd is None:
-        return _unavailable()
     agent = request.match_info["agent"]
     by = _actor(current_principal(request).user)
 
@@ -226,15 +188,13 @@ async def delete_agent(request: web.Request) -> web.StreamResponse:
         await acd.delete_agent(agent, by=by)
         return {"deleted": agent}
 
-    return await _guard(go)
+    return web.json_response(await go())
 
 
 def _control(action: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     @require_role()
     async def handler(request: web.Request) -> web.StreamResponse:
         acd = _acd(request)
-        if acd is None:
-            return _unavailable()
         user = current_principal(request).user
         agent = request.match_info["agent"]
         if not _may_control(user, agent):
@@ -264,7 +224,7 @@ def _control(action: str) -> Callable[[web.Request], Awaitable[web.StreamRespons
                 await acd.end_wrapup(agent, by=by)
             return await acd.agent_view(agent)
 
-        return await _guard(go)
+        return web.json_response(await go())
 
     handler.__name__ = f"agent_{action}"
     return handler
@@ -275,9 +235,7 @@ async def transitions(request: web.Request) -> web.StreamResponse:
     agent = request.match_info["agent"]
     if not _may_view(current_principal(request).user, agent):
         return json_error(404, f"no agent {agent!r}")
-    store = request.app.get(ACD_LOG)
-    if store is None:
-        return _unavailable()
+    store = require_service(request.app.get(ACD_LOG), "the ACD is not running")
     try:
         since = float(request.query["since"]) if "since" in request.query else None
         limit = int(request.query.get("limit", "1000"))
@@ -303,7 +261,7 @@ async def transitions(request: web.Request) -> web.StreamResponse:
             ],
         }
 
-    return await _guard(go)
+    return web.json_response(await go())
 
 
 def setup(app: web.Application) -> None:

@@ -13,7 +13,7 @@ from callcenter.domain.calls import CallPage
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error
 from callcenter.webapp.keys import STORE
-from callcenter.webapp.queries import BadQuery, may_see_call, parse_call_query, restrict_to_user
+from callcenter.webapp.queries import may_see_call, parse_call_query, restrict_to_user
 from callcenter.webapp.serialize import call_json, page_json, user_json
 from callcenter.webapp.views_ivr import ivr_sessions_json
 
@@ -34,10 +34,7 @@ async def me(request: web.Request) -> web.StreamResponse:
 @require_role()
 async def list_calls(request: web.Request) -> web.StreamResponse:
     user = current_principal(request).user
-    try:
-        query = parse_call_query(request.query)
-    except BadQuery as exc:
-        return json_error(400, str(exc))
+    query = parse_call_query(request.query)  # a BadQuery propagates: 400 (webapp/errors.py)
     restricted = restrict_to_user(query, user)
     if restricted is None:
         page = CallPage(calls=(), total=0, limit=query.limit, offset=query.offset)

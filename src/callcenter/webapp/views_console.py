@@ -28,6 +28,7 @@ GET      /api/console/followups          the agent's due follow-up calls (回访
 =======  ==============================  ==================================================================
 
 Customers, notes and tickets are written through the CRM API (``/api/customers``, ``/api/tickets``).
+Errors propagate to ``webapp/errors.py``, which maps them for every view (one table, one JSON shape).
 """
 
 from __future__ import annotations
@@ -41,11 +42,10 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from callcenter.domain.acd import AcdError, InvalidTransition
 from callcenter.domain.customers import ValidationError
-from callcenter.domain.errors import CallcenterError, ConfigError, NotFound, PbxError, StateError, StoreError
+from callcenter.domain.errors import NotFound, StateError, StoreError
 from callcenter.domain.users import Role, User
-from callcenter.services.console import ConsoleService, DispositionRequired, NoCall
+from callcenter.services.console import ConsoleService
 from callcenter.services.crm import CrmService, own_assignees
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
@@ -69,27 +69,6 @@ def _agent_of(user: User) -> str | None:
 
 def _actor(user: User) -> str:
     return f"agent:{user.agent or user.username}"
-
-
-def _errors(handler: Handler) -> Handler:
-    @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except ValidationError as exc:
-            return web.json_response({"error": "invalid input", "fields": exc.fields}, status=400)
-        except NotFound as exc:
-            return json_error(404, str(exc))
-        except (InvalidTransition, DispositionRequired, NoCall) as exc:
-            return json_error(409, str(exc))
-        except (ConfigError, AcdError) as exc:
-            return json_error(400, str(exc))
-        except PbxError as exc:
-            return json_error(502, f"the PBX refused or is unavailable: {exc}")
-        except (StateError, StoreError) as exc:
-            return json_error(503, f"temporarily unavailable: {exc}")
-
-    return wrapper
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -119,7 +98,6 @@ def agent_api(
     """An ``/api/console`` handler for the signed-in agent (their own agent id only)."""
 
     @require_role(Role.AGENT)
-    @_errors
     @functools.wraps(handler)
     async def wrapper(request: web.Request) -> web.StreamResponse:
         user = current_principal(request).user
@@ -428,4 +406,4 @@ def setup(
     openapi.add_paths(app, _paths())
 
 
-__all__ = ["CONSOLE", "TOPIC", "CallcenterError", "setup"]
+__all__ = ["CONSOLE", "TOPIC", "setup"]

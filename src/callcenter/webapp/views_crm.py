@@ -4,23 +4,21 @@ Roles: agents, supervisors and admins read and write; QA reads only. Agents see 
 screen pop may show anyone) and every ticket; their ``/api/followups/due`` list is their own (tickets
 assigned to their username or agent id).
 
-Errors: invalid input answers 400 ``{"error": "invalid input", "fields": {name: reason}}``; an unknown
-id 404; a ticket changed by someone else at the same instant 409 (retry).
+Errors (raised here, answered by the one mapping in ``webapp/errors.py``): invalid input answers 400
+``{"error": "invalid input", "fields": {name: reason}}``; a status change the ticket rules refuse 409 with
+the same body; an unknown id 404; a ticket changed by someone else at the same instant 409 (retry).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from callcenter.domain.customers import Customer, CustomerNote, CustomerQuery, ValidationError, clean_segment
 from callcenter.domain.tickets import (
-    ConcurrentUpdate,
     Ticket,
     TicketCategory,
     TicketEvent,
@@ -116,25 +114,6 @@ def event_json(event: TicketEvent) -> dict[str, Any]:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-
-
-def invalid(fields: Mapping[str, str]) -> web.Response:
-    return web.json_response({"error": "invalid input", "fields": dict(fields)}, status=400)
-
-
-def api_errors(handler: Handler) -> Handler:
-    """Validation errors → 400 with field names; a lost update race → 409."""
-
-    @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except ValidationError as error:
-            return invalid(error.fields)
-        except ConcurrentUpdate as error:
-            return json_error(409, f"{error}; reload and try again")
-
-    return wrapper
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
@@ -264,7 +243,6 @@ async def customer_detail(crm: CrmService, customer: Customer) -> dict[str, Any]
 
 
 @require_role()
-@api_errors
 async def list_customers(request: web.Request) -> web.StreamResponse:
     query = parse_customer_query(request.query)
     page = await request.app[CRM].search(query)
@@ -279,7 +257,6 @@ async def list_customers(request: web.Request) -> web.StreamResponse:
 
 
 @require_role(*WRITERS)
-@api_errors
 async def create_customer(request: web.Request) -> web.StreamResponse:
     actor = current_principal(request).user.username
     customer = await request.app[CRM].create_customer(await json_body(request), actor=actor)
@@ -289,7 +266,6 @@ async def create_customer(request: web.Request) -> web.StreamResponse:
 
 
 @require_role()
-@api_errors
 async def get_customer(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
     customer = await crm.get_customer(_path_id(request, "customer_id"))
@@ -297,7 +273,6 @@ async def get_customer(request: web.Request) -> web.StreamResponse:
 
 
 @require_role(*WRITERS)
-@api_errors
 async def patch_customer(request: web.Request) -> web.StreamResponse:
     actor = current_principal(request).user.username
     customer_id = _path_id(request, "customer_id")
@@ -306,7 +281,6 @@ async def patch_customer(request: web.Request) -> web.StreamResponse:
 
 
 @require_role(*WRITERS)
-@api_errors
 async def add_note(request: web.Request) -> web.StreamResponse:
     actor = current_principal(request).user.username
     customer_id = _path_id(request, "customer_id")
@@ -319,7 +293,6 @@ async def add_note(request: web.Request) -> web.StreamResponse:
 
 
 @require_role()
-@api_errors
 async def customer_by_phone(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
     number = request.match_info["number"]
@@ -333,7 +306,6 @@ async def customer_by_phone(request: web.Request) -> web.StreamResponse:
 
 
 @require_role()
-@api_errors
 async def list_tickets(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
     now = crm.now()
@@ -349,7 +321,6 @@ async def list_tickets(request: web.Request) -> web.StreamResponse:
 
 
 @require_role(*WRITERS)
-@api_errors
 async def create_ticket(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
     actor = current_principal(request).user.username
@@ -360,7 +331,6 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
 
 
 @require_role()
-@api_errors
 async def get_ticket(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
     ticket = await crm.get_ticket(_path_id(request, "ticket_id"))
@@ -368,7 +338,6 @@ async def get_ticket(request: web.Request) -> web.StreamResponse:
 
 
 @require_role(*WRITERS)
-@api_errors
 async def patch_ticket(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
     actor = current_principal(request).user.username
@@ -378,7 +347,6 @@ async def patch_ticket(request: web.Request) -> web.StreamResponse:
 
 
 @require_role()
-@api_errors
 async def ticket_history(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
     ticket_id = _path_id(request, "ticket_id")
@@ -387,7 +355,6 @@ async def ticket_history(request: web.Request) -> web.StreamResponse:
 
 
 @require_role()
-@api_errors
 async def due_followups(request: web.Request) -> web.StreamResponse:
     """Follow-up calls due now: an agent gets their own; others everybody's or ``?assignee=``'s."""
     crm = request.app[CRM]

@@ -27,13 +27,12 @@ import asyncio
 import dataclasses
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from callcenter.domain.errors import CallcenterError, NotFound, PermissionDenied, StoreError
-from callcenter.domain.qa import ValidationError, sections_to_json
+from callcenter.domain.errors import PermissionDenied
+from callcenter.domain.qa import sections_to_json
 from callcenter.domain.qa_recordings import (
     CallSearch,
     RangeNotSatisfiable,
@@ -47,7 +46,7 @@ from callcenter.services.qa import CallReview, QaService
 from callcenter.services.recordings import CHUNK, RecordingAccessDenied
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
-from callcenter.webapp.errors import error_response, json_error
+from callcenter.webapp.errors import json_error, require_service
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.serialize import call_json, iso
 from callcenter.webapp.views_pages import LANDING, page_context
@@ -61,8 +60,8 @@ MAX_BODY = 64 * 1024
 AUDIO_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".opus": "audio/ogg"}
 
 
-def _svc(request: web.Request) -> QaService | None:
-    return request.app.get(QA)
+def _svc(request: web.Request) -> QaService:
+    return require_service(request.app.get(QA), "QA is not available")
 
 
 def _plain(value: Any) -> Any:
@@ -101,19 +100,6 @@ def review_json(review: CallReview) -> dict[str, Any]:
     }
 
 
-async def _guard(call: Callable[[], Awaitable[Any]]) -> web.StreamResponse:
-    try:
-        return web.json_response(await call())
-    except (NotFound, RecordingAccessDenied) as exc:
-        return json_error(404, str(exc))
-    except PermissionDenied as exc:
-        return json_error(403, str(exc))
-    except StoreError as exc:
-        return json_error(503, str(exc))
-    except (ValidationError, CallcenterError) as exc:
-        return json_error(400, str(exc))
-
-
 async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     raw = await request.content.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
@@ -125,10 +111,6 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     if not isinstance(body, dict):
         return json_error(400, "body must be a JSON object")
     return body
-
-
-def _unavailable() -> web.Response:
-    return json_error(503, "QA is not available")
 
 
 def _opt_float(query: Any, name: str) -> float | None:
@@ -173,8 +155,6 @@ def parse_search(query: Any) -> CallSearch:
 @require_role(*REVIEWERS)
 async def api_search(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
-    if svc is None:
-        return _unavailable()
     try:
         q = parse_search(request.query)
     except ValueError as exc:
@@ -189,27 +169,23 @@ async def api_search(request: web.Request) -> web.StreamResponse:
             calls.append(item)
         return {"calls": calls, "total": hits.total, "limit": hits.limit, "offset": hits.offset}
 
-    return await _guard(go)
+    return web.json_response(await go())
 
 
 @require_role()
 async def api_review(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
-    if svc is None:
-        return _unavailable()
     user = current_principal(request).user
 
     async def go() -> dict[str, Any]:
         return review_json(await svc.review(user, request.match_info["call_id"]))
 
-    return await _guard(go)
+    return web.json_response(await go())
 
 
 @require_role(*REVIEWERS)
 async def api_calibration(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
-    if svc is None:
-        return _unavailable()
     try:
         form_id = int(request.query["form_id"]) if request.query.get("form_id") else None
     except ValueError:
@@ -221,14 +197,12 @@ async def api_calibration(request: web.Request) -> web.StreamResponse:
             "calibration": _plain(cal)
         }
 
-    return await _guard(go)
+    return web.json_response(await go())
 
 
 @require_role(*REVIEWERS)
 async def api_evaluate(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
-    if svc is None:
-        return _unavailable()
     body = await _body(request)
     if isinstance(body, web.Response):
         return body
@@ -244,14 +218,12 @@ async def api_evaluate(request: web.Request) -> web.StreamResponse:
         )
         return {"evaluation": _plain(ev)}
 
-    return await _guard(go)
+    return web.json_response(await go())
 
 
 @require_role()
 async def api_forms(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
-    if svc is None:
-        return _unavailable()
 
     async def go() -> dict[str, Any]:
         forms = await svc.forms(active_only=request.query.get("active") == "1")
@@ -262,14 +234,12 @@ async def api_forms(request: web.Request) -> web.StreamResponse:
             ]
         }
 
-    return await _guard(go)
+    return web.json_response(await go())
 
 
 @require_role(Role.ADMIN)
 async def api_create_form(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
-    if svc is None:
-        return _unavailable()
     body = await _body(request)
     if isinstance(body, web.Response):
         return body
@@ -279,14 +249,12 @@ async def api_create_form(request: web.Request) -> web.StreamResponse:
         form = await svc.create_form(user, str(body.get("name") or ""), body.get("sections"))
         return {"form": {"id": form.id, "name": form.name, "sections": sections_to_json(form.sections)}}
 
-    return await _guard(go)
+    return web.json_response(await go())
 
 
 @require_role(Role.AGENT)
 async def api_acknowledge(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
-    if svc is None:
-        return _unavailable()
     try:
         ev_id = int(request.match_info["evaluation_id"])
     except ValueError:
@@ -296,7 +264,7 @@ async def api_acknowledge(request: web.Request) -> web.StreamResponse:
     async def go() -> dict[str, Any]:
         return {"evaluation": _plain(await svc.acknowledge(user, ev_id))}
 
-    return await _guard(go)
+    return web.json_response(await go())
 
 
 def _recording_id(request: web.Request) -> int | None:
@@ -309,8 +277,6 @@ def _recording_id(request: web.Request) -> int | None:
 @require_role(*HOLDERS)
 async def api_hold(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
-    if svc is None:
-        return _unavailable()
     rid = _recording_id(request)
     if rid is None:
         return json_error(404, "recording not found")
@@ -326,14 +292,12 @@ async def api_hold(request: web.Request) -> web.StreamResponse:
         rec = await svc.recordings.set_hold(user, rid, held, str(body.get("reason") or ""))
         return {"recording": recording_json(rec)}
 
-    return await _guard(go)
+    return web.json_response(await go())
 
 
 @require_role(*HOLDERS)
 async def api_playbacks(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
-    if svc is None:
-        return _unavailable()
     rid = _recording_id(request)
     if rid is None:
         return json_error(404, "recording not found")
@@ -342,30 +306,30 @@ async def api_playbacks(request: web.Request) -> web.StreamResponse:
         rows = await svc.recordings.store.playbacks(rid)
         return {"playbacks": [_plain(p) | {"at_iso": iso(p.at)} for p in rows]}
 
-    return await _guard(go)
+    return web.json_response(await go())
 
 
 @require_role()
 async def api_audio(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
-    if svc is None:
-        return _unavailable()
     rid = _recording_id(request)
     if rid is None:
         return json_error(404, "recording not found")
     user = current_principal(request).user
     try:
         rec, path, size = await svc.recordings.open_for(user, rid)
-    except (NotFound, RecordingAccessDenied) as exc:
-        return json_error(404, str(exc))
     except PermissionDenied as exc:
-        log.warning(
-            "recording playback refused",
-            extra={"recording_id": rid, "user": user.username, "role": user.role.value, "agent": user.agent},
-        )
-        return json_error(403, str(exc))
-    except StoreError as exc:
-        return json_error(503, str(exc))
+        if not isinstance(exc, RecordingAccessDenied):  # log the refusal; webapp/errors.py answers 403
+            log.warning(
+                "recording playback refused",
+                extra={
+                    "recording_id": rid,
+                    "user": user.username,
+                    "role": user.role.value,
+                    "agent": user.agent,
+                },
+            )
+        raise
     header = request.headers.get("Range")
     try:
         byte_range = parse_range(header, size)
@@ -375,10 +339,8 @@ async def api_audio(request: web.Request) -> web.StreamResponse:
         )
     start, end = byte_range if byte_range is not None else (0, size - 1)
     if start == 0:
-        try:
-            await svc.recordings.log_playback(user, rec, remote=request.remote or "", byte_range=header or "")
-        except StoreError as exc:  # no audit row, no playback
-            return json_error(503, str(exc))
+        # no audit row, no playback: a StoreError propagates (503)
+        await svc.recordings.log_playback(user, rec, remote=request.remote or "", byte_range=header or "")
     length = max(0, end - start + 1)
     response = web.StreamResponse(status=206 if byte_range is not None else 200)
     response.headers["Content-Type"] = AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream")
@@ -426,18 +388,9 @@ async def page_calls(request: web.Request) -> web.StreamResponse:
 async def page_call(request: web.Request) -> web.StreamResponse:
     """Reviewers see any call; an agent sees their own (recording, evaluations to acknowledge)."""
     svc = _svc(request)
-    if svc is None:
-        return error_response(request, 503, "QA is not available")
     call_id = request.match_info["call_id"]
-    try:
-        review = await svc.review(current_principal(request).user, call_id)
-        forms = await svc.forms(active_only=True)
-    except NotFound:
-        return error_response(request, 404, "call not found")
-    except PermissionDenied:
-        return error_response(request, 403, "you may only see your own calls")
-    except StoreError:
-        return error_response(request, 503, "the store is unavailable")
+    review = await svc.review(current_principal(request).user, call_id)
+    forms = await svc.forms(active_only=True)
     return _page(
         request,
         "qa_call.html",

@@ -20,13 +20,13 @@ from typing import Any
 
 from aiohttp import web
 
-from callcenter.domain.errors import CallcenterError
+from callcenter.domain.errors import CallcenterError, NotFound
 from callcenter.domain.reports import Granularity, ValidationError, bar_chart, period, to_csv, zone
 from callcenter.domain.users import Role
 from callcenter.services.reports import REPORTS, Report, ReportRequest, ReportService
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
-from callcenter.webapp.errors import json_error
+from callcenter.webapp.errors import public_error, require_service
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.views_pages import page_context
 
@@ -61,19 +61,12 @@ def parse_request(query: Any) -> ReportRequest:
     )
 
 
-async def _run(request: web.Request, name: str) -> Report | web.Response:
-    svc = request.app.get(REPORT_SERVICE)
-    if svc is None:
-        return json_error(503, "reports are not available")
+async def _run(request: web.Request, name: str) -> Report:
+    """Run report ``name``; errors propagate to ``webapp/errors.py`` (bad parameter 400, store 503)."""
+    svc = require_service(request.app.get(REPORT_SERVICE), "reports are not available")
     if name not in REPORTS:
-        return json_error(404, f"no report {name!r}")
-    try:
-        return await svc.run(name, parse_request(request.query))
-    except ValidationError as exc:
-        return json_error(400, str(exc))
-    except CallcenterError as exc:
-        log.warning("report %s failed: %s", name, exc)
-        return json_error(503, f"report unavailable: {exc}")
+        raise NotFound(f"no report {name!r}")
+    return await svc.run(name, parse_request(request.query))
 
 
 @require_role(*VIEWERS)
@@ -88,8 +81,6 @@ async def get_report(request: web.Request) -> web.StreamResponse:
     if csv_wanted:
         name = name[: -len(".csv")]
     result = await _run(request, name)
-    if isinstance(result, web.Response):
-        return result
     if not csv_wanted:
         return web.json_response(result.as_dict())
     rows = [*result.rows, *([result.totals] if result.totals else [])]
@@ -129,11 +120,14 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
     name = request.query.get("report") or "queue"
     report: Report | None = None
     error = ""
-    result = await _run(request, name) if request.query else None
-    if isinstance(result, Report):
-        report = result
-    elif result is not None:
-        error = result.text or "report failed"
+    if request.query:
+        try:
+            report = await _run(request, name)
+        except (CallcenterError, web.HTTPException) as exc:  # shown in the form, by the one mapping
+            mapped = public_error(exc)
+            if mapped is None:
+                raise
+            error = mapped[1]
     table: list[list[str]] = []
     totals: list[str] | None = None
     if report is not None:

@@ -10,32 +10,30 @@ GET      /api/audit                              the audit log, newest first (``
 =======  ======================================  ==========================================================
 
 Session POSTs need the CSRF token (``X-CSRF-Token``). Errors: unknown agent 404, not possible now (no phone,
-agent not on a call, state machine refuses) 409, bad input 400, PBX or state unavailable 503.
+agent not on a call, state machine refuses) 409, bad input 400, PBX or state unavailable 503 (one mapping
+for every view, in ``webapp/errors.py``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from callcenter.domain.acd import InvalidTransition
-from callcenter.domain.errors import CallcenterError, NotFound, PbxError, StateError, StoreError
 from callcenter.domain.users import Role
-from callcenter.services.supervisor import AgentAction, MonitorMode, SupervisorError, SupervisorService
+from callcenter.services.supervisor import AgentAction, MonitorMode, SupervisorService
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
-from callcenter.webapp.errors import json_error
+from callcenter.webapp.errors import json_error, require_service
 
 SUPERVISOR = web.AppKey[SupervisorService]("supervisor")
 SUPERVISORS = (Role.SUPERVISOR, Role.ADMIN)
 MAX_BODY = 16 * 1024
 
 
-def _service(request: web.Request) -> SupervisorService | None:
-    return request.app.get(SUPERVISOR)
+def _service(request: web.Request, what: str = "supervisor actions are not available") -> SupervisorService:
+    return require_service(request.app.get(SUPERVISOR), what)
 
 
 async def _body(request: web.Request) -> dict[str, Any] | web.Response:
@@ -53,24 +51,9 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     return body
 
 
-async def _guard(call: Callable[[], Awaitable[dict[str, Any]]]) -> web.StreamResponse:
-    try:
-        return web.json_response(await call())
-    except NotFound as exc:
-        return json_error(404, str(exc))
-    except (SupervisorError, InvalidTransition) as exc:
-        return json_error(409, str(exc))
-    except (PbxError, StateError, StoreError) as exc:
-        return json_error(503, str(exc))
-    except CallcenterError as exc:
-        return json_error(400, str(exc))
-
-
 @require_role(*SUPERVISORS)
 async def post_monitor(request: web.Request) -> web.StreamResponse:
     svc = _service(request)
-    if svc is None:
-        return json_error(503, "supervisor actions are not available")
     body = await _body(request)
     if isinstance(body, web.Response):
         return body
@@ -81,14 +64,12 @@ async def post_monitor(request: web.Request) -> web.StreamResponse:
     phone = body.get("phone")
     user = current_principal(request).user
     agent = request.match_info["agent"]
-    return await _guard(lambda: svc.monitor(user, agent, mode, str(phone) if phone else None))
+    return web.json_response(await svc.monitor(user, agent, mode, str(phone) if phone else None))
 
 
 @require_role(*SUPERVISORS)
 async def post_state(request: web.Request) -> web.StreamResponse:
     svc = _service(request)
-    if svc is None:
-        return json_error(503, "supervisor actions are not available")
     body = await _body(request)
     if isinstance(body, web.Response):
         return body
@@ -99,14 +80,12 @@ async def post_state(request: web.Request) -> web.StreamResponse:
     reason = str(body.get("reason") or "")
     user = current_principal(request).user
     agent = request.match_info["agent"]
-    return await _guard(lambda: svc.set_agent_state(user, agent, action, reason))
+    return web.json_response(await svc.set_agent_state(user, agent, action, reason))
 
 
 @require_role(*SUPERVISORS)
 async def get_audit(request: web.Request) -> web.StreamResponse:
-    svc = _service(request)
-    if svc is None:
-        return json_error(503, "the audit log is not available")
+    svc = _service(request, "the audit log is not available")
     try:
         since = float(request.query["since"]) if "since" in request.query else None
         limit = max(1, min(1000, int(request.query.get("limit", "200"))))
@@ -117,7 +96,7 @@ async def get_audit(request: web.Request) -> web.StreamResponse:
     async def go() -> dict[str, Any]:
         return {"entries": await svc.entries(since=since, actor=actor, limit=limit)}
 
-    return await _guard(go)
+    return web.json_response(await go())
 
 
 def _paths() -> dict[str, Any]:

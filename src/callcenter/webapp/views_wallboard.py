@@ -16,12 +16,11 @@ from typing import Any
 
 from aiohttp import web
 
-from callcenter.domain.errors import CallcenterError
 from callcenter.domain.users import Role
 from callcenter.services.kpi import TOPIC, KpiService
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
-from callcenter.webapp.errors import json_error
+from callcenter.webapp.errors import json_error, require_service
 from callcenter.webapp.hub import HUB, Hub, WsConnection, to_roles
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.views_pages import LANDING, page_context
@@ -48,10 +47,6 @@ def _kpi(request: web.Request) -> KpiService | None:
     return request.app.get(KPI)
 
 
-def _unavailable() -> web.Response:
-    return json_error(503, "the KPI service is not running")
-
-
 @require_role(*SUPERVISORS)
 async def wallboard_page(request: web.Request) -> web.StreamResponse:
     principal = current_principal(request)
@@ -66,9 +61,7 @@ async def wallboard_page(request: web.Request) -> web.StreamResponse:
 
 @require_role(*SUPERVISORS)
 async def wallboard_socket(request: web.Request) -> web.StreamResponse:
-    kpi = _kpi(request)
-    if kpi is None:
-        return _unavailable()
+    kpi = require_service(_kpi(request), "the KPI service is not running")
 
     async def on_open(conn: WsConnection) -> None:
         await conn.send(kpi.snapshot())
@@ -78,35 +71,26 @@ async def wallboard_socket(request: web.Request) -> web.StreamResponse:
 
 @require_role(*SUPERVISORS)
 async def get_wallboard(request: web.Request) -> web.StreamResponse:
-    kpi = _kpi(request)
-    if kpi is None:
-        return _unavailable()
+    kpi = require_service(_kpi(request), "the KPI service is not running")
     return web.json_response(kpi.snapshot())
 
 
 @require_role(*SUPERVISORS, Role.QA)
 async def get_kpis(request: web.Request) -> web.StreamResponse:
-    kpi = _kpi(request)
-    if kpi is None:
-        return _unavailable()
+    kpi = require_service(_kpi(request), "the KPI service is not running")
     scopes = request.query.getall("scope", []) or None
     return web.json_response(kpi.live_figures(scopes=scopes))
 
 
 @require_role(*SUPERVISORS, Role.QA)
 async def get_kpi_report(request: web.Request) -> web.StreamResponse:
-    kpi = _kpi(request)
-    if kpi is None:
-        return _unavailable()
+    kpi = require_service(_kpi(request), "the KPI service is not running")
     try:
         at = float(request.query["at"]) if "at" in request.query else None
     except ValueError:
         return json_error(400, "at must be epoch seconds")
     scopes = request.query.getall("scope", []) or None
-    try:
-        return web.json_response(await kpi.report(at, scopes=scopes))
-    except CallcenterError as exc:
-        return json_error(503, f"report unavailable: {exc}")
+    return web.json_response(await kpi.report(at, scopes=scopes))
 
 
 def _paths() -> dict[str, Any]:
