@@ -8,9 +8,11 @@ timeouts so that a dead server fails fast with ``StoreUnavailable`` instead of h
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +128,25 @@ def translate_errors(what: str) -> Iterator[None]:
         if is_unavailable(error):
             raise StoreUnavailable(f"{what}: database unavailable: {_short(error)}") from error
         raise StoreError(f"{what}: {_short(error)}") from error
+
+
+def utc(epoch: float) -> datetime:
+    """An aware UTC datetime of epoch seconds (what ``UtcDateTime`` columns take)."""
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+class SqlReads:
+    """The read side shared by the report stores: one engine, a time limit on each read, driver errors
+    turned into the ``StoreError`` tree."""
+
+    def __init__(self, engine: AsyncEngine, *, timeout: float = DEFAULT_CONNECT_TIMEOUT * 20) -> None:
+        self._engine = engine
+        self._timeout = timeout
+
+    async def _rows(self, what: str, stmt: Any) -> list[Any]:
+        with translate_errors(what):
+            async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
+                return list((await conn.execute(stmt)).all())
 
 
 def _short(error: BaseException) -> str:

@@ -23,18 +23,16 @@ Indexes used: ``ix_calls_started_at`` / ``ix_calls_queue_started_at`` / ``ix_cal
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import Float, Integer, Table, and_, case, cast, func, literal, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from callcenter.domain.acd import AgentState, AgentTransition
 from callcenter.domain.calls import CallOutcome
 from callcenter.domain.kpi_tallies import CallWindow, KeyedTally, Thresholds, WrapWindow
 from callcenter.domain.kpis import INTERVAL, Tally
-from callcenter.store.engine import DEFAULT_CONNECT_TIMEOUT, translate_errors
+from callcenter.store.engine import SqlReads, utc
 from callcenter.store.models import AgentStateRow, Call
 
 _CALLS: Table = Call.__table__  # type: ignore[assignment]
@@ -45,20 +43,10 @@ _WRAPUP = AgentState.WRAPUP.value
 _PAUSED = AgentState.PAUSED.value
 
 
-def _dt(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
-
-
-class SqlKpiTallies:
-    def __init__(self, engine: AsyncEngine, *, timeout: float = DEFAULT_CONNECT_TIMEOUT * 20) -> None:
-        self._engine = engine
-        self._timeout = timeout
-        self._sqlite = engine.dialect.name == "sqlite"
-
-    async def _rows(self, what: str, stmt: Any) -> list[Any]:
-        with translate_errors(what):
-            async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
-                return list((await conn.execute(stmt)).all())
+class SqlKpiTallies(SqlReads):
+    @property
+    def _sqlite(self) -> bool:
+        return self._engine.dialect.name == "sqlite"
 
     # --- per-dialect time arithmetic ------------------------------------------------------------------
     def _interval(self, col: Any) -> ColumnElement[int]:
@@ -74,13 +62,13 @@ class SqlKpiTallies:
     def _call_conditions(self, w: CallWindow, arrived: Any) -> list[Any]:
         c = _CALLS.c
         out: list[Any] = [
-            c.started_at >= _dt(w.since - w.lookback),
-            c.started_at < _dt(w.until),
+            c.started_at >= utc(w.since - w.lookback),
+            c.started_at < utc(w.until),
             c.queue.is_not(None),
             c.ended_at.is_not(None),
             c.outcome != CallOutcome.IN_PROGRESS.value,
-            arrived >= _dt(w.since),
-            arrived < _dt(w.until),
+            arrived >= utc(w.since),
+            arrived < utc(w.until),
         ]
         if w.queue:
             out.append(c.queue == w.queue)
@@ -146,8 +134,8 @@ class SqlKpiTallies:
         log = _LOG.c
         wrap_conditions = [
             log.from_state == _WRAPUP,
-            log.at >= _dt(wraps.since),
-            log.at < _dt(wraps.until),
+            log.at >= utc(wraps.since),
+            log.at < utc(wraps.until),
             answered,
             *conditions,
         ]
@@ -192,7 +180,7 @@ class SqlKpiTallies:
     async def agent_log(self, since: float, until: float, agent: str | None = None) -> list[AgentTransition]:
         """The agent state rows in [since, until), in time order."""
         log = _LOG.c
-        conditions = [log.at >= _dt(since), log.at < _dt(until)]
+        conditions = [log.at >= utc(since), log.at < utc(until)]
         if agent:
             conditions.append(log.agent == agent)
         stmt = (
@@ -207,7 +195,7 @@ class SqlKpiTallies:
     ) -> dict[str, AgentTransition]:
         """Each agent's last row in [since − lookback, since): the state they are in at ``since``."""
         log = _LOG.c
-        conditions = [log.at >= _dt(since - lookback), log.at < _dt(since)]
+        conditions = [log.at >= utc(since - lookback), log.at < utc(since)]
         if agent:
             conditions.append(log.agent == agent)
         last = await self._rows(

@@ -14,11 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, and_, delete, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter.domain.kpi_tallies import AgentTime, KeyedTally
 from callcenter.domain.kpis import INTERVAL, Tally
-from callcenter.store.engine import DEFAULT_CONNECT_TIMEOUT, translate_errors
+from callcenter.store.engine import SqlReads, translate_errors
 from callcenter.store.models import ReportIntervalRow, ReportPauseRow, ReportRollupState
 
 _INTERVALS: Table = ReportIntervalRow.__table__  # type: ignore[assignment]
@@ -39,16 +38,7 @@ _TALLY_COLUMNS = (
 )
 
 
-class SqlReportRollup:
-    def __init__(self, engine: AsyncEngine, *, timeout: float = DEFAULT_CONNECT_TIMEOUT * 20) -> None:
-        self._engine = engine
-        self._timeout = timeout
-
-    async def _rows(self, what: str, stmt: Any) -> list[Any]:
-        with translate_errors(what):
-            async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
-                return list((await conn.execute(stmt)).all())
-
+class SqlReportRollup(SqlReads):
     async def settled_until(self) -> float | None:
         rows = await self._rows(
             "report rollup state", select(_STATE.c.settled_until).where(_STATE.c.name == _STATE_NAME)

@@ -7,12 +7,13 @@ Indexes used here: ``ix_calls_outcome_started_at``, ``ix_call_dispositions_at`` 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, and_, func, select
 
 from callcenter.domain.calls import CallOutcome
+from callcenter.store.engine import utc
 from callcenter.store.kpi_tallies import SqlKpiTallies
 from callcenter.store.models import (
     AgentStateRow,
@@ -29,10 +30,6 @@ _DISP: Table = CallDispositionRow.__table__  # type: ignore[assignment]
 _IVR: Table = IvrSession.__table__  # type: ignore[assignment]
 _EVALS: Table = QaEvaluationRow.__table__  # type: ignore[assignment]
 ABANDONED_LIMIT = 5000
-
-
-def _dt(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -63,7 +60,7 @@ class SqlReportStore(SqlKpiTallies, SqlReportRollup):
             .where(
                 later.c.caller_num == c.caller_num,
                 later.c.started_at > c.started_at,
-                later.c.started_at < _dt(until),
+                later.c.started_at < utc(until),
                 later.c.outcome == CallOutcome.ANSWERED.value,
             )
             .exists()
@@ -72,8 +69,8 @@ class SqlReportStore(SqlKpiTallies, SqlReportRollup):
             select(c.id, c.started_at, c.queue, c.caller_num, c.wait_seconds, callback, answered_later)
             .where(
                 c.outcome == CallOutcome.ABANDONED.value,
-                c.started_at >= _dt(since),
-                c.started_at < _dt(until),
+                c.started_at >= utc(since),
+                c.started_at < utc(until),
             )
             .order_by(c.started_at.desc())
             .limit(limit)
@@ -97,7 +94,7 @@ class SqlReportStore(SqlKpiTallies, SqlReportRollup):
     async def disposition_counts(
         self, since: float, until: float, queue: str | None = None, agent: str | None = None
     ) -> list[tuple[str, int]]:
-        conditions: list[Any] = [_DISP.c.at >= _dt(since), _DISP.c.at < _dt(until)]
+        conditions: list[Any] = [_DISP.c.at >= utc(since), _DISP.c.at < utc(until)]
         if queue:
             conditions.append(_DISP.c.queue == queue)
         if agent:
@@ -108,7 +105,7 @@ class SqlReportStore(SqlKpiTallies, SqlReportRollup):
 
     async def qa_scores(self, since: float, until: float, agent: str | None = None) -> list[dict[str, Any]]:
         e = _EVALS.c
-        conditions: list[Any] = [e.at >= _dt(since), e.at < _dt(until), e.agent.is_not(None)]
+        conditions: list[Any] = [e.at >= utc(since), e.at < utc(until), e.agent.is_not(None)]
         if agent:
             conditions.append(e.agent == agent)
         stmt = (
