@@ -50,7 +50,7 @@ from callcenter.services.resume import CallResumer
 from callcenter.services.screenpop import RequestTap, ScreenPopService
 from callcenter.services.supervisor import SupervisorService, agent_channel_finder
 from callcenter.services.tracker import CallTracker
-from callcenter.state.acd_factory import acd_backends
+from callcenter.state.acd_factory import acd_backends, hold_backend
 from callcenter.state.redis_conn import connect_redis, redis_health
 from callcenter.store.agent_log import SqlAgentStateLog
 from callcenter.store.audit import SqlAuditLog
@@ -121,11 +121,14 @@ class Service:
         # agent console (issue #6): screen pop on the ACD's call.offered, call controls, dispositions
         self.dispositions = SqlDispositionStore(self.store.engine)
         self.screenpop = ScreenPopService(self.crm, dispositions=self.dispositions)
+        # the console's holds: shared in Redis when configured, so any instance can resume or end them
+        self.holds = hold_backend(self.redis, settings.acd_redis_prefix)
         self.console = ConsoleService(
             self.acd,
             self.screenpop,
             pbx=self.link,
             dispositions=self.dispositions,
+            holds=self.holds,
             agent_legs=self.agent_legs,
             call_legs=self.call_legs,
             bridge_peers=self.tracker.bridge_peers,
@@ -409,12 +412,13 @@ class Service:
         )
         # order matters: started top-down, cleaned up bottom-up
         app.cleanup_ctx.append(self._database)
+        # the Redis client closes after everything that uses it (ACD state and bus, console holds)
+        app.cleanup_ctx.append(self._redis)
         app.cleanup_ctx.append(self._acd_ctx)
         app.cleanup_ctx.append(self._console_ctx)
         app.cleanup_ctx.append(self._wallboard_ctx)
         app.cleanup_ctx.append(self._reports_ctx)
         app.cleanup_ctx.append(self._fastagi)
-        app.cleanup_ctx.append(self._redis)
         app.cleanup_ctx.append(self._recorder)
         app.cleanup_ctx.append(self._pbx)
         app.cleanup_ctx.append(_freeze_startup_objects)

@@ -26,6 +26,7 @@ from callcenter.domain.customers import (
     CustomerPage,
     CustomerQuery,
 )
+from callcenter.domain.hold import HeldCall
 from callcenter.domain.ivr import CustomerInfo, IvrSessionRecord
 from callcenter.domain.queueing import QueueRequest, RouteResult
 from callcenter.domain.tickets import Ticket, TicketDraft, TicketEvent, TicketPage, TicketQuery
@@ -273,6 +274,33 @@ class Publisher(Protocol):
     def subscribe(self, listener: BusListener) -> Callable[[], None]:
         """Receive every event (this instance's and, on Redis, the others'); returns an unsubscribe."""
         ...
+
+
+class HoldStore(Protocol):
+    """The agent console's calls on hold, one per agent: in process (embedded) or in Redis, so that any
+    instance (or this one after a restart) can resume a hold, show its timer, or end the other side when
+    one side hangs up. Records expire ``ttl`` seconds after they were stored or last refreshed (the
+    console refreshes the holds whose calls are still live). Failures raise ``StateError``."""
+
+    async def put(self, held: HeldCall) -> bool:
+        """Store ``held`` for ``held.agent`` unless that agent already has one (False then)."""
+        ...
+
+    async def get(self, agent: str) -> HeldCall | None: ...
+
+    async def remove(self, agent: str) -> HeldCall | None:
+        """Delete and return the agent's hold (atomic: of concurrent callers, one gets it)."""
+        ...
+
+    async def take_by_leg(self, uniqueid: str) -> HeldCall | None:
+        """The hold one of whose two channels is ``uniqueid``, deleted (atomic, like ``remove``)."""
+        ...
+
+    async def refresh(self, agent: str) -> bool:
+        """Restart the agent's hold's time to live (False: no such hold)."""
+        ...
+
+    async def list_held(self) -> list[HeldCall]: ...
 
 
 class AgentStateLog(Protocol):

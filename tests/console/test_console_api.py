@@ -335,4 +335,4 @@ async def test_a_failed_hold_redirect_clears_the_hold_mark(console: ConsoleEnv) 
     assert resp.status >= 400
     assert [a for a, _ in sent] == ["Setvar", "Redirect", "Setvar"]
     assert sent[-1][1] == {"Channel": "PJSIP/trunk-00000001", "Variable": "CC_HOLD", "Value": ""}
-    assert console.service.console.held("1001") is None
+    assert await console.service.console.held("1001") is None

@@ -107,7 +107,7 @@ async def test_hold_resume_hold_then_hang_up_from_the_console(sim_console: SimEn
     assert call.talk_seconds > 0.3
     assert call.ended_at is not None
     await until_state(env, "1001", AgentState.WRAPUP)  # support: wrap-up until the agent ends it
-    assert console.held("1001") is None
+    assert await console.held("1001") is None
 
 
 async def test_customer_hangs_up_while_on_hold(sim_console: SimEnv) -> None:
@@ -122,7 +122,7 @@ async def test_customer_hangs_up_while_on_hold(sim_console: SimEnv) -> None:
     assert call.outcome is CallOutcome.ANSWERED and call.transfers == ()
     assert call.hold_seconds > 0.5
     await until_state(env, "1001", AgentState.WRAPUP)
-    assert env.service.console.held("1001") is None
+    assert await env.service.console.held("1001") is None
     assert env.service.console.stats["hold_hangups"] == 1
 
 

@@ -20,6 +20,10 @@ Everything acts for *one* agent (the signed-in one): the web layer never passes 
   leave their applications and meet in a new bridge. The tracker counts the music in ``cc-hold`` as
   hold time, never as a transfer. If either side hangs up while on hold, the other is hung up too
   (``on_leg_ended``), so no one is left waiting; hanging up from the console hangs up both.
+  The hold records (channels, since when) live in a ``HoldStore`` (in process, or Redis shared by the
+  instances): a resume, a hang-up or the hold timer works from any instance and after a restart. Every
+  instance sees every hang-up; the store's atomic ``take_by_leg`` makes exactly one of them end the other
+  side. Records expire unless refreshed (``hold_refresh``: the holds whose legs the tracker sees live).
 - Click-to-dial: AMI ``Originate`` of the agent's phone first; when it answers, the dialplan dials the
   customer from ``outbound`` (``originate-variants.ami``'s click-to-call).
 - Dispositions: per-queue codes and a required flag from ``config/console.yaml`` (``DispositionRules``).
@@ -44,7 +48,8 @@ from callcenter.domain.acd import AgentState, AgentStatus
 from callcenter.domain.calls import CallDisposition, LegRecord, LegRole
 from callcenter.domain.customers import ValidationError
 from callcenter.domain.errors import AmiActionError, CallcenterError, ConfigError, NotFound, PbxUnavailable
-from callcenter.ports import DispositionStore, PbxControl
+from callcenter.domain.hold import HeldCall
+from callcenter.ports import DispositionStore, HoldStore, PbxControl
 from callcenter.services.acd import HOLD_VARIABLE, AcdService
 from callcenter.services.screenpop import ScreenPopService
 
@@ -70,18 +75,6 @@ class DispositionRequired(CallcenterError):
 
 class NoCall(CallcenterError):
     """The agent has no live call to act on."""
-
-
-@dataclass(frozen=True, slots=True)
-class HeldCall:
-    """A call the console put on hold: both channels, parked in the hold contexts."""
-
-    call_id: str
-    customer_channel: str
-    customer_uniqueid: str
-    agent_channel: str
-    agent_uniqueid: str
-    since: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +162,7 @@ class ConsoleOptions:
     dial_timeout_ms: int = 30_000
     action_timeout: float = 5.0
     default_country_code: str = "1"
+    hold_refresh: float = 60.0  # seconds between refreshes of the live holds' time to live
 
 
 class ConsoleService:
@@ -179,6 +173,7 @@ class ConsoleService:
         *,
         pbx: PbxControl | None,
         dispositions: DispositionStore | None,
+        holds: HoldStore,
         agent_legs: AgentLegs,
         call_legs: CallLegs | None = None,
         bridge_peers: CallLegs | None = None,
@@ -197,64 +192,95 @@ class ConsoleService:
         self.rules = rules or DispositionRules()
         self.options = options or ConsoleOptions()
         self.clock = clock
-        self._held: dict[str, HeldCall] = {}  # agent → their call on hold
+        self.holds = holds  # agent → their call on hold (shared by the instances on Redis)
+        #: ended answered legs (linkedid, uniqueid), checked against the holds by ``_hangup_worker``
         self._hangups: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=1000)
-        self._watch: asyncio.Task[None] | None = None
-        self.stats = {"hold_hangups": 0, "hold_hangups_dropped": 0}
+        self._watch: list[asyncio.Task[None]] = []
+        self.stats = {"hold_hangups": 0, "hold_hangups_dropped": 0, "hold_store_errors": 0}
 
     def queue_rules(self, queue: str | None) -> dict[str, Any]:
         return self.rules.as_json(queue)
 
     # --- lifecycle: the hold watch ----------------------------------------------------------------
     async def start(self) -> None:
-        if self._watch is None:
-            self._watch = asyncio.get_running_loop().create_task(self._hangup_worker(), name="console-hold")
+        if not self._watch:
+            loop = asyncio.get_running_loop()
+            self._watch = [
+                loop.create_task(self._hangup_worker(), name="console-hold"),
+                loop.create_task(self._refresher(), name="console-hold-refresh"),
+            ]
 
     async def close(self) -> None:
-        task, self._watch = self._watch, None
-        if task is not None:
+        tasks, self._watch = self._watch, []
+        for task in tasks:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def on_leg_ended(self, leg: LegRecord) -> None:
-        """Tracker listener (sync, never blocks): a held call lost one side → hang up the other."""
-        for agent, held in list(self._held.items()):
-            if leg.uniqueid == held.customer_uniqueid:
-                other = held.agent_channel
-            elif leg.uniqueid == held.agent_uniqueid:
-                other = held.customer_channel
-            else:
-                continue
-            del self._held[agent]
-            try:
-                self._hangups.put_nowait((held.call_id, other))
-            except asyncio.QueueFull:
-                self.stats["hold_hangups_dropped"] += 1
-                log.error("hold watch queue full", extra={"linkedid": held.call_id, "agent": agent})
-            log.info(
-                "one side of a held call hung up",
-                extra={"linkedid": held.call_id, "agent": agent, "channel": leg.channel},
-            )
+        """Tracker listener (sync, never blocks): an answered leg ended → the worker checks whether it
+        was one side of a held call (the store is shared, so any instance's hold counts)."""
+        if leg.answered_at is None:  # a held call's two legs were answered
+            return
+        try:
+            self._hangups.put_nowait((leg.call_id, leg.uniqueid))
+        except asyncio.QueueFull:
+            self.stats["hold_hangups_dropped"] += 1
+            log.error("hold watch queue full", extra={"linkedid": leg.call_id, "channel": leg.channel})
 
     async def _hangup_worker(self) -> None:
         while True:
-            call_id, channel = await self._hangups.get()
+            call_id, uniqueid = await self._hangups.get()
             try:
-                await self._pbx().hangup(channel)
+                held = await self.holds.take_by_leg(uniqueid)
+            except CallcenterError as exc:  # the shared state is down: the hold record expires
+                self.stats["hold_store_errors"] += 1
+                log.warning("hold store unavailable", extra={"linkedid": call_id, "error": str(exc)})
+                continue
+            if held is None:
+                continue
+            other = held.other_channel(uniqueid)
+            assert other is not None
+            log.info(
+                "one side of a held call hung up",
+                extra={"linkedid": held.call_id, "agent": held.agent, "channel": other},
+            )
+            try:
+                await self._pbx().hangup(other)
                 self.stats["hold_hangups"] += 1
             except CallcenterError as exc:  # gone already, PBX down: nothing left to do
                 log.warning(
                     "could not hang up the other side of a held call",
-                    extra={"linkedid": call_id, "channel": channel, "error": str(exc)},
+                    extra={"linkedid": held.call_id, "channel": other, "error": str(exc)},
                 )
 
-    def held(self, agent: str) -> HeldCall | None:
-        return self._held.get(agent)
+    async def _refresher(self) -> None:
+        """Keep the holds whose calls are live (in this instance's tracker) from expiring."""
+        while True:
+            await asyncio.sleep(self.options.hold_refresh)
+            await self.refresh_holds()
+
+    async def refresh_holds(self) -> int:
+        """Refresh the time to live of every hold with a live leg; returns how many."""
+        refreshed = 0
+        try:
+            for held in await self.holds.list_held():
+                live = {leg.uniqueid for leg in self.call_legs(held.call_id) if leg.ended_at is None}
+                if live & {held.customer_uniqueid, held.agent_uniqueid} and await self.holds.refresh(
+                    held.agent
+                ):
+                    refreshed += 1
+        except CallcenterError as exc:
+            self.stats["hold_store_errors"] += 1
+            log.warning("could not refresh the holds", extra={"error": str(exc)})
+        return refreshed
+
+    async def held(self, agent: str) -> HeldCall | None:
+        return await self.holds.get(agent)
 
     # --- state ------------------------------------------------------------------------------------
     async def state(self, agent: str) -> dict[str, Any]:
         view = await self.acd.agent_view(agent)
-        held = self._held.get(agent)
+        held = await self.holds.get(agent)
         return {
             **view,
             "held_by_console": held is not None,
@@ -366,7 +392,7 @@ class ConsoleService:
         return max(answered or legs, key=lambda leg: leg.started_at)
 
     async def hangup(self, agent: str) -> dict[str, Any]:
-        held = self._held.pop(agent, None)
+        held = await self.holds.remove(agent)
         if held is not None:
             # on hold nobody is bridged: end both sides
             pbx = self._pbx()
@@ -399,7 +425,7 @@ class ConsoleService:
         return await (self._hold(agent) if on else self._resume(agent))
 
     async def _hold(self, agent: str) -> dict[str, Any]:
-        held = self._held.get(agent)
+        held = await self.holds.get(agent)
         if held is not None:
             return {"call_id": held.call_id, "held": True, "since": held.since}
         leg = self.live_leg(agent)
@@ -408,22 +434,8 @@ class ConsoleService:
         customer = self._customer_leg(leg)
         pbx = self._pbx()
         opts = self.options
-        await pbx.send_action(
-            "Setvar",
-            {"Channel": customer.channel, "Variable": HOLD_VARIABLE, "Value": "1"},
-            timeout=opts.action_timeout,
-        )
-        try:
-            await self._redirect_to_hold(pbx, customer.channel, leg.channel)
-        except CallcenterError:
-            with contextlib.suppress(CallcenterError):  # not held after all: the ACD must not think so
-                await pbx.send_action(
-                    "Setvar",
-                    {"Channel": customer.channel, "Variable": HOLD_VARIABLE, "Value": ""},
-                    timeout=opts.action_timeout,
-                )
-            raise
         held = HeldCall(
+            agent=agent,
             call_id=leg.call_id,
             customer_channel=customer.channel,
             customer_uniqueid=customer.uniqueid,
@@ -431,7 +443,32 @@ class ConsoleService:
             agent_uniqueid=leg.uniqueid,
             since=self.clock(),
         )
-        self._held[agent] = held
+        # the record first: once the channels are parked, any instance must be able to resume them
+        if not await self.holds.put(held):
+            other = await self.holds.get(agent)  # held meanwhile (another tab, another instance)
+            if other is not None:
+                return {"call_id": other.call_id, "held": True, "since": other.since}
+            raise NoCall("your call's hold changed meanwhile: try again")
+        marked = False
+        try:
+            await pbx.send_action(
+                "Setvar",
+                {"Channel": customer.channel, "Variable": HOLD_VARIABLE, "Value": "1"},
+                timeout=opts.action_timeout,
+            )
+            marked = True
+            await self._redirect_to_hold(pbx, customer.channel, leg.channel)
+        except CallcenterError:
+            with contextlib.suppress(CallcenterError):  # not held after all
+                await self.holds.remove(agent)
+            if marked:
+                with contextlib.suppress(CallcenterError):  # the ACD must not think so either
+                    await pbx.send_action(
+                        "Setvar",
+                        {"Channel": customer.channel, "Variable": HOLD_VARIABLE, "Value": ""},
+                        timeout=opts.action_timeout,
+                    )
+            raise
         await self._acd_hold(agent, leg.call_id, True)
         log.info(
             "call on hold", extra={"linkedid": leg.call_id, "agent": agent, "customer": customer.channel}
@@ -457,7 +494,7 @@ class ConsoleService:
         )
 
     async def _resume(self, agent: str) -> dict[str, Any]:
-        held = self._held.get(agent)
+        held = await self.holds.get(agent)
         if held is None:
             raise NoCall("your call is not on hold")
         await self._pbx().send_action(
@@ -465,7 +502,11 @@ class ConsoleService:
             {"Channel1": held.customer_channel, "Channel2": held.agent_channel, "Tone": "no"},
             timeout=self.options.action_timeout,
         )
-        self._held.pop(agent, None)
+        try:
+            await self.holds.remove(agent)
+        except CallcenterError as exc:  # bridged all the same: the record expires
+            self.stats["hold_store_errors"] += 1
+            log.warning("hold record not removed", extra={"linkedid": held.call_id, "error": str(exc)})
         await self._acd_hold(agent, held.call_id, False)
         log.info("call resumed", extra={"linkedid": held.call_id, "agent": agent})
         return {"call_id": held.call_id, "held": False}
@@ -499,7 +540,7 @@ class ConsoleService:
 
     async def transfer(self, agent: str, kind: Any, target: Any) -> dict[str, Any]:
         context, exten = self.transfer_target(kind, target)
-        if agent in self._held:
+        if await self.holds.get(agent) is not None:
             raise ValidationError({"target": "resume the call before transferring it"})
         leg = self.live_leg(agent)
         await self._pbx().send_action(

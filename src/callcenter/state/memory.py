@@ -8,6 +8,7 @@ of logged-in and staffed members (kept up to date on each state change, so a cal
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from callcenter.domain.acd import (
     WaitingEntry,
 )
 from callcenter.domain.agent_state import transition
+from callcenter.domain.hold import HeldCall
 from callcenter.domain.routing import Candidate, has_skills, merge_skills, pick, rank_score
 
 #: how many waiting callers ahead of one a tick looks through when skills make the order non-trivial
@@ -341,3 +343,55 @@ def _replace_entry(entry: WaitingEntry, **changes: object) -> WaitingEntry:
     from dataclasses import replace
 
     return replace(entry, **changes)  # type: ignore[arg-type]
+
+
+class MemoryHoldStore:
+    """``ports.HoldStore`` in one process (the embedded default): no awaits inside an operation, so each
+    is atomic on the event loop. Records expire ``ttl`` seconds after their last store or refresh."""
+
+    def __init__(self, ttl: float = 900.0, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._held: dict[str, tuple[HeldCall, float]] = {}  # agent → (hold, expires at)
+
+    def _live(self, agent: str) -> HeldCall | None:
+        item = self._held.get(agent)
+        if item is None:
+            return None
+        if item[1] <= self._clock():
+            del self._held[agent]
+            return None
+        return item[0]
+
+    async def put(self, held: HeldCall) -> bool:
+        if self._live(held.agent) is not None:
+            return False
+        self._held[held.agent] = (held, self._clock() + self.ttl)
+        return True
+
+    async def get(self, agent: str) -> HeldCall | None:
+        return self._live(agent)
+
+    async def remove(self, agent: str) -> HeldCall | None:
+        held = self._live(agent)
+        if held is not None:
+            del self._held[agent]
+        return held
+
+    async def take_by_leg(self, uniqueid: str) -> HeldCall | None:
+        for agent in list(self._held):
+            held = self._live(agent)
+            if held is not None and held.other_channel(uniqueid) is not None:
+                del self._held[agent]
+                return held
+        return None
+
+    async def refresh(self, agent: str) -> bool:
+        held = self._live(agent)
+        if held is None:
+            return False
+        self._held[agent] = (held, self._clock() + self.ttl)
+        return True
+
+    async def list_held(self) -> list[HeldCall]:
+        return [held for agent in list(self._held) if (held := self._live(agent)) is not None]
