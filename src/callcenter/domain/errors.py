@@ -77,6 +77,11 @@ class StoreUnavailable(StoreError):
     """The database cannot be reached."""
 
 
+class DuplicateError(StoreError, ValueError):
+    """A unique key is taken (username, token, phone number). Also a ``ValueError`` so services can
+    catch it as bad input."""
+
+
 class StateError(CallcenterError):
     """The shared live state failed."""
 

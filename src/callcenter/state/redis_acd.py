@@ -34,13 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
 
 from callcenter.domain.acd import (
     AgentConfig,
@@ -60,6 +58,7 @@ from callcenter.domain.acd import (
 )
 from callcenter.domain.errors import StateError
 from callcenter.domain.routing import ORDER_SPAN, PRIORITY_MAX, SEQ_SPAN, agent_score
+from callcenter.state.redis_conn import RedisCalls
 
 _LIB = r"""
 local P = ARGV[1]
@@ -515,7 +514,7 @@ def entry_from_hash(entry_id: str, raw: Mapping[Any, Any] | Sequence[Any]) -> Wa
     )
 
 
-class RedisAcdState:
+class RedisAcdState(RedisCalls):
     """``ports.AcdState`` on one Redis server. Every call is bounded by ``timeout`` and raises
     ``StateError`` on failure (the client comes from ``state.redis_conn.connect_redis``)."""
 
@@ -540,23 +539,6 @@ class RedisAcdState:
 
     def _k(self, *parts: str) -> str:
         return ":".join((self._p, *parts))
-
-    @contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except (RedisError, OSError) as exc:
-            raise StateError(f"redis {what}: {type(exc).__name__}: {exc}") from exc
-        except TimeoutError as exc:
-            raise StateError(f"redis {what}: timed out after {self._timeout}s") from exc
-
-    async def _run(self, what: str, aw: Awaitable[Any]) -> Any:
-        with self._errors(what):
-            async with asyncio.timeout(self._timeout):
-                return await aw
-
-    async def _script(self, what: str, script: AsyncScript, *args: Any) -> Any:
-        return await self._run(what, script(keys=[], args=[self._p, *args]))
 
     # --- configuration --------------------------------------------------------------------------
     async def save_queue(self, queue: QueueConfig) -> None:

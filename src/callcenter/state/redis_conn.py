@@ -6,11 +6,15 @@ notes): here every call fails within ``socket_timeout`` after at most ``retries`
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.backoff import ExponentialBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
@@ -48,3 +52,28 @@ async def close_redis(client: Redis) -> None:
         await client.aclose()
     except (RedisError, OSError) as exc:  # pragma: no cover - best effort at shutdown
         raise StateError(f"closing redis: {exc}") from exc
+
+
+class RedisCalls:
+    """Bounded Redis calls for the state stores: each call is limited to ``_timeout`` seconds and its
+    failure raised as ``StateError``; Lua scripts get the key prefix ``_p`` as their first argument."""
+
+    _p: str
+    _timeout: float
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except (RedisError, OSError) as exc:
+            raise StateError(f"redis {what}: {type(exc).__name__}: {exc}") from exc
+        except TimeoutError as exc:
+            raise StateError(f"redis {what}: timed out after {self._timeout}s") from exc
+
+    async def _run(self, what: str, aw: Awaitable[Any]) -> Any:
+        with self._errors(what):
+            async with asyncio.timeout(self._timeout):
+                return await aw
+
+    async def _script(self, what: str, script: AsyncScript, *args: Any) -> Any:
+        return await self._run(what, script(keys=[], args=[self._p, *args]))

@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
 
 from callcenter.domain.errors import StateError
 from callcenter.domain.hold import HeldCall, held_from_mapping, held_to_mapping
+from callcenter.state.redis_conn import RedisCalls
 
 _LIB = r"""
 local P = ARGV[1]
@@ -124,7 +122,7 @@ def _decode(raw: Any) -> HeldCall | None:
     return held_from_mapping(data)
 
 
-class RedisHoldStore:
+class RedisHoldStore(RedisCalls):
     """``ports.HoldStore`` on one Redis server (client from ``state.redis_conn.connect_redis``). Every
     call is bounded by ``timeout`` and raises ``StateError`` on failure."""
 
@@ -146,23 +144,6 @@ class RedisHoldStore:
 
     def _ttl_ms(self) -> str:
         return str(max(1, round(self.ttl * 1000)))
-
-    @contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except (RedisError, OSError) as exc:
-            raise StateError(f"redis {what}: {type(exc).__name__}: {exc}") from exc
-        except TimeoutError as exc:
-            raise StateError(f"redis {what}: timed out after {self._timeout}s") from exc
-
-    async def _run(self, what: str, aw: Awaitable[Any]) -> Any:
-        with self._errors(what):
-            async with asyncio.timeout(self._timeout):
-                return await aw
-
-    async def _script(self, what: str, script: AsyncScript, *args: Any) -> Any:
-        return await self._run(what, script(keys=[], args=[self._p, *args]))
 
     async def put(self, held: HeldCall) -> bool:
         value = json.dumps(held_to_mapping(held))

@@ -22,18 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from callcenter.config import async_database_url
-from callcenter.domain.errors import StoreError, StoreUnavailable
+from callcenter.domain.errors import DuplicateError, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
+__all__ = ["DuplicateError", "SqlReads", "make_engine", "translate_errors", "utc"]
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_COMMAND_TIMEOUT = 30.0
 SQLITE_BUSY_TIMEOUT_MS = 5000
-
-
-class DuplicateError(StoreError, ValueError):
-    """A unique key is taken (username, token, phone number). Also a ``ValueError`` so services
-    can catch it without importing ``store``."""
 
 
 def make_engine(

@@ -29,7 +29,7 @@ services.supervisor.SupervisorError                    409     the message
 services.console.DispositionRequired                   409     the message
 services.console.NoCall                                409     the message
 domain.tickets.ConcurrentUpdate                        409     the message + "; reload and try again"
-StoreError + ValueError (store.engine.DuplicateError)  409     fixed text (the store's may quote SQL)
+DuplicateError (a unique key is taken)                 409     fixed text (the store's may quote SQL)
 AcdError                                               400     the message
 ConfigError (a submitted configuration is invalid)     400     the message
 AmiActionError (the PBX answered ``Response: Error``)  502     "the PBX refused the action: …"
@@ -72,6 +72,7 @@ from callcenter.domain.errors import (
     AmiActionError,
     AuthError,
     ConfigError,
+    DuplicateError,
     NotFound,
     PbxError,
     PermissionDenied,
@@ -156,15 +157,6 @@ class ErrorRule:
         return isinstance(exc, self.exc)
 
 
-@dataclass(frozen=True, slots=True)
-class _DuplicateRule(ErrorRule):
-    """``store.engine.DuplicateError``: a ``StoreError`` that is also a ``ValueError`` (webapp may not
-    import store)."""
-
-    def matches(self, exc: BaseException) -> bool:
-        return isinstance(exc, StoreError) and isinstance(exc, ValueError)
-
-
 def _pbx_refused(exc: BaseException) -> str:
     return f"the PBX refused the action: {exc.message}" if isinstance(exc, AmiActionError) else str(exc)
 
@@ -185,7 +177,7 @@ RULES: tuple[ErrorRule, ...] = (
     ErrorRule(DispositionRequired, 409),
     ErrorRule(NoCall, 409),
     ErrorRule(tickets.ConcurrentUpdate, 409, lambda exc: f"{exc}; reload and try again"),
-    _DuplicateRule(StoreError, 409, "already exists: a unique key (name, number, token) is taken"),
+    ErrorRule(DuplicateError, 409, "already exists: a unique key (name, number, token) is taken"),
     ErrorRule(AcdError, 400),
     ErrorRule(ConfigError, 400),
     ErrorRule(AmiActionError, 502, _pbx_refused),
