@@ -1,5 +1,5 @@
-"""What the store sums of the KPI engine's counters for a report period, and what it gives back (the
-shapes of ``store/kpi_tallies.py``; pure data)."""
+"""The KPI engine's counters of a report period: what the store is asked to sum and gives back (the shapes
+of ``store/kpi_tallies.py``), and agent time split per 15-minute interval from the agent log (pure)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ class WrapWindow:
 
     since: float
     until: float
-    agent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

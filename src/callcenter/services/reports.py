@@ -42,6 +42,7 @@ from callcenter.domain.kpi_tallies import (
     Thresholds,
     WrapWindow,
     split_agent_time,
+    sum_agent_time,
 )
 from callcenter.domain.kpis import CENTER, INTERVAL, SlConvention, Tally, figures
 from callcenter.domain.reports import (
@@ -238,8 +239,8 @@ class ReportService:
         calls: dict[str, Tally] = {}
         times: dict[str, AgentTime] = {}
         if mid > p.since:
-            for agent, (tally, time) in (await self.store.agent_totals(p.since, mid, req.agent)).items():
-                times.setdefault(agent, AgentTime()).add(time)
+            for agent, (tally, spent) in (await self.store.agent_totals(p.since, mid, req.agent)).items():
+                times.setdefault(agent, AgentTime()).add(spent)
                 if not req.queue:
                     calls.setdefault(agent, Tally()).add(tally)
             if req.queue:
@@ -256,8 +257,9 @@ class ReportService:
             rows = await self.store.agent_log(mid, p.until, req.agent)
             starts = await self.store.agent_states_before(mid, TRANSITION_LOOKBACK, req.agent)
             parts = await asyncio.to_thread(split_agent_time, rows, starts, mid, p.until)
-            for (agent, _), part in parts.items():
-                times.setdefault(agent, AgentTime()).add(part)
+            live_time = sum_agent_time((agent, part) for (agent, _), part in parts.items())
+            for agent, spent in live_time.items():
+                times.setdefault(agent, AgentTime()).add(spent)
         return calls, times
 
     # --- the rollup of settled intervals -----------------------------------------------------------------
@@ -303,11 +305,11 @@ class ReportService:
         agents = [*per_queue, *_all_queues(per_queue)]
         rows = await self.store.agent_log(since, until)
         starts = await self.store.agent_states_before(since, TRANSITION_LOOKBACK)
-        time = await asyncio.to_thread(split_agent_time, rows, starts, since, until)
-        await self.store.replace_window(since, until, queues, agents, time)
+        spent = await asyncio.to_thread(split_agent_time, rows, starts, since, until)
+        await self.store.replace_window(since, until, queues, agents, spent)
         log.info(
             "report intervals rolled up",
-            extra={"since": since, "until": until, "queue_rows": len(queues), "agent_rows": len(time)},
+            extra={"since": since, "until": until, "queue_rows": len(queues), "agent_rows": len(spent)},
         )
 
     async def run(self, name: str, req: ReportRequest) -> Report:

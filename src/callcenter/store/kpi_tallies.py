@@ -139,8 +139,6 @@ class SqlKpiTallies(SqlReads):
             answered,
             *conditions,
         ]
-        if wraps.agent:
-            wrap_conditions.append(log.agent == wraps.agent)
         wrap_stmt = (
             select(key, interval, *by_queue, func.sum(log.duration))
             .select_from(_LOG.join(_CALLS, c.id == log.call_id))
