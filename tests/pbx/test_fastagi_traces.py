@@ -1,4 +1,4 @@
-"""Our FastAGI server against the real wire: every reply line of ``shared/pbx-traces/*.agi`` parses, and a
+"""Our FastAGI server against the real wire: every reply line of the recorded ``*.agi`` traces parses, and a
 scripted client replays each recorded session (environment block in its recorded chunks, the recorded
 reply bytes to each command, asynchronous ``HANGUP`` lines where Asterisk sent them)."""
 

@@ -1,4 +1,4 @@
-"""Replay a recorded scenario of ``../shared/pbx-traces`` against the simulator and normalise both
+"""Replay a recorded scenario of ``tests/fixtures/pbx-traces`` against the simulator and normalise both
 event streams so they can be compared (channel names, ids and bridges become labels in order of
 first appearance)."""
 
@@ -8,15 +8,11 @@ import asyncio
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from callcenter.sim import SimConfig, Simulator
+from tests.support.trace_messages import TRACES_DIR as TRACES
 
 from .amiclient import AmiClient, Message, parse
-
-TRACES = Path(__file__).resolve().parents[3] / "shared" / "pbx-traces"
-if not TRACES.exists():  # pragma: no cover - layout fallback
-    TRACES = Path("/work/shared/pbx-traces")
 
 
 def read_trace(path: str) -> list[tuple[str, str, float, bytes]]:

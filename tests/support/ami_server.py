@@ -1,6 +1,6 @@
 """A small fake Asterisk manager (AMI) server on real loopback TCP, for tests.
 
-Wire format follows ``shared/pbx-traces`` (banner without blank line, ``\\r\\n`` lines, messages ended by
+Wire format follows the traces (banner without blank line, ``\\r\\n`` lines, messages ended by
 an empty line, ActionID echoed, list actions framed with ``EventList: start`` … ``EventList: Complete``).
 
 Usage::

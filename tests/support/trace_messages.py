@@ -1,4 +1,4 @@
-"""Read the real AMI traces in ``shared/pbx-traces`` as (time, AmiMessage) pairs, for pure tests.
+"""Read the real AMI traces in ``tests/fixtures/pbx-traces`` as (time, AmiMessage) pairs, for pure tests.
 
 The trace format is documented in the traces README: ``@@ KIND CONN T N`` headers followed by N bytes.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 from callcenter.pbx.message import AmiMessage, parse_frame
 
 TRACES_DIR = Path(
-    os.environ.get("CALLCENTER_TRACES_DIR", Path(__file__).resolve().parents[3] / "shared" / "pbx-traces")
+    os.environ.get("CALLCENTER_TRACES_DIR", Path(__file__).resolve().parents[1] / "fixtures" / "pbx-traces")
 )
 
 

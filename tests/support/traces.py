@@ -1,8 +1,9 @@
-"""Real AMI transcripts (``shared/pbx-traces/*.ami``) for tests: reading them and replaying them over TCP.
+"""Real AMI transcripts (``tests/fixtures/pbx-traces/*.ami``) for tests:
+ reading them and replaying them over TCP.
 
 Reading
 -------
-``TRACES_DIR``                the folder (``$CALLCENTER_TRACES_DIR`` or ``<repo>/../shared/pbx-traces``)
+``TRACES_DIR``                the folder (``$CALLCENTER_TRACES_DIR`` or ``tests/fixtures/pbx-traces``)
 ``ami_traces()``              every ``*.ami`` path, sorted
 ``read_trace(path)``          yields ``TraceRecord(kind, conn, t, payload)`` (kind RX/TX/OPEN/CLOSE/EOF/NOTE)
 ``connections(path)``         AMI connection labels in order of first appearance (``ami1``, ``ami2``, …)
@@ -80,7 +81,7 @@ def ami_traces() -> list[Path]:
 
 
 def read_trace(path: str | os.PathLike[str]) -> Iterator[TraceRecord]:
-    """Yield the records of a trace file (format: ``shared/pbx-traces/README.md``); header lines skipped."""
+    """Yield the records of a trace file (format: the traces' README); header lines skipped."""
     data = Path(path).read_bytes()
     pos = 0
     while pos < len(data):

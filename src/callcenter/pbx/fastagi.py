@@ -1,7 +1,7 @@
 """Our own FastAGI server (``panoramisk.fast_agi`` is not used: see DESIGN "Stack notes").
 
 One TCP connection = one call sitting in the dialplan's ``AGI(agi://host:port/<script>?<query>,<args>)``.
-What each connection goes through (wire facts 22-27 of ``shared/pbx-traces/README.md``):
+What each connection goes through (wire facts 22-27 of ``tests/fixtures/pbx-traces/README.md``):
 
 1. The ``agi_*`` environment block (LF lines ended by an empty line, possibly split over several reads)
    is read within ``env_timeout``. A port probe (connect and close), a half-open peer (connects, sends

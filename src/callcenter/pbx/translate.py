@@ -1,7 +1,8 @@
 """Raw AMI messages → typed domain events (pure; no I/O).
 
 This is the only place that knows AMI field names. It follows the facts in
-``shared/pbx-traces/README.md``: two-channel events use ``Dest…``/``LocalOne…``/``Transferer…`` prefixes,
+the traces' README (``tests/fixtures/pbx-traces``):
+two-channel events use ``Dest…``/``LocalOne…``/``Transferer…`` prefixes,
 Dial events may lack the calling channel block, Cdr spells ``UniqueID``, SoftHangupRequest's cause is an
 internal flag, not Q.850. Unknown events are counted and ignored; a message that cannot be translated
 (missing key, bad number) is counted and logged with its fields, never raised.

@@ -1,7 +1,7 @@
 """The PBX side of FastAGI: what Asterisk's ``AGI(agi://host:port/script?query,args)`` does on the wire.
 
 The environment block, the reply lines and the asynchronous ``HANGUP`` notification follow
-``../shared/pbx-traces/*.agi`` (protocol facts 22-27). The AMI ``Hangup`` of the AGI channel is
+``tests/fixtures/pbx-traces/*.agi`` (protocol facts 22-27). The AMI ``Hangup`` of the AGI channel is
 delayed until the FastAGI server closes the socket, because the dialplan stays in ``AGI()``.
 """
 

@@ -1,6 +1,6 @@
 """The simulated PBX core: channels, bridges, a small fixed dialplan, Dial and Originate.
 
-It reproduces what a real Asterisk 22 puts on AMI for the call shapes in ``../shared/pbx-traces``
+It reproduces what a real Asterisk 22 puts on AMI for the call shapes in ``tests/fixtures/pbx-traces``
 (see ``README.md`` in this package for the fidelity table). Everything is single-threaded asyncio:
 a channel that "runs dialplan" is one task; apps block by napping on the channel's waiter future,
 which is woken (``poke``) by anything that changes what the app waits for (answer, hangup, DTMF,

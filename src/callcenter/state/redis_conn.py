@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
-from redis.retry import Retry
+from redis.asyncio.retry import Retry
 
 from callcenter.config import mask_url_password
 from callcenter.domain.errors import StateError
