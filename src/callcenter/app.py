@@ -21,7 +21,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from callcenter import __version__
-from callcenter.config import Settings, async_database_url, mask_url_password
+from callcenter.config import Settings, async_database_url, journal_path, mask_url_password
 from callcenter.domain.agents import AgentDirectory
 from callcenter.domain.calls import LegRecord
 from callcenter.domain.errors import ConfigError, StoreError
@@ -40,6 +40,7 @@ from callcenter.services.crm import CrmService
 from callcenter.services.ivr import IvrService
 from callcenter.services.ivr_flows import FlowLibrary
 from callcenter.services.ivr_records import IvrSessionRecorder
+from callcenter.services.journal import CallJournal
 from callcenter.services.kpi import KpiService
 from callcenter.services.kpi_config import load_kpi_config
 from callcenter.services.qa import QaService
@@ -94,12 +95,16 @@ class Service:
         self.translator = Translator()
         self.tracker = CallTracker(agents)
         self.store: SqlCrmStore = create_store(async_database_url(settings.database_url))
+        journal = journal_path(settings)
         self.recorder = CallRecorder(
             self.store,
             self.tracker.take_changes,
             batch_size=settings.store_batch_size,
             flush_interval=settings.store_flush_interval,
+            flush_size=settings.store_flush_size,
+            journal=CallJournal(journal) if journal else None,
         )
+        self.tracker.on_change(self.recorder.notify)
         # after a restart: merge stored state into resumed calls, close calls that ended meanwhile
         self.resumer = CallResumer(self.tracker, self.store)
         self.link = AmiLink(settings, self.on_pbx_item)
@@ -258,6 +263,9 @@ class Service:
             "callcenter_records_written_total": float(recorder.written),
             "callcenter_records_pending": float(recorder.pending),
             "callcenter_store_failures_total": float(recorder.failures),
+            "callcenter_records_recovered_total": float(recorder.recovered),
+            "callcenter_records_fields_truncated_total": float(recorder.truncated_fields),
+            "callcenter_ami_fields_truncated_total": float(self.translator.stats()["truncated"]),
             "callcenter_calls_restored_total": float(tracker["calls_restored"]),
             "callcenter_calls_closed_on_resume_total": float(tracker["calls_closed_on_resume"]),
             "callcenter_resume_store_failures_total": float(self.resumer.store_failures),
@@ -282,6 +290,7 @@ class Service:
             await self.redis.aclose()
 
     async def _recorder(self, _app: web.Application) -> AsyncIterator[None]:
+        await self.recorder.recover()  # what a crashed process left in the journal, before any event
         self.recorder.start()
         yield
         await self.resumer.close()  # calls waiting for their stored state are finished first

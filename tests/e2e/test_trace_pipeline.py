@@ -57,6 +57,7 @@ async def run_pipeline(server: FakeAmiServer, db_url: str, **overrides: object) 
         store_flush_interval=0.05,
     )
     service = Service(settings, auto_migrate=False)
+    await service.recorder.recover()
     service.recorder.start()
     await service.link.start()
     try:

@@ -226,6 +226,7 @@ class CallTracker:
         self.restores_failed = 0
         self.calls_closed_on_resume = 0
         self._leg_listeners: list[Callable[[LegRecord], None]] = []
+        self._change_listener: Callable[[], None] | None = None
         self._handlers: dict[type, Callable[[ev.PbxEvent], None]] = {
             ev.ChannelCreated: self._on_channel,
             ev.ChannelStateChanged: self._on_state,
@@ -261,6 +262,17 @@ class CallTracker:
         if handler is not None:
             self.events_handled += 1
             handler(event)
+            if self._change_listener is not None and (self._dirty or self._finished):
+                self._change_listener()
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Called (in the event path: it must only note it and return) after any event or restore that
+        left changes for ``take_changes`` (the recorder collects them on the next loop turn)."""
+        self._change_listener = listener
+
+    def _changed(self) -> None:
+        if self._change_listener is not None and (self._dirty or self._finished):
+            self._change_listener()
 
     def on_finished(self, listener: Callable[[CallRecord], None]) -> None:
         """Called with the final record of every call as it ends (screen pop, metrics, records)."""
@@ -339,6 +351,7 @@ class CallTracker:
             extra={"linkedid": call.call_id, "answered_at": call.answered_at, "agent": call.agent},
         )
         self._restore_done(call)
+        self._changed()
         return True
 
     def restore_failed(self, call_id: str, *, missing: bool = False) -> None:
@@ -352,6 +365,7 @@ class CallTracker:
         else:
             self.restores_failed += 1
         self._restore_done(call)
+        self._changed()
 
     def close_stale(self, stored: CallRecord, upper_bound: float) -> CallRecord | None:
         """Close a call the store has as in progress that no resync shows any more: it ended while the
@@ -397,6 +411,7 @@ class CallTracker:
             extra={"linkedid": stored.call_id, "outcome": record.outcome.value, "ended_at": ended},
         )
         self._emit(record)
+        self._changed()
         return record
 
     def _restore_done(self, call: _Call) -> None:
