@@ -45,6 +45,7 @@ _FLUSH_BYTES = 256 * 1024
 #: a client that does not read: drop the session beyond this much unsent data
 _MAX_BACKLOG = 64 * 1024 * 1024
 
+
 class AmiSession(asyncio.Protocol):
     def __init__(self, server: AmiServer) -> None:
         self.server = server

@@ -98,6 +98,8 @@ class SimConfig:
     channelvars: tuple[str, ...] = ("CC_CALLID", "IVR_CHOICE")
     #: emit VarSet/Newexten events (Asterisk does; a manager.conf eventfilter usually drops most)
     dialplan_events: bool = True
+    #: wall seconds the PBX stays down in ``Simulator.restart()`` after ``crash()`` (trace: ~1.9 s)
+    restart_delay: float = 0.2
     system_name: str = ""
     asterisk_version: str = "22.10.1"
 

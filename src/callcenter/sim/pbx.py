@@ -416,6 +416,8 @@ class Pbx:
         self.stopping = False
         self.globals: dict[str, str] = {}
         self.agi_db: dict[tuple[str, str], str] = {}
+        #: live FastAGI sessions (``sim/agi.py``), so a crash can close their sockets
+        self.agi_sessions: set[Any] = set()
         self.project = ProjectDialplan(self) if cfg.dialplan == "project" else None
 
     # -- bookkeeping -----------------------------------------------------------------------------
@@ -429,6 +431,13 @@ class Pbx:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("simulator task failed", exc_info=task.exception())
+
+    def tasks(self) -> set[asyncio.Task[Any]]:
+        return set(self._tasks)
+
+    def silence(self) -> None:
+        """No more events from this PBX (a killed process sends nothing)."""
+        self.sink = _NullSink()
 
     async def shutdown(self) -> None:
         """Hang up everything (SoftHangupRequest cause 4 as at ``core restart now``) and stop tasks."""
