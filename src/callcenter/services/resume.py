@@ -32,10 +32,11 @@ import asyncio
 import contextlib
 import logging
 
+from callcenter.domain.call_model import ResyncDone
 from callcenter.domain.calls import CallOutcome
 from callcenter.domain.errors import StoreError
 from callcenter.ports import StoredCalls
-from callcenter.services.tracker import CallTracker, ResyncDone
+from callcenter.services.tracker import CallTracker
 
 log = logging.getLogger(__name__)
 
