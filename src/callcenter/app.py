@@ -25,13 +25,13 @@ from callcenter.config import Settings, async_database_url, journal_path, mask_u
 from callcenter.domain.agents import AgentDirectory
 from callcenter.domain.calls import LegRecord
 from callcenter.domain.errors import ConfigError, StoreError
-from callcenter.domain.events import LinkDown, LinkUp, PbxEvent
+from callcenter.domain.events import IvrSessionStarted, LinkDown, LinkUp, PbxEvent
 from callcenter.domain.qa_recordings import parse_retention
 from callcenter.pbx.ami import AmiLink
 from callcenter.pbx.fastagi import AgiHandler, FastAgiConfig, FastAgiServer
 from callcenter.pbx.message import AmiMessage
 from callcenter.pbx.translate import Translator
-from callcenter.ports import CallRouter
+from callcenter.ports import AgiChannel, CallRouter
 from callcenter.services.accounts import Accounts
 from callcenter.services.acd import AcdService, build_acd_options
 from callcenter.services.acd_config import load_acd_config_if_present
@@ -310,8 +310,22 @@ class Service:
             return self.ivr.handle_queue
         flows = self.ivr_flows.current
         if script == "ivr" or (flows is not None and script in flows.flows):
-            return self.ivr.handle
+            return self._ivr_session
         return None
+
+    async def _ivr_session(self, channel: AgiChannel) -> None:
+        """An IVR session: the tracker learns that the call entered the IVR (``ivr_at``) from here, since
+        the shipped eventfilter removes Newexten and AGIExec from AMI (traces fact 35)."""
+        env = channel.env
+        self.tracker.handle(
+            IvrSessionStarted(
+                at=time.time(),
+                uniqueid=channel.uniqueid,
+                linkedid=env.get("linkedid") or channel.uniqueid,
+                script=env.get("network_script", ""),
+            )
+        )
+        await self.ivr.handle(channel)
 
     def ivr_status(self) -> dict[str, Any]:
         return {

@@ -19,6 +19,7 @@ class ResyncDone:
 
     at: float
     new_calls: frozenset[str]  # calls the resync created (live now, unknown to this process before)
+    continued: bool = False  # not a resync: a finished call continues in a later PBX call (callback)
 
 
 def last_seen(record: CallRecord) -> float:
@@ -103,6 +104,9 @@ class LiveCall:
     abandoned_in_queue: bool = False
     resumed: bool = False
     closed_by_resync: bool = False
+    end_cause: str | None = None  # an ``EndCause`` value: the PBX ended the call
+    monitor_of: str | None = None  # a ChanSpy session: the call it spies on
+    continues: str | None = None  # the Linkedid of a later PBX call that continues this one (callback)
     # service restart (see "Resume" in the module docstring)
     restore_pending: bool = False  # created by a resync; its stored record is still being loaded
     resumed_at: float | None = None  # when a resync first listed the call

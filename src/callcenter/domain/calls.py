@@ -26,6 +26,7 @@ class CallOutcome(StrEnum):
     UNANSWERED = "unanswered"  # offered, nobody answered, the call ended by the system
     FAILED = "failed"  # never got up (originate failure, congestion)
     LOST = "lost"  # the PBX restarted or the call vanished while live (no Hangup ever came)
+    MONITORING = "monitoring"  # a supervisor's ChanSpy session (extra["monitored_call"]: the spied call)
 
 
 class LegRole(StrEnum):
@@ -36,6 +37,15 @@ class LegRole(StrEnum):
     SPY = "spy"  # supervisor monitoring leg
     OUTBOUND = "outbound"  # a leg dialed to an external number
     OTHER = "other"
+
+
+class EndCause(StrEnum):
+    """Why a call ended when it was not a party's hang-up (``CallRecord.extra["end_cause"]``). A call
+    ended by the PBX is never the caller's hang-up nor an abandon: answered calls stay answered (talk
+    up to the end), unanswered ones are ``LOST``, and ``hangup_by`` is ``system``."""
+
+    PBX_SHUTDOWN = "pbx_shutdown"  # Shutdown event / SoftHangupRequest Cause 4 (core restart/stop)
+    PBX_LOST = "pbx_lost"  # no Hangup ever came: PBX crash (kill -9) or the link lost while it ended
 
 
 class HangupSide(StrEnum):

@@ -65,6 +65,7 @@ from callcenter.domain.call_model import (
 from callcenter.domain.calls import (
     CallOutcome,
     CallRecord,
+    EndCause,
     HangupSide,
     LegRecord,
     LegRole,
@@ -79,6 +80,8 @@ DEFAULT_INBOUND_CONTEXTS = ("incoming", "from-pstn", "from-trunk", "from-externa
 DEFAULT_OUTBOUND_CONTEXTS = ("outbound",)
 #: dialplan contexts of the console's hold (``dialplan/extensions.conf``): music there is a hold
 DEFAULT_HOLD_CONTEXTS = ("cc-hold", "cc-hold-agent")
+#: SoftHangupRequest ``Cause: 4``: Asterisk's AST_SOFTHANGUP_SHUTDOWN flag (fact 15)
+SOFT_HANGUP_SHUTDOWN = 4
 #: A dial made within this many seconds after a transfer event belongs to that transfer.
 TRANSFER_DIAL_WINDOW = 3.0
 
@@ -125,6 +128,13 @@ class CallTracker:
         self.calls_closed_on_resume = 0
         self._leg_listeners: list[Callable[[LegRecord], None]] = []
         self._change_listener: Callable[[], None] | None = None
+        #: Linkedid of a later PBX call → the call it continues (a callback: ``CC_CALLID`` names it)
+        self._aliases: OrderedDict[str, str] = OrderedDict()
+        #: call ids finished by this process (not leg ids: those are in the tombstones too)
+        self._finished_ids: OrderedDict[str, None] = OrderedDict()
+        #: IVR sessions that started before the AMI link showed their call (linkedid → time)
+        self._ivr_pending: OrderedDict[str, float] = OrderedDict()
+        self.calls_continued = 0
         self._handlers: dict[type, Callable[[ev.PbxEvent], None]] = {
             ev.ChannelCreated: self._on_channel,
             ev.ChannelStateChanged: self._on_state,
@@ -152,6 +162,9 @@ class CallTracker:
             ev.AgentConnected: self._on_agent_connected,
             ev.ChannelListed: self._on_channel,
             ev.ResyncComplete: self._on_resync_complete,
+            ev.PbxShutdown: self._on_shutdown,
+            ev.SpyEvent: self._on_spy,
+            ev.IvrSessionStarted: self._on_ivr_started,
         }
 
     # --- public ---------------------------------------------------------------------------
@@ -228,6 +241,7 @@ class CallTracker:
             "restores_missing": self.restores_missing,
             "restores_failed": self.restores_failed,
             "calls_closed_on_resume": self.calls_closed_on_resume,
+            "calls_continued": self.calls_continued,
             "restores_pending": sum(1 for c in self.calls.values() if c.restore_pending) + len(self._parked),
         }
 
@@ -334,7 +348,7 @@ class CallTracker:
             call.caller_num, call.caller_name = stored.caller_num, stored.caller_name or call.caller_name
         if not call.dnis:
             call.dnis = stored.dnis
-        if call.direction == "internal" and stored.direction:
+        if (call.direction == "internal" or call.continues) and stored.direction:
             call.direction = stored.direction
         call.queue = call.queue or stored.queue
         call.agent = call.agent or stored.agent
@@ -405,13 +419,23 @@ class CallTracker:
         leg = self.legs.get(snap.uniqueid)
         if leg is not None:
             return leg
-        if snap.linkedid in self._tombstones or snap.uniqueid in self._tombstones:
+        if snap.uniqueid in self._tombstones:
             self.late_events += 1
             return None
-        call = self.calls.get(snap.linkedid)
+        key = self._call_key(snap)
+        call = self.calls.get(key)
         if call is None:
-            call = _Call(call_id=snap.linkedid, started_at=at)
-            self.calls[snap.linkedid] = call
+            if key in self._tombstones:
+                if key == snap.linkedid:
+                    self.late_events += 1
+                    return None
+                call = self._continue(key, snap.linkedid, at)
+            else:
+                call = _Call(call_id=key, started_at=at)
+                self.calls[key] = call
+                ivr_at = self._ivr_pending.pop(key, None)
+                if ivr_at is not None:
+                    call.ivr_at = ivr_at
         role = self._role(call, snap)
         leg = _Leg(
             uniqueid=snap.uniqueid, call_id=call.call_id, channel=snap.channel, role=role, started_at=at
@@ -424,6 +448,43 @@ class CallTracker:
         self._observe(call, leg, snap)
         self._dirty.add(call.call_id)
         return leg
+
+    def _call_key(self, snap: ChannelSnapshot) -> str:
+        """The call a channel belongs to: its Linkedid, except for a PBX call the service started for
+        another one (a callback: the ACD's Originate sets ``CC_CALLID`` to the waiting caller's call),
+        which continues that call: one record, with the caller's number (issue 13: no split records)."""
+        alias = self._aliases.get(snap.linkedid)
+        if alias is not None:
+            return alias
+        if snap.linkedid in self.calls:
+            return snap.linkedid
+        origin = snap.variable("CC_CALLID")
+        if origin and origin != snap.linkedid and (origin in self.calls or origin in self._finished_ids):
+            self._aliases[snap.linkedid] = origin
+            if len(self._aliases) > self._tombstone_limit:
+                self._aliases.popitem(last=False)
+            return origin
+        return snap.linkedid
+
+    def _continue(self, call_id: str, linkedid: str, at: float) -> _Call:
+        """A finished call continues in a later PBX call (``linkedid``): it is open again; its stored
+        record is merged in as for a resumed call (``restore``), so the final record is the whole call."""
+        call = _Call(call_id=call_id, started_at=at)
+        call.continues = linkedid
+        call.resumed_at = at
+        call.extra["continued_in"] = linkedid
+        self.calls[call_id] = call
+        self.calls_continued += 1
+        log.info("call continues in a later PBX call", extra={"linkedid": call_id, "continued_in": linkedid})
+        if self._resync_listeners:
+            call.restore_pending = True
+            done = ResyncDone(at=at, new_calls=frozenset({call_id}), continued=True)
+            for listener in self._resync_listeners:
+                try:
+                    listener(done)
+                except Exception:
+                    log.exception("resync listener failed", extra={"linkedid": call_id})
+        return call
 
     def _role(self, call: _Call, snap: ChannelSnapshot) -> LegRole:
         channel = snap.channel
@@ -842,22 +903,28 @@ class CallTracker:
 
     # hangups
     @staticmethod
-    def _customer_side(leg: _Leg, soft: bool) -> HangupSide:
+    def _customer_side(leg: _Leg, soft: bool, cause: int = 0) -> HangupSide:
         """Who a hangup request on a customer-side leg comes from."""
+        if soft and cause == SOFT_HANGUP_SHUTDOWN:
+            return HangupSide.SYSTEM  # the PBX is shutting down or restarting (fact 15, fact 28)
         if leg.role is LegRole.CUSTOMER and leg.channel.startswith("Local/"):
             return HangupSide.CALLER  # the simulated customer's own dialplan hung up
         return HangupSide.SYSTEM if soft else HangupSide.CALLER
 
-    def _mark_hangup(self, call: _Call, leg: _Leg, soft: bool, at: float) -> None:
+    def _mark_hangup(self, call: _Call, leg: _Leg, soft: bool, at: float, cause: int = 0) -> None:
+        if soft and cause == SOFT_HANGUP_SHUTDOWN and call.end_cause is None:
+            call.end_cause = EndCause.PBX_SHUTDOWN.value
         if leg.role not in CUSTOMER_SIDE:
             return
         if len(call.customer_requests) < 16:
-            call.customer_requests.append((at, self._customer_side(leg, soft)))
+            call.customer_requests.append((at, self._customer_side(leg, soft, cause)))
         if leg.uniqueid == call.call_id and call.ended_at is None:
             call.ended_at = at
 
     @staticmethod
     def _hangup_side(call: _Call) -> HangupSide:
+        if call.end_cause is not None:
+            return HangupSide.SYSTEM  # the PBX ended it: neither party hung up
         if call.talk_first_leaver is LegRole.AGENT:
             return HangupSide.AGENT
         since = call.talk_ended_at - 1.0 if call.talk_ended_at is not None else float("-inf")
@@ -875,7 +942,7 @@ class CallTracker:
         leg.hangup_requested = True
         if not e.soft and leg.hangup_cause is None:
             leg.hangup_cause = e.cause
-        self._mark_hangup(call, leg, e.soft, e.at)
+        self._mark_hangup(call, leg, e.soft, e.at, e.cause)
 
     def _on_hangup(self, e: ev.PbxEvent) -> None:
         assert isinstance(e, ev.ChannelHungUp)
@@ -922,6 +989,8 @@ class CallTracker:
             if call is None:
                 continue
             call.closed_by_resync = True
+            if call.end_cause is None:
+                call.end_cause = EndCause.PBX_LOST.value
             self._leg_gone(call, leg, e.at)
         if gone:
             log.warning("resync closed legs that vanished while the link was down", extra={"legs": len(gone)})
@@ -932,6 +1001,62 @@ class CallTracker:
                 listener(done)
             except Exception:
                 log.exception("resync listener failed")
+
+    def _on_shutdown(self, e: ev.PbxEvent) -> None:
+        """``Event: Shutdown``: whatever ends from now on was ended by the PBX (fact 28)."""
+        assert isinstance(e, ev.PbxShutdown)
+        for call in self.calls.values():
+            if call.end_cause is None and call.ended_at is None:
+                call.end_cause = EndCause.PBX_SHUTDOWN.value
+                self._dirty.add(call.call_id)
+        if self.calls:
+            log.warning(
+                "PBX shutting down with calls up", extra={"calls": len(self.calls), "restart": e.restart}
+            )
+
+    def _on_spy(self, e: ev.PbxEvent) -> None:
+        """ChanSpyStart: the spyer's call (a separate PBX call, fact 36) is a monitoring session of the
+        spied call, linked both ways in ``extra``; never an unanswered or abandoned call."""
+        assert isinstance(e, ev.SpyEvent)
+        if not e.started or e.spyer is None or e.spyee is None:
+            return
+        leg = self._leg(e.spyer, e.at)
+        if leg is None:
+            return
+        spy = self._call_of(leg)
+        spied_id = self._aliases.get(e.spyee.linkedid, e.spyee.linkedid)
+        if spied_id == spy.call_id:
+            return
+        leg.role = LegRole.SPY
+        spy.monitor_of = spied_id
+        spy.direction = "monitoring"
+        spy.extra["monitored_call"] = spied_id
+        agent = self.agents.agent_for_channel(e.spyee.channel)
+        if agent is not None:
+            spy.extra["monitored_agent"] = agent
+        spied = self.calls.get(spied_id)
+        if spied is not None:
+            spied.extra["monitored_by"] = spy.call_id
+            self._dirty.add(spied_id)
+        self._dirty.add(spy.call_id)
+        log.info("monitoring session", extra={"linkedid": spied_id, "monitor_call": spy.call_id})
+
+    def _on_ivr_started(self, e: ev.PbxEvent) -> None:
+        """Our FastAGI server started an IVR session for the call (no AMI event says so with the
+        shipped eventfilter, fact 35): that is the call's ``ivr_at``."""
+        assert isinstance(e, ev.IvrSessionStarted)
+        leg = self.legs.get(e.uniqueid)
+        key = leg.call_id if leg is not None else self._aliases.get(e.linkedid, e.linkedid)
+        call = self.calls.get(key)
+        if call is None:
+            if key not in self._finished_ids:
+                self._ivr_pending[key] = e.at  # AMI has not shown the call yet
+                if len(self._ivr_pending) > 10_000:
+                    self._ivr_pending.popitem(last=False)
+            return
+        if call.ivr_at is None:
+            call.ivr_at = e.at
+            self._dirty.add(call.call_id)
 
     # --- finishing ------------------------------------------------------------------------
     def _finish(self, call: _Call, at: float) -> None:
@@ -946,6 +1071,11 @@ class CallTracker:
         del self.calls[call.call_id]
         self._dirty.discard(call.call_id)
         self._bury(call.call_id)
+        self._finished_ids[call.call_id] = None
+        if len(self._finished_ids) > self._tombstone_limit:
+            self._finished_ids.popitem(last=False)
+        if call.continues is not None:
+            self._aliases.pop(call.continues, None)
         if call.restore_pending:
             # its stored state is still loading: the final record waits for it (restore/restore_failed)
             self._parked[call.call_id] = call
@@ -972,10 +1102,12 @@ class CallTracker:
             self._tombstones.popitem(last=False)
 
     def _outcome(self, call: _Call) -> CallOutcome:
+        if call.monitor_of is not None:
+            return CallOutcome.MONITORING
         if call.answered_at is not None:
             return CallOutcome.ANSWERED
-        if call.closed_by_resync:
-            return CallOutcome.LOST
+        if call.closed_by_resync or call.end_cause is not None:
+            return CallOutcome.LOST  # ended by the PBX: not an abandon (KPIs count it as "other")
         if call.abandoned_in_queue:
             return CallOutcome.ABANDONED
         if call.queued_at is not None or call.offers:
@@ -1007,6 +1139,8 @@ class CallTracker:
             if wait_end is not None:
                 wait = max(0.0, wait_end - wait_start)
         extra = dict(call.extra)
+        if call.end_cause is not None:
+            extra["end_cause"] = call.end_cause
         if call.resumed:
             extra["resumed"] = "1"
         return CallRecord(
