@@ -5,7 +5,6 @@ and caller-controlled sizes through AMI."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -19,7 +18,7 @@ from callcenter.app import Service
 from callcenter.domain.agents import AgentDirectory
 from callcenter.domain.calls import MAX_NAME, MAX_NUMBER, CallOutcome, CallRecord, EndCause, HangupSide
 from callcenter.domain.kpis import FactKind, call_fact
-from tests.e2e.test_trace_pipeline import Pipeline, db_url, run_pipeline  # noqa: F401 (fixture)
+from tests.e2e.test_trace_pipeline import Pipeline, run_pipeline
 from tests.support.ami_server import FakeAmiServer, frame
 from tests.support.traces import RESTART_OBSERVER, TraceReplayServer, trace_path
 

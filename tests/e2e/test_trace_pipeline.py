@@ -14,7 +14,6 @@ import pytest
 from callcenter.app import Service
 from callcenter.domain.calls import CallOutcome, CallQuery, CallRecord, HangupSide
 from callcenter.domain.errors import StoreUnavailable
-from callcenter.store.migrate import migrate
 from tests.support.ami_server import FakeAmiServer, core_show_channel
 from tests.support.trace_messages import trace_messages
 from tests.support.traces import RESTART_OBSERVER, TraceReplayServer, rx_chunks, split_frames, trace_path
@@ -40,13 +39,6 @@ class Pipeline:
         page = await self.service.store.list_calls(CallQuery(limit=200))
         full = [await self.service.store.get_call(c.call_id) for c in page.calls]
         return sorted((c for c in full if c is not None), key=lambda c: c.started_at)
-
-
-@pytest.fixture
-async def db_url(tmp_path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
-    await migrate(url)
-    return url
 
 
 @contextlib.asynccontextmanager
