@@ -214,12 +214,28 @@ class CallTracker:
         """Snapshots of every call changed since the last take, finished calls included."""
         out = self._finished
         self._finished = []
+        undecided: set[str] = set()
         for call_id in self._dirty:
             call = self.calls.get(call_id)
-            if call is not None:
+            if call is None:
+                continue
+            if self._undecided(call):
+                undecided.add(call_id)  # not stored until we know which call it is
+            else:
                 out.append(self._record(call))
-        self._dirty.clear()
+        self._dirty = undecided
         return out
+
+    @staticmethod
+    def _undecided(call: _Call) -> bool:
+        """So far only an agent's phone that the PBX originated (a callback's first leg carries the
+        waiting call's ``CC_CALLID`` only from its second event on): not snapshotted until it has a
+        customer side or it turns out to continue another call, so no stray row is ever stored."""
+        return (
+            call.continues is None
+            and bool(call.legs)
+            and all(leg.role is LegRole.AGENT and leg.ended_at is None for leg in call.legs.values())
+        )
 
     def snapshot(self, call_id: str) -> CallRecord | None:
         call = self.calls.get(call_id)
@@ -466,6 +482,38 @@ class CallTracker:
             return origin
         return snap.linkedid
 
+    def _rehome(self, leg: _Leg, snap: ChannelSnapshot) -> _Call:
+        """A call that so far is only originated agent legs learns (``CC_CALLID``, set after the channel
+        was created) that it continues another call: its legs, offers and answer move there."""
+        call = self._call_of(leg)
+        if call.call_id != snap.linkedid or call.continues is not None:
+            return call
+        origin = snap.variable("CC_CALLID")
+        if not origin or origin == call.call_id:
+            return call
+        if origin not in self.calls and origin not in self._finished_ids:
+            return call
+        if any(other.role is not LegRole.AGENT for other in call.legs.values()):
+            return call
+        del self.calls[call.call_id]
+        self._dirty.discard(call.call_id)
+        self._aliases[call.call_id] = origin
+        target = self.calls.get(origin) or self._continue(origin, call.call_id, call.started_at)
+        target.started_at = min(target.started_at, call.started_at)
+        for moved in call.legs.values():
+            moved.call_id = origin
+            target.legs[moved.uniqueid] = moved
+            if moved.ended_at is None:
+                target.live_legs += 1
+        for key, offer in call.offers.items():
+            target.offers.setdefault(key, offer)
+            if target.offered_at is None or offer.rang_at < target.offered_at:
+                target.offered_at = offer.rang_at
+        if call.answered_at is not None and target.answered_at is None:
+            target.answered_at, target.agent = call.answered_at, call.agent
+        self._dirty.add(origin)
+        return target
+
     def _continue(self, call_id: str, linkedid: str, at: float) -> _Call:
         """A finished call continues in a later PBX call (``linkedid``): it is open again; its stored
         record is merged in as for a resumed call (``restore``), so the final record is the whole call."""
@@ -537,11 +585,11 @@ class CallTracker:
     def _on_channel(self, e: ev.PbxEvent) -> None:
         assert isinstance(e, ev.ChannelEvent)
         listed = isinstance(e, ev.ChannelListed)
-        new_call = listed and e.chan.linkedid not in self.calls
+        new_call = listed and self._aliases.get(e.chan.linkedid, e.chan.linkedid) not in self.calls
         leg = self._leg(e.chan, e.at)
         if leg is None:
             return
-        call = self._call_of(leg)
+        call = self._rehome(leg, e.chan)
         if new_call:
             call.resumed_at = e.at
             call.resumed = True
@@ -587,8 +635,10 @@ class CallTracker:
     def _on_state(self, e: ev.PbxEvent) -> None:
         assert isinstance(e, ev.ChannelStateChanged)
         leg = self._leg(e.chan, e.at)
-        if leg is not None and e.chan.state is ChannelState.UP:
-            self._leg_up(self._call_of(leg), leg, e.at)
+        if leg is not None:
+            call = self._rehome(leg, e.chan)
+            if e.chan.state is ChannelState.UP:
+                self._leg_up(call, leg, e.at)
 
     def _leg_up(self, call: _Call, leg: _Leg, at: float) -> None:
         if leg.answered_at is None:
@@ -1084,12 +1134,14 @@ class CallTracker:
 
     def _emit_final(self, call: _Call) -> None:
         call.hangup_by = self._hangup_side(call)
-        self._emit(self._record(call, final=True))
+        # a continued call (callback) was already counted by the finished listeners (the KPI engine)
+        # when its first part ended: its whole record goes to the store only
+        self._emit(self._record(call, final=True), listeners=call.continues is None)
 
-    def _emit(self, record: CallRecord) -> None:
+    def _emit(self, record: CallRecord, *, listeners: bool = True) -> None:
         self._finished.append(record)
         self.calls_finished += 1
-        for listener in self._listeners:
+        for listener in self._listeners if listeners else ():
             try:
                 listener(record)
             except Exception:
