@@ -206,3 +206,38 @@ async def test_store_side_guard_cuts_oversized_fields() -> None:
     stored = store.rows["big"]
     assert len(stored.caller_name) == MAX_NAME and len(stored.caller_num) == MAX_NUMBER
     assert recorder.truncated_fields == 2
+
+
+async def test_ivr_session_records_are_bounded() -> None:
+    from callcenter.domain.ivr import IvrOutcome, IvrSessionRecord
+    from callcenter.services.ivr_records import IvrSessionRecorder
+
+    class Sessions:
+        def __init__(self) -> None:
+            self.rows: list[IvrSessionRecord] = []
+
+        async def save_ivr_sessions(self, batch: Sequence[IvrSessionRecord]) -> None:
+            self.rows.extend(batch)
+
+    store = Sessions()
+    recorder = IvrSessionRecorder(store, flush_interval=0.01)  # type: ignore[arg-type]
+    recorder.start()
+    recorder(
+        IvrSessionRecord(
+            call_id="1.1",
+            uniqueid="1.2",
+            flow="main",
+            started_at=0.0,
+            ended_at=1.0,
+            outcome=IvrOutcome.QUEUED,
+            caller_num="9" * 100_000,
+            path=tuple({"node": "menu", "input": "1" * 5000} for _ in range(1000)),
+            variables={"name": "x" * 1_000_000},
+        )
+    )
+    await _until(lambda: len(store.rows) == 1)
+    await recorder.close()
+    (row,) = store.rows
+    assert len(row.caller_num) == MAX_NUMBER and len(row.path) == IvrSessionRecorder.MAX_PATH
+    assert all(len(step["input"]) == 1024 for step in row.path) and len(row.variables["name"]) == 1024
+    assert recorder.stats()["truncated"] == 1
