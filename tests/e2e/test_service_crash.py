@@ -175,3 +175,73 @@ async def test_sigkill_mid_traffic_loses_no_call_and_splits_none(tmp_path: Path)
     extra = sorted(n for n in per_number if n not in placed)
     assert (missing, twice, extra) == ([], [], []), service.log.read_text()[-3000:]
     assert not [r for r in rows if r[1] == "in_progress"]
+
+
+async def test_pbx_kill9_and_restart_mid_traffic_one_row_per_call(tmp_path: Path) -> None:
+    """The simulated PBX is kill -9ed (fact 34: EOF, no Hangup) with calls up and started again, the
+    service stays up: every call is one row with its caller number; the calls the crash cut are ended by
+    the PBX (``pbx_lost``): answered ones stay answered, none is an abandon."""
+    from aiohttp import web
+
+    from callcenter.app import Service
+    from callcenter.config import Secret, Settings
+
+    cfg = SimConfig(
+        ami_port=0,
+        ami_secret="k9",
+        mode="direct",
+        agents=20,
+        restart_delay=0.5,
+        customers=CustomerProfile(patience_min=30, patience_max=30, talk_min=2.0, talk_max=4.0),
+        phones=AgentPhoneProfile(
+            ring_min=0.1, ring_max=0.3, no_answer_prob=0.0, busy_prob=0.0, talk_min=2.0, talk_max=4.0
+        ),
+    )
+    db = tmp_path / "calls.db"
+    placed: dict[str, CallStat] = {}
+    async with Simulator(cfg) as sim:
+        settings = Settings(
+            ami_port=sim.ami_port,
+            ami_secret=Secret("k9"),
+            database_url=f"sqlite+aiosqlite:///{db}",
+            http_port=0,
+            agi_port=_free_port(),
+            acd_config=str(tmp_path / "no-acd.yaml"),
+            ivr_flows_dir=str(ROOT / "ivr_flows"),
+            ami_reconnect_min=0.1,
+            ami_reconnect_max=0.3,
+            store_flush_interval=0.1,
+        )
+        service = Service(settings)
+        runner = web.AppRunner(service.web_app(), access_log=None)
+        await runner.setup()
+        tracker = service.tracker
+
+        def place(i: int) -> None:
+            number = f"0677{len(placed):06d}"
+            placed[number] = sim.place_call(number=number, name=f"Caller {i}")
+
+        try:
+            await service.link.wait_ready(10)
+            for i in range(10):
+                place(i)
+                await asyncio.sleep(0.1)
+            await _until(lambda: tracker.live_calls == 10 and tracker.legs and len(tracker.legs) >= 15)
+            cut = set(placed)
+            await sim.crash_and_restart()
+            await _until(lambda: tracker.live_calls == 0)  # closed by the resync after the reconnect
+            for i in range(5):
+                place(100 + i)
+                await asyncio.sleep(0.1)
+            await _until(lambda: all(s.ended for n, s in placed.items() if n not in cut))
+            await _until(lambda: tracker.live_calls == 0)
+        finally:
+            await runner.cleanup()
+    rows = sqlite3.connect(db).execute("SELECT caller_num, outcome, hangup_by, extra FROM calls").fetchall()
+    assert Counter(r[0] for r in rows) == Counter(dict.fromkeys(placed, 1)), rows
+    for number, outcome, hangup_by, extra in rows:
+        if number in cut:
+            assert json.loads(extra).get("end_cause") == "pbx_lost" and hangup_by == "system", rows
+            assert outcome in ("answered", "lost"), rows
+        else:
+            assert "end_cause" not in json.loads(extra), rows
