@@ -23,6 +23,19 @@ Definitions (documented once here, used by reports later):
 * **outcome**: answered if any agent answered; otherwise abandoned (caller hung up after being queued or
   offered) or unanswered; abandoned_in_ivr (caller hung up before that); failed if never up; lost if the
   call vanished without a Hangup (closed by a resync after a reconnect).
+* **end_cause** (``extra``, ``domain.calls.EndCause``): the PBX ended the call: ``pbx_shutdown``
+  (SoftHangupRequest Cause 4, or anything ending after ``Event: Shutdown``) or ``pbx_lost`` (closed by a
+  resync: no Hangup ever came, e.g. kill -9, fact 34). Then hangup_by is system and the outcome answered
+  (if answered) or lost, never abandoned.
+* **ivr_at**: our FastAGI server's IVR session start (``IvrSessionStarted``; noted even when it comes
+  before AMI shows the call), else Newexten/AGIExec when the PBX sends them.
+* **monitoring**: a ChanSpy spyer's call (its own Linkedid, fact 36) has outcome monitoring and
+  ``extra.monitored_call``; the spied call gets ``extra.monitored_by``.
+* **continued calls**: a PBX call whose channel carries ``CC_CALLID`` naming another call this process
+  knows (the ACD's callback Originate) belongs to that call; a finished one reopens (merged with its
+  stored record like a resumed call) and its final record goes to the store only (the finished listeners
+  counted its first part). Until its identity is known, a call made only of originated agent legs is not
+  snapshotted (no stray row).
 
 Resume (a *service* restart while calls are up): a call first seen through a resync (``ChannelListed``
 of a linkedid this process does not know) is marked ``resumed``; what the snapshot tells is only an
