@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from tests.support.trace_messages import trace_messages
 
@@ -241,3 +243,36 @@ def test_ivr_session_start_sets_ivr_at_before_or_after_ami_shows_the_call() -> N
     tracker.handle(ev.ChannelCreated(at=2.0, chan=snap("8.1", "8.1", "PJSIP/trunk-00000002")))
     tracker.handle(ev.IvrSessionStarted(at=2.5, uniqueid="8.1", linkedid="8.1"))
     assert tracker.snapshot("8.1").ivr_at == 2.5  # type: ignore[union-attr]
+
+
+def test_a_callback_continues_the_finished_call_from_memory() -> None:
+    """The callback's agent leg is created without ``CC_CALLID`` (Newchannel), learns it from its next
+    event, and the customer leg it dials shares its Linkedid: all of it is the first call's record,
+    merged with that call's final record even before the store has it."""
+    tracker = CallTracker()
+    cust = snap("9.1", "9.1", "PJSIP/trunk-00000001")
+    tracker.handle(ev.ChannelCreated(at=0.0, chan=cust))
+    tracker.handle(ev.VariableSet(at=1.0, chan=cust, variable="CC_QUEUE", value="support"))
+    tracker.handle(ev.ChannelHungUp(at=5.0, chan=cust, cause=16))
+    first = [r for r in tracker.take_changes() if r.ended]
+    assert [r.outcome for r in first] == [CallOutcome.ABANDONED]
+    agent_new = ChannelSnapshot(channel="PJSIP/1001-00000002", uniqueid="20.1", linkedid="20.1")
+    agent = dataclasses.replace(agent_new, variables=(("CC_CALLID", "9.1"),), state=ChannelState.UP)
+    tracker.handle(ev.ChannelCreated(at=20.0, chan=agent_new))
+    assert tracker.take_changes() == []  # an agent-only originate: not stored while undecided
+    tracker.handle(ev.CallerIdChanged(at=20.01, chan=agent))
+    tracker.handle(ev.DialBegan(at=20.02, caller=None, dest=agent))
+    tracker.handle(ev.DialEnded(at=22.0, caller=None, dest=agent, status=ev.DialStatus.ANSWER))
+    out = ChannelSnapshot(
+        channel="PJSIP/trunk-00000003", uniqueid="20.2", linkedid="20.1", context="outbound", exten="5550100"
+    )
+    tracker.handle(ev.ChannelCreated(at=22.1, chan=out))
+    for chan in (out, agent):
+        tracker.handle(ev.ChannelHungUp(at=40.0, chan=chan, cause=16))
+    records = tracker.take_changes()
+    assert {r.call_id for r in records} == {"9.1"}
+    final = next(r for r in records if r.ended)
+    assert final.caller_num == "5550100" and final.outcome is CallOutcome.ANSWERED and final.agent == "1001"
+    assert final.started_at == 0.0 and final.queue == "support" and final.direction == "inbound"
+    assert final.extra["continued_in"] == "20.1"
+    assert {leg.uniqueid for leg in final.legs} == {"9.1", "20.1", "20.2"}

@@ -93,6 +93,8 @@ DEFAULT_INBOUND_CONTEXTS = ("incoming", "from-pstn", "from-trunk", "from-externa
 DEFAULT_OUTBOUND_CONTEXTS = ("outbound",)
 #: dialplan contexts of the console's hold (``dialplan/extensions.conf``): music there is a hold
 DEFAULT_HOLD_CONTEXTS = ("cc-hold", "cc-hold-agent")
+#: final records kept in memory for a callback that continues the call (beyond: loaded from the store)
+RECENT_FINALS = 1_000
 #: SoftHangupRequest ``Cause: 4``: Asterisk's AST_SOFTHANGUP_SHUTDOWN flag (fact 15)
 SOFT_HANGUP_SHUTDOWN = 4
 #: A dial made within this many seconds after a transfer event belongs to that transfer.
@@ -148,6 +150,7 @@ class CallTracker:
         #: IVR sessions that started before the AMI link showed their call (linkedid → time)
         self._ivr_pending: OrderedDict[str, float] = OrderedDict()
         self.calls_continued = 0
+        self._recent_final: OrderedDict[str, CallRecord] = OrderedDict()
         self._handlers: dict[type, Callable[[ev.PbxEvent], None]] = {
             ev.ChannelCreated: self._on_channel,
             ev.ChannelStateChanged: self._on_state,
@@ -432,7 +435,11 @@ class CallTracker:
         self.calls[call_id] = call
         self.calls_continued += 1
         log.info("call continues in a later PBX call", extra={"linkedid": call_id, "continued_in": linkedid})
-        if self._resync_listeners:
+        recent = self._recent_final.get(call_id)
+        if recent is not None:  # its final record is still here (maybe not written yet): no store trip
+            self._last_version = max(self._last_version, recent.version)
+            merge_stored(call, recent, self.legs)
+        elif self._resync_listeners:
             call.restore_pending = True
             done = ResyncDone(at=at, new_calls=frozenset({call_id}), continued=True)
             for listener in self._resync_listeners:
@@ -1049,6 +1056,10 @@ class CallTracker:
     def _emit(self, record: CallRecord, *, listeners: bool = True) -> None:
         self._finished.append(record)
         self.calls_finished += 1
+        self._recent_final[record.call_id] = record  # a callback may continue it (``_continue``)
+        self._recent_final.move_to_end(record.call_id)
+        if len(self._recent_final) > RECENT_FINALS:
+            self._recent_final.popitem(last=False)
         for listener in self._listeners if listeners else ():
             try:
                 listener(record)
