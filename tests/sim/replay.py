@@ -298,7 +298,7 @@ async def replay_sessions(
         speed=speed,
         auth_fail_delay=1.0 / speed,
         seed=7,
-        # event_filter: set below
+        event_filter="all",
     )
     cfg = dataclasses.replace(cfg, **overrides)
     sim = Simulator(cfg)

@@ -20,33 +20,23 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from callcenter.sim.classes import (  # noqa: F401  (re-exported for ami.py / agi.py)
+    EV_AGENT,
+    EV_AGI,
+    EV_ALL,
+    EV_CALL,
+    EV_CDR,
+    EV_DIALPLAN,
+    EV_DTMF,
+    EV_SECURITY,
+    EV_SYSTEM,
+    EV_USER,
+    EVENT_CLASSES,
+)
 from callcenter.sim.config import SimConfig
 from callcenter.sim.project import AGENT_SIM_CONTEXT, ProjectDialplan
 
 log = logging.getLogger(__name__)
-
-# event classes (bit mask used by AMI sessions to filter)
-EV_CALL = 1
-EV_DIALPLAN = 2
-EV_AGI = 4
-EV_CDR = 8
-EV_DTMF = 16
-EV_SYSTEM = 32
-EV_SECURITY = 64
-EV_AGENT = 128
-EV_USER = 256
-EV_ALL = 0xFFFF
-EVENT_CLASSES = {
-    "call": EV_CALL,
-    "dialplan": EV_DIALPLAN,
-    "agi": EV_AGI,
-    "cdr": EV_CDR,
-    "dtmf": EV_DTMF,
-    "system": EV_SYSTEM,
-    "security": EV_SECURITY,
-    "agent": EV_AGENT,
-    "user": EV_USER,
-}
 
 STATE_DESC = {0: "Down", 3: "Dialing", 4: "Ring", 5: "Ringing", 6: "Up", 7: "Busy"}
 CAUSE_TXT = {
