@@ -133,7 +133,7 @@ def normalise(msgs: list[Message]) -> Normalised:
         key0, val0 = m[0]
         if key0 == "Response":
             msg = next((v for k, v in m if k == "Message"), "")
-            out.responses.append((val0, msg))
+            out.responses.append((val0, _CHAN_IN_TEXT.sub(lambda x: lab.chan(x.group(0)), msg)))
             got = dict(m)
             if "Variable" in got and "Value" in got:
                 out.getvars.append((got["Variable"], lab.chan(got["Value"])))
@@ -192,6 +192,7 @@ def _responses(client: AmiClient) -> int:
     return sum(1 for m in client.msgs if m and m[0][0] == "Response")
 
 
+_CHAN_IN_TEXT = re.compile(r"(?:Local|PJSIP)/\S+")
 _UID = re.compile(r"\d{9,}\.\d+")
 
 
@@ -298,7 +299,7 @@ async def replay_sessions(
         speed=speed,
         auth_fail_delay=1.0 / speed,
         seed=7,
-        # event_filter: set below
+        event_filter="all",
     )
     cfg = dataclasses.replace(cfg, **overrides)
     sim = Simulator(cfg)
@@ -310,6 +311,7 @@ async def replay_sessions(
     sim_labs = {c: Labeler() for c in conns}
     trace_rx = {c: rx_messages(ami_records, c) for c in conns}
     sent = dict.fromkeys(conns, 0)
+    last_tx = -1.0
     try:
         for r in ami_records:
             if r.kind == "NOTE" and "SIGKILL" in r.payload.decode():
@@ -332,7 +334,11 @@ async def replay_sessions(
             client = clients.get(conn)
             if r.kind != "TX" or client is None:
                 continue
-            await asyncio.sleep(max(0.0, t0 + r.t / speed - loop.time()))
+            delay = t0 + r.t / speed - loop.time()
+            if delay > 0 or r.t - last_tx > 0.0005:
+                await asyncio.sleep(max(0.0, delay))
+            # else: actions the recorder sent together stay together (no loop turn in between)
+            last_tx = r.t
             # label the channel names of both streams, then map trace names to sim names
             text = r.payload.decode()
             trace_lab, sim_lab = trace_labs[conn], sim_labs[conn]

@@ -31,7 +31,9 @@ async def test_crash_then_restart() -> None:
         writer.close()
 
     agi = await asyncio.start_server(fastagi, "127.0.0.1", 0)
-    cfg = SimConfig(ami_port=0, mode="agi", agi_port=agi.sockets[0].getsockname()[1], speed=10.0)
+    cfg = SimConfig(
+        ami_port=0, mode="agi", agi_port=agi.sockets[0].getsockname()[1], speed=10.0, event_filter="all"
+    )
     sim = Simulator(cfg)
     await sim.start()
     port = sim.ami_port

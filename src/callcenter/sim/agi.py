@@ -14,7 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
-from callcenter.sim.pbx import EV_AGI, PROMPT_SECONDS, Channel, Pbx, _float, _prompt_seconds
+from callcenter.sim.classes import EV_AGI
+from callcenter.sim.pbx import PROMPT_SECONDS, Channel, Pbx, _float, _prompt_seconds
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ from typing import Literal
 CallMode = Literal["direct", "agi"]
 AgentTech = Literal["Local", "PJSIP"]
 DialplanKind = Literal["traces", "project"]
+DualRedirectReply = Literal["success", "secondary-failed"]
 
 #: hostile caller-ID names: screen pops must escape them
 HOSTILE_NAMES: tuple[str, ...] = (
@@ -96,8 +97,21 @@ class SimConfig:
     phones: AgentPhoneProfile = field(default_factory=AgentPhoneProfile)
     # AMI output
     channelvars: tuple[str, ...] = ("CC_CALLID", "IVR_CHOICE")
+    #: the ``manager.conf`` account of ``ami_user`` (``sim/eventfilter.py``): ``"shipped"`` = the
+    #: project's dialplan/manager.conf ``[callcenter]`` (read=system,call,agent,user,cdr,dialplan and its
+    #: eventfilter lines: no Newexten/AGIExec/DTMF/security events, VarSet only for CC_*, IVR_*, MIX*,
+    #: QUEUE*), as a real Asterisk applies it to the service; ``"all"`` = read=all, no filter (the
+    #: recorder's account, for fidelity replays); or the path of a manager.conf
+    event_filter: str = "shipped"
+    #: more AMI accounts: (username, secret, event_filter spec as above)
+    ami_accounts: tuple[tuple[str, str, str], ...] = ()
     #: emit VarSet/Newexten events (Asterisk does; a manager.conf eventfilter usually drops most)
     dialplan_events: bool = True
+    #: reply to a dual Redirect whose ExtraChannel is the un-bridged ``;2`` half of a Local agent (fact
+    #: 32): ``success`` = ``Dual Redirect successful`` as recorded; ``secondary-failed`` = ``Response:
+    #: Error / Message: Secondary redirect failed`` as a live run reported. Either way the customer goes
+    #: to [cc-hold] and the agent pair is hung up.
+    dual_redirect_unbridged: DualRedirectReply = "success"
     #: wall seconds the PBX stays down in ``Simulator.restart()`` after ``crash()`` (trace: ~1.9 s)
     restart_delay: float = 0.2
     system_name: str = ""
