@@ -45,6 +45,7 @@ from callcenter.webapp.keys import (
     MetricsProvider,
 )
 from callcenter.webapp.metrics import WebStats
+from callcenter.webapp.params import input_middleware
 from callcenter.webapp.ratelimit import LoginRateLimiter
 from callcenter.webapp.security import add_security_headers
 from callcenter.webapp.sessions import DEFAULT_MAX_AGE, SessionCodec, session_key_from_settings
@@ -73,8 +74,11 @@ def create_web_app(
     ``console_setup`` (optional) registers the agent console.
     """
     # Middlewares run outermost first: cookie bookkeeping sees every response, errors become
-    # JSON/HTML answers, CSRF is checked right before the handler.
-    app = web.Application(middlewares=[session_middleware, error_middleware, csrf_middleware])
+    # JSON/HTML answers, NUL characters in the URL are refused (webapp/params.py), CSRF is checked
+    # right before the handler.
+    app = web.Application(
+        middlewares=[session_middleware, error_middleware, input_middleware, csrf_middleware]
+    )
     app[SETTINGS] = settings
     app[STORE] = store
     app[ACCOUNTS] = accounts

@@ -19,7 +19,7 @@ domain.tickets.InvalidTransition (customers.Validat…)  409     "invalid input"
 domain.customers.ValidationError                       400     "invalid input" + ``fields``
 domain.reports.ValidationError                         400     the message
 domain.qa.ValidationError                              400     the message
-webapp.queries.BadQuery                                400     the message
+webapp.params.BadQuery                                 400     the message
 services.recordings.RecordingAccessDenied              404     "recording not found" (hides paths)
 PermissionDenied                                       403     the message
 AuthError                                              401     the message (+ WWW-Authenticate)
@@ -83,7 +83,7 @@ from callcenter.services.console import DispositionRequired, NoCall
 from callcenter.services.recordings import RecordingAccessDenied
 from callcenter.services.supervisor import SupervisorError
 from callcenter.webapp.keys import TEMPLATES
-from callcenter.webapp.queries import BadQuery
+from callcenter.webapp.params import BadQuery
 
 log = logging.getLogger(__name__)
 

@@ -38,6 +38,7 @@ from callcenter.ports import AgentStateLog
 from callcenter.services.acd import AcdService
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error, require_service
+from callcenter.webapp.params import QueryParams
 
 ACD = web.AppKey[AcdService]("acd")
 ACD_LOG = web.AppKey[AgentStateLog]("acd_transitions")
@@ -236,14 +237,12 @@ async def transitions(request: web.Request) -> web.StreamResponse:
     if not _may_view(current_principal(request).user, agent):
         return json_error(404, f"no agent {agent!r}")
     store = require_service(request.app.get(ACD_LOG), "the ACD is not running")
-    try:
-        since = float(request.query["since"]) if "since" in request.query else None
-        limit = int(request.query.get("limit", "1000"))
-    except ValueError:
-        return json_error(400, "since must be epoch seconds and limit an integer")
+    q = QueryParams(request.query, ("since", "limit"))
+    since = q.time("since")
+    limit = q.integer("limit", 1000, 1, 10_000)
 
     async def go() -> Any:
-        rows = await store.list_transitions(agent, since=since, limit=max(1, min(limit, 10_000)))
+        rows = await store.list_transitions(agent, since=since, limit=limit)
         return {
             "agent": agent,
             "transitions": [

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from callcenter.domain import bounds
 from callcenter.domain.customers import Customer, CustomerNote, CustomerQuery, ValidationError, clean_segment
 from callcenter.domain.tickets import (
     Ticket,
@@ -31,6 +32,7 @@ from callcenter.domain.users import Role
 from callcenter.services.crm import CrmService, own_assignees
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error
+from callcenter.webapp.params import path_id
 from callcenter.webapp.serialize import iso
 
 CRM = web.AppKey[CrmService]("crm")
@@ -130,6 +132,8 @@ def _int_param(params: Mapping[str, str], name: str, default: int, lo: int, hi: 
     raw = params.get(name, "").strip()
     if not raw:
         return default
+    if len(raw) > 20:
+        raise ValidationError({name: f"must be between {lo} and {hi}"})
     try:
         value = int(raw)
     except ValueError:
@@ -143,6 +147,10 @@ def _text_param(params: Mapping[str, str], name: str) -> str | None:
     text = params.get(name, "").strip()
     if len(text) > MAX_PARAM:
         raise ValidationError({name: f"at most {MAX_PARAM} characters"})
+    try:
+        bounds.check_text(text)
+    except ValueError as exc:
+        raise ValidationError({name: str(exc)}) from None
     return text or None
 
 
@@ -152,13 +160,6 @@ def _check_params(params: Mapping[str, str], known: frozenset[str]) -> None:
         raise ValidationError(
             {name: f"unknown parameter; known: {', '.join(sorted(known))}" for name in unknown}
         )
-
-
-def _path_id(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if len(raw) > 12:
-        raise web.HTTPNotFound(reason=f"{name.split('_')[0]} not found")
-    return int(raw)
 
 
 CUSTOMER_PARAMS = frozenset({"q", "phone", "tag", "segment", "limit", "offset"})
@@ -205,7 +206,7 @@ def parse_ticket_query(params: Mapping[str, str], now: float) -> TicketQuery:
         overdue = raw.lower() in ("true", "1")
     customer = None
     if raw := _text_param(params, "customer"):
-        if not raw.isdigit() or len(raw) > 12:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and bounds.is_record_id(int(raw))):
             raise ValidationError({"customer": "a customer id"})
         customer = int(raw)
     assignee = _text_param(params, "assignee")
@@ -268,14 +269,14 @@ async def create_customer(request: web.Request) -> web.StreamResponse:
 @require_role()
 async def get_customer(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
-    customer = await crm.get_customer(_path_id(request, "customer_id"))
+    customer = await crm.get_customer(path_id(request, "customer_id", "customer"))
     return web.json_response(await customer_detail(crm, customer))
 
 
 @require_role(*WRITERS)
 async def patch_customer(request: web.Request) -> web.StreamResponse:
     actor = current_principal(request).user.username
-    customer_id = _path_id(request, "customer_id")
+    customer_id = path_id(request, "customer_id", "customer")
     customer = await request.app[CRM].update_customer(customer_id, await json_body(request), actor=actor)
     return web.json_response(customer_json(customer))
 
@@ -283,7 +284,7 @@ async def patch_customer(request: web.Request) -> web.StreamResponse:
 @require_role(*WRITERS)
 async def add_note(request: web.Request) -> web.StreamResponse:
     actor = current_principal(request).user.username
-    customer_id = _path_id(request, "customer_id")
+    customer_id = path_id(request, "customer_id", "customer")
     body = await json_body(request)
     extra = sorted(set(body) - {"text"})
     if extra:
@@ -333,7 +334,7 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
 @require_role()
 async def get_ticket(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
-    ticket = await crm.get_ticket(_path_id(request, "ticket_id"))
+    ticket = await crm.get_ticket(path_id(request, "ticket_id", "ticket"))
     return web.json_response(ticket_json(ticket, crm.now()))
 
 
@@ -341,7 +342,7 @@ async def get_ticket(request: web.Request) -> web.StreamResponse:
 async def patch_ticket(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
     actor = current_principal(request).user.username
-    ticket_id = _path_id(request, "ticket_id")
+    ticket_id = path_id(request, "ticket_id", "ticket")
     ticket = await crm.update_ticket(ticket_id, await json_body(request), actor=actor)
     return web.json_response(ticket_json(ticket, crm.now()))
 
@@ -349,7 +350,7 @@ async def patch_ticket(request: web.Request) -> web.StreamResponse:
 @require_role()
 async def ticket_history(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
-    ticket_id = _path_id(request, "ticket_id")
+    ticket_id = path_id(request, "ticket_id", "ticket")
     events = await crm.history(ticket_id)
     return web.json_response({"ticket_id": ticket_id, "history": [event_json(e) for e in events]})
 

@@ -26,6 +26,7 @@ from callcenter.services.supervisor import AgentAction, MonitorMode, SupervisorS
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error, require_service
+from callcenter.webapp.params import QueryParams
 
 SUPERVISOR = web.AppKey[SupervisorService]("supervisor")
 SUPERVISORS = (Role.SUPERVISOR, Role.ADMIN)
@@ -86,12 +87,10 @@ async def post_state(request: web.Request) -> web.StreamResponse:
 @require_role(*SUPERVISORS)
 async def get_audit(request: web.Request) -> web.StreamResponse:
     svc = _service(request, "the audit log is not available")
-    try:
-        since = float(request.query["since"]) if "since" in request.query else None
-        limit = max(1, min(1000, int(request.query.get("limit", "200"))))
-    except ValueError:
-        return json_error(400, "since must be epoch seconds and limit an integer")
-    actor = request.query.get("actor") or None
+    q = QueryParams(request.query, ("since", "actor", "limit"))
+    since = q.time("since")
+    limit = q.integer("limit", 200, 1, 1000)
+    actor = q.text("actor")
 
     async def go() -> dict[str, Any]:
         return {"entries": await svc.entries(since=since, actor=actor, limit=limit)}
@@ -162,9 +161,13 @@ def _paths() -> dict[str, Any]:
                 "parameters": [
                     {"name": n, "in": "query", "required": False, "description": d, "schema": s}
                     for n, d, s in (
-                        ("since", "epoch seconds", {"type": "number"}),
+                        ("since", "epoch seconds or ISO 8601 (1970-3000)", {"type": "number"}),
                         ("actor", "username", {"type": "string"}),
-                        ("limit", "rows (1-1000, default 200)", {"type": "integer"}),
+                        (
+                            "limit",
+                            "rows (1-1000, default 200)",
+                            {"type": "integer", "minimum": 1, "maximum": 1000},
+                        ),
                     )
                 ],
                 "responses": {"200": obj, **common, "400": e("bad parameter"), "503": e("store unavailable")},

@@ -1,0 +1,119 @@
+"""The whole service on a real loopback port, run by its own event loop in a background thread.
+
+For clients that are synchronous (schemathesis drives ``requests``): the service is the composed
+``callcenter.app.Service`` on a fresh SQLite file with in-process state, its AMI link on the fake PBX of
+``tests/support/ami_server.py``. One user and one API token per role are made at start.
+
+Usage::
+
+    with LiveService(tmp_path) as live:
+        requests.get(live.url + "/api/me", headers=live.auth("admin"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from callcenter.app import Service
+from callcenter.config import Secret, Settings
+from callcenter.domain.users import Role
+from tests.support.ami_server import FakeAmiServer
+
+T = TypeVar("T")
+
+PASSWORD = "correct-horse-battery"
+#: username → (role, agent id)
+USERS: dict[str, tuple[Role, str | None]] = {
+    "agent": (Role.AGENT, "1001"),
+    "supervisor": (Role.SUPERVISOR, None),
+    "qa": (Role.QA, None),
+    "admin": (Role.ADMIN, None),
+}
+
+
+class LiveService:
+    """See the module docstring. ``configure`` may change the settings before the start."""
+
+    def __init__(self, tmp_path: Path, configure: Callable[[Settings], Settings] | None = None) -> None:
+        self.tmp_path = tmp_path
+        self.configure = configure
+        self.url = ""
+        self.tokens: dict[str, str] = {}
+        self.service: Service | None = None
+        self.pbx: FakeAmiServer | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="live-service", daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    def run(self, coro: Awaitable[T], timeout: float = 30.0) -> T:
+        """Run ``coro`` on the service's loop and wait for its result."""
+        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(
+            _as_coroutine(coro), self._loop
+        )
+        return future.result(timeout)
+
+    def auth(self, role: str) -> dict[str, str]:
+        """Headers authenticating as ``role`` (none for ``anonymous``)."""
+        token = self.tokens.get(role)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def _start(self) -> None:
+        self.pbx = FakeAmiServer()
+        await self.pbx.start()
+        settings = dataclasses.replace(
+            self.pbx.settings(),
+            database_url=f"sqlite+aiosqlite:///{self.tmp_path / 'live.db'}",
+            session_secret=Secret("live-service-secret-0123456789"),
+            recordings_dir=str(self.tmp_path / "recordings"),
+            http_port=0,
+            agi_port=0,
+        )
+        if self.configure is not None:
+            settings = self.configure(settings)
+        self.service = Service(settings)
+        self._runner = web.AppRunner(self.service.web_app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        await self.service.link.wait_ready(5)
+        for username, (role, agent) in USERS.items():
+            user = await self.service.accounts.create_user(
+                username, PASSWORD, role, username.title(), agent=agent
+            )
+            self.tokens[username] = await self.service.accounts.issue_api_token(user.id, "fuzz")
+
+    async def _stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.pbx is not None:
+            await self.pbx.close()
+
+    def __enter__(self) -> LiveService:
+        self._thread.start()
+        try:
+            self.run(self._start(), timeout=60.0)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self.run(self._stop(), timeout=30.0)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10.0)
+            self._loop.close()
+
+
+async def _as_coroutine(awaitable: Awaitable[T]) -> T:
+    return await awaitable
