@@ -189,6 +189,9 @@ function renderChart() {
 }
 
 // --- staffing ------------------------------------------------------------------------------------
+// no figure (null: the queue would grow without bound) is shown as a dash with an explanation, never ∞
+const UNSTABLE = "no finite wait: with this many agents the queue grows without bound";
+const asaText = (v) => (v === null || v === undefined ? "—" : secs(v));
 function renderStaffing() {
   const body = $("wb-staffing").tBodies[0];
   const rows = [];
@@ -200,9 +203,14 @@ function renderStaffing() {
       [name, ""], [st.rate_per_hour.toFixed(0), "num"], [st.next_rate_per_hour.toFixed(0), "num"], [secs(st.aht), "num"],
       [st.traffic_erlangs.toFixed(2), "num"], [String(st.needed_now), "num"], [String(st.needed_next), "num"],
       [String(st.staffed), "num"], [pct(st.sl_staffed), "num"], [pct(st.sl_minus_one), "num"], [pct(st.sl_plus_one), "num"],
-      [`${st.asa_minus_one === null ? "∞" : secs(st.asa_minus_one)} / ${st.asa_plus_one === null ? "∞" : secs(st.asa_plus_one)}`, "num"],
+      [`${asaText(st.asa_minus_one)} / ${asaText(st.asa_plus_one)}`, "num",
+        st.asa_minus_one === null || st.asa_plus_one === null ? UNSTABLE : ""],
     ];
-    for (const [text, cls] of cells) tr.append(el("td", cls ? { class: cls } : {}, text));
+    for (const [text, cls, title] of cells) {
+      const attrs = cls ? { class: cls } : {};
+      if (title) attrs.title = title;
+      tr.append(el("td", attrs, text));
+    }
     if (st.staffed < st.needed_now) tr.classList.add("understaffed");
     rows.push(tr);
   }

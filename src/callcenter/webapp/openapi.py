@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from callcenter import __version__
+from callcenter.webapp.jsonenc import json_response
 
 JsonObj = dict[str, Any]
 
@@ -618,7 +619,7 @@ def document(app: web.Application | None = None) -> JsonObj:
 
 
 async def openapi_json(request: web.Request) -> web.StreamResponse:
-    return web.json_response(document(request.app))
+    return json_response(document(request.app))
 
 
 def setup(app: web.Application) -> None:

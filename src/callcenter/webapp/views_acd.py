@@ -38,6 +38,7 @@ from callcenter.ports import AgentStateLog
 from callcenter.services.acd import AcdService
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error, require_service
+from callcenter.webapp.jsonenc import json_response
 from callcenter.webapp.params import QueryParams
 
 ACD = web.AppKey[AcdService]("acd")
@@ -93,13 +94,13 @@ async def list_queues(request: web.Request) -> web.StreamResponse:
     async def go() -> Any:
         return {"queues": [await acd.queue_view(name) for name in sorted(acd.queues)]}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role()
 async def get_queue(request: web.Request) -> web.StreamResponse:
     acd = _acd(request)
-    return web.json_response(await acd.queue_view(request.match_info["name"]))
+    return json_response(await acd.queue_view(request.match_info["name"]))
 
 
 @require_role(Role.ADMIN)
@@ -115,7 +116,7 @@ async def put_queue(request: web.Request) -> web.StreamResponse:
         q = await acd.put_queue(name, body, by=by)
         return {"name": q.name, "config": queue_to_mapping(q)}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role(Role.ADMIN)
@@ -128,7 +129,7 @@ async def delete_queue(request: web.Request) -> web.StreamResponse:
         await acd.delete_queue(name, by=by)
         return {"deleted": name}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 # --- agents -------------------------------------------------------------------------------------------
@@ -141,7 +142,7 @@ async def list_agents(request: web.Request) -> web.StreamResponse:
     async def go() -> Any:
         return {"agents": await acd.agents_view()}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role()
@@ -150,7 +151,7 @@ async def get_agent(request: web.Request) -> web.StreamResponse:
     agent = request.match_info["agent"]
     if not _may_view(current_principal(request).user, agent):
         return json_error(404, f"no agent {agent!r}")
-    return web.json_response(await acd.agent_view(agent))
+    return json_response(await acd.agent_view(agent))
 
 
 @require_role()
@@ -160,7 +161,7 @@ async def me(request: web.Request) -> web.StreamResponse:
     if not user.agent:
         return json_error(404, "this login is not an agent")
     agent = user.agent
-    return web.json_response(await acd.agent_view(agent))
+    return json_response(await acd.agent_view(agent))
 
 
 @require_role(Role.ADMIN)
@@ -176,7 +177,7 @@ async def put_agent(request: web.Request) -> web.StreamResponse:
         cfg = await acd.put_agent({**body, "id": agent}, by=by)
         return agent_to_mapping(cfg)
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role(Role.ADMIN)
@@ -189,7 +190,7 @@ async def delete_agent(request: web.Request) -> web.StreamResponse:
         await acd.delete_agent(agent, by=by)
         return {"deleted": agent}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 def _control(action: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -225,7 +226,7 @@ def _control(action: str) -> Callable[[web.Request], Awaitable[web.StreamRespons
                 await acd.end_wrapup(agent, by=by)
             return await acd.agent_view(agent)
 
-        return web.json_response(await go())
+        return json_response(await go())
 
     handler.__name__ = f"agent_{action}"
     return handler
@@ -260,7 +261,7 @@ async def transitions(request: web.Request) -> web.StreamResponse:
             ],
         }
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 def setup(app: web.Application) -> None:

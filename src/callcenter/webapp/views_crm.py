@@ -32,6 +32,7 @@ from callcenter.domain.users import Role
 from callcenter.services.crm import CrmService, own_assignees
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error
+from callcenter.webapp.jsonenc import json_response
 from callcenter.webapp.params import path_id
 from callcenter.webapp.serialize import iso
 
@@ -247,7 +248,7 @@ async def customer_detail(crm: CrmService, customer: Customer) -> dict[str, Any]
 async def list_customers(request: web.Request) -> web.StreamResponse:
     query = parse_customer_query(request.query)
     page = await request.app[CRM].search(query)
-    return web.json_response(
+    return json_response(
         {
             "customers": [customer_json(c) for c in page.customers],
             "total": page.total,
@@ -261,7 +262,7 @@ async def list_customers(request: web.Request) -> web.StreamResponse:
 async def create_customer(request: web.Request) -> web.StreamResponse:
     actor = current_principal(request).user.username
     customer = await request.app[CRM].create_customer(await json_body(request), actor=actor)
-    return web.json_response(
+    return json_response(
         customer_json(customer), status=201, headers={"Location": f"/api/customers/{customer.id}"}
     )
 
@@ -270,7 +271,7 @@ async def create_customer(request: web.Request) -> web.StreamResponse:
 async def get_customer(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
     customer = await crm.get_customer(path_id(request, "customer_id", "customer"))
-    return web.json_response(await customer_detail(crm, customer))
+    return json_response(await customer_detail(crm, customer))
 
 
 @require_role(*WRITERS)
@@ -278,7 +279,7 @@ async def patch_customer(request: web.Request) -> web.StreamResponse:
     actor = current_principal(request).user.username
     customer_id = path_id(request, "customer_id", "customer")
     customer = await request.app[CRM].update_customer(customer_id, await json_body(request), actor=actor)
-    return web.json_response(customer_json(customer))
+    return json_response(customer_json(customer))
 
 
 @require_role(*WRITERS)
@@ -290,7 +291,7 @@ async def add_note(request: web.Request) -> web.StreamResponse:
     if extra:
         raise ValidationError(dict.fromkeys(extra, "unknown field"))
     note = await request.app[CRM].add_note(customer_id, body.get("text"), actor=actor)
-    return web.json_response(note_json(note), status=201)
+    return json_response(note_json(note), status=201)
 
 
 @require_role()
@@ -300,7 +301,7 @@ async def customer_by_phone(request: web.Request) -> web.StreamResponse:
     customer = await crm.by_phone(number) if len(number) <= 64 else None
     if customer is None:
         return json_error(404, "no customer has this number")
-    return web.json_response(await customer_detail(crm, customer))
+    return json_response(await customer_detail(crm, customer))
 
 
 # -- tickets ----------------------------------------------------------------------------------------
@@ -311,7 +312,7 @@ async def list_tickets(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
     now = crm.now()
     page = await crm.list_tickets(parse_ticket_query(request.query, now))
-    return web.json_response(
+    return json_response(
         {
             "tickets": [ticket_json(t, now) for t in page.tickets],
             "total": page.total,
@@ -326,7 +327,7 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
     actor = current_principal(request).user.username
     ticket = await crm.create_ticket(await json_body(request), actor=actor)
-    return web.json_response(
+    return json_response(
         ticket_json(ticket, crm.now()), status=201, headers={"Location": f"/api/tickets/{ticket.id}"}
     )
 
@@ -335,7 +336,7 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
 async def get_ticket(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
     ticket = await crm.get_ticket(path_id(request, "ticket_id", "ticket"))
-    return web.json_response(ticket_json(ticket, crm.now()))
+    return json_response(ticket_json(ticket, crm.now()))
 
 
 @require_role(*WRITERS)
@@ -344,7 +345,7 @@ async def patch_ticket(request: web.Request) -> web.StreamResponse:
     actor = current_principal(request).user.username
     ticket_id = path_id(request, "ticket_id", "ticket")
     ticket = await crm.update_ticket(ticket_id, await json_body(request), actor=actor)
-    return web.json_response(ticket_json(ticket, crm.now()))
+    return json_response(ticket_json(ticket, crm.now()))
 
 
 @require_role()
@@ -352,7 +353,7 @@ async def ticket_history(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
     ticket_id = path_id(request, "ticket_id", "ticket")
     events = await crm.history(ticket_id)
-    return web.json_response({"ticket_id": ticket_id, "history": [event_json(e) for e in events]})
+    return json_response({"ticket_id": ticket_id, "history": [event_json(e) for e in events]})
 
 
 @require_role()
@@ -369,7 +370,7 @@ async def due_followups(request: web.Request) -> web.StreamResponse:
         assignees = (assignee,) if assignee else ()
     page = await crm.due_followups(assignees, limit=limit)
     now = crm.now()
-    return web.json_response(
+    return json_response(
         {"tickets": [ticket_json(t, now) for t in page.tickets], "total": page.total, "now_iso": iso(now)}
     )
 

@@ -48,6 +48,7 @@ from callcenter.services.recordings import CHUNK, RecordingAccessDenied
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error, require_service
+from callcenter.webapp.jsonenc import json_response
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.params import BadQuery, QueryParams, path_id
 from callcenter.webapp.serialize import call_json, iso
@@ -170,7 +171,7 @@ async def api_search(request: web.Request) -> web.StreamResponse:
             calls.append(item)
         return {"calls": calls, "total": hits.total, "limit": hits.limit, "offset": hits.offset}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role()
@@ -181,7 +182,7 @@ async def api_review(request: web.Request) -> web.StreamResponse:
     async def go() -> dict[str, Any]:
         return review_json(await svc.review(user, request.match_info["call_id"]))
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role(*REVIEWERS)
@@ -195,7 +196,7 @@ async def api_calibration(request: web.Request) -> web.StreamResponse:
             "calibration": _plain(cal)
         }
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role(*REVIEWERS)
@@ -216,7 +217,7 @@ async def api_evaluate(request: web.Request) -> web.StreamResponse:
         )
         return {"evaluation": _plain(ev)}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role()
@@ -232,7 +233,7 @@ async def api_forms(request: web.Request) -> web.StreamResponse:
             ]
         }
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role(Role.ADMIN)
@@ -247,7 +248,7 @@ async def api_create_form(request: web.Request) -> web.StreamResponse:
         form = await svc.create_form(user, str(body.get("name") or ""), body.get("sections"))
         return {"form": {"id": form.id, "name": form.name, "sections": sections_to_json(form.sections)}}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role(Role.AGENT)
@@ -259,7 +260,7 @@ async def api_acknowledge(request: web.Request) -> web.StreamResponse:
     async def go() -> dict[str, Any]:
         return {"evaluation": _plain(await svc.acknowledge(user, ev_id))}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 def _recording_id(request: web.Request) -> int | None:
@@ -287,7 +288,7 @@ async def api_hold(request: web.Request) -> web.StreamResponse:
         rec = await svc.recordings.set_hold(user, rid, held, str(body.get("reason") or ""))
         return {"recording": recording_json(rec)}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role(*HOLDERS)
@@ -301,7 +302,7 @@ async def api_playbacks(request: web.Request) -> web.StreamResponse:
         rows = await svc.recordings.store.playbacks(rid)
         return {"playbacks": [_plain(p) | {"at_iso": iso(p.at)} for p in rows]}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role()

@@ -26,6 +26,7 @@ from callcenter.services.supervisor import AgentAction, MonitorMode, SupervisorS
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error, require_service
+from callcenter.webapp.jsonenc import json_response
 from callcenter.webapp.params import QueryParams
 
 SUPERVISOR = web.AppKey[SupervisorService]("supervisor")
@@ -65,7 +66,7 @@ async def post_monitor(request: web.Request) -> web.StreamResponse:
     phone = body.get("phone")
     user = current_principal(request).user
     agent = request.match_info["agent"]
-    return web.json_response(await svc.monitor(user, agent, mode, str(phone) if phone else None))
+    return json_response(await svc.monitor(user, agent, mode, str(phone) if phone else None))
 
 
 @require_role(*SUPERVISORS)
@@ -81,7 +82,7 @@ async def post_state(request: web.Request) -> web.StreamResponse:
     reason = str(body.get("reason") or "")
     user = current_principal(request).user
     agent = request.match_info["agent"]
-    return web.json_response(await svc.set_agent_state(user, agent, action, reason))
+    return json_response(await svc.set_agent_state(user, agent, action, reason))
 
 
 @require_role(*SUPERVISORS)
@@ -95,7 +96,7 @@ async def get_audit(request: web.Request) -> web.StreamResponse:
     async def go() -> dict[str, Any]:
         return {"entries": await svc.entries(since=since, actor=actor, limit=limit)}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 def _paths() -> dict[str, Any]:

@@ -22,6 +22,7 @@ from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import require_service
 from callcenter.webapp.hub import HUB, Hub, WsConnection, to_roles
+from callcenter.webapp.jsonenc import json_response
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.params import QueryParams
 from callcenter.webapp.views_pages import LANDING, page_context
@@ -73,14 +74,14 @@ async def wallboard_socket(request: web.Request) -> web.StreamResponse:
 @require_role(*SUPERVISORS)
 async def get_wallboard(request: web.Request) -> web.StreamResponse:
     kpi = require_service(_kpi(request), "the KPI service is not running")
-    return web.json_response(kpi.snapshot())
+    return json_response(kpi.snapshot())
 
 
 @require_role(*SUPERVISORS, Role.QA)
 async def get_kpis(request: web.Request) -> web.StreamResponse:
     kpi = require_service(_kpi(request), "the KPI service is not running")
     scopes = QueryParams(request.query, ("scope",)).texts("scope") or None
-    return web.json_response(kpi.live_figures(scopes=scopes))
+    return json_response(kpi.live_figures(scopes=scopes))
 
 
 @require_role(*SUPERVISORS, Role.QA)
@@ -88,7 +89,7 @@ async def get_kpi_report(request: web.Request) -> web.StreamResponse:
     kpi = require_service(_kpi(request), "the KPI service is not running")
     q = QueryParams(request.query, ("scope", "at"))
     at = q.time("at")
-    return web.json_response(await kpi.report(at, scopes=q.texts("scope") or None))
+    return json_response(await kpi.report(at, scopes=q.texts("scope") or None))
 
 
 def _paths() -> dict[str, Any]:

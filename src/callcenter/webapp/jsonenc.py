@@ -1,0 +1,48 @@
+"""The one JSON encoder of the web layer: strict JSON only (RFC 8259).
+
+Python's ``json.dumps`` writes ``Infinity`` and ``NaN`` for non-finite floats, which no strict parser
+(browsers' ``JSON.parse`` included) accepts. Every JSON answer (``json_response``) and websocket message
+(``webapp/hub.py``) is encoded here with ``allow_nan=False``, and the mapping is defined: **a non-finite
+float (inf, -inf, nan) becomes ``null``**, the same value the API already uses for "no figure" (an ASA
+with no answered call, a PBX never pinged). The tree is only walked when the fast strict encoding fails.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float (at any depth of dicts, lists and tuples) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
+def dumps(value: Any, *, compact: bool = False, default: Callable[[Any], Any] | None = None) -> str:
+    """Strict JSON text of ``value`` (non-finite floats as ``null``)."""
+    separators = (",", ":") if compact else None
+    try:
+        return json.dumps(value, allow_nan=False, separators=separators, default=default)
+    except ValueError:  # a non-finite float somewhere (circular references are ValueErrors too: re-raised)
+        return json.dumps(finite(value), allow_nan=False, separators=separators, default=default)
+
+
+def json_response(
+    data: Any,
+    *,
+    status: int = 200,
+    reason: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """``aiohttp.web.json_response`` with the strict encoder."""
+    return web.json_response(data, status=status, reason=reason, headers=headers, dumps=dumps)
