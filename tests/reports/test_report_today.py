@@ -59,9 +59,9 @@ async def test_a_report_on_a_fixed_clock_stops_at_that_clock(crm: SqlCrmStore) -
     (row,) = (await at_noon.agent_report(ReportRequest(day))).rows
     assert row["staffed"] == pytest.approx(4 * 3600, abs=0.1)
     # before the login: nothing staffed yet; next day: the whole rest of the day
-    (early,) = (await _service(crm, clock=lambda: day.since + 3600).agent_report(ReportRequest(day))).rows or [
-        {"staffed": 0.0}
-    ]
+    (early,) = (
+        await _service(crm, clock=lambda: day.since + 3600).agent_report(ReportRequest(day))
+    ).rows or [{"staffed": 0.0}]
     assert early["staffed"] == 0.0
     later = _service(crm, clock=lambda: day.until + 3600)
     (row,) = (await later.agent_report(ReportRequest(day))).rows

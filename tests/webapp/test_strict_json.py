@@ -43,7 +43,9 @@ def test_websocket_messages_are_strict_too() -> None:
     assert strict_loads(encode({"type": "update", "asa": math.inf})) == {"type": "update", "asa": None}
 
 
-async def test_healthz_with_an_infinite_figure_is_strict(client: TestClient[Any, Any], health: Health) -> None:
+async def test_healthz_with_an_infinite_figure_is_strict(
+    client: TestClient[Any, Any], health: Health
+) -> None:
     health.report = {
         "status": "ok",
         "pbx": {"connected": True, "last_ping_rtt": math.inf, "history": [math.nan]},

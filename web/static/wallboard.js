@@ -14,6 +14,7 @@ const model = {
   dayStart: 0,
   interval: 900,
   lastUpdate: null, // the last message (tests read it)
+  pbx: null, // PBX health: last Ping round trip, 5-minute history, alert (server: services/pbx_health)
 };
 window.wallboard = model;
 
@@ -188,6 +189,39 @@ function renderChart() {
   $("wb-chart-title").textContent = name === "*" ? "(whole center)" : `(${name})`;
 }
 
+// --- PBX health: the Ping round trip, its recent history (sparkline) and the "PBX slow" alert -----
+function renderPbx() {
+  const h = model.pbx;
+  const box = $("wb-pbx");
+  if (!h) {
+    box.hidden = true;
+    return;
+  }
+  box.hidden = false;
+  const ping = $("wb-pbx-ping");
+  ping.textContent = h.ping_ms === null ? "—" : `${h.ping_ms < 10 ? h.ping_ms.toFixed(1) : Math.round(h.ping_ms)} ms`;
+  ping.title = h.ping_ms === null ? "no Ping answered yet" : `last Ping round trip at ${new Date(h.at * 1000).toLocaleTimeString()}`;
+  const minutes = Math.round(h.history_seconds / 60);
+  $("wb-pbx-note").textContent = h.max_ms === null
+    ? `threshold ${h.threshold_ms} ms`
+    : `max ${Math.round(h.max_ms)} ms in ${minutes} min · threshold ${h.threshold_ms} ms for ${h.slow_for} s`;
+  const flags = h.alert ? ["pbx_slow"] : [];
+  checkAlerts("pbx", flags);
+  box.classList.toggle("alert", Boolean(h.alert));
+  $("wb-pbx-alert").textContent = h.alert ? h.alert.message : "";
+  // sparkline: the history on a fixed time axis (now - history .. now), y up to max(threshold, max) ms
+  const W = 240, H = 40;
+  const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": "Ping history" });
+  const end = serverNow(), start = end - h.history_seconds;
+  const top = Math.max(h.threshold_ms * 1.2, h.max_ms || 0, 1);
+  const y = (ms) => (H - 2 - (Math.min(ms, top) / top) * (H - 4)).toFixed(1);
+  const ty = y(h.threshold_ms);
+  s.append(svg("line", { class: "pbx-threshold", x1: 0, x2: W, y1: ty, y2: ty }));
+  const points = h.history.map(([at, ms]) => `${(((at - start) / (end - start)) * W).toFixed(1)},${y(ms)}`);
+  if (points.length) s.append(svg("polyline", { class: "pbx-line", points: points.join(" ") }));
+  $("wb-pbx-chart").replaceChildren(s);
+}
+
 // --- staffing ------------------------------------------------------------------------------------
 // no figure (null: the queue would grow without bound) is shown as a dash with an explanation, never ∞
 const UNSTABLE = "no finite wait: with this many agents the queue grows without bound";
@@ -323,6 +357,10 @@ function apply(msg) {
     const current = chartSel.value || "*";
     chartSel.replaceChildren(...names.map((n) => el("option", { value: n }, n === "*" ? "Whole center" : n)));
     chartSel.value = names.includes(current) ? current : "*";
+  }
+  if (msg.pbx !== undefined) {
+    model.pbx = msg.pbx;
+    renderPbx();
   }
   renderChart();
   renderStaffing();
