@@ -134,7 +134,7 @@ class PbxHealth:
                 "worst_ms": round(alert.worst * 1000, 1),
                 "message": (
                     f"PBX slow: Ping round trip {self._ms(last)} for {self._clock() - alert.since:.0f} s "
-                    f"(threshold {self.slow * 1000:.0f} ms for {self.slow_for:.0f} s)"
+                    f"(threshold {self.slow * 1000:.0f} ms for {self.slow_for:g} s)"
                 ),
             },
         }

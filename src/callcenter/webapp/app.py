@@ -123,4 +123,11 @@ def create_web_app(
     )  # /reports, /api/reports/... (app[views_reports.REPORT_SERVICE] set by the service)
     views_pages.setup(app)  # "/" and placeholder landing pages for paths still free
     app.router.add_static("/static/", web_dir / "static", name="static")
+    favicon = web_dir / "static" / "favicon.svg"
+
+    async def favicon_ico(_request: web.Request) -> web.StreamResponse:
+        """Browsers ask for /favicon.ico whatever the page links: the same icon, never a 404."""
+        return web.FileResponse(favicon, headers={"Content-Type": "image/svg+xml"})
+
+    app.router.add_get("/favicon.ico", favicon_ico, name="favicon")
     return app
