@@ -194,9 +194,10 @@ async def test_a_slow_pbx_raises_the_alert_on_the_wallboard_and_clears(slow_pbx:
     assert metrics["callcenter_pbx_slow"] == 1.0
     assert metrics["callcenter_pbx_ping_seconds"] >= 0.15
     assert metrics['callcenter_pbx_ping_rtt_seconds_bucket{le="+Inf"}'] >= 3
-    assert metrics['callcenter_pbx_ping_rtt_seconds_bucket{le="0.1"}'] < metrics[
-        'callcenter_pbx_ping_rtt_seconds_bucket{le="+Inf"}'
-    ]
+    assert (
+        metrics['callcenter_pbx_ping_rtt_seconds_bucket{le="0.1"}']
+        < metrics['callcenter_pbx_ping_rtt_seconds_bucket{le="+Inf"}']
+    )
     rig.pings.delay = 0.0  # back to normal
     await wait_until(lambda: health.alert is None)
     resp = await rig.client.get("/api/wallboard", headers={"Authorization": f"Bearer {rig.token}"})

@@ -89,6 +89,7 @@ class Outcome:
     counts: dict[int, int] = dataclasses.field(default_factory=dict)
 
 
+@pytest.mark.fuzz
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("role", ROLES)
 def test_no_server_error_for_any_input(live_service: LiveService, schema: Any, role: str) -> None:

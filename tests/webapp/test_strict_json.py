@@ -8,11 +8,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+import requests
 from aiohttp.test_utils import TestClient
 
 from callcenter.webapp.hub import encode
 from callcenter.webapp.jsonenc import dumps, finite
 from tests.webapp.conftest import Health
+from tests.webapp.live_server import USERS, LiveService
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "callcenter" / "webapp"
 
@@ -73,3 +75,32 @@ def test_the_web_layer_has_one_json_encoder() -> None:
                 continue  # the session cookie's payload, not an answer
             offenders.append(f"{path.name}:{line}: {match.group(0)}")
     assert offenders == []
+
+
+def test_every_json_endpoint_of_the_service_is_strict(live_service: LiveService) -> None:
+    """The whole service with no answered call (every ratio and average undefined) and a PBX whose last
+    round trip is infinite: each JSON GET of the OpenAPI document, for each role, is strict JSON."""
+    live = live_service
+
+    async def infinite_ping() -> None:
+        assert live.service is not None
+        live.service.link.last_ping_rtt = math.inf
+        live.service.pbx_health.record(math.inf)
+
+    live.run(infinite_ping())
+    doc = requests.get(live.url + "/api/openapi.json", timeout=10).json()
+    paths = ["/healthz"] + [p for p, ops in doc["paths"].items() if "get" in ops and "{" not in p]
+    assert "/api/wallboard" in paths and "/api/kpis/report" in paths
+    checked = 0
+    for role in ("anonymous", *USERS):
+        for path in paths:
+            resp = requests.get(live.url + path, headers=live.auth(role), timeout=10)
+            assert resp.status_code < 500 or path == "/healthz", (role, path, resp.status_code)
+            if "json" in resp.headers.get("Content-Type", ""):
+                strict_loads(resp.text)
+                checked += 1
+    assert checked > 5 * 10
+    board = requests.get(live.url + "/api/wallboard", headers=live.auth("supervisor"), timeout=10).json()
+    assert board["pbx"]["ping_ms"] is None or board["pbx"]["ping_ms"] < 1e6  # inf → null, or a newer ping
+    health = requests.get(live.url + "/healthz", timeout=10)
+    strict_loads(health.text)
