@@ -6,7 +6,7 @@ each operation of the document, schemathesis generates requests that fit the sch
 requests that break it (negative: wrong types, out-of-range numbers, missing fields); every answer must
 be below 500 and, when JSON, strict JSON.
 
-Bounded for CI: ``CALLCENTER_FUZZ_EXAMPLES`` examples per operation and mode (default 6, about
+Bounded for CI: ``CALLCENTER_FUZZ_EXAMPLES`` examples per operation and mode (default 8, about
 10-20 s per role on 2 cores); derandomized (the same cases every run) unless ``CALLCENTER_FUZZ_SEED`` is
 set, so a failure reproduces. A failure lists the requests as curl commands.
 """
@@ -28,7 +28,7 @@ from schemathesis.config import SchemathesisConfig
 from tests.webapp.live_server import USERS, LiveService
 
 ROLES = ("anonymous", *USERS)
-EXAMPLES = int(os.environ.get("CALLCENTER_FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("CALLCENTER_FUZZ_EXAMPLES", "8"))
 SEED = os.environ.get("CALLCENTER_FUZZ_SEED")
 MODES = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
 
