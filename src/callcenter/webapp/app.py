@@ -17,6 +17,7 @@ from callcenter.webapp import (
     openapi,
     views_acd,
     views_api,
+    views_audit,
     views_auth,
     views_crm,
     views_crm_pages,
@@ -115,6 +116,7 @@ def create_web_app(
         app
     )  # /wallboard, /ws/wallboard, /api/wallboard, /api/kpis (app[KPI] set by the service)
     views_supervisor.setup(app)  # /api/supervisor/..., /api/audit (app[SUPERVISOR] set by the service)
+    views_audit.setup(app)  # /audit: the audit log page (admin)
     if console_setup is not None:  # the agent console: /agent, /ws/agent, /api/console/...
         console_setup(app)
     views_qa.setup(app)  # /qa/calls, /api/qa/..., /api/recordings/... (app[views_qa.QA] set by the service)
