@@ -172,7 +172,11 @@ def _paths() -> dict[str, Any]:
             "day, week (Monday to Sunday) or month (default day)",
             {"enum": ["day", "week", "month"]},
         ),
-        q("date", "a day inside the period, YYYY-MM-DD (default today in tz)", {"type": "string"}),
+        q(
+            "date",
+            "a day inside the period, YYYY-MM-DD, 1970-01-01 to 2999-12-31 (default today in tz)",
+            {"type": "string", "format": "date"},
+        ),
         q("tz", "IANA timezone of the period and intervals (default UTC)", {"type": "string"}),
         q("queue", "only this queue", {"type": "string"}),
         q("agent", "only this agent", {"type": "string"}),
