@@ -24,7 +24,8 @@ from aiohttp import web
 
 from callcenter.app import Service
 from callcenter.config import Secret, Settings
-from callcenter.domain.users import Role
+from callcenter.domain.users import Role, User
+from tests.qa.conftest import FORM, sample_calls, write_wav
 from tests.support.ami_server import FakeAmiServer
 
 T = TypeVar("T")
@@ -85,11 +86,25 @@ class LiveService:
         await site.start()
         self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
         await self.service.link.wait_ready(5)
+        users = {}
         for username, (role, agent) in USERS.items():
             user = await self.service.accounts.create_user(
                 username, PASSWORD, role, username.title(), agent=agent
             )
+            users[username] = user
             self.tokens[username] = await self.service.accounts.issue_api_token(user.id, "fuzz")
+        await self._seed(self.service, users["admin"])
+
+    async def _seed(self, service: Service, admin: User) -> None:
+        """Records with the first ids (customer 1, ticket 1, form 1, recording 1, calls c1-c4), so that
+        generated requests reach real rows, not only 404s."""
+        write_wav(self.tmp_path / "recordings" / "2023" / "c1.wav")
+        await service.store.save_calls(sample_calls())
+        customer = await service.crm.create_customer(
+            {"name": "Jane Doe", "phones": ["+1 555 201 0001"], "tags": "vip"}, actor="seed"
+        )
+        await service.crm.create_ticket({"customer_id": customer.id, "subject": "seeded"}, actor="seed")
+        await service.qa.create_form(admin, str(FORM["name"]), FORM["sections"])
 
     async def _stop(self) -> None:
         if self._runner is not None:
