@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from aiohttp.test_utils import TestClient
 
@@ -104,3 +105,34 @@ def test_every_json_endpoint_of_the_service_is_strict(live_service: LiveService)
     assert board["pbx"]["ping_ms"] is None or board["pbx"]["ping_ms"] < 1e6  # inf → null, or a newer ping
     health = requests.get(live.url + "/healthz", timeout=10)
     strict_loads(health.text)
+
+
+@pytest.mark.parametrize("body", ['{"x": NaN}', '{"x": Infinity}', '{"x": -Infinity}', '{"x": 1e400}'])
+def test_request_bodies_must_be_strict_json_too(live_service: LiveService, body: str) -> None:
+    """A non-finite number in a body is a 400, never a value stored as NaN or infinity."""
+    live = live_service
+    headers = {**live.auth("admin"), "Content-Type": "application/json"}
+    value = body.replace('{"x": ', "").rstrip("}")
+    cases = {
+        "/api/acd/queues/strict-q": ("put", f'{{"service_level": {{"threshold": {value}, "target": 0.8}}}}'),
+        "/api/customers": ("post", f'{{"name": "Strict", "value_score": {value}}}'),
+        "/api/tickets": ("post", f'{{"customer_id": 1, "subject": "s", "due_at": {value}}}'),
+        "/api/qa/calls/c1/evaluations": (
+            "post",
+            f'{{"form_id": 1, "answers": {{"greet": {{"value": {value}}}}}}}',
+        ),
+        "/api/supervisor/agents/1001/state": ("post", f'{{"action": "pause", "reason": {value}}}'),
+    }
+    for path, (method, text) in cases.items():
+        resp = requests.request(method, live.url + path, data=text, headers=headers, timeout=10)
+        assert resp.status_code == 400, (path, resp.status_code, resp.text)
+    assert requests.get(live.url + "/api/acd/queues/strict-q", headers=headers, timeout=10).status_code == 404
+
+
+def test_loads_is_strict() -> None:
+    from callcenter.webapp.jsonenc import loads
+
+    assert loads('{"a": 1.5, "b": [1, 2e10]}') == {"a": 1.5, "b": [1, 2e10]}
+    for text in ("NaN", '{"a": Infinity}', "[-Infinity]", "1e400", "-1e999"):
+        with pytest.raises(ValueError, match="not strict JSON"):
+            loads(text)

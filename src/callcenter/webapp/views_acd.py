@@ -26,7 +26,6 @@ Every change is published on the bus by the service (screen pop, wallboard).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,7 +37,7 @@ from callcenter.ports import AgentStateLog
 from callcenter.services.acd import AcdService
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error, require_service
-from callcenter.webapp.jsonenc import json_response
+from callcenter.webapp.jsonenc import json_response, loads
 from callcenter.webapp.params import QueryParams
 
 ACD = web.AppKey[AcdService]("acd")
@@ -76,7 +75,7 @@ async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
     if not raw:
         return {}
     try:
-        body = json.loads(raw)
+        body = loads(raw)
     except ValueError:
         return json_error(400, "body must be JSON")
     if not isinstance(body, dict):

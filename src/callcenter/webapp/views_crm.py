@@ -11,7 +11,6 @@ the same body; an unknown id 404; a ticket changed by someone else at the same i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,7 +31,7 @@ from callcenter.domain.users import Role
 from callcenter.services.crm import CrmService, own_assignees
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error
-from callcenter.webapp.jsonenc import json_response
+from callcenter.webapp.jsonenc import json_response, loads
 from callcenter.webapp.params import path_id
 from callcenter.webapp.serialize import iso
 
@@ -121,8 +120,8 @@ def event_json(event: TicketEvent) -> dict[str, Any]:
 
 async def json_body(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = await request.json(loads=loads)
+    except ValueError:  # malformed, not UTF-8, or not strict (NaN, Infinity, 1e400)
         raise ValidationError({"body": "not valid JSON"}) from None
     if not isinstance(body, dict):
         raise ValidationError({"body": "must be a JSON object"})

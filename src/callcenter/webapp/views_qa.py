@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 from typing import Any
 
@@ -48,7 +47,7 @@ from callcenter.services.recordings import CHUNK, RecordingAccessDenied
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error, require_service
-from callcenter.webapp.jsonenc import json_response
+from callcenter.webapp.jsonenc import json_response, loads
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.params import BadQuery, QueryParams, path_id
 from callcenter.webapp.serialize import call_json, iso
@@ -108,7 +107,7 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     if len(raw) > MAX_BODY:
         return json_error(413, "request body too large")
     try:
-        body = json.loads(raw) if raw else {}
+        body = loads(raw) if raw else {}
     except ValueError:
         return json_error(400, "body must be JSON")
     if not isinstance(body, dict):

@@ -16,7 +16,6 @@ for every view, in ``webapp/errors.py``).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -26,7 +25,7 @@ from callcenter.services.supervisor import AgentAction, MonitorMode, SupervisorS
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error, require_service
-from callcenter.webapp.jsonenc import json_response
+from callcenter.webapp.jsonenc import json_response, loads
 from callcenter.webapp.params import QueryParams
 
 SUPERVISOR = web.AppKey[SupervisorService]("supervisor")
@@ -45,7 +44,7 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     if not raw:
         return {}
     try:
-        body = json.loads(raw)
+        body = loads(raw)
     except ValueError:
         return json_error(400, "body must be JSON")
     if not isinstance(body, dict):
