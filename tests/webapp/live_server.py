@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import requests
 from aiohttp import web
 
 from callcenter.app import Service
@@ -48,6 +49,7 @@ class LiveService:
         self.configure = configure
         self.url = ""
         self.tokens: dict[str, str] = {}
+        self._sessions: dict[str, tuple[dict[str, str], str]] = {}
         self.service: Service | None = None
         self.pbx: FakeAmiServer | None = None
         self._loop = asyncio.new_event_loop()
@@ -61,10 +63,38 @@ class LiveService:
         )
         return future.result(timeout)
 
-    def auth(self, role: str) -> dict[str, str]:
-        """Headers authenticating as ``role`` (none for ``anonymous``)."""
+    def auth(self, role: str) -> dict[str, str | None]:
+        """Headers authenticating as ``role`` (none for ``anonymous``): its API token, or for
+        ``<role>+session`` the session's CSRF token (the session itself is in :meth:`cookies`) and no
+        ``Authorization`` (None: removes one a client would add, as a bad token is never a fallback)."""
+        if role.endswith("+session"):
+            return {"X-CSRF-Token": self._session(role.removesuffix("+session"))[1], "Authorization": None}
         token = self.tokens.get(role)
         return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def cookies(self, role: str) -> dict[str, str] | None:
+        """The session cookie of ``<role>+session`` (None for the other roles)."""
+        if not role.endswith("+session"):
+            return None
+        return dict(self._session(role.removesuffix("+session"))[0])
+
+    def _session(self, username: str) -> tuple[dict[str, str], str]:
+        """Log ``username`` in through ``POST /login`` as a browser does: its cookies and CSRF token."""
+        if username not in self._sessions:
+            with requests.Session() as http:
+                form = http.get(self.url + "/login", timeout=10).text
+                csrf = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+                resp = http.post(
+                    self.url + "/login",
+                    data={"username": username, "password": PASSWORD, "csrf": csrf},
+                    allow_redirects=False,
+                    timeout=10,
+                )
+                assert resp.status_code == 303, resp.text
+                me = http.get(self.url + "/api/me", timeout=10).json()
+                jar = {c.name: c.value for c in http.cookies if c.value is not None}
+            self._sessions[username] = (jar, me["csrf_token"])
+        return self._sessions[username]
 
     async def _start(self) -> None:
         self.pbx = FakeAmiServer()

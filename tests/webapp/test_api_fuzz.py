@@ -1,7 +1,8 @@
 """Schemathesis against ``/api/openapi.json`` of the whole service, for every role: no 5xx, strict JSON.
 
 The service runs in-process (``tests/webapp/live_server.py``: SQLite, in-process state, the fake PBX) on
-a real loopback port; each role authenticates with its own API token, ``anonymous`` with nothing. For
+a real loopback port; each role authenticates with its own API token, ``anonymous`` with nothing, and a
+supervisor also with a session cookie (the CSRF token in ``X-CSRF-Token``, as the pages send it). For
 each operation of the document, schemathesis generates requests that fit the schema (positive) and
 requests that break it (negative: wrong types, out-of-range numbers, missing fields); every answer must
 be below 500 and, when JSON, strict JSON.
@@ -27,7 +28,8 @@ from schemathesis.config import SchemathesisConfig
 
 from tests.webapp.live_server import USERS, LiveService
 
-ROLES = ("anonymous", *USERS)
+#: every role by API token, and one logged in through the form (session cookie + CSRF header)
+ROLES = ("anonymous", *USERS, "supervisor+session")
 EXAMPLES = int(os.environ.get("CALLCENTER_FUZZ_EXAMPLES", "8"))
 SEED = os.environ.get("CALLCENTER_FUZZ_SEED")
 MODES = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
@@ -53,8 +55,9 @@ def schema(live_service: LiveService) -> Any:
     )
 
 
-def _fuzz(live: LiveService, headers: dict[str, str], operation: Any, mode: Any, out: Outcome) -> None:
+def _fuzz(live: LiveService, role: str, operation: Any, mode: Any, out: Outcome) -> None:
     """Run ``EXAMPLES`` generated cases of one operation in one mode, recording problems in ``out``."""
+    headers, cookies = live.auth(role), live.cookies(role)
 
     @settings(
         max_examples=EXAMPLES,
@@ -66,7 +69,9 @@ def _fuzz(live: LiveService, headers: dict[str, str], operation: Any, mode: Any,
     )
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case: Any) -> None:
-        response = case.call(base_url=live.url, session=out.session, headers=headers, timeout=15)
+        response = case.call(
+            base_url=live.url, session=out.session, headers=headers, cookies=cookies, timeout=15
+        )
         out.counts[response.status_code] = out.counts.get(response.status_code, 0) + 1
         problem = None
         if response.status_code >= 500:
@@ -93,14 +98,13 @@ class Outcome:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("role", ROLES)
 def test_no_server_error_for_any_input(live_service: LiveService, schema: Any, role: str) -> None:
-    headers = live_service.auth(role)
     out = Outcome()
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 50, "the OpenAPI document lost its operations"
     started = time.monotonic()
     for operation in operations:
         for mode in MODES:
-            _fuzz(live_service, headers, operation, mode, out)
+            _fuzz(live_service, role, operation, mode, out)
     elapsed = time.monotonic() - started
     counts = out.counts
     print(f"\n{role}: {sum(counts.values())} requests in {elapsed:.1f} s, statuses {sorted(counts.items())}")
