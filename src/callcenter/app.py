@@ -43,6 +43,7 @@ from callcenter.services.ivr_records import IvrSessionRecorder
 from callcenter.services.journal import CallJournal
 from callcenter.services.kpi import KpiService
 from callcenter.services.kpi_config import load_kpi_config
+from callcenter.services.pbx_health import PbxHealth
 from callcenter.services.qa import QaService
 from callcenter.services.recordings import RecordingService
 from callcenter.services.records import CallRecorder
@@ -143,6 +144,14 @@ class Service:
         # wallboard (issue #7): one KPI engine fed by finished calls and the ACD bus; supervisor actions
         self.kpi = KpiService(self.acd, store=self.store, transitions=self.acd_log)
         self.tracker.on_finished(self.kpi.on_call_finished)
+        # PBX health: the AMI Ping round trips, on the wallboard (alert when slow) and in /metrics
+        self.pbx_health = PbxHealth(
+            slow_ms=settings.pbx_slow_ping_ms,
+            slow_for=settings.pbx_slow_for,
+            history=settings.pbx_ping_history,
+        )
+        self.link.on_ping = self.pbx_health.record
+        self.kpi.pbx = self.pbx_health
         self.audit = SqlAuditLog(self.store.engine)
         self.supervisor = SupervisorService(
             self.acd, pbx=self.link, audit=self.audit, channel_of=agent_channel_finder(self.tracker)
@@ -275,6 +284,7 @@ class Service:
             "callcenter_ivr_flow_reloads_rejected_total": float(self.ivr_flows.rejected),
             **self.screenpop.metrics(),
             **self.kpi.metrics(),
+            **self.pbx_health.metrics(),
         }
 
     # --- lifecycle --------------------------------------------------------------------------
