@@ -212,6 +212,7 @@ class AgiSession:
         if "\n" in line or "\r" in line:
             raise ValueError("an AGI command is one line")
         self.commands += 1
+        self._stats.commands += 1
         if self._replied_at:  # the turnaround this service added: previous reply read -> this command
             self._stats.observe(time.perf_counter() - self._replied_at)
         self._writer.write(line.encode("utf-8", "replace") + b"\n")
@@ -385,6 +386,7 @@ class FastAgiStats:
     command_timeouts: int = 0
     failsafe: int = 0
     max_active: int = 0
+    commands: int = 0  # AGI commands sent, every session
     #: per-command turnaround added by the service, counts per TURNAROUND_BUCKETS bound (not cumulative)
     turnaround: list[int] = field(default_factory=lambda: [0] * len(TURNAROUND_BUCKETS))
     turnaround_sum: float = 0.0

@@ -1,0 +1,164 @@
+"""The two traffic shapes of ``bench/load.py`` and the bench-side helpers they need.
+
+* ``classic``: the original load figure: 100 calls/s, 2,000 mostly idle PJSIP agents in one queue, a
+  one-node IVR flow (straight to the queue), talk 5-15 s. It measures the service's throughput ceiling
+  with almost no waiting and no IVR dialogue.
+* ``asterisk``: traffic shaped like the real Asterisk 22.10.1 run the budget is checked against
+  (10 calls/s, 30 ``Local/`` agents, the sample flow ``ivr_flows/main.yaml`` with scripted DTMF through
+  three digit prompts, ACD with announcements and recording, callers who wait): it measures the CPU a
+  call costs on a center's real mix of AMI events and AGI dialogue.
+
+``EventFilter`` mirrors the ``eventfilter`` lines of the shipped ``dialplan/manager.conf`` (exclude by
+event name, exclude ``VarSet`` by a regex on ``Variable``), applied to the simulator's published events,
+so the service sees the event mix a real Asterisk with that file sends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_NAME_RE = re.compile(r"^eventfilter\(action\(exclude\),name\(([A-Za-z]+)\)\)\s*=\s*$")
+_VARSET_RE = re.compile(
+    r"^eventfilter\(action\(exclude\),name\(VarSet\),header\(Variable\),method\(regex\)\)\s*=\s*(\S+)\s*$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    name: str
+    rate: float
+    agents: int
+    duration: float
+    talk: tuple[float, float]
+    agent_tech: str
+    real_flow: bool
+
+
+SHAPES = {
+    "classic": Shape("classic", 100.0, 2000, 300.0, (5.0, 15.0), "PJSIP", False),
+    "asterisk": Shape("asterisk", 10.0, 30, 60.0, (0.5, 1.5), "Local", True),
+}
+
+#: what the asterisk shape's callers press (syntax: sim/script.py): three digit prompts (language, main
+#: menu, a customer or order number) for most, two for sales and complaints
+ASTERISK_SCRIPTS = (
+    "1;2;12#",
+    "1;2;12#",
+    "2;2;#",
+    "1;3;1234567",
+    "1;1",
+    "2;4",
+    "1;2;3#",
+)
+
+
+class EventFilter:
+    """The exclude-only ``eventfilter`` rules of a manager.conf, applied to raw event bytes."""
+
+    def __init__(self, names: frozenset[bytes], varset: tuple[re.Pattern[bytes], ...]) -> None:
+        self.names = names
+        self.varset = varset
+        self.passed = 0
+        self.dropped = 0
+
+    @classmethod
+    def from_manager_conf(cls, path: Path = ROOT / "dialplan" / "manager.conf") -> EventFilter:
+        names: set[bytes] = set()
+        varset: list[re.Pattern[bytes]] = []
+        for raw in path.read_text().splitlines():
+            line = raw.strip()
+            if (m := _NAME_RE.match(line)) is not None:
+                names.add(m.group(1).encode())
+            elif (m := _VARSET_RE.match(line)) is not None:
+                varset.append(re.compile(m.group(1).encode()))
+        if not names or not varset:
+            raise ValueError(f"{path}: no eventfilter lines found")
+        return cls(frozenset(names), tuple(varset))
+
+    def keep(self, data: bytes) -> bool:
+        eol = data.find(b"\r\n")
+        name = data[7:eol] if data.startswith(b"Event: ") else b""
+        drop = name in self.names
+        if not drop and name == b"VarSet":
+            start = data.find(b"\r\nVariable: ")
+            if start >= 0:
+                start += 12
+                value = data[start : data.find(b"\r\n", start)]
+                drop = any(p.search(value) for p in self.varset)
+        if drop:
+            self.dropped += 1
+        else:
+            self.passed += 1
+        return not drop
+
+
+def open_hours_offset(tz: str = "Europe/Paris") -> float:
+    """Seconds to add to now to land on the next Wednesday 10:00 in ``tz`` (the sample flow is open):
+    the asterisk shape must walk the main menu whatever the hour the bench runs."""
+    zone = ZoneInfo(tz)
+    now = dt.datetime.now(zone)
+    target = now.replace(hour=10, minute=0, second=0, microsecond=0)
+    while target <= now or target.weekday() != 2:
+        target += dt.timedelta(days=1)
+    return target.timestamp() - time.time()
+
+
+def write_center(tmp: Path, shape: Shape) -> tuple[Path, Path]:
+    """The ACD config and the IVR flows directory of a shape."""
+    acd = tmp / "acd.yaml"
+    agents = shape.agents
+    if not shape.real_flow:
+        lines = [
+            "defaults: {ring_timeout: 20, wrapup: 0, announce: {interval: 0}}",
+            "queues:",
+            # simulated agents never come back from a pause: a missed call must not take them out for good
+            "  support: {strategy: rrmemory, max_wait: 600, fallback: voicemail, overflow: voicemail,"
+            " missed_call: {pause: false}}",
+            "agents:",
+        ]
+        lines += [
+            f'  - {{id: "{1001 + i}", name: Agent {1001 + i}, endpoint: PJSIP/{1001 + i}, queues: [support]}}'
+            for i in range(agents)
+        ]
+        acd.write_text("\n".join(lines) + "\n")
+        flows = tmp / "flows"
+        flows.mkdir()
+        (flows / "main.yaml").write_text(
+            "flow: main\nstart: route\nlanguage: en\nlanguages: [en]\nnodes:\n"
+            "  route: {type: queue, queue: support, on_no_agents: bye}\n"
+            "  bye: {type: hangup}\n"
+        )
+        (flows / "sounds.txt").write_text((ROOT / "ivr_flows" / "sounds.txt").read_text())
+        (flows / "queues.yaml").write_text("queues: [support]\n")
+        return acd, flows
+    # the queues of ivr_flows/main.yaml with config/acd.yaml's defaults (announcements every 30 s,
+    # recording through U(mixmon)); every agent in every queue with the flow's skills
+    lines = [
+        "defaults: {ring_timeout: 15, wrapup: 1, announce: {interval: 30, position: true, wait_time: true},"
+        " music_class: default, missed_call: {pause: false}}",
+        "queues:",
+        "  support: {strategy: rrmemory, max_wait: 300, overflow: voicemail, fallback: voicemail}",
+        "  sales: {strategy: longest_idle, max_wait: 180, overflow: support, fallback: support}",
+        "  rma: {strategy: linear, max_wait: 300, overflow: support, fallback: support}",
+        "  complaints: {strategy: longest_idle, max_wait: 300, fallback: voicemail}",
+        "agents:",
+    ]
+    lines += [
+        f'  - {{id: "{1001 + i}", name: Agent {1001 + i}, endpoint: "Local/{1001 + i}@agents/n",'
+        " queues: [support, sales, rma, complaints], skills: [sales, support, rma]}"
+        for i in range(agents)
+    ]
+    acd.write_text("\n".join(lines) + "\n")
+    return acd, ROOT / "ivr_flows"
+
+
+def known_numbers(count: int = 300) -> list[tuple[str, str, bool]]:
+    """(number, name, vip) of the CRM customers seeded for the asterisk shape."""
+    return [(f"20255{i:05d}", f"Customer {i}", i % 12 == 0) for i in range(count)]
