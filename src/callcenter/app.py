@@ -30,7 +30,7 @@ from callcenter.domain.qa_recordings import parse_retention
 from callcenter.pbx.ami import AmiLink
 from callcenter.pbx.fastagi import AgiHandler, FastAgiConfig, FastAgiServer
 from callcenter.pbx.message import AmiMessage
-from callcenter.pbx.translate import Translator
+from callcenter.pbx.translate import IGNORED_EVENTS, Translator
 from callcenter.ports import CallRouter
 from callcenter.services.accounts import Accounts
 from callcenter.services.acd import AcdService, build_acd_options
@@ -102,7 +102,8 @@ class Service:
         )
         # after a restart: merge stored state into resumed calls, close calls that ended meanwhile
         self.resumer = CallResumer(self.tracker, self.store)
-        self.link = AmiLink(settings, self.on_pbx_item)
+        # events the translator ignores anyway are dropped by name before they are parsed
+        self.link = AmiLink(settings, self.on_pbx_item, skip_events=IGNORED_EVENTS)
         self.redis: Redis | None = connect_redis(settings.redis_url) if settings.redis_url else None
         self.accounts = Accounts(self.store)
         self.crm = CrmService(SqlCrmRecords(self.store.engine))  # customers, notes, tickets (issue #6)
