@@ -204,6 +204,7 @@ class ScreenPopService:
         self._states: dict[str, dict[str, Any]] = {}  # agent → last agent.state event
         self._recent: dict[str, deque[str]] = {}  # agent → call ids offered to / dialed by them
         self._stop = asyncio.Event()
+        self._idle: set[asyncio.Task[None]] = set()  # workers waiting for a job
         self._runner: asyncio.Task[None] | None = None
         self.stats: dict[str, int] = {
             "pops": 0,
@@ -223,6 +224,8 @@ class ScreenPopService:
 
     async def close(self) -> None:
         self._stop.set()
+        for worker in tuple(self._idle):  # a busy worker finishes its card, then sees the stop
+            worker.cancel()
         if self._runner is not None:
             await asyncio.gather(self._runner, return_exceptions=True)
             self._runner = None
@@ -233,11 +236,19 @@ class ScreenPopService:
                 tg.create_task(self._worker(), name=f"screenpop-worker-{n}")
 
     async def _worker(self) -> None:
+        # waits on the job queue itself (no polling timeout): an idle center costs no wake-ups
+        me = asyncio.current_task()
+        assert me is not None
         while not self._stop.is_set():
+            self._idle.add(me)
             try:
-                call_id, key = await asyncio.wait_for(self._jobs.get(), timeout=0.5)
-            except TimeoutError:
-                continue
+                call_id, key = await self._jobs.get()
+            except asyncio.CancelledError:
+                if self._stop.is_set():
+                    return  # close() woke an idle worker
+                raise
+            finally:
+                self._idle.discard(me)
             try:
                 await self._load(call_id, key)
             except Exception:
