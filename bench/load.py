@@ -239,6 +239,7 @@ async def drive(args: argparse.Namespace, db_url: str, tmp: Path) -> None:
     commands0 = service.fastagi.stats.commands
     tx0 = transactions[0]
     cpu0 = time.process_time()
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.time()
     parent.send("go")
     print(
@@ -252,6 +253,8 @@ async def drive(args: argparse.Namespace, db_url: str, tmp: Path) -> None:
     while (service.tracker.live_calls or service.recorder.pending) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     cpu = time.process_time() - cpu0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    user, system = usage.ru_utime - usage0.ru_utime, usage.ru_stime - usage0.ru_stime
     link = service.link.status()
     events = link["events_received"] - events0
     commands = service.fastagi.stats.commands - commands0
@@ -277,7 +280,10 @@ async def drive(args: argparse.Namespace, db_url: str, tmp: Path) -> None:
         f" manager.conf eventfilter; simulator CPU {sim['sim_cpu']:.1f} s)"
     )
     print(f"  service:   calls stored {stored} (answered {answered.total}), left open {open_calls}")
-    print(f"  service CPU per call: {1000 * cpu / placed:.2f} ms")
+    print(
+        f"  service CPU per call: {1000 * cpu / placed:.2f} ms"
+        f" (user {1000 * user / placed:.2f}, system {1000 * system / placed:.2f})"
+    )
     print(
         f"  per call: {events / placed:.1f} AMI events, {commands / placed:.1f} AGI commands,"
         f" {tx / placed:.2f} database transactions; calls lost: {lost}"
@@ -288,7 +294,8 @@ async def drive(args: argparse.Namespace, db_url: str, tmp: Path) -> None:
         f" peak RSS {peak:.0f} MB"
     )
     print(
-        f"  recorder: {service.recorder.stats()}; link: events {link['events_received']},"
+        f"  recorder: {service.recorder.stats()}; link: events {link['events_received']}"
+        f" (skipped at intake {link.get('events_skipped', 0)}),"
         f" dropped {link['events_dropped']}, read pauses {link['read_pauses']}"
     )
     if args.mode == "agi":

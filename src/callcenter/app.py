@@ -37,6 +37,7 @@ from callcenter.services.acd import AcdService, build_acd_options
 from callcenter.services.acd_config import load_acd_config_if_present
 from callcenter.services.console import ConsoleService, load_console_config
 from callcenter.services.crm import CrmService
+from callcenter.services.customer_lookup import CustomerLookup
 from callcenter.services.ivr import IvrService
 from callcenter.services.ivr_flows import FlowLibrary
 from callcenter.services.ivr_records import IvrSessionRecorder
@@ -57,7 +58,7 @@ from callcenter.store.audit import SqlAuditLog
 from callcenter.store.console import SqlDispositionStore
 from callcenter.store.crm import SqlCrmStore, create_store
 from callcenter.store.crm_records import SqlCrmRecords
-from callcenter.store.ivr import SqlCustomerDirectory, SqlIvrSessionStore
+from callcenter.store.ivr import SqlIvrSessionStore
 from callcenter.store.migrate import migrate
 from callcenter.store.qa import SqlQaStore
 from callcenter.store.recordings import SqlRecordingStore
@@ -121,7 +122,11 @@ class Service:
         )
         # agent console (issue #6): screen pop on the ACD's call.offered, call controls, dispositions
         self.dispositions = SqlDispositionStore(self.store.engine)
-        self.screenpop = ScreenPopService(self.crm, dispositions=self.dispositions)
+        # one customer lookup per call: the IVR's lookup node hands what it found to the pop's card
+        self.customer_lookup = CustomerLookup(self.crm)
+        self.screenpop = ScreenPopService(
+            self.crm, dispositions=self.dispositions, lookup=self.customer_lookup
+        )
         # the console's holds: shared in Redis when configured, so any instance can resume or end them
         self.holds = hold_backend(self.redis, settings.acd_redis_prefix)
         self.console = ConsoleService(
@@ -151,7 +156,7 @@ class Service:
         self.ivr = IvrService(
             self.ivr_flows,
             router=router if router is not None else RequestTap(self.acd, self.screenpop.note_request),
-            directory=SqlCustomerDirectory(self.store),
+            directory=self.customer_lookup,
             callbacks=self.acd,  # the callback node files its request with the ACD
             on_session=self.ivr_recorder,
         )

@@ -37,6 +37,7 @@ from callcenter.domain.queueing import QueueRequest, RouteResult
 from callcenter.domain.tickets import DONE, Ticket, TicketQuery, TicketStatus
 from callcenter.ports import AgiChannel, CallRouter, DispositionStore
 from callcenter.services.crm import CrmService
+from callcenter.services.customer_lookup import CustomerLookup
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +188,11 @@ class ScreenPopService:
         options: ScreenPopOptions | None = None,
         clock: Callable[[], float] = time.time,
         queue_rules: Callable[[str | None], dict[str, Any]] | None = None,
+        lookup: CustomerLookup | None = None,
     ) -> None:
         self.crm = crm
+        #: the IVR's customer lookups, handed to the card loads of the same calls
+        self.lookup = lookup
         self.dispositions = dispositions
         self.options = options or ScreenPopOptions()
         self._clock = clock
@@ -404,14 +408,19 @@ class ScreenPopService:
             if self.stats["jobs_dropped"] in (1, 100, 10_000):
                 log.error("screen pop queue full: customer card not loaded", extra={"linkedid": call_id})
 
-    async def load_card(self, key: str) -> dict[str, Any]:
-        """The customer card for ``id:<n>`` or ``phone:<number>`` (``customer`` None: unknown caller)."""
+    async def load_card(self, key: str, *, handed_over: bool = False) -> dict[str, Any]:
+        """The customer card for ``id:<n>`` or ``phone:<number>`` (``customer`` None: unknown caller).
+        ``handed_over``: take the customer the IVR looked up moments ago, if any (``CustomerLookup``)."""
         kind, _, value = key.partition(":")
         customer: Customer | None = None
-        if kind == "id" and value.isdigit():
-            customer = await self.crm.records.get_customer(int(value))
-        elif kind == "phone" and value:
-            customer = await self.crm.by_phone(value)
+        known = False
+        if handed_over and self.lookup is not None:
+            known, customer = self.lookup.take(key)
+        if not known:
+            if kind == "id" and value.isdigit():
+                customer = await self.crm.records.get_customer(int(value))
+            elif kind == "phone" and value:
+                customer = await self.crm.by_phone(value)
         if customer is None:
             return {"customer": None}
         now = self._clock()
@@ -446,7 +455,7 @@ class ScreenPopService:
         self.stats["loads"] += 1
         try:
             async with asyncio.timeout(self.options.load_timeout):
-                card.data = await self.load_card(key)
+                card.data = await self.load_card(key, handed_over=True)
         except (CallcenterError, TimeoutError) as exc:
             self.stats["load_errors"] += 1
             card.data = {"customer": None, "error": "the customer record is unavailable right now"}
