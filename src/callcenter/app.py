@@ -58,6 +58,7 @@ from callcenter.store.audit import SqlAuditLog
 from callcenter.store.console import SqlDispositionStore
 from callcenter.store.crm import SqlCrmStore, create_store
 from callcenter.store.crm_records import SqlCrmRecords
+from callcenter.store.customer_lookup import SqlCustomerLookup
 from callcenter.store.ivr import SqlIvrSessionStore
 from callcenter.store.migrate import migrate
 from callcenter.store.qa import SqlQaStore
@@ -123,7 +124,7 @@ class Service:
         # agent console (issue #6): screen pop on the ACD's call.offered, call controls, dispositions
         self.dispositions = SqlDispositionStore(self.store.engine)
         # one customer lookup per call: the IVR's lookup node hands what it found to the pop's card
-        self.customer_lookup = CustomerLookup(self.crm)
+        self.customer_lookup = CustomerLookup(SqlCustomerLookup(self.store.engine))
         self.screenpop = ScreenPopService(
             self.crm, dispositions=self.dispositions, lookup=self.customer_lookup
         )
