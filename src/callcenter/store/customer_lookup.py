@@ -1,18 +1,19 @@
 """The per-call customer lookup (``services/customer_lookup.py``'s ``CustomerRecords``) on the CRM tables.
 
-It runs for every inbound call (the IVR's lookup node, the screen pop's card), so it is two SQLAlchemy
-Core statements built once (their compiled form is cached by the engine from the first call on): the
-customer row by phone number or id, then its phones and tags in one ``UNION ALL``, both on one
-connection. The result is the same ``domain.customers.Customer`` as ``SqlCrmRecords.get_customer`` /
+It runs for every inbound call (the IVR's lookup node, the screen pop's card), so it is one SQLAlchemy
+Core statement per key, built once (its compiled form is cached by the engine from the first call on):
+the customer row by phone number or id joined with its phones and tags (a ``UNION ALL``), one round
+trip. The result is the same ``domain.customers.Customer`` as ``SqlCrmRecords.get_customer`` /
 ``customer_by_phone`` give.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Integer, Table, bindparam, literal, select, union_all
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import ColumnElement, Integer, Select, Table, bindparam, literal, select, union_all
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter.domain.customers import Customer, Segment
 from callcenter.domain.phones import normalize_phone
@@ -24,19 +25,33 @@ _CUSTOMERS: Table = CustomerRow.__table__  # type: ignore[assignment]
 _PHONES: Table = CustomerPhone.__table__  # type: ignore[assignment]
 _TAGS: Table = CustomerTag.__table__  # type: ignore[assignment]
 
-_BY_ID = select(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("customer_id"))
-_BY_PHONE = select(_CUSTOMERS).where(
-    _CUSTOMERS.c.id
-    == select(_PHONES.c.customer_id).where(_PHONES.c.number_e164 == bindparam("e164")).scalar_subquery()
+
+def _customer_with_extras(customer_id: ColumnElement[Any]) -> Select[Any]:
+    """The customer row joined with its phones and tags (one row each, phones first in insertion order,
+    then tags in order; one row of NULLs when it has neither): a customer in one statement."""
+    extras = union_all(
+        select(
+            _PHONES.c.customer_id.label("x_customer"),
+            literal(0, Integer).label("x_kind"),
+            _PHONES.c.id.label("x_position"),
+            _PHONES.c.number_e164.label("x_value"),
+        ).where(_PHONES.c.customer_id == customer_id),
+        select(_TAGS.c.customer_id, literal(1, Integer), literal(0, Integer), _TAGS.c.tag).where(
+            _TAGS.c.customer_id == customer_id
+        ),
+    ).subquery("x")
+    return (
+        select(_CUSTOMERS, extras.c.x_kind, extras.c.x_value)
+        .select_from(_CUSTOMERS.outerjoin(extras, extras.c.x_customer == _CUSTOMERS.c.id))
+        .where(_CUSTOMERS.c.id == customer_id)
+        .order_by(extras.c.x_kind, extras.c.x_position, extras.c.x_value)
+    )
+
+
+_BY_ID = _customer_with_extras(bindparam("customer_id", type_=Integer))
+_BY_PHONE = _customer_with_extras(
+    select(_PHONES.c.customer_id).where(_PHONES.c.number_e164 == bindparam("e164")).scalar_subquery()
 )
-_phones = select(
-    literal(0, Integer).label("kind"), _PHONES.c.id.label("position"), _PHONES.c.number_e164.label("value")
-).where(_PHONES.c.customer_id == bindparam("customer_id"))
-_tags = select(literal(1, Integer), literal(0, Integer), _TAGS.c.tag).where(
-    _TAGS.c.customer_id == bindparam("customer_id")
-)
-_EXTRAS = union_all(_phones, _tags)
-_EXTRAS_ORDERED = select(_EXTRAS.subquery()).order_by("kind", "position", "value")
 
 
 class SqlCustomerLookup:
@@ -52,21 +67,22 @@ class SqlCustomerLookup:
             return None
         with translate_errors("customer lookup by phone"):
             async with self._engine.connect() as conn:
-                row = (await conn.execute(_BY_PHONE, {"e164": e164})).mappings().one_or_none()
-                return None if row is None else await _complete(conn, row)
+                rows = (await conn.execute(_BY_PHONE, {"e164": e164})).mappings().all()
+        return _customer(rows)
 
     async def find(self, customer_id: int) -> Customer | None:
         with translate_errors("customer lookup by id"):
             async with self._engine.connect() as conn:
-                row = (await conn.execute(_BY_ID, {"customer_id": customer_id})).mappings().one_or_none()
-                return None if row is None else await _complete(conn, row)
+                rows = (await conn.execute(_BY_ID, {"customer_id": customer_id})).mappings().all()
+        return _customer(rows)
 
 
-async def _complete(conn: AsyncConnection, row: Any) -> Customer:
-    phones: list[str] = []
-    tags: list[str] = []
-    for kind, _, value in await conn.execute(_EXTRAS_ORDERED, {"customer_id": row["id"]}):
-        (phones if kind == 0 else tags).append(value)
+def _customer(rows: Sequence[Any]) -> Customer | None:
+    if not rows:
+        return None
+    phones = [r["x_value"] for r in rows if r["x_kind"] == 0]
+    tags = [r["x_value"] for r in rows if r["x_kind"] == 1]
+    row = rows[0]
     return Customer(
         id=row["id"],
         name=row["name"],
