@@ -8,26 +8,20 @@
   three digit prompts, ACD with announcements and recording, callers who wait): it measures the CPU a
   call costs on a center's real mix of AMI events and AGI dialogue.
 
-``EventFilter`` mirrors the ``eventfilter`` lines of the shipped ``dialplan/manager.conf`` (exclude by
-event name, exclude ``VarSet`` by a regex on ``Variable``), applied to the simulator's published events,
-so the service sees the event mix a real Asterisk with that file sends.
+Both run against the simulator's shipped ``dialplan/manager.conf`` account (its ``read=`` classes and
+``eventfilter`` lines, ``callcenter.sim.eventfilter``), so the service sees the event mix a real Asterisk
+with that file sends.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
-
-_NAME_RE = re.compile(r"^eventfilter\(action\(exclude\),name\(([A-Za-z]+)\)\)\s*=\s*$")
-_VARSET_RE = re.compile(
-    r"^eventfilter\(action\(exclude\),name\(VarSet\),header\(Variable\),method\(regex\)\)\s*=\s*(\S+)\s*$"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,46 +51,6 @@ ASTERISK_SCRIPTS = (
     "2;4",
     "1;2;3#",
 )
-
-
-class EventFilter:
-    """The exclude-only ``eventfilter`` rules of a manager.conf, applied to raw event bytes."""
-
-    def __init__(self, names: frozenset[bytes], varset: tuple[re.Pattern[bytes], ...]) -> None:
-        self.names = names
-        self.varset = varset
-        self.passed = 0
-        self.dropped = 0
-
-    @classmethod
-    def from_manager_conf(cls, path: Path = ROOT / "dialplan" / "manager.conf") -> EventFilter:
-        names: set[bytes] = set()
-        varset: list[re.Pattern[bytes]] = []
-        for raw in path.read_text().splitlines():
-            line = raw.strip()
-            if (m := _NAME_RE.match(line)) is not None:
-                names.add(m.group(1).encode())
-            elif (m := _VARSET_RE.match(line)) is not None:
-                varset.append(re.compile(m.group(1).encode()))
-        if not names or not varset:
-            raise ValueError(f"{path}: no eventfilter lines found")
-        return cls(frozenset(names), tuple(varset))
-
-    def keep(self, data: bytes) -> bool:
-        eol = data.find(b"\r\n")
-        name = data[7:eol] if data.startswith(b"Event: ") else b""
-        drop = name in self.names
-        if not drop and name == b"VarSet":
-            start = data.find(b"\r\nVariable: ")
-            if start >= 0:
-                start += 12
-                value = data[start : data.find(b"\r\n", start)]
-                drop = any(p.search(value) for p in self.varset)
-        if drop:
-            self.dropped += 1
-        else:
-            self.passed += 1
-        return not drop
 
 
 def open_hours_offset(tz: str = "Europe/Paris") -> float:
