@@ -133,6 +133,7 @@ def sim_config(args: argparse.Namespace, shape: Shape, agi_port: int) -> SimConf
         agi_port=agi_port,
         agents=args.agents,
         agent_tech="Local" if shape.agent_tech == "Local" else "PJSIP",
+        dialplan="project" if args.dialplan == "project" else "traces",
         rate=args.rate,
         duration=args.duration,
         seed=args.seed,
@@ -159,7 +160,9 @@ def sim_config(args: argparse.Namespace, shape: Shape, agi_port: int) -> SimConf
 
 async def drive(args: argparse.Namespace, db_url: str, tmp: Path) -> None:
     shape: Shape = SHAPES[args.profile]
-    acd_file, flows_dir = write_center(tmp, dataclasses.replace(shape, agents=args.agents))
+    # the project's dialplan runs agents as Local/<ext>@agent-sim/n (ring 1 s, hello-world, talk 5 s)
+    context = "agent-sim" if args.dialplan == "project" else "agents"
+    acd_file, flows_dir = write_center(tmp, dataclasses.replace(shape, agents=args.agents), context)
     agi_port = free_port()
     cfg = sim_config(args, shape, agi_port)
     parent, child = mp.Pipe()
@@ -317,6 +320,13 @@ def main() -> None:
         "--dialplan-events",
         action="store_true",
         help="send every VarSet/Newexten unfiltered (as an Asterisk without the shipped eventfilter would)",
+    )
+    parser.add_argument(
+        "--dialplan",
+        choices=("traces", "project"),
+        default="traces",
+        help="the simulator's dialplan: the traces' recorder (agents with random ring/talk times) or the"
+        " project's dialplan/extensions.conf as in the real run (agent-sim: ring 1 s, talk 5 s)",
     )
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--log", default=None, help="service log file (default: a temporary file)")

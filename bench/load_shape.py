@@ -64,8 +64,9 @@ def open_hours_offset(tz: str = "Europe/Paris") -> float:
     return target.timestamp() - time.time()
 
 
-def write_center(tmp: Path, shape: Shape) -> tuple[Path, Path]:
-    """The ACD config and the IVR flows directory of a shape."""
+def write_center(tmp: Path, shape: Shape, agent_context: str = "agents") -> tuple[Path, Path]:
+    """The ACD config and the IVR flows directory of a shape (``agent_context``: where the simulator's
+    Local agents' ``;2`` halves run)."""
     acd = tmp / "acd.yaml"
     agents = shape.agents
     if not shape.real_flow:
@@ -105,7 +106,7 @@ def write_center(tmp: Path, shape: Shape) -> tuple[Path, Path]:
         "agents:",
     ]
     lines += [
-        f'  - {{id: "{1001 + i}", name: Agent {1001 + i}, endpoint: "Local/{1001 + i}@agents/n",'
+        f'  - {{id: "{1001 + i}", name: Agent {1001 + i}, endpoint: "Local/{1001 + i}@{agent_context}/n",'
         " queues: [support, sales, rma, complaints], skills: [sales, support, rma]}"
         for i in range(agents)
     ]
