@@ -111,3 +111,14 @@ async def test_what_is_left_is_bounded() -> None:
     for n in range(10):
         await lookup.find_by_phone(f"06000000{n:02d}")
     assert [lookup.take(f"phone:06000000{n:02d}")[0] for n in range(10)] == [False] * 7 + [True] * 3
+
+
+async def test_typing_the_customer_number_just_found_by_phone_reads_nothing_more() -> None:
+    records = FakeRecords()
+    lookup = CustomerLookup(records)
+    await lookup.find_by_phone("2025550142")
+    info = await lookup.find_by_id(7)
+    assert info is not None and info.id == 7
+    assert records.reads == ["phone:2025550142"]
+    assert (await pop_with(records, lookup).load_card("id:7", handed_over=True))["customer"]["id"] == 7
+    assert records.reads == ["phone:2025550142"]

@@ -71,6 +71,12 @@ class CustomerLookup:
         return _info(customer) if customer is not None else None
 
     async def find_by_id(self, customer_id: int) -> CustomerInfo | None:
+        """A caller who types the customer number the IVR just found by their phone number is not
+        looked up again."""
+        key = id_key(customer_id)
+        entry = self._found.get(key)
+        if entry is not None and entry[1] is not None and self._clock() - entry[0] <= self._ttl:
+            return _info(entry[1])
         self.stats["lookups"] += 1
         customer = await self._records.find(customer_id)
         self._leave(id_key(customer_id), customer)
