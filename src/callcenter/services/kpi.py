@@ -184,9 +184,9 @@ class KpiService:
         # and only those wake the loop without an event: the sliding windows move at each minute, and
         # the longest wait grows while callers wait (a tick every interval then, as before).
         loop = asyncio.get_running_loop()
-        interval = self.config.publish_interval
-        last = loop.time() - interval
+        last = loop.time() - self.config.publish_interval
         while not self._stop.is_set():
+            interval = self.config.publish_interval  # configure() may change it
             now = loop.time()
             if any(count or callbacks for count, _, callbacks in self._waiting.values()):
                 wake_in = last + interval - now
