@@ -346,10 +346,6 @@ class CrmService:
     async def by_phone(self, number: str) -> Customer | None:
         return await self.records.customer_by_phone(number)
 
-    async def find(self, customer_id: int) -> Customer | None:
-        """The customer, or None (``get_customer`` raises ``NotFound`` instead)."""
-        return await self.records.get_customer(customer_id)
-
     async def add_note(self, customer_id: int, text: Any, *, actor: str) -> CustomerNote:
         if not isinstance(text, str):
             raise ValidationError(
