@@ -225,9 +225,12 @@ class AcdState(Protocol):
         """Add a caller (its ``seq`` assigned here: FIFO within a priority)."""
         ...
 
-    async def claim(self, queue: str, entry_id: str, now: float, rnd: float = 0.0) -> Claim:
+    async def claim(
+        self, queue: str, entry_id: str, now: float, rnd: float = 0.0, owner: str = ""
+    ) -> Claim:
         """One tick of a waiting caller: if it is this entry's turn and an eligible agent is available,
-        atomically reserve the agent (state ringing) and mark the entry offered."""
+        atomically reserve the agent (state ringing) and mark the entry offered (``claimed_by`` =
+        ``owner``, the claiming instance)."""
         ...
 
     async def requeue(self, entry_id: str) -> bool:
@@ -250,7 +253,32 @@ class AcdState(Protocol):
         """Callback requests waiting in every queue."""
         ...
 
+    async def entries(self) -> list[WaitingEntry]:
+        """Every entry, waiting or offered, calls and callbacks, in all queues (the reconciler)."""
+        ...
+
     async def counts(self, queue: str) -> QueueCounts: ...
+
+    # instances (each holds a lease while alive) and the state's own health
+    async def renew_lease(self, instance: str, ttl: float, now: float) -> None:
+        """Hold (or extend) ``instance``'s lease for ``ttl`` seconds and list the instance."""
+        ...
+
+    async def drop_lease(self, instance: str) -> None: ...
+
+    async def instances(self, now: float) -> dict[str, bool]:
+        """Every listed instance → whether its lease is alive."""
+        ...
+
+    async def forget_instance(self, instance: str) -> None:
+        """Stop listing an instance whose leftovers were released."""
+        ...
+
+    async def seeded(self) -> bool:
+        """Whether the configuration is stored (False: a shared state that came back empty)."""
+        ...
+
+    async def mark_seeded(self) -> None: ...
 
     # statistics
     async def add_handle_time(self, queue: str, seconds: float, keep: int = 20) -> None: ...

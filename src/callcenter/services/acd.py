@@ -67,6 +67,7 @@ from callcenter.domain.errors import AgiError, AgiHangup, CallcenterError, Confi
 from callcenter.domain.queueing import QueueRequest, RouteOutcome, RouteResult
 from callcenter.domain.routing import announce_minutes, expected_wait, merge_skills, service_level
 from callcenter.ports import AcdState, AgentStateLog, AgiChannel, PbxControl, Publisher
+from callcenter.services.acd_reconcile import RECONCILE_STATS, AcdReconciler
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,11 @@ class AcdOptions:
     log_max_pending: int = 100_000
     observe_queue: int = 10_000
     callback_grace: float = 15.0  # seconds past the ring timeout to wait for OriginateResponse
+    instance_id: str = ""  # this instance's lease name ("" = a fresh random one per start)
+    lease_ttl: float = 10.0  # an instance silent this long is dead: survivors release what it held
+    lease_renew: float = 2.5  # lease renewal, dead-instance and empty-state check period
+    reconcile_interval: float = 30.0  # steady-state reconcile period (also after link/state events)
+    reconcile_grace: float = 5.0  # agents and entries that changed less than this ago are left alone
     pause_reasons: tuple[str, ...] = tuple(r.value for r in PauseReason)
     sounds: AcdSounds = field(default_factory=AcdSounds)
 
@@ -154,6 +160,15 @@ class AcdService:
         self._ht_cache: dict[str, tuple[float, list[float]]] = {}
         self._refresh_needed = False
         self._pending_config: AcdConfig | None = None
+        self.instance = self.options.instance_id or f"acd-{uuid.uuid4().hex[:12]}"
+        #: entry ids whose caller's FastAGI session runs ``route`` in this instance right now
+        self.live_entries: set[str] = set()
+        #: every PBX channel seen alive (uniqueid → linkedid); pruned at each resync
+        self.channels: dict[str, str] = {}
+        #: True once a resync listed the PBX's channels since the last (re)connect
+        self.channels_known = False
+        self._file_config: AcdConfig | None = None
+        self.reconciler = AcdReconciler(self)
         self._stop = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -171,6 +186,7 @@ class AcdService:
             "publish_errors": 0,
             "log_failures": 0,
             "cas_retries": 0,
+            **{key: 0 for key in RECONCILE_STATS},
         }
 
     # --- configuration -------------------------------------------------------------------------
@@ -249,8 +265,10 @@ class AcdService:
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self, config: AcdConfig | None = None) -> None:
         self._pending_config = config
+        self._file_config = config
         try:
             await self._apply_pending()
+            await self.reconciler.heartbeat()
         except StateError as exc:
             # Redis down at start: serve what we can (callers get the error outcome: the IVR's fallback)
             # and apply the configuration once the shared state answers again (``tick``)
@@ -268,6 +286,8 @@ class AcdService:
             self._unsubscribe()
             self._unsubscribe = None
         with contextlib.suppress(CallcenterError, TimeoutError):
+            await asyncio.wait_for(self.state.drop_lease(self.instance), timeout=2.0)
+        with contextlib.suppress(CallcenterError, TimeoutError):
             await asyncio.wait_for(self.flush_log(), timeout=5.0)
 
     async def _run(self) -> None:
@@ -275,6 +295,8 @@ class AcdService:
             tg.create_task(self._loop(self.options.tick, self.tick, "acd tick"))
             tg.create_task(self._loop(self.options.log_flush, self._flush_quietly, "acd log"))
             tg.create_task(self._observer())
+            tg.create_task(self._loop(self.options.lease_renew, self.reconciler.heartbeat, "acd lease"))
+            tg.create_task(self.reconciler.run(self._stop))
 
     async def _loop(self, interval: float, step: Callable[[], Awaitable[None]], what: str) -> None:
         while not self._stop.is_set():
@@ -295,10 +317,22 @@ class AcdService:
             self._pending_config = None
         else:
             await self.refresh()
+        await self.state.mark_seeded()
+        self.reconciler.request("start")
+
+    @property
+    def file_config(self) -> AcdConfig | None:
+        """The configuration file as loaded at start (None: the shared state is the only source)."""
+        return self._file_config
 
     def _on_bus(self, topic: str, event: Mapping[str, Any]) -> None:
-        if topic == TOPIC and str(event.get("type", "")).startswith("config."):
+        if topic != TOPIC:
+            return
+        kind = str(event.get("type", ""))
+        if kind.startswith("config."):
             self._refresh_needed = True
+        elif kind == "agent.state":
+            self.reconciler.note_bus(event)
 
     async def tick(self) -> None:
         """Timers (wrap-up end, busy rest), callbacks, configuration refresh: run every ``tick``."""
@@ -350,9 +384,25 @@ class AcdService:
         if q.max_callers and counts.waiting >= q.max_callers:
             return await self._overflow(q, request, started, "max_callers")
         priority = request.priority + (q.vip_priority if request.vip else 0)
+        entry_id = request.call_id or request.uniqueid
+        self.live_entries.add(entry_id)  # before the entry exists: the reconciler never sees it orphaned
+        try:
+            return await self._queued(channel, request, q, started, entry_id, priority)
+        finally:
+            self.live_entries.discard(entry_id)
+
+    async def _queued(
+        self,
+        channel: AgiChannel,
+        request: QueueRequest,
+        q: QueueConfig,
+        started: float,
+        entry_id: str,
+        priority: int,
+    ) -> RouteResult:
         entry = await self.state.enqueue(
             WaitingEntry(
-                id=request.call_id or request.uniqueid,
+                id=entry_id,
                 queue=q.name,
                 call_id=request.call_id or request.uniqueid,
                 priority=priority,
@@ -360,6 +410,7 @@ class AcdService:
                 skills=parse_skills(list(request.skills), "caller skills"),
                 caller_num=request.caller_num,
                 caller_name=request.caller_name,
+                owner=self.instance,
             )
         )
         await self._count(q.name, "queued")
@@ -394,7 +445,7 @@ class AcdService:
             if channel.hung_up:
                 raise _Hangup
             now = self._clock()
-            claim = await self.state.claim(q.name, entry.id, now, self._rng.random())
+            claim = await self.state.claim(q.name, entry.id, now, self._rng.random(), self.instance)
             if claim.status is EntryStatus.GONE:
                 log.warning("waiting entry vanished", extra={"linkedid": request.call_id, "queue": q.name})
                 return RouteResult(RouteOutcome.ERROR, target=q.fallback, wait_seconds=now - started)
@@ -731,6 +782,7 @@ class AcdService:
         self._pending_log.append(record)
 
     async def _emit_state(self, record: AgentTransition, status: AgentStatus) -> None:
+        self.reconciler.note(status.agent, status.state, status.reason)
         await self._emit(
             {
                 "type": "agent.state",
@@ -1000,7 +1052,7 @@ class AcdService:
             q = self._queues.get(entry.queue)
             if q is None:
                 continue
-            claim = await self.state.claim(entry.queue, entry.id, now, self._rng.random())
+            claim = await self.state.claim(entry.queue, entry.id, now, self._rng.random(), self.instance)
             if claim.status is EntryStatus.OFFERED and claim.agent is not None:
                 await self._originate_callback(q, entry, claim, now)
 
@@ -1100,7 +1152,10 @@ class AcdService:
             | ev.DialEnded
             | ev.HoldStarted
             | ev.HoldEnded
-            | ev.OriginateResult,
+            | ev.OriginateResult
+            | ev.LinkUp
+            | ev.LinkDown
+            | ev.ResyncComplete,
         ):
             return
         try:
@@ -1146,7 +1201,12 @@ class AcdService:
         """Apply one PBX event (the observer task calls this in arrival order)."""
         if isinstance(event, ev.OriginateResult):
             await self._on_originate(event)
+        elif isinstance(event, ev.LinkUp | ev.LinkDown):
+            self.channels_known = False  # until the resync that follows every login lists them again
+        elif isinstance(event, ev.ResyncComplete):
+            self._channels_resynced(event.live_uniqueids)
         elif isinstance(event, ev.ChannelCreated | ev.ChannelListed):
+            self.channels[event.chan.uniqueid] = event.chan.linkedid
             agent = self._agent_of(event.chan.channel)
             if agent is not None:
                 legs = self._legs.setdefault(agent, {})
@@ -1154,6 +1214,7 @@ class AcdService:
                     legs[event.chan.uniqueid] = event.chan.linkedid
                     await self._phone_check(agent, event.chan.linkedid, event.at)
         elif isinstance(event, ev.ChannelHungUp):
+            self.channels.pop(event.chan.uniqueid, None)
             await self._detached_leg_gone(event)
             pending = self._cb_legs.pop(event.chan.uniqueid, None)
             if pending is not None:
@@ -1176,6 +1237,32 @@ class AcdService:
             agent = self._agent_of(event.chan.channel) or self._acd_calls.get(event.chan.linkedid)
             if agent is not None:
                 await self._hold(agent, event.chan.linkedid, isinstance(event, ev.HoldStarted), event.at)
+
+    def _channels_resynced(self, live: frozenset[str]) -> None:
+        """A resync listed every live channel: forget the others (after a PBX restart: all of them,
+        no Hangup events came, fact 34), then reconcile the agents against what is left."""
+        for uniqueid in [u for u in self.channels if u not in live]:
+            del self.channels[uniqueid]
+        for agent in list(self._legs):
+            legs = self._legs[agent]
+            for uniqueid in [u for u in legs if u not in live]:
+                del legs[uniqueid]
+            if not legs:
+                del self._legs[agent]
+        self.channels_known = True
+        self.reconciler.request("pbx resync")
+
+    def agent_has_channel(self, agent: str, call_id: str, linkedids: set[str]) -> bool:
+        """Whether the PBX has a channel of the agent's phone or of the agent's call."""
+        return bool(self._legs.get(agent)) or (bool(call_id) and call_id in linkedids)
+
+    def forget_call(self, call_id: str) -> None:
+        """The reconciler released the agent of ``call_id``: nothing here waits for it any more."""
+        self._detached.pop(call_id, None)
+        self._acd_calls.pop(call_id, None)
+
+    def pending_callback_entries(self) -> set[str]:
+        return {p.entry.id for p in self._cb_pending.values()}
 
     async def _detached_leg_gone(self, event: ev.ChannelHungUp) -> None:
         """A call that left its ACD session (console hold) ends with the agent's channel."""
