@@ -225,9 +225,7 @@ class AcdState(Protocol):
         """Add a caller (its ``seq`` assigned here: FIFO within a priority)."""
         ...
 
-    async def claim(
-        self, queue: str, entry_id: str, now: float, rnd: float = 0.0, owner: str = ""
-    ) -> Claim:
+    async def claim(self, queue: str, entry_id: str, now: float, rnd: float = 0.0, owner: str = "") -> Claim:
         """One tick of a waiting caller: if it is this entry's turn and an eligible agent is available,
         atomically reserve the agent (state ringing) and mark the entry offered (``claimed_by`` =
         ``owner``, the claiming instance)."""

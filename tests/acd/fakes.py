@@ -84,6 +84,7 @@ class FakeChannel:
         self.hangup_after = hangup_after
         self.vars: dict[str, str] = {}
         self.commands: list[str] = []
+        self.dead = False  # the PBX died (kill -9): the AGI socket reached EOF
 
     @property
     def env(self) -> Mapping[str, str]:
@@ -98,7 +99,7 @@ class FakeChannel:
 
     @property
     def hung_up(self) -> bool:
-        return self.hangup_after is not None and self.elapsed() >= self.hangup_after
+        return self.dead or (self.hangup_after is not None and self.elapsed() >= self.hangup_after)
 
     async def sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -159,6 +160,8 @@ class FakeChannel:
         self.commands.append(f"EXEC {application} {args}")
         if application == "Dial":
             status, result = await self.phones.dial(self, args)
+            if self.dead:
+                raise AgiHangup("EOF: the PBX is gone")
             self.vars["DIALSTATUS"] = status
             return AgiReply(200, str(result))
         return AgiReply(200, "0")

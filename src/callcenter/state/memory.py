@@ -189,9 +189,7 @@ class MemoryAcdState:
             self._wait_remove(entry)
         return entry
 
-    async def claim(
-        self, queue: str, entry_id: str, now: float, rnd: float = 0.0, owner: str = ""
-    ) -> Claim:
+    async def claim(self, queue: str, entry_id: str, now: float, rnd: float = 0.0, owner: str = "") -> Claim:
         entry = self._entries.get(entry_id)
         q = self._queues.get(queue)
         if entry is None or q is None or entry.queue != queue:
@@ -257,9 +255,7 @@ class MemoryAcdState:
             return lambda agent: float(self._status[agent].calls)
         return None
 
-    def _commit(
-        self, q: QueueConfig, entry: WaitingEntry, cand: Candidate, now: float, owner: str
-    ) -> Claim:
+    def _commit(self, q: QueueConfig, entry: WaitingEntry, cand: Candidate, now: float, owner: str) -> Claim:
         agent = cand[2]
         cfg = self._agents[agent]
         current = self._status[agent]

@@ -659,9 +659,7 @@ class RedisAcdState(RedisCalls):
             owner=entry.owner,
         )
 
-    async def claim(
-        self, queue: str, entry_id: str, now: float, rnd: float = 0.0, owner: str = ""
-    ) -> Claim:
+    async def claim(self, queue: str, entry_id: str, now: float, rnd: float = 0.0, owner: str = "") -> Claim:
         res = await self._script(
             "claim", self._claim_s, queue, entry_id, repr(now), repr(rnd), str(self.max_scan), owner
         )
