@@ -12,9 +12,11 @@ Redis that restarts comes back empty. The truth is:
 
 Each pass repairs what differs, logs it and counts it (``callcenter_acd_reconcile_*_total``):
 
-1. the state came back empty (no seed marker): the queues and agents are stored again, and each agent
-   comes back as it was last seen (bus events and earlier passes): logged-in agents available (or busy
-   while their phone has a channel), paused agents paused with their reason, the others logged out;
+1. the state came back empty (no seed marker; a state that kept its marker is the truth for the
+   configuration, so an admin's deletion is never undone): the queues and agents are stored again,
+   and each agent comes back as it was last seen (bus events and earlier passes): logged-in agents
+   available (or busy while their phone has a channel), paused agents paused with their reason, the
+   others logged out;
 2. a waiting call whose session is gone (this instance: not in ``live_entries``; another instance: its
    lease expired) is removed;
 3. an agent ringing for an offer whose holder is gone (the waiter's session, this instance's callback
@@ -207,14 +209,16 @@ class AcdReconciler:
         started = time.perf_counter()
         now = acd._clock()
         report = ReconcileReport(reason)
-        restored = await self._restore_config(report)
+        statuses = await state.list_agents()
+        restored = await self._restore_config({s.agent for s in statuses}, report)
+        if restored:
+            statuses = await state.list_agents()
         instances = await state.instances(now)
         alive = {name for name, up in instances.items() if up} | {acd.instance}
         report.dead_instances = sorted(name for name, up in instances.items() if not up and name not in alive)
         entries = await state.entries()
         report.entries = len(entries)
         kept = await self._waiters(entries, alive, report)
-        statuses = await state.list_agents()
         report.agents = len(statuses)
         if restored:
             statuses = await self._restore_states(statuses, restored, now, report)
@@ -231,50 +235,54 @@ class AcdReconciler:
             log.debug("ACD reconciled: nothing to repair", extra=report.as_dict())
         return report
 
-    async def _restore_config(self, report: ReconcileReport) -> set[str]:
-        """Store again the queues and agents missing from the state; returns the agents re-created."""
+    async def _restore_config(self, present: set[str], report: ReconcileReport) -> set[str]:
+        """Store again the queues and agents missing from the state (``present``: the agents it has);
+        returns the agents re-created."""
         acd = self.acd
         state = acd.state
-        seeded = await state.seeded()
+        if await state.seeded():
+            # the state is the one the configuration went into: it is the truth (an agent or queue
+            # missing there was deleted by an admin, possibly on another instance a moment ago)
+            if acd.agents:
+                self._known_agents = dict(acd.agents)  # the configuration as last seen in the state
+            if acd.queues:
+                self._known_queues = dict(acd.queues)
+            return set()
+        # the state came back empty: the file, the configuration last seen in the state, the cache
         queues = {q.name: q for q in await state.load_queues()}
-        agents = {a.id: a for a in await state.load_agents()}
-        want_q: dict[str, QueueConfig] = dict(acd.queues)
-        want_a: dict[str, AgentConfig] = dict(acd.agents)
-        if not seeded:
-            # the state came back empty: the file, then the last configuration seen in the state
-            file = acd.file_config
-            for q in file.queues if file is not None else ():
+        want_q: dict[str, QueueConfig] = {}
+        want_a: dict[str, AgentConfig] = {}
+        file = acd.file_config
+        for source_q, source_a in (
+            (file.queues if file is not None else (), file.agents if file is not None else ()),
+            (tuple(self._known_queues.values()), tuple(self._known_agents.values())),
+            (tuple(acd.queues.values()), tuple(acd.agents.values())),
+        ):
+            for q in source_q:
                 want_q.setdefault(q.name, q)
-            for a in file.agents if file is not None else ():
+            for a in source_a:
                 want_a.setdefault(a.id, a)
-            for name, q in self._known_queues.items():
-                want_q.setdefault(name, q)
-            for agent_id, a in self._known_agents.items():
-                want_a.setdefault(agent_id, a)
         missing_q = [q for name, q in want_q.items() if name not in queues]
-        missing_a = [a for agent_id, a in want_a.items() if agent_id not in agents]
+        missing_a = [a for agent_id, a in want_a.items() if agent_id not in present]
         for q in missing_q:
             await state.save_queue(q)
             queues[q.name] = q
+        restored: set[str] = set()
         for a in missing_a:
             if all(m.queue in queues for m in a.queues):
                 await state.save_agent(a)
-                agents[a.id] = a
-        if not seeded:
-            await state.mark_seeded()
-            report.reseeded = True
-            acd.stats["reconcile_state_reseeded"] += 1
-        restored = {a.id for a in missing_a if a.id in agents}
+                restored.add(a.id)
+        await state.mark_seeded()
+        report.reseeded = True
+        acd.stats["reconcile_state_reseeded"] += 1
         report.config_restored = len(missing_q) + len(restored)
         acd.stats["reconcile_config_restored"] += report.config_restored
         if missing_q or restored:
             log.warning(
                 "ACD configuration restored in the shared state",
-                extra={"queues": [q.name for q in missing_q], "agents": len(restored), "seeded": seeded},
+                extra={"queues": [q.name for q in missing_q], "agents": len(restored)},
             )
             await acd.refresh()
-        self._known_queues = queues
-        self._known_agents = agents
         return restored
 
     async def _restore_states(
