@@ -267,6 +267,7 @@ class Service:
             "callcenter_ivr_flow_reloads_rejected_total": float(self.ivr_flows.rejected),
             **self.screenpop.metrics(),
             **self.kpi.metrics(),
+            **self.acd.metrics(),  # routing counters and the reconciler's repairs
         }
 
     # --- lifecycle --------------------------------------------------------------------------

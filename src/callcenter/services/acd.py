@@ -1355,6 +1355,8 @@ class AcdService:
     def metrics(self) -> dict[str, float]:
         out = {f"callcenter_acd_{k}_total": float(v) for k, v in self.stats.items()}
         out["callcenter_acd_transitions_pending"] = float(len(self._pending_log))
+        last = self.reconciler.last
+        out["callcenter_acd_reconcile_last_seconds"] = last.seconds if last is not None else -1.0
         return out
 
 
