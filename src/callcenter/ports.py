@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from callcenter.domain.acd import (
     AgentConfig,
@@ -169,6 +169,17 @@ class AgiChannel(Protocol):
     async def exec(self, application: str, args: str = "") -> AgiReply: ...
 
     async def verbose(self, message: str, level: int = 1) -> None: ...
+
+
+@runtime_checkable
+class IdleAgiChannel(AgiChannel, Protocol):
+    """An ``AgiChannel`` that can sit with no command outstanding and still notice the caller leave."""
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """With no command in flight, wait up to ``timeout`` seconds for Asterisk's asynchronous
+        ``HANGUP`` line or EOF: True when the caller is gone, False when the time ran out. DTMF pressed
+        meanwhile is lost (Asterisk's AGI reads and drops frames between commands). Cancelling is safe."""
+        ...
 
 
 class CallRouter(Protocol):

@@ -85,6 +85,8 @@ class FakeChannel:
         self.vars: dict[str, str] = {}
         self.commands: list[str] = []
         self.dead = False  # the PBX died (kill -9): the AGI socket reached EOF
+        self.idle_waits = 0
+        self.dropped_digits: list[str] = []
 
     @property
     def env(self) -> Mapping[str, str]:
@@ -149,6 +151,21 @@ class FakeChannel:
                 return AgiReply(200, str(ord(digit)))
             await asyncio.sleep(min(0.005, max(0.0, end - time.monotonic())))
         return AgiReply(200, "-1" if self.hung_up else "0")
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """No command outstanding (``ports.IdleAgiChannel``): like Asterisk, DTMF pressed meanwhile is
+        dropped; a hang-up is noticed at once (the asynchronous HANGUP line)."""
+        self.idle_waits += 1
+        end = time.monotonic() + timeout
+        while True:
+            while self.digits and self.digits[0][0] <= self.elapsed():
+                self.dropped_digits.append(self.digits.pop(0)[1])
+            if self.hung_up:
+                return True
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(0.005, left))
 
     async def set_variable(self, name: str, value: str) -> None:
         self.vars[name] = value

@@ -66,8 +66,9 @@ from callcenter.domain.agi import AgiReply
 from callcenter.domain.errors import AgiError, AgiHangup, CallcenterError, ConfigError, PbxError, StateError
 from callcenter.domain.queueing import QueueRequest, RouteOutcome, RouteResult
 from callcenter.domain.routing import announce_minutes, expected_wait, merge_skills, service_level
-from callcenter.ports import AcdState, AgentStateLog, AgiChannel, PbxControl, Publisher
+from callcenter.ports import AcdState, AgentStateLog, AgiChannel, IdleAgiChannel, PbxControl, Publisher
 from callcenter.services.acd_reconcile import RECONCILE_STATS, AcdReconciler
+from callcenter.services.acd_waiters import Waiter, WaiterBoard, idle
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,9 @@ class AcdSounds:
 @dataclass(frozen=True, slots=True)
 class AcdOptions:
     wait_slice: float = 1.0  # seconds per wait-loop tick (WAIT FOR DIGIT under music on hold)
+    evented_wait: bool = True  # callers sleep until an agent frees (see ``acd_waiters``)
+    idle_claim: float = 5.0  # evented wait: a claim at least this often (a lost bus event)
+    callback_window: float = 5.0  # evented wait: seconds of listening for the digit after the offer
     tick: float = 0.25  # timers (wrap-up, busy rest), callbacks, config refresh
     config_refresh: float = 5.0
     handle_time_refresh: float = 10.0
@@ -169,6 +173,7 @@ class AcdService:
         self.channels_known = False
         self._file_config: AcdConfig | None = None
         self.reconciler = AcdReconciler(self)
+        self.waiters = WaiterBoard()
         self._stop = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -186,6 +191,7 @@ class AcdService:
             "publish_errors": 0,
             "log_failures": 0,
             "cas_retries": 0,
+            "wait_claims": 0,
             **{key: 0 for key in RECONCILE_STATS},
         }
 
@@ -333,6 +339,7 @@ class AcdService:
             self._refresh_needed = True
         elif kind == "agent.state":
             self.reconciler.note_bus(event)
+            self._wake_waiters(event)
 
     async def tick(self) -> None:
         """Timers (wrap-up end, busy rest), callbacks, configuration refresh: run every ``tick``."""
@@ -439,25 +446,59 @@ class AcdService:
     async def _wait(
         self, channel: AgiChannel, q: QueueConfig, entry: WaitingEntry, request: QueueRequest, started: float
     ) -> RouteResult:
+        waiter = self.waiters.add(q.name, entry.id, entry.priority, entry.seq, bool(entry.skills))
+        try:
+            return await self._wait_loop(channel, q, entry, request, started, waiter)
+        finally:
+            self.waiters.remove(q.name, entry.id)
+
+    async def _wait_loop(
+        self,
+        channel: AgiChannel,
+        q: QueueConfig,
+        entry: WaitingEntry,
+        request: QueueRequest,
+        started: float,
+        waiter: Waiter,
+    ) -> RouteResult:
+        """The caller's wait. Event-driven (``acd_waiters``) when the channel can sit idle and DTMF is
+        only needed after a callback offer; else app_queue style, a claim and a ``WAIT FOR DIGIT`` slice
+        about once a second (a queue offering callbacks without announcements listens all the time)."""
         moh = False
         next_announce = started + q.announce_interval if q.announce_interval > 0 else float("inf")
+        evented = (
+            self.options.evented_wait
+            and isinstance(channel, IdleAgiChannel)
+            and not (q.callback and q.announce_interval <= 0)
+        )
+        max_wait_at = started + q.max_wait if q.max_wait else float("inf")
         while True:
             if channel.hung_up:
                 raise _Hangup
             now = self._clock()
+            waiter.event.clear()
+            self.stats["wait_claims"] += 1
             claim = await self.state.claim(q.name, entry.id, now, self._rng.random(), self.instance)
             if claim.status is EntryStatus.GONE:
                 log.warning("waiting entry vanished", extra={"linkedid": request.call_id, "queue": q.name})
                 return RouteResult(RouteOutcome.ERROR, target=q.fallback, wait_seconds=now - started)
             if claim.status is EntryStatus.OFFERED and claim.agent is not None:
+                if claim.available > 0:
+                    self.waiters.wake_next(q.name, waiter, served=True)
                 if moh:
                     moh = False
                     await self._music(channel, None)
-                result = await self._offer(channel, q, entry, request, claim, started)
+                waiter.offering = True
+                try:
+                    result = await self._offer(channel, q, entry, request, claim, started)
+                finally:
+                    waiter.offering = False
                 if result is not None:
                     return result
                 await self.state.requeue(entry.id)
                 continue
+            if claim.available > 0:
+                self.waiters.wake_next(q.name, waiter, served=False)
             waited = now - started
             if q.max_wait and waited >= q.max_wait:
                 return await self._overflow(q, request, started, "max_wait")
@@ -473,7 +514,19 @@ class AcdService:
                     await self._music(channel, None)
                 digit = await self._announce(channel, q, claim)
                 next_announce = self._clock() + q.announce_interval
-            if digit is None:
+                if digit is None and evented and q.callback:
+                    moh = True
+                    await self._music(channel, q.music_class)
+                    digit = await self._callback_window(channel, q, waiter, next_announce)
+            if digit is None and evented:
+                if not moh:
+                    moh = True
+                    await self._music(channel, q.music_class)
+                until = min(next_announce, max_wait_at, self._clock() + self.options.idle_claim)
+                assert isinstance(channel, IdleAgiChannel)
+                if await idle(channel, waiter.event, until - self._clock()):
+                    raise _Hangup
+            elif digit is None:
                 if not moh:
                     moh = True
                     await self._music(channel, q.music_class)
@@ -493,6 +546,34 @@ class AcdService:
                 if moh:
                     await self._music(channel, None)
                 return await self._callback_requested(channel, q, request, started)
+
+    async def _callback_window(
+        self, channel: AgiChannel, q: QueueConfig, waiter: Waiter, next_announce: float
+    ) -> str | None:
+        """Right after the callback offer: listen for the digit (``WAIT FOR DIGIT`` slices under music)
+        for ``callback_window`` seconds, until an agent may be free for this caller."""
+        end = min(self._clock() + self.options.callback_window, next_announce)
+        while not waiter.event.is_set():
+            left = end - self._clock()
+            if left <= 0:
+                return None
+            reply = await channel.wait_for_digit(max(10, int(min(self.options.wait_slice, left) * 1000)))
+            _check_hangup(reply)
+            if reply.digit is not None:
+                return reply.digit
+        return None
+
+    def _wake_waiters(self, event: Mapping[str, Any]) -> None:
+        """An agent's state changed (here or in another instance): wake the callers it may concern."""
+        cfg = self._agents.get(str(event.get("agent", "")))
+        if cfg is None:
+            return
+        state = event.get("state")
+        for m in cfg.queues:
+            if state == S.AVAILABLE.value:
+                self.waiters.wake_head(m.queue)
+            elif state == S.LOGGED_OUT.value:
+                self.waiters.wake_all(m.queue)
 
     async def _music(self, channel: AgiChannel, music_class: str | None) -> None:
         line = f"SET MUSIC ON {music_class}" if music_class else "SET MUSIC OFF"
@@ -1355,6 +1436,7 @@ class AcdService:
     def metrics(self) -> dict[str, float]:
         out = {f"callcenter_acd_{k}_total": float(v) for k, v in self.stats.items()}
         out["callcenter_acd_transitions_pending"] = float(len(self._pending_log))
+        out["callcenter_acd_wait_wakeups_total"] = float(self.waiters.wakeups)
         last = self.reconciler.last
         out["callcenter_acd_reconcile_last_seconds"] = last.seconds if last is not None else -1.0
         return out
