@@ -461,9 +461,11 @@ class AcdService:
         started: float,
         waiter: Waiter,
     ) -> RouteResult:
-        """The caller's wait. Event-driven (``acd_waiters``) when the channel can sit idle and DTMF is
-        only needed after a callback offer; else app_queue style, a claim and a ``WAIT FOR DIGIT`` slice
-        about once a second (a queue offering callbacks without announcements listens all the time)."""
+        """The caller's wait; ``claim`` runs only once woken (``acd_waiters``), or when an announcement,
+        the max wait or ``idle_claim`` is due. In between the caller sits under music with no AGI command
+        outstanding when the channel can (``IdleAgiChannel``) and DTMF is only needed after a callback
+        offer; else (a queue offering callbacks without announcements listens all the time) in ``WAIT
+        FOR DIGIT`` slices of ``wait_slice``, app_queue style."""
         moh = False
         next_announce = started + q.announce_interval if q.announce_interval > 0 else float("inf")
         evented = (
@@ -527,16 +529,19 @@ class AcdService:
                 if await idle(channel, waiter.event, until - self._clock()):
                     raise _Hangup
             elif digit is None:
+                # listening all the time: WAIT FOR DIGIT slices, a claim only once woken or due
                 if not moh:
                     moh = True
                     await self._music(channel, q.music_class)
-                slice_s = self.options.wait_slice
-                if q.max_wait:
-                    slice_s = min(slice_s, max(0.01, q.max_wait - waited))
-                slice_s = min(slice_s, max(0.01, next_announce - now))
-                reply = await channel.wait_for_digit(max(10, int(slice_s * 1000)))
-                _check_hangup(reply)
-                digit = reply.digit
+                until = min(next_announce, max_wait_at, now + self.options.idle_claim)
+                while digit is None and not waiter.event.is_set():
+                    left = until - self._clock()
+                    if left <= 0:
+                        break
+                    slice_ms = max(10, int(min(self.options.wait_slice, left) * 1000))
+                    reply = await channel.wait_for_digit(slice_ms)
+                    _check_hangup(reply)
+                    digit = reply.digit
             if (
                 digit is not None
                 and q.callback

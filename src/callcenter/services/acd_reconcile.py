@@ -356,7 +356,6 @@ class AcdReconciler:
         acd = self.acd
         grace = acd.options.reconcile_grace
         offered = {e.agent: e for e in entries if e.status is EntryStatus.OFFERED and e.agent}
-        pending_callbacks = acd.pending_callback_entries()
         linkedids = set(acd.channels.values()) if acd.channels_known else set()
         for s in statuses:
             self.note(s.agent, s.state, s.reason)
@@ -372,7 +371,7 @@ class AcdReconciler:
                     if holder != acd.instance and holder in alive:
                         continue  # another live instance is ringing this agent
                     if holder == acd.instance and (
-                        entry.id in acd.live_entries or entry.id in pending_callbacks
+                        entry.id in acd.live_entries or entry.id in acd.pending_callback_entries()
                     ):
                         continue
                     if entry.kind is EntryKind.CALLBACK and await acd.state.requeue(entry.id):
