@@ -27,7 +27,7 @@ from callcenter.state.redis_acd import RedisAcdState
 from callcenter.state.redis_conn import connect_redis
 from tests.acd.fakes import FAST, FakeChannel, FakeLog, FakePbx, Phone, Phones, agents, queue, request
 from tests.acd.test_acd_service import eventually
-from tests.state.redis_support import redis_client, unique_prefix
+from tests.state.redis_support import redis_client, redis_state, unique_prefix
 
 pytestmark = pytest.mark.redis
 
@@ -214,3 +214,25 @@ async def _entry_owned(acd: AcdService, entry_id: str, owner: str) -> bool:
 async def _nothing_of(acd: AcdService, dead: str) -> bool:
     entries = await acd.state.entries()
     return not [e for e in entries if e.kind is EntryKind.CALL and dead in (e.owner, e.claimed_by)]
+
+
+async def test_restore_takes_admin_changes_and_never_undoes_a_deletion() -> None:
+    async with redis_state() as state:
+        acd = AcdService(state, InProcessBus(), directory=AgentDirectory(), options=HEAL)
+        await acd.start(CONFIG)
+        try:
+            await eventually(lambda: acd.reconciler.last is not None)
+            await acd.put_agent({"id": "2001", "endpoint": "PJSIP/2001", "queues": {"support": 0}})
+            await acd.login("2001")
+            await acd.delete_agent("1003")  # in the file, deleted by an admin: stays deleted
+            report = await acd.reconciler.reconcile("seeded")
+            assert report.config_restored == 0 and "1003" not in {a.id for a in await state.load_agents()}
+            await state.clear()  # Redis came back empty
+            await eventually(lambda: _is(acd, "2001", (AgentState.AVAILABLE, "")), timeout=5.0)
+            ids = {a.id for a in await state.load_agents()}
+            # the file's agents come back (1003 too: the file is the configuration of record after a
+            # wipe), and so does the agent an admin added, logged in as it was
+            assert {"1001", "1002", "2001"} <= ids
+            assert await status_of(acd, "1001") == (AgentState.LOGGED_OUT, "")
+        finally:
+            await acd.close()
