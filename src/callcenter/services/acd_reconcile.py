@@ -210,9 +210,13 @@ class AcdReconciler:
         now = acd._clock()
         report = ReconcileReport(reason)
         statuses = await state.list_agents()
-        restored = await self._restore_config({s.agent for s in statuses}, report)
-        if restored:
-            statuses = await state.list_agents()
+        reseed = await self._restore_config({s.agent for s in statuses}, report)
+        if reseed:
+            # states restored before the seed marker: a pass that fails midway is done again
+            statuses = await self._restore_states(await state.list_agents(), now, report)
+            await state.mark_seeded()
+            report.reseeded = True
+            acd.stats["reconcile_state_reseeded"] += 1
         instances = await state.instances(now)
         alive = {name for name, up in instances.items() if up} | {acd.instance}
         report.dead_instances = sorted(name for name, up in instances.items() if not up and name not in alive)
@@ -220,8 +224,6 @@ class AcdReconciler:
         report.entries = len(entries)
         kept = await self._waiters(entries, alive, report)
         report.agents = len(statuses)
-        if restored:
-            statuses = await self._restore_states(statuses, restored, now, report)
         await self._agents(statuses, kept, alive, now, report)
         for name in report.dead_instances:
             await state.forget_instance(name)
@@ -235,9 +237,9 @@ class AcdReconciler:
             log.debug("ACD reconciled: nothing to repair", extra=report.as_dict())
         return report
 
-    async def _restore_config(self, present: set[str], report: ReconcileReport) -> set[str]:
-        """Store again the queues and agents missing from the state (``present``: the agents it has);
-        returns the agents re-created."""
+    async def _restore_config(self, present: set[str], report: ReconcileReport) -> bool:
+        """Store again the queues and agents missing from a state that lost its seed marker
+        (``present``: the agents it has); returns whether it had lost it."""
         acd = self.acd
         state = acd.state
         if await state.seeded():
@@ -247,7 +249,7 @@ class AcdReconciler:
                 self._known_agents = dict(acd.agents)  # the configuration as last seen in the state
             if acd.queues:
                 self._known_queues = dict(acd.queues)
-            return set()
+            return False
         # the state came back empty: the file, the configuration last seen in the state, the cache
         queues = {q.name: q for q in await state.load_queues()}
         want_q: dict[str, QueueConfig] = {}
@@ -272,9 +274,6 @@ class AcdReconciler:
             if all(m.queue in queues for m in a.queues):
                 await state.save_agent(a)
                 restored.add(a.id)
-        await state.mark_seeded()
-        report.reseeded = True
-        acd.stats["reconcile_state_reseeded"] += 1
         report.config_restored = len(missing_q) + len(restored)
         acd.stats["reconcile_config_restored"] += report.config_restored
         if missing_q or restored:
@@ -283,18 +282,18 @@ class AcdReconciler:
                 extra={"queues": [q.name for q in missing_q], "agents": len(restored)},
             )
             await acd.refresh()
-        return restored
+        return True
 
     async def _restore_states(
-        self, statuses: list[AgentStatus], restored: set[str], now: float, report: ReconcileReport
+        self, statuses: list[AgentStatus], now: float, report: ReconcileReport
     ) -> list[AgentStatus]:
-        """Agents stored again come back as last seen: logged in → available (busy while their phone
-        has a channel), paused → paused, else logged out."""
+        """Agents stored again (logged out, never changed: version 0) come back as last seen: logged in
+        → available (busy while their phone has a channel), paused → paused, else logged out."""
         acd = self.acd
         out = []
         for s in statuses:
             last = self.last_known.get(s.agent)
-            if s.agent not in restored or last is None or s.state is not S.LOGGED_OUT:
+            if last is None or s.state is not S.LOGGED_OUT or s.version != 0:
                 out.append(s)
                 continue
             was, why = last
