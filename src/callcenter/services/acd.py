@@ -3,10 +3,14 @@
 ``AcdService`` implements ``ports.CallRouter``. ``route()`` holds the caller's AGI session:
 
 1. nobody logged in → ``NO_AGENTS`` (the queue's fallback); queue full → ``OVERFLOW``;
-2. the caller is enqueued (priority first, FIFO within a priority) and the wait loop runs, app_queue
-   style, about once a second (``wait_slice``): one ``claim`` on the shared state (atomically reserves
-   an agent when it is this caller's turn), then music on hold (``SET MUSIC ON``) with ``WAIT FOR
-   DIGIT`` for the slice, periodic position and expected-wait announcements, the callback digit;
+2. the caller is enqueued (priority first, FIFO within a priority) and waits under music on hold
+   (``SET MUSIC ON``): a ``claim`` on the shared state (atomically reserves an agent when it is this
+   caller's turn) runs when the caller is woken (``acd_waiters``: an agent of the queue freed or
+   logged out, here or in another instance) or an announcement (position, expected wait, callback
+   offer), the max wait or ``idle_claim`` is due; in between no AGI command is outstanding (the
+   asynchronous HANGUP line says when the caller leaves) and the callback digit is read in a window
+   after the offer. A queue offering callbacks without announcements listens all the time instead
+   (``WAIT FOR DIGIT`` slices of ``wait_slice``, app_queue style);
 3. an agent reserved → ``EXEC Dial <endpoint>,<ring timeout>,m(<music>)U(mixmon)``: the agent's phone
    rings while the caller hears music; ``DIALSTATUS`` decides: ANSWER → the call was bridged and
    recorded and has ended (the agent goes to wrap-up) — unless the console put it on hold (``CC_HOLD``
@@ -22,6 +26,8 @@ records every transition (written behind to ``AgentStateLog``) and publishes it 
 (``observe``, fed by the composition root) mark the agent on call when the dial is answered, on hold,
 and *busy* when their phone is used outside the ACD. Callbacks are worked by a background loop: the
 next free agent is called first (Originate), then the customer from the queue's callback context.
+What events cannot keep right (a PBX killed, a service killed, Redis back empty, an instance dead) the
+reconciler repairs (``acd_reconcile``); each instance holds a lease in the shared state.
 """
 
 from __future__ import annotations
