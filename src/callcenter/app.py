@@ -292,6 +292,7 @@ class Service:
             **self.screenpop.metrics(),
             **self.kpi.metrics(),
             **self.pbx_health.metrics(),
+            **self.acd.metrics(),  # routing counters and the reconciler's repairs
         }
 
     # --- lifecycle --------------------------------------------------------------------------

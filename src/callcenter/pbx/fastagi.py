@@ -266,6 +266,31 @@ class AgiSession:
             raise AgiError("over-long line from Asterisk") from None
         return raw.decode("utf-8", "replace").rstrip("\r\n")
 
+    async def wait_idle(self, timeout: float) -> bool:
+        """``ports.IdleAgiChannel``: no command outstanding; True once the caller is gone (the
+        asynchronous ``HANGUP`` line or EOF, fact 24), False after ``timeout``. Cancel-safe: a line not
+        complete stays in the reader's buffer. The idle time is not counted as the service's turnaround."""
+        if self._hung_up or self._eof or self._broken:
+            return True
+        if self._in_flight:
+            raise AgiError("wait_idle with a command in flight")
+        try:
+            async with asyncio.timeout(max(0.0, timeout)):
+                while True:
+                    line = await self._readline()
+                    if line == "HANGUP":
+                        self._hung_up = True
+                        return True
+                    if line:
+                        self._broken = True
+                        raise AgiError(f"unexpected line from Asterisk between commands: {line[:40]!r}")
+        except TimeoutError:
+            return False
+        except AgiHangup:
+            return True
+        finally:
+            self._replied_at = 0.0
+
     def _check(self, reply: AgiReply, what: str) -> AgiReply:
         if reply.code != 200:
             raise AgiError(f"{what}: {reply.text}")
