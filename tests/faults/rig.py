@@ -30,10 +30,10 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+from tests.faults.servers import free_port
 
 from callcenter.sim.config import AgentPhoneProfile, CustomerProfile, SimConfig
 from callcenter.sim.runner import Simulator
-from tests.faults.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRST_AGENT = 1001
@@ -171,19 +171,23 @@ class ServiceProcess:
     def prepare(self) -> None:
         """Schema and an admin with a bearer token (done once per database)."""
         self.cli("migrate")
-        self.cli("user", "add", "faults-admin", "--role", "admin", "--password-stdin", stdin="faults-admin-pw\n")
+        self.cli(
+            "user", "add", "faults-admin", "--role", "admin", "--password-stdin", stdin="faults-admin-pw\n"
+        )
         self.token = self.cli("token", "add", "faults-admin").strip().splitlines()[-1]
 
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with open(self.center.root / f"{self.name}.log", "ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "callcenter", "serve"],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.center.root,
+            )
+
     async def start(self, ready_timeout: float = 60.0) -> None:
-        log = open(self.center.root / f"{self.name}.log", "ab")  # noqa: SIM115 - owned by the process
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "callcenter", "serve"],
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=self.center.root,
-        )
-        log.close()
+        self.proc = await asyncio.to_thread(self._spawn)
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -247,11 +251,37 @@ class ServiceProcess:
             assert status == 200, f"login {agent}: {status} {body}"
 
     async def agent_states(self) -> Counter[str]:
+        return Counter((await self.agents_by_id()).values())
+
+    async def agents_by_id(self) -> dict[str, str]:
+        """Agent id -> ACD state, as the service's API reports them."""
         status, body = await self.api("GET", "/api/acd/agents")
         if status != 200 or not isinstance(body, dict | list):
-            return Counter()
+            return {}
         items = body.get("agents", []) if isinstance(body, dict) else body
-        return Counter(str(a.get("state")) for a in items if isinstance(a, dict))
+        return {str(a.get("id")): str(a.get("state")) for a in items if isinstance(a, dict)}
+
+    async def stuck_agents(self, sim: Simulator) -> set[str]:
+        """Agents the ACD holds ``ringing``/``on_call`` whose simulated phone is in no call."""
+        pbx = sim.pbx
+        assert pbx is not None
+        busy = {a for a, state in (await self.agents_by_id()).items() if state in ("ringing", "on_call")}
+        return {a for a in busy if a not in pbx.agent_in_use}
+
+    async def last_stuck(self, sim: Simulator, since: float, window: float) -> tuple[float, set[str]]:
+        """Samples every 0.5 s for ``window`` seconds. Returns the seconds from ``since`` to the last
+        sample at which some agent had been stuck for two samples in a row (0.0: never), and every agent
+        seen stuck. A value close to ``window`` means agents were still stuck at the end."""
+        last, seen, previous = 0.0, set(), set()
+        end = time.monotonic() + window
+        while time.monotonic() < end:
+            stuck = await self.stuck_agents(sim)
+            if stuck & previous:
+                last = time.monotonic() - since
+                seen |= stuck & previous
+            previous = stuck
+            await asyncio.sleep(0.5)
+        return last, seen
 
 
 class Traffic:
@@ -352,7 +382,8 @@ class Ledger:
     def summary(self) -> str:
         return (
             f"placed {self.placed} / stored {self.stored} / lost {len(self.lost)} / "
-            f"duplicated {len(self.duplicated)} / left open {self.open_rows} / unmatched rows {self.foreign_rows}"
+            f"duplicated {len(self.duplicated)} / left open {self.open_rows} / "
+            f"unmatched rows {self.foreign_rows}"
         )
 
 
