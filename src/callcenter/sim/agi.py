@@ -14,7 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
-from callcenter.sim.pbx import EV_AGI, PROMPT_SECONDS, Channel, Pbx, _float, _prompt_seconds
+from callcenter.sim.classes import EV_AGI
+from callcenter.sim.pbx import PROMPT_SECONDS, Channel, Pbx, _float, _prompt_seconds
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,8 @@ class AgiSession:
         self.url = url
         self.args = args
         self.hangup_sent = False
+        #: the PBX was killed (``Simulator.crash``): the socket just closes, nothing more is sent
+        self.crashed = False
         self.db: dict[tuple[str, str], str] = pbx.agi_db
 
     def env_block(self) -> bytes:
@@ -139,7 +142,14 @@ class AgiSession:
         lines += [f"agi_arg_{i}: {a}" for i, a in enumerate(self.args, 1)]
         return ("\n".join(lines) + "\n\n").encode("utf-8", "replace")
 
+    def kill(self) -> None:
+        """The PBX died: the socket closes now, the command in flight is never answered."""
+        self.crashed = True
+        self.writer.close()
+
     def send(self, text: str) -> None:
+        if self.crashed:
+            return
         if not self.writer.is_closing():
             self.writer.write(text.encode("utf-8", "replace") + b"\n")
 
@@ -188,9 +198,10 @@ class AgiSession:
         except (ConnectionError, OSError):
             pass
         finally:
-            if self.chan.agi_dead:
-                self.hangup_sent = False
-                self.notify_hangup()
+            # res_agi with AGISIGHUP (default yes): "HANGUP" once more when the script ends, whether
+            # or not the channel is still up (local-agent-halves.agi, blind-transfer-results.agi)
+            if not self.crashed:
+                self.send("HANGUP")
             self.writer.close()
             with contextlib.suppress(TimeoutError, ConnectionError, OSError):
                 await asyncio.wait_for(self.writer.wait_closed(), 1.0)
@@ -463,7 +474,13 @@ class AgiSession:
     async def cmd_exec(self, args: list[str]) -> tuple[str, int]:
         app = args[0]
         data = ",".join(args[1:])
-        res = await self.run_app(app, data)
+        # pbx_exec: while it runs, the channel's application is the EXECed one (CoreShowChannel)
+        saved = self.chan.app, self.chan.appdata
+        self.chan.app, self.chan.appdata = app, data
+        try:
+            res = await self.run_app(app, data)
+        finally:
+            self.chan.app, self.chan.appdata = saved
         return f"200 result={res}", (2 if res < 0 else 0)
 
     async def run_app(self, app: str, data: str) -> int:
@@ -542,7 +559,11 @@ async def run_agi(pbx: Pbx, chan: Channel, url: str, args: list[str]) -> str:
         log.warning("FastAGI connect to %s:%s failed for %s: %s", host, port, chan.linkedid, exc)
         return "FAILURE"
     session = AgiSession(pbx, chan, reader, writer, url, args)
-    return await session.run()
+    pbx.agi_sessions.add(session)
+    try:
+        return await session.run()
+    finally:
+        pbx.agi_sessions.discard(session)
 
 
 __all__ = ["PROMPT_SECONDS", "AgiSession", "run_agi", "split_args"]

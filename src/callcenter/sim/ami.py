@@ -17,15 +17,13 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
+from callcenter.sim.ami_calls import CallActions
+from callcenter.sim.amiproto import Action, Result, parse_message, resp
+from callcenter.sim.amiproto import eventtv as _eventtv
+from callcenter.sim.classes import EV_AGENT, EV_ALL, EV_CALL, EV_SECURITY, EV_SYSTEM, EV_USER, EVENT_CLASSES
 from callcenter.sim.config import SimConfig
+from callcenter.sim.eventfilter import AmiAccount, account_for
 from callcenter.sim.pbx import (
-    EV_AGENT,
-    EV_ALL,
-    EV_CALL,
-    EV_SECURITY,
-    EV_SYSTEM,
-    EV_USER,
-    EVENT_CLASSES,
     STATE_DESC,
     Channel,
     Pbx,
@@ -42,56 +40,6 @@ _FLUSH_BYTES = 256 * 1024
 #: a client that does not read: drop the session beyond this much unsent data
 _MAX_BACKLOG = 64 * 1024 * 1024
 
-Headers = list[tuple[str, str]]
-Result = str | Coroutine[Any, Any, str]
-
-
-def _eventtv(t: float | None = None) -> str:
-    t = time.time() if t is None else t
-    ms = int((t % 1) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{ms:03d}+0000"
-
-
-def resp(aid: str | None, status: str = "Success", message: str | None = None, extra: str = "") -> str:
-    out = f"Response: {status}\r\n"
-    if aid is not None:
-        out += f"ActionID: {aid}\r\n"
-    if message is not None:
-        out += f"Message: {message}\r\n"
-    return out + extra + "\r\n"
-
-
-def parse_message(raw: bytes) -> Headers:
-    headers: Headers = []
-    for line in raw.decode("utf-8", "replace").split("\r\n"):
-        if not line:
-            continue
-        key, sep, value = line.partition(": ")
-        if not sep:
-            key, sep, value = line.partition(":")
-            value = value.lstrip()
-        headers.append((key.strip(), value))
-    return headers
-
-
-class Action:
-    __slots__ = ("aid", "first", "headers", "name")
-
-    def __init__(self, headers: Headers) -> None:
-        self.headers = headers
-        self.first: dict[str, str] = {}
-        for key, value in headers:
-            self.first.setdefault(key.lower(), value)
-        self.name = self.first.get("action", "")
-        self.aid = self.first.get("actionid")
-
-    def get(self, key: str, default: str = "") -> str:
-        return self.first.get(key.lower(), default)
-
-    def all(self, key: str) -> list[str]:
-        k = key.lower()
-        return [v for hk, v in self.headers if hk.lower() == k]
-
 
 class AmiSession(asyncio.Protocol):
     def __init__(self, server: AmiServer) -> None:
@@ -103,6 +51,8 @@ class AmiSession(asyncio.Protocol):
         self.username = ""
         self.events_on = True
         self.mask = EV_ALL
+        #: the manager.conf account logged in as (read= classes, eventfilter); None before Login
+        self.account: AmiAccount | None = None
         self.out: list[bytes] = []
         self.out_size = 0
         self.flush_scheduled = False
@@ -246,7 +196,7 @@ class AmiSession(asyncio.Protocol):
                     self.push(data)
 
 
-class AmiServer:
+class AmiServer(CallActions):
     """Serves AMI; ``publish`` is the PBX's event sink."""
 
     def __init__(self, cfg: SimConfig, pbx: Pbx) -> None:
@@ -261,6 +211,12 @@ class AmiServer:
         self.start_time = time.time()
         self.reload_time = self.start_time
         pbx.sink = self
+        #: manager.conf accounts: the service's user with ``cfg.event_filter``, plus ``cfg.ami_accounts``
+        self.accounts: dict[str, AmiAccount] = {
+            cfg.ami_user: account_for(cfg.ami_user, cfg.ami_secret, cfg.event_filter)
+        }
+        for user, secret, spec in cfg.ami_accounts:
+            self.accounts[user] = account_for(user, secret, spec)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -288,12 +244,15 @@ class AmiServer:
         # a copy: push() may close a session that does not read, which removes it from the set
         for s in tuple(self.listeners):
             if cls & s.mask:
+                acc = s.account
+                if acc is not None and acc.filtered and not (acc.may_read(cls) and acc.passes(data)):
+                    continue
                 s.push(data)
 
     def security(self, text: str) -> None:
         data = text.encode("utf-8", "replace")
         for s in tuple(self.listeners):
-            if s.mask & EV_SECURITY:
+            if s.mask & EV_SECURITY and (s.account is None or s.account.may_read(EV_SECURITY)):
                 s.push(data)
 
     # -- dispatch --------------------------------------------------------------------------------
@@ -335,7 +294,9 @@ class AmiServer:
 
     def login(self, s: AmiSession, a: Action) -> Result:
         user, secret = a.get("Username"), a.get("Secret")
-        if user == self.cfg.ami_user and secret == self.cfg.ami_secret:
+        account = self.accounts.get(user)
+        if account is not None and secret == account.secret:
+            s.account = account
             s.authed = True
             s.username = user
             s.session_tv = _eventtv()

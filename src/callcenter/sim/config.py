@@ -7,6 +7,7 @@ from typing import Literal
 
 CallMode = Literal["direct", "agi"]
 AgentTech = Literal["Local", "PJSIP"]
+DialplanKind = Literal["traces", "project"]
 
 #: hostile caller-ID names: screen pops must escape them
 HOSTILE_NAMES: tuple[str, ...] = (
@@ -69,11 +70,18 @@ class SimConfig:
     mode: CallMode = "direct"
     agents: int = 10
     first_agent: int = 1001
+    #: ``PJSIP``: one channel per agent leg (chan_pjsip-like); ``Local``: ``Local/<ext>@<agent_context>/n``,
+    #: two channels per leg as in Asterisk (``;1`` dialed half bridged to the customer, ``;2`` runs the
+    #: agent's dialplan, never bridged; fact 30). End-to-end tests parametrize over both.
     agent_tech: AgentTech = "PJSIP"
     agent_context: str = "agents"
     #: extensions.conf-compatible agents 1001-1004 (ring 2 s / never answers / hangs up) instead of
     #: randomly behaving phones: what the fidelity tests use
     trace_agents: bool = False
+    #: ``traces``: the recorder's extensions.conf of the first traces; ``project``: the project's
+    #: dialplan/extensions.conf + extensions-live.conf (``[incoming]`` AGI ``ivr?flow=main&linkedid=``,
+    #: ``[agent-sim]``, ``[cc-failsafe]``; ``sim/project.py``)
+    dialplan: DialplanKind = "traces"
     direct_exten: str = "8006"
     agi_exten: str = "8002"
     dial_timeout: float = 20.0
@@ -88,8 +96,18 @@ class SimConfig:
     phones: AgentPhoneProfile = field(default_factory=AgentPhoneProfile)
     # AMI output
     channelvars: tuple[str, ...] = ("CC_CALLID", "IVR_CHOICE")
+    #: the ``manager.conf`` account of ``ami_user`` (``sim/eventfilter.py``): ``"shipped"`` = the
+    #: project's dialplan/manager.conf ``[callcenter]`` (read=system,call,agent,user,cdr,dialplan and its
+    #: eventfilter lines: no Newexten/AGIExec/DTMF/security events, VarSet only for CC_*, IVR_*, MIX*,
+    #: QUEUE*), as a real Asterisk applies it to the service; ``"all"`` = read=all, no filter (the
+    #: recorder's account, for fidelity replays); or the path of a manager.conf
+    event_filter: str = "shipped"
+    #: more AMI accounts: (username, secret, event_filter spec as above)
+    ami_accounts: tuple[tuple[str, str, str], ...] = ()
     #: emit VarSet/Newexten events (Asterisk does; a manager.conf eventfilter usually drops most)
     dialplan_events: bool = True
+    #: wall seconds the PBX stays down in ``Simulator.restart()`` after ``crash()`` (trace: ~1.9 s)
+    restart_delay: float = 0.2
     system_name: str = ""
     asterisk_version: str = "22.10.1"
 
@@ -105,6 +123,8 @@ class SimConfig:
             problems.append(f"mode must be direct or agi, got {self.mode!r}")
         if self.agent_tech not in ("Local", "PJSIP"):
             problems.append(f"agent_tech must be Local or PJSIP, got {self.agent_tech!r}")
+        if self.dialplan not in ("traces", "project"):
+            problems.append(f"dialplan must be traces or project, got {self.dialplan!r}")
         if problems:
             raise ValueError("invalid simulator config: " + "; ".join(problems))
 
