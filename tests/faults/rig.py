@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.faults.servers import free_port
 
 from callcenter.sim.config import AgentPhoneProfile, CustomerProfile, SimConfig
+from callcenter.sim.pbx import CallStat
 from callcenter.sim.runner import Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -294,20 +295,24 @@ class Traffic:
         self.numbers: list[str] = []
         #: number -> wall time it was placed
         self.placed_at: dict[str, float] = {}
+        #: number -> the simulator's bookkeeping of that call (kept across a PBX crash and restart)
+        self.stats: dict[str, CallStat] = {}
         self._task: asyncio.Task[None] | None = None
 
     def place(self) -> str:
         number = f"{self.prefix}{len(self.numbers) + 1:08d}"
-        self.sim.place_call(number=number, name=f"Fault {len(self.numbers) + 1}")
+        self.stats[number] = self.sim.place_call(number=number, name=f"Fault {len(self.numbers) + 1}")
         self.numbers.append(number)
         self.placed_at[number] = time.monotonic()
         return number
 
     async def _run(self) -> None:
+        """Place calls at ``rate``; while the PBX is down (crashed), place none."""
         interval = 1.0 / self.rate
         next_at = time.monotonic()
         while True:
-            self.place()
+            if self.sim.pbx is not None and not self.sim.down:
+                self.place()
             next_at += interval
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
@@ -324,13 +329,10 @@ class Traffic:
     def answered_after(self, since: float) -> float | None:
         """Seconds from ``since`` (monotonic) to the placing of the first call after it that an agent
         answered: how long agents stayed unroutable."""
-        pbx = self.sim.pbx
-        assert pbx is not None
-        by_number = {c.number: c for c in pbx.calls}
         firsts = [
             self.placed_at[n] - since
             for n in self.numbers
-            if self.placed_at[n] >= since and by_number.get(n) is not None and by_number[n].connected
+            if self.placed_at[n] >= since and self.stats[n].connected
         ]
         return min(firsts) if firsts else None
 
@@ -358,6 +360,7 @@ class Ledger:
     duplicated: list[str]
     open_rows: int
     foreign_rows: int  # rows of this run that match no placed number (e.g. an empty caller)
+    outcomes: dict[str, list[str]] = field(default_factory=dict)  # number -> outcome of each row
 
     @classmethod
     async def read(cls, database_url: str, numbers: Iterable[str], prefix: str = "07") -> Ledger:
@@ -377,6 +380,7 @@ class Ledger:
             duplicated=[n for n in placed if counts[n] > 1],
             open_rows=sum(1 for r in rows if str(r[0]) in wanted and r[1] == "in_progress"),
             foreign_rows=sum(1 for r in rows if str(r[0]) not in wanted),
+            outcomes={n: [str(r[1]) for r in rows if str(r[0]) == n] for n in wanted if counts[n]},
         )
 
     def summary(self) -> str:
