@@ -31,6 +31,7 @@ import aiohttp
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from tests.faults.servers import free_port
+from tests.support.sim_agents import AgentTech, agent_endpoint
 
 from callcenter.sim.config import AgentPhoneProfile, CustomerProfile, SimConfig
 from callcenter.sim.pbx import CallStat
@@ -42,13 +43,15 @@ FIRST_AGENT = 1001
 
 @dataclass(frozen=True)
 class Center:
-    """An ACD configuration (one round-robin queue, ``agents`` PJSIP agents) and a one-node IVR flow."""
+    """An ACD configuration (one round-robin queue, ``agents`` agents with ``tech`` endpoints: PJSIP-like
+    single channels or Local pairs) and a one-node IVR flow."""
 
     root: Path
     agents: int
+    tech: AgentTech = "PJSIP"
 
     @classmethod
-    def write(cls, root: Path, agents: int) -> Center:
+    def write(cls, root: Path, agents: int, tech: AgentTech = "PJSIP") -> Center:
         lines = [
             "defaults: {ring_timeout: 8, wrapup: 0, announce: {interval: 0}}",
             "queues:",
@@ -57,7 +60,7 @@ class Center:
             "agents:",
         ]
         lines += [
-            f'  - {{id: "{a}", name: Agent {a}, endpoint: PJSIP/{a}, queues: [support]}}'
+            f'  - {{id: "{a}", name: Agent {a}, endpoint: "{agent_endpoint(tech, a)}", queues: [support]}}'
             for a in cls.agent_ids_of(agents)
         ]
         (root / "acd.yaml").write_text("\n".join(lines) + "\n")
@@ -70,7 +73,7 @@ class Center:
         )
         (flows / "sounds.txt").write_text((ROOT / "ivr_flows" / "sounds.txt").read_text())
         (flows / "queues.yaml").write_text("queues: [support]\n")
-        return cls(root, agents)
+        return cls(root, agents, tech)
 
     @staticmethod
     def agent_ids_of(count: int) -> list[str]:
@@ -88,7 +91,7 @@ class Center:
             agi_port=agi_port,
             agents=self.agents,
             first_agent=FIRST_AGENT,
-            agent_tech="PJSIP",
+            agent_tech=self.tech,
             seed=7,
             customers=CustomerProfile(
                 dtmf_choices=("",),

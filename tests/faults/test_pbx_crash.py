@@ -9,9 +9,11 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
 from tests.faults.conftest import RATE
 from tests.faults.rig import Center, HealthWatch, Ledger, ServiceProcess, Traffic, drain
 from tests.faults.servers import RedisProcess, free_port
+from tests.support.sim_agents import AGENT_TECHS, AgentTech
 
 from callcenter.sim.runner import Simulator
 
@@ -19,8 +21,9 @@ RELEASED_WITHIN = 10.0
 DOWN = 3.0
 
 
-async def test_pbx_killed_and_restarted(tmp_path: Path, redis_proc: RedisProcess) -> None:
-    center = Center.write(tmp_path, agents=40)
+@pytest.mark.parametrize("tech", AGENT_TECHS)
+async def test_pbx_killed_and_restarted(tmp_path: Path, redis_proc: RedisProcess, tech: AgentTech) -> None:
+    center = Center.write(tmp_path, agents=40, tech=tech)
     agi_port = free_port()
     db_url = f"sqlite+aiosqlite:///{tmp_path}/calls.db"
     async with Simulator(center.sim_config(agi_port)) as sim:
@@ -57,8 +60,9 @@ async def test_pbx_killed_and_restarted(tmp_path: Path, redis_proc: RedisProcess
     routable = traffic.answered_after(back_at)
     cut_answered = sorted(answered_at_crash & up_at_crash)
     wrong = {n: ledger.outcomes.get(n) for n in cut_answered if ledger.outcomes.get(n) != ["answered"]}
-    print(f"\nPBX kill -9, down {DOWN:.0f} s: {ledger.summary()}; {len(cut_answered)} answered calls cut,"
-          f" stored otherwise: {len(wrong)}; agents stuck {sorted(stuck_seen)} last seen {released:.1f} s"
+    print(f"\nPBX kill -9 ({tech} agents), down {DOWN:.0f} s: {ledger.summary()};"
+          f" {len(cut_answered)} answered calls cut, stored otherwise: {len(wrong)};"
+          f" agents stuck {sorted(stuck_seen)} last seen {released:.1f} s"
           f" after the restart; answered again after {routable} s; agents {dict(states)}")  # fmt: skip
     assert not ledger.lost, f"{ledger.summary()}: {ledger.lost[:10]}"
     assert not ledger.duplicated, f"{ledger.summary()}: {ledger.duplicated[:10]}"
