@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from tests.faults.servers import PostgresProcess, RedisProcess, pg_bin_dir, redis_binary
 
 #: the outage of the "down 30 s" faults (seconds); CALLCENTER_FAULT_OUTAGE shortens or lengthens it

@@ -30,12 +30,12 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
-from tests.faults.servers import free_port
-from tests.support.sim_agents import AgentTech, agent_endpoint
 
 from callcenter.sim.config import AgentPhoneProfile, CustomerProfile, SimConfig
 from callcenter.sim.pbx import CallStat
 from callcenter.sim.runner import Simulator
+from tests.faults.servers import free_port
+from tests.support.sim_agents import AgentTech, agent_endpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRST_AGENT = 1001
@@ -366,8 +366,11 @@ class Ledger:
     outcomes: dict[str, list[str]] = field(default_factory=dict)  # number -> outcome of each row
 
     @classmethod
-    async def read(cls, database_url: str, numbers: Iterable[str], prefix: str = "07") -> Ledger:
+    async def read(cls, database_url: str, numbers: Iterable[str], also_placed: Iterable[str] = ()) -> Ledger:
+        """``numbers`` must each be stored exactly once; ``also_placed`` (e.g. calls placed while the
+        service was down) may be stored or not, but never twice, and are not counted as unmatched."""
         placed = list(numbers)
+        others = set(also_placed)
         engine = create_async_engine(database_url)
         try:
             async with engine.connect() as conn:
@@ -376,13 +379,14 @@ class Ledger:
             await engine.dispose()
         counts = Counter(str(r[0]) for r in rows)
         wanted = set(placed)
+        known = wanted | others
         return cls(
             placed=len(placed),
             stored=sum(1 for n in placed if counts[n] >= 1),
             lost=[n for n in placed if counts[n] == 0],
-            duplicated=[n for n in placed if counts[n] > 1],
+            duplicated=[n for n in sorted(known) if counts[n] > 1],
             open_rows=sum(1 for r in rows if str(r[0]) in wanted and r[1] == "in_progress"),
-            foreign_rows=sum(1 for r in rows if str(r[0]) not in wanted),
+            foreign_rows=sum(1 for r in rows if str(r[0]) not in known),
             outcomes={n: [str(r[1]) for r in rows if str(r[0]) == n] for n in wanted if counts[n]},
         )
 

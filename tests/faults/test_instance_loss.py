@@ -10,12 +10,11 @@ import itertools
 import time
 from pathlib import Path
 
+from callcenter.sim.pbx import Channel
+from callcenter.sim.runner import Simulator
 from tests.faults.conftest import RATE
 from tests.faults.rig import Center, Ledger, ServiceProcess, Traffic, drain
 from tests.faults.servers import PostgresProcess, RedisProcess, free_port
-
-from callcenter.sim.pbx import Channel
-from callcenter.sim.runner import Simulator
 
 RELEASED_WITHIN = 15.0
 

@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+
+from callcenter.sim.runner import Simulator
 from tests.faults.conftest import RATE
 from tests.faults.rig import Center, HealthWatch, Ledger, ServiceProcess, Traffic, drain
 from tests.faults.servers import RedisProcess, free_port
 from tests.support.sim_agents import AGENT_TECHS, AgentTech
-
-from callcenter.sim.runner import Simulator
 
 RELEASED_WITHIN = 10.0
 DOWN = 3.0

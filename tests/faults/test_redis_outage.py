@@ -8,11 +8,10 @@ import asyncio
 import time
 from pathlib import Path
 
+from callcenter.sim.runner import Simulator
 from tests.faults.conftest import OUTAGE, RATE
 from tests.faults.rig import Center, HealthWatch, Ledger, ServiceProcess, Traffic, drain
 from tests.faults.servers import RedisProcess, free_port
-
-from callcenter.sim.runner import Simulator
 
 #: seconds after Redis is back within which agents take calls again
 ROUTABLE_WITHIN = 10.0

@@ -8,11 +8,10 @@ import asyncio
 import time
 from pathlib import Path
 
+from callcenter.sim.runner import Simulator
 from tests.faults.conftest import RATE
 from tests.faults.rig import Center, Ledger, ServiceProcess, Traffic, drain
 from tests.faults.servers import RedisProcess, free_port
-
-from callcenter.sim.runner import Simulator
 
 ROUTABLE_WITHIN = 10.0
 
@@ -43,7 +42,7 @@ async def test_service_sigkill_and_restart(tmp_path: Path, redis_proc: RedisProc
             while_up = traffic.numbers[:placed_before] + traffic.numbers[up_from:]
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
-                ledger = await Ledger.read(db_url, while_up)
+                ledger = await Ledger.read(db_url, while_up, traffic.numbers[placed_before:up_from])
                 if not ledger.lost and not ledger.open_rows:
                     break
                 await asyncio.sleep(1)

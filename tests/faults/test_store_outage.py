@@ -7,11 +7,10 @@ import asyncio
 import time
 from pathlib import Path
 
+from callcenter.sim.runner import Simulator
 from tests.faults.conftest import OUTAGE, RATE
 from tests.faults.rig import Center, HealthWatch, Ledger, ServiceProcess, Traffic, drain
 from tests.faults.servers import PostgresProcess, free_port
-
-from callcenter.sim.runner import Simulator
 
 
 async def test_postgres_down_then_back(tmp_path: Path, pg_proc: PostgresProcess) -> None:
