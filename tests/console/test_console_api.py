@@ -231,7 +231,9 @@ async def test_call_controls_act_on_the_agents_own_channel(console: ConsoleEnv) 
     resp = await client.post("/api/console/call/hold", json={"on": True}, headers=h)
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["held"] is True
-    assert sent[-2:] == [
+    # ...and the agent's channel must have survived it (a dual Redirect's reply proves nothing: fact 32)
+    assert sent[-1] == ("Getvar", {"Channel": "PJSIP/1001-00000002", "Variable": "CHANNEL(state)"})
+    assert sent[-3:-1] == [
         ("Setvar", {"Channel": "PJSIP/trunk-00000001", "Variable": "CC_HOLD", "Value": "1"}),
         (
             "Redirect",

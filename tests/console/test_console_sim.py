@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from callcenter.domain.acd import AgentState
-from callcenter.domain.calls import CallOutcome, CallRecord
+from callcenter.domain.calls import CallOutcome, CallRecord, LegRecord
 from callcenter.domain.customers import ValidationError
 from callcenter.sim.pbx import Channel
 from tests.console.conftest import SimEnv
@@ -65,9 +65,22 @@ async def answered_call(env: SimEnv, talk: float = 120.0) -> str:
     """A customer calls (menu 2 → support), agent 1001 answers; returns the call id (Linkedid)."""
     env.sim.place_call(number=CALLER, name="Hold Tester", script="2;4711#", patience=600.0, talk=talk)
     await until_state(env, "1001", AgentState.ON_CALL)
-    (leg,) = [leg for leg in env.service.agent_legs("1001") if leg.ended_at is None]
-    await until(lambda: bool(env.service.tracker.bridge_peers(leg.uniqueid)), "the agent to be bridged")
+    await until(lambda: bridged_agent_leg(env, "1001") is not None, "the agent to be bridged")
+    leg = bridged_agent_leg(env, "1001")
+    assert leg is not None
     return leg.call_id
+
+
+def bridged_agent_leg(env: SimEnv, agent: str) -> LegRecord | None:
+    """The agent's leg the tracker sees in a bridge (a Local agent's ``;1``, never its ``;2``)."""
+    tracker = env.service.tracker
+    bridged = [
+        leg
+        for leg in env.service.agent_legs(agent)
+        if leg.ended_at is None and tracker.bridge_peers(leg.uniqueid)
+    ]
+    assert len(bridged) <= 1, bridged
+    return bridged[0] if bridged else None
 
 
 async def test_hold_resume_hold_then_hang_up_from_the_console(sim_console: SimEnv) -> None:
@@ -137,7 +150,7 @@ async def test_blind_transfer_to_a_queue_reenters_the_acd(sim_console: SimEnv) -
     await until_state(env, "1001", AgentState.WRAPUP)  # 1001's part of the call is over
     await until_state(env, "1002", AgentState.ON_CALL)  # ...and the sales queue gave it to 1002
     legs = [leg for leg in env.service.agent_legs("1002") if leg.ended_at is None]
-    assert [leg.call_id for leg in legs] == [call_id]  # the same call (Linkedid)
+    assert legs and {leg.call_id for leg in legs} == {call_id}  # the same call (Linkedid)
     pop = env.service.screenpop.pop_for_call("1002", call_id)
     assert pop is not None and pop["call"]["queue"] == "sales"
     await env.service.console.hangup("1002")
