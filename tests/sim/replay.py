@@ -5,9 +5,11 @@ first appearance)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from callcenter.sim import SimConfig, Simulator
 from tests.support.trace_messages import TRACES_DIR as TRACES
@@ -110,6 +112,10 @@ class Normalised:
     linked: dict[str, str] = field(default_factory=dict)
     uniq: dict[str, str] = field(default_factory=dict)
     responses: list[tuple[str, str]] = field(default_factory=list)
+    #: Getvar answers (variable, value with channel names relabelled)
+    getvars: list[tuple[str, str]] = field(default_factory=list)
+    #: list items of CoreShowChannels/Status: (event, channel, Application, Variable lines)
+    items: list[tuple[str, str, str, tuple[str, ...]]] = field(default_factory=list)
 
 
 CHANNEL_KEYS = ("Channel", "DestChannel", "LocalOneChannel", "SpyerChannel", "TransfererChannel")
@@ -128,6 +134,9 @@ def normalise(msgs: list[Message]) -> Normalised:
         if key0 == "Response":
             msg = next((v for k, v in m if k == "Message"), "")
             out.responses.append((val0, msg))
+            got = dict(m)
+            if "Variable" in got and "Value" in got:
+                out.getvars.append((got["Variable"], lab.chan(got["Value"])))
             continue
         if key0 != "Event" or val0 in IGNORED:
             continue
@@ -145,6 +154,9 @@ def normalise(msgs: list[Message]) -> Normalised:
         out.events.append(nm)
         d = dict(reversed(nm))
         ev = val0
+        if ev in ("CoreShowChannel", "Status"):
+            varlines = tuple(_relabel(lab, k2) + "=" + _relabel(lab, v2) for k2, v2 in _vars(nm))
+            out.items.append((ev, d.get("Channel", ""), d.get("Application", ""), varlines))
         if ev == "Cdr":
             out.cdrs.append((d.get("Channel", ""), d.get("Disposition", ""), d.get("DestinationChannel", "")))
             continue
@@ -174,6 +186,17 @@ def normalise(msgs: list[Message]) -> Normalised:
         if "Channel" in d:
             out.per_channel[d["Channel"]].append(desc)
     return out
+
+
+_UID = re.compile(r"\d{9,}\.\d+")
+
+
+def _vars(m: Message) -> list[tuple[str, str]]:
+    return [(v.split("=", 1)[0], v.split("=", 1)[-1]) for k, v in m if k == "Variable"]
+
+
+def _relabel(lab: Labeler, value: str) -> str:
+    return lab.uid(value) if _UID.fullmatch(value) else lab.chan(value)
 
 
 def trace_messages(name: str, conn: str = "ami1") -> list[Message]:
@@ -246,9 +269,10 @@ class ReplayAgi:
 
 
 async def replay(
-    name: str, speed: float = 20.0, tail: float = 2.0, conn: str = "ami1"
+    name: str, speed: float = 20.0, tail: float = 2.0, conn: str = "ami1", **overrides: Any
 ) -> tuple[list[Message], ReplayAgi, AmiClient]:
-    """Replay the AMI actions of ``conn`` (and FastAGI sessions) on a fresh simulator."""
+    """Replay the AMI actions of ``conn`` (and FastAGI sessions) on a fresh simulator.
+    ``overrides`` are SimConfig fields (``dialplan="project"`` for the project-dialplan traces)."""
     ami_records = load(name + ".ami")
     agi_path = TRACES / (name + ".agi")
     agi_records = load(name + ".agi") if agi_path.exists() else []
@@ -257,6 +281,7 @@ async def replay(
     cfg = SimConfig(
         ami_port=0, agi_port=agi.port, trace_agents=True, speed=speed, auth_fail_delay=1.0 / speed, seed=7
     )
+    cfg = dataclasses.replace(cfg, **overrides)
     sim = Simulator(cfg)
     await sim.start()
     loop = asyncio.get_running_loop()

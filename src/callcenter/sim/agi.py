@@ -102,6 +102,8 @@ class AgiSession:
         self.url = url
         self.args = args
         self.hangup_sent = False
+        #: the PBX was killed (``Simulator.crash``): the socket just closes, nothing more is sent
+        self.crashed = False
         self.db: dict[tuple[str, str], str] = pbx.agi_db
 
     def env_block(self) -> bytes:
@@ -188,9 +190,10 @@ class AgiSession:
         except (ConnectionError, OSError):
             pass
         finally:
-            if self.chan.agi_dead:
-                self.hangup_sent = False
-                self.notify_hangup()
+            # res_agi with AGISIGHUP (default yes): "HANGUP" once more when the script ends, whether
+            # or not the channel is still up (local-agent-halves.agi, blind-transfer-results.agi)
+            if not self.crashed:
+                self.send("HANGUP")
             self.writer.close()
             with contextlib.suppress(TimeoutError, ConnectionError, OSError):
                 await asyncio.wait_for(self.writer.wait_closed(), 1.0)
@@ -463,7 +466,13 @@ class AgiSession:
     async def cmd_exec(self, args: list[str]) -> tuple[str, int]:
         app = args[0]
         data = ",".join(args[1:])
-        res = await self.run_app(app, data)
+        # pbx_exec: while it runs, the channel's application is the EXECed one (CoreShowChannel)
+        saved = self.chan.app, self.chan.appdata
+        self.chan.app, self.chan.appdata = app, data
+        try:
+            res = await self.run_app(app, data)
+        finally:
+            self.chan.app, self.chan.appdata = saved
         return f"200 result={res}", (2 if res < 0 else 0)
 
     async def run_app(self, app: str, data: str) -> int:

@@ -17,6 +17,9 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
+from callcenter.sim.ami_calls import CallActions
+from callcenter.sim.amiproto import Action, Result, parse_message, resp
+from callcenter.sim.amiproto import eventtv as _eventtv
 from callcenter.sim.config import SimConfig
 from callcenter.sim.pbx import (
     EV_AGENT,
@@ -41,57 +44,6 @@ AMI_VERSION = "11.0.0"
 _FLUSH_BYTES = 256 * 1024
 #: a client that does not read: drop the session beyond this much unsent data
 _MAX_BACKLOG = 64 * 1024 * 1024
-
-Headers = list[tuple[str, str]]
-Result = str | Coroutine[Any, Any, str]
-
-
-def _eventtv(t: float | None = None) -> str:
-    t = time.time() if t is None else t
-    ms = int((t % 1) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{ms:03d}+0000"
-
-
-def resp(aid: str | None, status: str = "Success", message: str | None = None, extra: str = "") -> str:
-    out = f"Response: {status}\r\n"
-    if aid is not None:
-        out += f"ActionID: {aid}\r\n"
-    if message is not None:
-        out += f"Message: {message}\r\n"
-    return out + extra + "\r\n"
-
-
-def parse_message(raw: bytes) -> Headers:
-    headers: Headers = []
-    for line in raw.decode("utf-8", "replace").split("\r\n"):
-        if not line:
-            continue
-        key, sep, value = line.partition(": ")
-        if not sep:
-            key, sep, value = line.partition(":")
-            value = value.lstrip()
-        headers.append((key.strip(), value))
-    return headers
-
-
-class Action:
-    __slots__ = ("aid", "first", "headers", "name")
-
-    def __init__(self, headers: Headers) -> None:
-        self.headers = headers
-        self.first: dict[str, str] = {}
-        for key, value in headers:
-            self.first.setdefault(key.lower(), value)
-        self.name = self.first.get("action", "")
-        self.aid = self.first.get("actionid")
-
-    def get(self, key: str, default: str = "") -> str:
-        return self.first.get(key.lower(), default)
-
-    def all(self, key: str) -> list[str]:
-        k = key.lower()
-        return [v for hk, v in self.headers if hk.lower() == k]
-
 
 class AmiSession(asyncio.Protocol):
     def __init__(self, server: AmiServer) -> None:
@@ -246,7 +198,7 @@ class AmiSession(asyncio.Protocol):
                     self.push(data)
 
 
-class AmiServer:
+class AmiServer(CallActions):
     """Serves AMI; ``publish`` is the PBX's event sink."""
 
     def __init__(self, cfg: SimConfig, pbx: Pbx) -> None:

@@ -7,6 +7,7 @@ from typing import Literal
 
 CallMode = Literal["direct", "agi"]
 AgentTech = Literal["Local", "PJSIP"]
+DialplanKind = Literal["traces", "project"]
 
 #: hostile caller-ID names: screen pops must escape them
 HOSTILE_NAMES: tuple[str, ...] = (
@@ -69,11 +70,18 @@ class SimConfig:
     mode: CallMode = "direct"
     agents: int = 10
     first_agent: int = 1001
+    #: ``PJSIP``: one channel per agent leg (chan_pjsip-like); ``Local``: ``Local/<ext>@<agent_context>/n``,
+    #: two channels per leg as in Asterisk (``;1`` dialed half bridged to the customer, ``;2`` runs the
+    #: agent's dialplan, never bridged; fact 30). End-to-end tests parametrize over both.
     agent_tech: AgentTech = "PJSIP"
     agent_context: str = "agents"
     #: extensions.conf-compatible agents 1001-1004 (ring 2 s / never answers / hangs up) instead of
     #: randomly behaving phones: what the fidelity tests use
     trace_agents: bool = False
+    #: ``traces``: the recorder's extensions.conf of the first traces; ``project``: the project's
+    #: dialplan/extensions.conf + extensions-live.conf (``[incoming]`` AGI ``ivr?flow=main&linkedid=``,
+    #: ``[agent-sim]``, ``[cc-failsafe]``; ``sim/project.py``)
+    dialplan: DialplanKind = "traces"
     direct_exten: str = "8006"
     agi_exten: str = "8002"
     dial_timeout: float = 20.0
@@ -105,6 +113,8 @@ class SimConfig:
             problems.append(f"mode must be direct or agi, got {self.mode!r}")
         if self.agent_tech not in ("Local", "PJSIP"):
             problems.append(f"agent_tech must be Local or PJSIP, got {self.agent_tech!r}")
+        if self.dialplan not in ("traces", "project"):
+            problems.append(f"dialplan must be traces or project, got {self.dialplan!r}")
         if problems:
             raise ValueError("invalid simulator config: " + "; ".join(problems))
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from callcenter.sim.config import SimConfig
+from callcenter.sim.project import AGENT_SIM_CONTEXT, ProjectDialplan
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +143,10 @@ class Channel:
         "bridge",
         "busy",
         "call",
+        "cdr_after_fork",
         "cdr_answer",
         "cdr_records",
+        "cdr_reopened",
         "cdr_start",
         "cid_name",
         "cid_num",
@@ -226,6 +229,9 @@ class Channel:
         self.cdr_records: list[CdrRecord] = []
         self.cdr_start = self.created
         self.cdr_answer: float | None = None
+        #: a Dial forked the CDR and the channel went on: its next dialplan app opens a new CDR
+        self.cdr_after_fork = False
+        self.cdr_reopened = False
         self.no_cdr = False
         self.busy = False
         self.moh = False
@@ -410,6 +416,7 @@ class Pbx:
         self.stopping = False
         self.globals: dict[str, str] = {}
         self.agi_db: dict[tuple[str, str], str] = {}
+        self.project = ProjectDialplan(self) if cfg.dialplan == "project" else None
 
     # -- bookkeeping -----------------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -513,6 +520,12 @@ class Pbx:
         chan.app = app
         chan.appdata = data
         chan.touch()
+        if chan.cdr_after_fork:
+            # cdr.c: a channel that leaves a Dial's bridge and runs a new application gets a new CDR
+            chan.cdr_after_fork = False
+            chan.cdr_reopened = True
+            chan.cdr_start = self.clock.now()
+            chan.cdr_answer = chan.cdr_start if chan.state == 6 else None
         if self.cfg.dialplan_events and self.sink.listening:
             ext = chan.exten if exten is None else exten
             self.ev(
@@ -652,6 +665,8 @@ class Pbx:
         )
         chan.cdr_start = now
         chan.cdr_answer = now if chan.state == 6 else None
+        chan.cdr_after_fork = not chan.hangup_requested
+        chan.cdr_reopened = False
 
     @staticmethod
     def _clid(chan: Channel) -> str:
@@ -660,7 +675,7 @@ class Pbx:
         return f'"{chan.cid_name}" <{chan.cid_num}>' if chan.cid_name != "<unknown>" else chan.cid_num
 
     def emit_cdrs(self, chan: Channel) -> None:
-        if not chan.cdr_records:
+        if not chan.cdr_records or chan.cdr_reopened:
             if chan.state == 6 or chan.answered_at is not None:
                 disp = "ANSWERED"
             elif chan.hangup_cause == 19:
@@ -703,7 +718,8 @@ class Pbx:
             self.raw(
                 EV_CALL, f"Event: BridgeEnter\r\nPrivilege: call,all\r\n{bridge.block()}{chan.snap()}\r\n"
             )
-        if self.cfg.dialplan_events and len(bridge.channels) == 2:
+        if len(bridge.channels) == 2:
+            # bridge_basic sets BRIDGEPEER on both (a VarSet only with dialplan events on)
             a, b = bridge.channels
             self.set_var(a, "BRIDGEPEER", b.name)
             self.set_var(b, "BRIDGEPEER", a.name)
@@ -773,6 +789,14 @@ class Pbx:
                 f"Event: LocalBridge\r\nPrivilege: call,all\r\n{one.snap('LocalOne')}{two.snap('LocalTwo')}"
                 f"Context: {two.context}\r\nExten: {two.exten}\r\nLocalOptimization: No\r\n\r\n",
             )
+
+    def bridges(self) -> list[Bridge]:
+        """Live bridges (with at least one channel), in creation order."""
+        seen: dict[str, Bridge] = {}
+        for chan in self.channels.values():
+            if chan.bridge is not None:
+                seen.setdefault(chan.bridge.uid, chan.bridge)
+        return list(seen.values())
 
     def find_channel(self, name: str) -> Channel | None:
         return self.channels.get(name)
@@ -875,12 +899,16 @@ class Pbx:
 
     # -- dialplan --------------------------------------------------------------------------------
     def lookup(self, context: str, exten: str) -> DialplanProgram | None:
+        if self.project is not None:
+            prog = self.project.lookup(context, exten)
+            if prog is not None:
+                return prog
         if context == "incoming":
             if exten == "s" or (len(exten) == 4 and exten.startswith("80") and exten.isdigit()):
                 return self._ctx_incoming
             return None
         if context == "customer-sim":
-            return self._ctx_customer if exten in ("caller", "idle") else None
+            return self.ctx_customer if exten in ("caller", "idle") else None
         if context == self.cfg.agent_context:
             return self._ctx_agent if (exten in self.agent_set or self._trace_agent(exten)) else None
         if context == "transfer":
@@ -1001,7 +1029,7 @@ class Pbx:
                 return
         self.moh_stop(chan)
 
-    async def _ctx_customer(self, chan: Channel) -> None:
+    async def ctx_customer(self, chan: Channel) -> None:
         if chan.exten == "idle":
             self.newexten(chan, 1, "Answer")
             self.answer(chan)
@@ -1187,7 +1215,9 @@ class Pbx:
                 return None
             one, two = self.new_local(exten, context, linkedid)
             one.no_cdr = True
-            if context == self.cfg.agent_context:
+            # the dialed half runs no dialplan: app_dial shows it as AppDial "(Outgoing Line)"
+            one.app, one.appdata = "AppDial", "(Outgoing Line)"
+            if context in (self.cfg.agent_context, AGENT_SIM_CONTEXT):
                 one.agent = exten
                 self.claim_agent(exten)
             return one, two
@@ -1196,6 +1226,7 @@ class Pbx:
             return None
         leg = self.new_pjsip(endpoint, linkedid)
         leg.no_cdr = True
+        leg.app, leg.appdata = "AppDial", "(Outgoing Line)"
         leg.agent = endpoint
         self.claim_agent(endpoint)
         return leg, None
@@ -1244,6 +1275,10 @@ class Pbx:
         else:
             self.ev2("DialBegin", chan, leg, f"DialString: {dialstring}\r\n")
             self.spawn(self._phone(leg))
+        moh_class = dial_options(opts).get("m")
+        if moh_class is not None:
+            # Dial m(class): the caller hears music instead of ringing until the callee answers
+            self.moh_start(chan, moh_class or "default")
         dial_start = self.clock.mono()
         deadline = dial_start + timeout if timeout > 0 else None
         ringing_sent = False
@@ -1268,6 +1303,8 @@ class Pbx:
             await self.nap(chan, left)
         if status != "ANSWER":
             self.ev2("DialEnd", chan, leg, f"DialStatus: {status}\r\n")
+            if moh_class is not None:
+                self.moh_stop(chan)
             cause = 17 if status == "BUSY" else 0
             self.finish(leg, cause)
             self.set_var(chan, "DIALSTATUS", status)
@@ -1277,7 +1314,7 @@ class Pbx:
         # answered
         if chan.state != 6:
             self.answer(chan)
-        if "U(" in opts:
+        if "U" in dial_options(opts):
             self._gosub_mixmon(leg, chan)
         if leg.tech == "Local":
             leg.exten = ""
@@ -1285,6 +1322,8 @@ class Pbx:
         self.set_var(chan, "DIALSTATUS", "ANSWER")
         self.set_var(chan, "DIALEDPEERNAME", leg.name)
         self.ev2("DialEnd", chan, leg, "DialStatus: ANSWER\r\n")
+        if moh_class is not None:
+            self.moh_stop(chan)
         if chan.call is not None:
             chan.call.connected = True
             chan.call.agent = leg.agent
@@ -1353,6 +1392,7 @@ class Pbx:
         self.mixmonitor(leg, fname)
         self.newexten(leg, 2, "Return")
         leg.context, leg.exten, leg.priority = ctx, ext, 1
+        leg.app, leg.appdata = "AppDial", "(Outgoing Line)"
         leg.touch()
 
     async def _phone(self, leg: Channel) -> None:
@@ -1608,6 +1648,23 @@ class Pbx:
             if not one.gone:
                 self.request_hangup(one, 16)
                 self.finish(one)
+
+
+def dial_options(opts: str) -> dict[str, str]:
+    """app_dial's option string (``tTm(default)U(mixmon)``) -> {letter: argument or ""}."""
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(opts):
+        letter = opts[i]
+        i += 1
+        arg = ""
+        if i < len(opts) and opts[i] == "(":
+            end = opts.find(")", i)
+            end = len(opts) if end < 0 else end
+            arg = opts[i + 1 : end]
+            i = end + 1
+        out[letter] = arg
+    return out
 
 
 def _wake(fut: asyncio.Future[None]) -> None:

@@ -1,0 +1,31 @@
+"""AMI call-control actions that follow Asterisk 22.10.1's answers for Local agent halves
+(facts 30-33): BridgeList, and the parts of Redirect/BlindTransfer that depend on which half of a
+``Local/...`` pair the client names. Mixed into ``AmiServer``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from callcenter.sim.amiproto import Action, Result, resp
+
+if TYPE_CHECKING:
+    from callcenter.sim.ami import AmiSession
+    from callcenter.sim.pbx import Pbx
+
+
+class CallActions:
+    pbx: Pbx
+
+    def act_bridgelist(self, s: AmiSession, a: Action) -> Result:
+        aid = f"ActionID: {a.aid}\r\n" if a.aid is not None else ""
+        want = a.get("BridgeType")
+        bridges = self.pbx.bridges()
+        if want:
+            bridges = [b for b in bridges if want == "basic"]
+        parts = [resp(a.aid, "Success", None, "EventList: start\r\nMessage: Bridge listing will follow\r\n")]
+        for b in bridges:
+            parts.append(f"Event: BridgeListItem\r\n{aid}{b.block()}\r\n")
+        parts.append(
+            f"Event: BridgeListComplete\r\n{aid}EventList: Complete\r\nListItems: {len(bridges)}\r\n\r\n"
+        )
+        return "".join(parts)
