@@ -123,6 +123,7 @@ class Service:
         self.screenpop = ScreenPopService(self.crm, dispositions=self.dispositions)
         # the console's holds: shared in Redis when configured, so any instance can resume or end them
         self.holds = hold_backend(self.redis, settings.acd_redis_prefix)
+        self.audit = SqlAuditLog(self.store.engine)  # supervisor actions and the console's failed holds
         self.console = ConsoleService(
             self.acd,
             self.screenpop,
@@ -132,13 +133,13 @@ class Service:
             agent_legs=self.agent_legs,
             call_legs=self.call_legs,
             bridge_peers=self.tracker.bridge_peers,
+            audit=self.audit,
         )
         self.tracker.on_leg_ended(self.console.on_leg_ended)
         self.screenpop.queue_rules = self.console.queue_rules
         # wallboard (issue #7): one KPI engine fed by finished calls and the ACD bus; supervisor actions
         self.kpi = KpiService(self.acd, store=self.store, transitions=self.acd_log)
         self.tracker.on_finished(self.kpi.on_call_finished)
-        self.audit = SqlAuditLog(self.store.engine)
         self.supervisor = SupervisorService(
             self.acd, pbx=self.link, audit=self.audit, channel_of=agent_channel_finder(self.tracker)
         )

@@ -26,6 +26,7 @@ from callcenter.sim.config import AgentPhoneProfile, CustomerProfile, SimConfig
 from callcenter.sim.runner import Simulator
 from tests.browser.conftest import browser, page  # noqa: F401 - fixtures
 from tests.support.ami_server import FakeAmiServer
+from tests.support.sim_agents import AGENT_TECHS, AgentTech, agent_endpoint
 from tests.webapp.helpers import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,13 +42,6 @@ agents:
 pause_reasons: [break, lunch, missed_call]
 """
 
-#: The two kinds of agent endpoint: a PJSIP phone is one channel; a ``Local/`` agent is a pair whose
-#: ``;1`` is bridged to the customer and whose ``;2`` runs the agent's dialplan (pbx-traces fact 30).
-AGENT_TECHS = ("PJSIP", "Local")
-
-
-def agent_endpoint(tech: str, agent: str) -> str:
-    return f"PJSIP/{agent}" if tech == "PJSIP" else f"Local/{agent}@agents/n"
 
 
 CONSOLE_YAML = """
@@ -88,7 +82,7 @@ nodes:
 """
 
 
-def write_config(tmp_path: Path, agent_tech: str = "PJSIP") -> tuple[Path, Path]:
+def write_config(tmp_path: Path, agent_tech: AgentTech = "PJSIP") -> tuple[Path, Path]:
     conf = tmp_path / "config"
     conf.mkdir()
     acd = re.sub(r"@(\d+)", lambda m: agent_endpoint(agent_tech, m.group(1)), ACD_YAML)
@@ -109,7 +103,7 @@ async def add_users(service: Service) -> None:
     await accounts.create_user("quinn", PASSWORD, Role.QA, "Quinn QA")
 
 
-def service_settings(tmp_path: Path, base: Settings, agent_tech: str = "PJSIP") -> Settings:
+def service_settings(tmp_path: Path, base: Settings, agent_tech: AgentTech = "PJSIP") -> Settings:
     acd, flows = write_config(tmp_path, agent_tech)
     return dataclasses.replace(
         base,
@@ -146,17 +140,18 @@ class SimEnv:
     service: Service
     sim: Simulator
     url: str
-    agent_tech: str = "PJSIP"
+    agent_tech: AgentTech = "PJSIP"
 
 
 @pytest.fixture(params=AGENT_TECHS)
-def agent_tech(request: pytest.FixtureRequest) -> str:
-    """Every end-to-end console test runs with both kinds of agent endpoint."""
-    return str(request.param)
+def agent_tech(request: pytest.FixtureRequest) -> AgentTech:
+    """Every end-to-end console test runs with both kinds of agent endpoint (pbx-traces fact 30)."""
+    tech: AgentTech = request.param
+    return tech
 
 
 @pytest.fixture
-async def sim_console(tmp_path: Path, agent_tech: str) -> AsyncIterator[SimEnv]:
+async def sim_console(tmp_path: Path, agent_tech: AgentTech) -> AsyncIterator[SimEnv]:
     sim = Simulator(
         SimConfig(
             ami_port=0,
@@ -164,7 +159,7 @@ async def sim_console(tmp_path: Path, agent_tech: str) -> AsyncIterator[SimEnv]:
             agi_port=1,  # replaced below, once the service's FastAGI server listens
             agents=2,
             first_agent=1001,
-            agent_tech=agent_tech,  # type: ignore[arg-type]
+            agent_tech=agent_tech,
             speed=1.0,
             seed=5,
             dialplan_events=False,
