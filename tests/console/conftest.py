@@ -43,7 +43,6 @@ pause_reasons: [break, lunch, missed_call]
 """
 
 
-
 CONSOLE_YAML = """
 dispositions:
   default: {codes: [resolved, escalated, follow_up_needed], required: true}

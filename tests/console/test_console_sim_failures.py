@@ -48,7 +48,9 @@ async def until_callers(env: SimEnv, numbers: list[str], within: float = 15.0) -
     return seen
 
 
-async def test_agent_gone_at_the_hold_sends_the_customer_to_the_front_of_the_queue(sim_console: SimEnv) -> None:
+async def test_agent_gone_at_the_hold_sends_the_customer_to_the_front_of_the_queue(
+    sim_console: SimEnv,
+) -> None:
     """The agent's phone hangs up just as the hold redirect is answered: no customer is left alone with
     the music; they go back to the ACD ahead of a caller who was already waiting."""
     env = sim_console

@@ -163,7 +163,10 @@ async def test_dual_redirect_successful_but_the_agent_is_gone_requeues_at_the_fr
     assert ("Setvar", {"Channel": CUSTOMER.channel, "Variable": "CC_HOLD", "Value": ""}) in after
     assert after[-2:] == [
         ("Setvar", {"Channel": CUSTOMER.channel, "Variable": "CC_QUEUE_PRIORITY", "Value": "100"}),
-        ("Redirect", {"Channel": CUSTOMER.channel, "Context": "cc-queue", "Exten": "support", "Priority": "1"}),
+        (
+            "Redirect",
+            {"Channel": CUSTOMER.channel, "Context": "cc-queue", "Exten": "support", "Priority": "1"},
+        ),
     ]
     assert await r.holds.get("1001") is None and r.acd.holds == []
     (entry,) = r.audit.entries
