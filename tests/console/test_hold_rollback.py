@@ -120,12 +120,17 @@ def test_the_rule_picks_the_bridged_half_never_the_dialplan_half() -> None:
     assert not is_local_dialplan_half("PJSIP/1001-00000002")
     # ;2 started last and is answered too: still ;1 (on hold ;1 is in no bridge at all)
     assert agent_call_leg([TWO, ONE]) == ONE
-    assert agent_call_leg([ONE, TWO], lambda leg: leg is TWO) == ONE
+    assert agent_call_leg([ONE, TWO], lambda leg: [CUSTOMER] if leg is TWO else []) == ONE
     pjsip = dataclasses.replace(ONE, uniqueid="1.9", channel="PJSIP/1001-0000000a", started_at=9.0)
     assert agent_call_leg([pjsip]) == pjsip
-    # a bridged leg beats a later unbridged one (an attended transfer's second call)
+    # a leg bridged with the customer beats a later one (an attended transfer's second call)
     later = dataclasses.replace(pjsip, uniqueid="1.10", started_at=10.0)
-    assert agent_call_leg([pjsip, later], lambda leg: leg is pjsip) == pjsip
+    assert agent_call_leg([pjsip, later], lambda leg: [CUSTOMER] if leg is pjsip else []) == pjsip
+    # [agents] dialing the PJSIP phone behind a Local pair: the phone is bridged with the agent's own ;2
+    # only; ;1 is the half with the customer
+    behind = dataclasses.replace(pjsip, started_at=4.0)
+    bridges = {ONE.uniqueid: [CUSTOMER], TWO.uniqueid: [behind], behind.uniqueid: [TWO]}
+    assert agent_call_leg([ONE, TWO, behind], lambda leg: bridges[leg.uniqueid]) == ONE
     # only the ;2 left (the pair is ending): a hang-up on it still works
     assert agent_call_leg([TWO, dataclasses.replace(ONE, ended_at=5.0)]) == TWO
     assert agent_call_leg([dataclasses.replace(ONE, ended_at=5.0)]) is None

@@ -11,12 +11,14 @@ One rule, used by the console (``services/console.py``) and the supervisor (``se
 1. only live legs count;
 2. a ``Local/…;2`` half is never chosen while another leg of the agent lives (on hold, ``;1`` waits in
    ``[cc-hold-agent]`` out of any bridge: it is still the half to act on);
-3. among the rest: a leg in a bridge first, then an answered one, then the latest started.
+3. among the rest: a leg bridged with someone other than the agent's own legs first (the customer; not
+   ``Local/1001@agents;2``'s own bridge with ``PJSIP/1001`` when ``[agents]`` dials the phone behind a
+   Local pair), then an answered one, then the latest started.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from callcenter.domain.calls import LegRecord
 
@@ -27,16 +29,20 @@ def is_local_dialplan_half(channel: str) -> bool:
 
 
 def agent_call_leg(
-    legs: Iterable[LegRecord], bridged: Callable[[LegRecord], bool] = lambda _leg: False
+    legs: Iterable[LegRecord], peers: Callable[[LegRecord], Sequence[LegRecord]] = lambda _leg: ()
 ) -> LegRecord | None:
-    """The leg of an agent's phone to act on (None: no live leg). ``bridged`` tells whether a leg is in
-    a bridge now (the tracker's view)."""
+    """The leg of an agent's phone to act on (None: no live leg). ``peers`` gives the live legs in a
+    bridge with a leg now (the tracker's ``bridge_peers``)."""
     live = [leg for leg in legs if leg.ended_at is None]
     if not live:
         return None
     dialed = [leg for leg in live if not is_local_dialplan_half(leg.channel)]
     candidates = dialed or live  # only a ;2 left: it is ending, a hang-up on it still works
+
+    def with_the_other_party(leg: LegRecord) -> bool:
+        return any(peer.agent is None or peer.agent != leg.agent for peer in peers(leg))
+
     return max(
         candidates,
-        key=lambda leg: (bridged(leg), leg.answered_at is not None, leg.started_at),
+        key=lambda leg: (with_the_other_party(leg), leg.answered_at is not None, leg.started_at),
     )

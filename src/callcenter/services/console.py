@@ -400,7 +400,7 @@ class ConsoleService:
 
     def live_leg(self, agent: str) -> LegRecord:
         """The agent's leg to act on: the half bridged to the customer (``domain/agent_channel``)."""
-        leg = agent_call_leg(self.agent_legs(agent), lambda leg: bool(self.bridge_peers(leg.uniqueid)))
+        leg = agent_call_leg(self.agent_legs(agent), lambda leg: self.bridge_peers(leg.uniqueid))
         if leg is None:
             raise NoCall("you have no call on your phone")
         return leg

@@ -68,7 +68,7 @@ def agent_channel_finder(tracker: CallTracker) -> Callable[[str], str | None]:
 
     def find(agent: str) -> str | None:
         legs = [leg.record() for leg in tracker.legs.values() if leg.agent == agent and leg.ended_at is None]
-        leg = agent_call_leg(legs, lambda leg: bool(tracker.bridge_peers(leg.uniqueid)))
+        leg = agent_call_leg(legs, lambda leg: tracker.bridge_peers(leg.uniqueid))
         return leg.channel if leg is not None else None
 
     return find
