@@ -11,8 +11,8 @@ Phase 2 streams only the first half of 10,000 calls (none ends) and prints the R
 
     .venv/bin/python bench/ami_ingest.py [--calls 4000] [--concurrent 200] [--live 10000] [--filtered]
 
-``--filtered`` drops VarSet (except MIXMONITOR_FILENAME), Newexten and AGIExec* in the fake PBX, as the
-``eventfilter`` in ``dialplan/manager.conf`` does on a real Asterisk.
+``--filtered`` applies the ``read=`` classes and ``eventfilter`` lines of ``dialplan/manager.conf``
+(``callcenter.sim.eventfilter``, manager.c's semantics) to the fake PBX's stream, as a real Asterisk does.
 """
 
 from __future__ import annotations
@@ -43,11 +43,20 @@ from callcenter.pbx.message import AmiMessage  # noqa: E402
 from callcenter.pbx.translate import Translator  # noqa: E402
 from callcenter.services.records import CallRecorder  # noqa: E402
 from callcenter.services.tracker import CallTracker  # noqa: E402
+from callcenter.sim.eventfilter import account_for, read_mask  # noqa: E402
 from callcenter.store.crm import create_store  # noqa: E402
 from callcenter.store.migrate import migrate  # noqa: E402
 
 TEMPLATE = "ivr-to-agent.ami"
-FILTERED_OUT = (b"Event: Newexten\r\n", b"Event: AGIExecStart\r\n", b"Event: AGIExecEnd\r\n")
+SHIPPED = account_for("callcenter", "", "shipped")
+
+
+def shipped_passes(frame: bytes) -> bool:
+    """What the shipped manager.conf account lets through (read= classes, then the eventfilter)."""
+    head = frame.split(b"\r\n", 2)
+    privilege = head[1][len(b"Privilege: ") :].decode() if len(head) > 1 else "all"
+    cls = read_mask(privilege.replace(",all", ""))
+    return SHIPPED.may_read(cls) and SHIPPED.passes(frame)
 
 
 def template_frames(filtered: bool) -> list[tuple[float, bytes]]:
@@ -68,10 +77,7 @@ def template_frames(filtered: bool) -> list[tuple[float, bytes]]:
                 continue
             if frame.startswith(b"Event: OriginateResponse"):
                 continue
-            if filtered and (
-                frame.startswith(FILTERED_OUT)
-                or (frame.startswith(b"Event: VarSet") and b"MIXMONITOR_FILENAME" not in frame)
-            ):
+            if filtered and not shipped_passes(frame + b"\r\n"):
                 continue
             out.append((t, frame + b"\r\n\r\n"))
     return out

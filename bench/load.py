@@ -133,8 +133,10 @@ async def drive(args: argparse.Namespace, db_url: str, tmp: Path) -> None:
         duration=args.duration,
         seed=args.seed,
         drain_timeout=args.drain,
-        # the shipped dialplan/manager.conf eventfilter drops Newexten, AGIExec and most VarSet
+        # the simulator applies the shipped dialplan/manager.conf account (read= + eventfilter: no
+        # Newexten, AGIExec, DTMF, security events, most VarSet dropped); --dialplan-events sends all
         dialplan_events=args.dialplan_events,
+        event_filter="all" if args.dialplan_events else "shipped",
         customers=CustomerProfile(
             patience_min=30,
             patience_max=120,

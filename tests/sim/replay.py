@@ -188,6 +188,10 @@ def normalise(msgs: list[Message]) -> Normalised:
     return out
 
 
+def _responses(client: AmiClient) -> int:
+    return sum(1 for m in client.msgs if m and m[0][0] == "Response")
+
+
 _UID = re.compile(r"\d{9,}\.\d+")
 
 
@@ -273,42 +277,69 @@ async def replay(
 ) -> tuple[list[Message], ReplayAgi, AmiClient]:
     """Replay the AMI actions of ``conn`` (and FastAGI sessions) on a fresh simulator.
     ``overrides`` are SimConfig fields (``dialplan="project"`` for the project-dialplan traces)."""
+    msgs, agi, clients = await replay_sessions(name, speed, tail, (conn,), **overrides)
+    return msgs[conn], agi, clients[conn]
+
+
+async def replay_sessions(
+    name: str, speed: float = 20.0, tail: float = 2.0, conns: tuple[str, ...] = ("ami1",), **overrides: Any
+) -> tuple[dict[str, list[Message]], ReplayAgi, dict[str, AmiClient]]:
+    """Replay the AMI sessions ``conns`` of a trace in their recorded order on one simulator. The
+    recorder's notes of a ``kill -9`` and of the new start become ``Simulator.crash()``/``restart()``."""
     ami_records = load(name + ".ami")
     agi_path = TRACES / (name + ".agi")
     agi_records = load(name + ".agi") if agi_path.exists() else []
     agi = ReplayAgi(agi_records, speed)
     await agi.start()
     cfg = SimConfig(
-        ami_port=0, agi_port=agi.port, trace_agents=True, speed=speed, auth_fail_delay=1.0 / speed, seed=7
+        ami_port=0,
+        agi_port=agi.port,
+        trace_agents=True,
+        speed=speed,
+        auth_fail_delay=1.0 / speed,
+        seed=7,
+        event_filter="all",
     )
     cfg = dataclasses.replace(cfg, **overrides)
     sim = Simulator(cfg)
     await sim.start()
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    client: AmiClient | None = None
-    trace_lab = Labeler()
-    sim_lab = Labeler()
-    seen_trace = 0
-    trace_rx = rx_messages(ami_records, conn)
-    end_t = 0.0
+    clients: dict[str, AmiClient] = {}
+    trace_labs = {c: Labeler() for c in conns}
+    sim_labs = {c: Labeler() for c in conns}
+    trace_rx = {c: rx_messages(ami_records, c) for c in conns}
+    sent = dict.fromkeys(conns, 0)
     try:
         for r in ami_records:
-            if r.conn != conn:
+            if r.kind == "NOTE" and "SIGKILL" in r.payload.decode():
+                await asyncio.sleep(max(0.0, t0 + r.t / speed - loop.time()))
+                # the trace got its answers before the kill: compressed time must not outrun them
+                for c, cl in clients.items():
+                    await cl.wait_for(lambda m, c=c: _responses(clients[c]) >= sent[c], limit=5)
+                await sim.crash()
                 continue
-            end_t = r.t
+            if r.kind == "NOTE" and "starts Asterisk again" in r.payload.decode():
+                await asyncio.sleep(max(0.0, t0 + r.t / speed - loop.time()))
+                await sim.restart(delay=0.0)
+                continue
+            if r.conn not in conns:
+                continue
+            conn = r.conn
             if r.kind == "OPEN":
-                client = await AmiClient.connect(sim.ami_port)
+                await asyncio.sleep(max(0.0, t0 + r.t / speed - loop.time()))
+                clients[conn] = await AmiClient.connect(sim.ami_port)
+            client = clients.get(conn)
             if r.kind != "TX" or client is None:
                 continue
             await asyncio.sleep(max(0.0, t0 + r.t / speed - loop.time()))
-            # label the channel names seen so far in both streams, then map trace names to sim names
+            # label the channel names of both streams, then map trace names to sim names
             text = r.payload.decode()
-            while seen_trace < len(trace_rx):
-                for k, v in parse(trace_rx[seen_trace]):
+            trace_lab, sim_lab = trace_labs[conn], sim_labs[conn]
+            for raw in trace_rx[conn]:
+                for k, v in parse(raw):
                     if k.endswith("Channel"):
                         trace_lab.chan(v)
-                seen_trace += 1
             for m in client.msgs:
                 for k, v in m:
                     if k.endswith("Channel"):
@@ -318,13 +349,13 @@ async def replay(
                 if base in text and label in reverse:
                     text = text.replace(base, reverse[label])
             client.send_raw(text.encode())
+            sent[conn] += 1
         await asyncio.sleep(tail / speed)
-        assert client is not None
-        await asyncio.wait_for(client.closed.wait(), 5)
-        return list(client.msgs), agi, client
+        for client in clients.values():
+            await asyncio.wait_for(client.closed.wait(), 5)
+        return {c: list(cl.msgs) for c, cl in clients.items()}, agi, clients
     finally:
-        if client is not None:
+        for client in clients.values():
             await client.close()
         await sim.stop()
         await agi.stop()
-        _ = end_t

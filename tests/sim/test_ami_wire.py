@@ -31,7 +31,9 @@ def tx_payloads(conn: str) -> list[bytes]:
 
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(SimConfig(ami_port=0, trace_agents=True, speed=20, auth_fail_delay=0.05)) as s:
+    async with Simulator(
+        SimConfig(ami_port=0, trace_agents=True, speed=20, auth_fail_delay=0.05, event_filter="all")
+    ) as s:
         yield s
 
 
@@ -177,7 +179,7 @@ async def test_misc_actions(sim: Simulator) -> None:
 
 
 async def test_shutdown_event_on_stop() -> None:
-    s = Simulator(SimConfig(ami_port=0, speed=20))
+    s = Simulator(SimConfig(ami_port=0, speed=20, event_filter="all"))
     await s.start()
     c = await AmiClient.connect(s.ami_port)
     await c.login()

@@ -45,6 +45,7 @@ def cfg(**kw: object) -> SimConfig:
         customers=PEOPLE,
         phones=FAST_PHONES,
         drain_timeout=120,
+        event_filter="all",
     )
     return replace(base, **kw)  # type: ignore[arg-type]
 

@@ -5,8 +5,12 @@ Status ``Variables:``) and Getvar values that tell the two halves of a Local age
 
 from __future__ import annotations
 
-from .replay import Normalised, ReplayAgi, normalise, replay, trace_messages
-from .test_fidelity import SPEED, compare, mask_agi, originate_responses
+from .amiclient import first
+from .replay import Normalised, ReplayAgi, normalise, replay, replay_sessions, trace_messages
+from .test_fidelity import compare, mask_agi, originate_responses
+
+#: slower than test_fidelity's 20x: ANSWEREDTIME (whole seconds) must not move on a loaded machine
+SPEED = 10.0
 
 
 def agi_streams(agi: ReplayAgi) -> dict[str, tuple[list[str], list[str]]]:
@@ -46,3 +50,26 @@ async def test_local_agent_halves_match_trace() -> None:
     assert ("Local/1001@agent-sim-C1;2", "Playback") in apps
     assert ("BRIDGEPEER", "Local/8001@incoming-C0;2") in sim.getvars
     assert ("BRIDGEPEER", "") in sim.getvars
+
+
+async def test_kill9_restart_matches_trace() -> None:
+    """Fact 34: kill -9 with two bridged calls and one caller in its FastAGI session: EOF on AMI with no
+    Shutdown/Hangup, every FastAGI socket closed with the command unanswered; after the restart Login,
+    FullyBooted, CoreShowChannels/Status with 0 items."""
+    msgs, agi, _ = await replay_sessions("kill9-restart", SPEED, 2.0, ("ami1", "ami2"), dialplan="project")
+    for conn in ("ami1", "ami2"):
+        trace, sim = normalise(trace_messages("kill9-restart.ami", conn)), normalise(msgs[conn])
+        assert compare(trace, sim) == [], conn
+        assert sorted(trace.cdrs) == sorted(sim.cdrs), conn
+        assert trace.linked == sim.linked, conn
+        assert trace.responses == sim.responses, conn
+        assert sorted(trace.items) == sorted(sim.items), conn
+    tail = [first(m, "Event") for m in msgs["ami1"][-3:]]
+    assert "Shutdown" not in tail
+    after = normalise(msgs["ami2"])
+    assert next(e for e in after.events if first(e, "Event") == "CoreShowChannelsComplete")[-1] == (
+        "ListItems",
+        "0",
+    )
+    for conn, (expected, got) in agi_streams(agi).items():
+        assert got == expected, conn

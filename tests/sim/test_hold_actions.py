@@ -20,7 +20,7 @@ from .amiclient import AmiClient, Message, first
 async def bridged() -> AsyncIterator[tuple[Simulator, AmiClient, str, str]]:
     """Customer → 8006 → Dial Local/1001@agents (trace agents), bridged. Yields (sim, client, customer
     channel, agent channel)."""
-    sim = Simulator(SimConfig(ami_port=0, trace_agents=True, speed=10.0, seed=1))
+    sim = Simulator(SimConfig(ami_port=0, trace_agents=True, speed=10.0, seed=1, event_filter="all"))
     await sim.start()
     client = await AmiClient.connect(sim.ami_port)
     try:
@@ -139,7 +139,7 @@ async def test_agi_sees_a_redirect_as_hangup() -> None:
 
     agi = await asyncio.start_server(server, "127.0.0.1", 0)
     port = agi.sockets[0].getsockname()[1]
-    sim = Simulator(SimConfig(ami_port=0, speed=10.0, seed=2, agi_port=port, mode="agi"))
+    sim = Simulator(SimConfig(ami_port=0, speed=10.0, seed=2, agi_port=port, mode="agi", event_filter="all"))
     await sim.start()
     client = await AmiClient.connect(sim.ami_port)
     try:

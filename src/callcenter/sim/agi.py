@@ -14,7 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
-from callcenter.sim.pbx import EV_AGI, PROMPT_SECONDS, Channel, Pbx, _float, _prompt_seconds
+from callcenter.sim.classes import EV_AGI
+from callcenter.sim.pbx import PROMPT_SECONDS, Channel, Pbx, _float, _prompt_seconds
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,14 @@ class AgiSession:
         lines += [f"agi_arg_{i}: {a}" for i, a in enumerate(self.args, 1)]
         return ("\n".join(lines) + "\n\n").encode("utf-8", "replace")
 
+    def kill(self) -> None:
+        """The PBX died: the socket closes now, the command in flight is never answered."""
+        self.crashed = True
+        self.writer.close()
+
     def send(self, text: str) -> None:
+        if self.crashed:
+            return
         if not self.writer.is_closing():
             self.writer.write(text.encode("utf-8", "replace") + b"\n")
 
@@ -551,7 +559,11 @@ async def run_agi(pbx: Pbx, chan: Channel, url: str, args: list[str]) -> str:
         log.warning("FastAGI connect to %s:%s failed for %s: %s", host, port, chan.linkedid, exc)
         return "FAILURE"
     session = AgiSession(pbx, chan, reader, writer, url, args)
-    return await session.run()
+    pbx.agi_sessions.add(session)
+    try:
+        return await session.run()
+    finally:
+        pbx.agi_sessions.discard(session)
 
 
 __all__ = ["PROMPT_SECONDS", "AgiSession", "run_agi", "split_args"]

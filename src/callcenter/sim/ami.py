@@ -20,15 +20,10 @@ from typing import Any
 from callcenter.sim.ami_calls import CallActions
 from callcenter.sim.amiproto import Action, Result, parse_message, resp
 from callcenter.sim.amiproto import eventtv as _eventtv
+from callcenter.sim.classes import EV_AGENT, EV_ALL, EV_CALL, EV_SECURITY, EV_SYSTEM, EV_USER, EVENT_CLASSES
 from callcenter.sim.config import SimConfig
+from callcenter.sim.eventfilter import AmiAccount, account_for
 from callcenter.sim.pbx import (
-    EV_AGENT,
-    EV_ALL,
-    EV_CALL,
-    EV_SECURITY,
-    EV_SYSTEM,
-    EV_USER,
-    EVENT_CLASSES,
     STATE_DESC,
     Channel,
     Pbx,
@@ -45,6 +40,7 @@ _FLUSH_BYTES = 256 * 1024
 #: a client that does not read: drop the session beyond this much unsent data
 _MAX_BACKLOG = 64 * 1024 * 1024
 
+
 class AmiSession(asyncio.Protocol):
     def __init__(self, server: AmiServer) -> None:
         self.server = server
@@ -55,6 +51,8 @@ class AmiSession(asyncio.Protocol):
         self.username = ""
         self.events_on = True
         self.mask = EV_ALL
+        #: the manager.conf account logged in as (read= classes, eventfilter); None before Login
+        self.account: AmiAccount | None = None
         self.out: list[bytes] = []
         self.out_size = 0
         self.flush_scheduled = False
@@ -213,6 +211,12 @@ class AmiServer(CallActions):
         self.start_time = time.time()
         self.reload_time = self.start_time
         pbx.sink = self
+        #: manager.conf accounts: the service's user with ``cfg.event_filter``, plus ``cfg.ami_accounts``
+        self.accounts: dict[str, AmiAccount] = {
+            cfg.ami_user: account_for(cfg.ami_user, cfg.ami_secret, cfg.event_filter)
+        }
+        for user, secret, spec in cfg.ami_accounts:
+            self.accounts[user] = account_for(user, secret, spec)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -240,12 +244,15 @@ class AmiServer(CallActions):
         # a copy: push() may close a session that does not read, which removes it from the set
         for s in tuple(self.listeners):
             if cls & s.mask:
+                acc = s.account
+                if acc is not None and acc.filtered and not (acc.may_read(cls) and acc.passes(data)):
+                    continue
                 s.push(data)
 
     def security(self, text: str) -> None:
         data = text.encode("utf-8", "replace")
         for s in tuple(self.listeners):
-            if s.mask & EV_SECURITY:
+            if s.mask & EV_SECURITY and (s.account is None or s.account.may_read(EV_SECURITY)):
                 s.push(data)
 
     # -- dispatch --------------------------------------------------------------------------------
@@ -287,7 +294,9 @@ class AmiServer(CallActions):
 
     def login(self, s: AmiSession, a: Action) -> Result:
         user, secret = a.get("Username"), a.get("Secret")
-        if user == self.cfg.ami_user and secret == self.cfg.ami_secret:
+        account = self.accounts.get(user)
+        if account is not None and secret == account.secret:
+            s.account = account
             s.authed = True
             s.username = user
             s.session_tv = _eventtv()

@@ -96,8 +96,18 @@ class SimConfig:
     phones: AgentPhoneProfile = field(default_factory=AgentPhoneProfile)
     # AMI output
     channelvars: tuple[str, ...] = ("CC_CALLID", "IVR_CHOICE")
+    #: the ``manager.conf`` account of ``ami_user`` (``sim/eventfilter.py``): ``"shipped"`` = the
+    #: project's dialplan/manager.conf ``[callcenter]`` (read=system,call,agent,user,cdr,dialplan and its
+    #: eventfilter lines: no Newexten/AGIExec/DTMF/security events, VarSet only for CC_*, IVR_*, MIX*,
+    #: QUEUE*), as a real Asterisk applies it to the service; ``"all"`` = read=all, no filter (the
+    #: recorder's account, for fidelity replays); or the path of a manager.conf
+    event_filter: str = "shipped"
+    #: more AMI accounts: (username, secret, event_filter spec as above)
+    ami_accounts: tuple[tuple[str, str, str], ...] = ()
     #: emit VarSet/Newexten events (Asterisk does; a manager.conf eventfilter usually drops most)
     dialplan_events: bool = True
+    #: wall seconds the PBX stays down in ``Simulator.restart()`` after ``crash()`` (trace: ~1.9 s)
+    restart_delay: float = 0.2
     system_name: str = ""
     asterisk_version: str = "22.10.1"
 

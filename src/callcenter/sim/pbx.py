@@ -20,33 +20,23 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from callcenter.sim.classes import (  # noqa: F401  (re-exported for ami.py / agi.py)
+    EV_AGENT,
+    EV_AGI,
+    EV_ALL,
+    EV_CALL,
+    EV_CDR,
+    EV_DIALPLAN,
+    EV_DTMF,
+    EV_SECURITY,
+    EV_SYSTEM,
+    EV_USER,
+    EVENT_CLASSES,
+)
 from callcenter.sim.config import SimConfig
 from callcenter.sim.project import AGENT_SIM_CONTEXT, ProjectDialplan
 
 log = logging.getLogger(__name__)
-
-# event classes (bit mask used by AMI sessions to filter)
-EV_CALL = 1
-EV_DIALPLAN = 2
-EV_AGI = 4
-EV_CDR = 8
-EV_DTMF = 16
-EV_SYSTEM = 32
-EV_SECURITY = 64
-EV_AGENT = 128
-EV_USER = 256
-EV_ALL = 0xFFFF
-EVENT_CLASSES = {
-    "call": EV_CALL,
-    "dialplan": EV_DIALPLAN,
-    "agi": EV_AGI,
-    "cdr": EV_CDR,
-    "dtmf": EV_DTMF,
-    "system": EV_SYSTEM,
-    "security": EV_SECURITY,
-    "agent": EV_AGENT,
-    "user": EV_USER,
-}
 
 STATE_DESC = {0: "Down", 3: "Dialing", 4: "Ring", 5: "Ringing", 6: "Up", 7: "Busy"}
 CAUSE_TXT = {
@@ -416,6 +406,8 @@ class Pbx:
         self.stopping = False
         self.globals: dict[str, str] = {}
         self.agi_db: dict[tuple[str, str], str] = {}
+        #: live FastAGI sessions (``sim/agi.py``), so a crash can close their sockets
+        self.agi_sessions: set[Any] = set()
         self.project = ProjectDialplan(self) if cfg.dialplan == "project" else None
 
     # -- bookkeeping -----------------------------------------------------------------------------
@@ -429,6 +421,13 @@ class Pbx:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("simulator task failed", exc_info=task.exception())
+
+    def tasks(self) -> set[asyncio.Task[Any]]:
+        return set(self._tasks)
+
+    def silence(self) -> None:
+        """No more events from this PBX (a killed process sends nothing)."""
+        self.sink = _NullSink()
 
     async def shutdown(self) -> None:
         """Hang up everything (SoftHangupRequest cause 4 as at ``core restart now``) and stop tasks."""

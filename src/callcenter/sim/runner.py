@@ -12,6 +12,7 @@ from typing import Any
 from callcenter.sim.agi import run_agi
 from callcenter.sim.ami import AmiServer
 from callcenter.sim.config import HOSTILE_NAMES, AgentPhoneProfile, CustomerProfile, SimConfig
+from callcenter.sim.crash import kill_ami, kill_pbx
 from callcenter.sim.pbx import CallStat, Channel, Pbx
 from callcenter.sim.script import CustomerScripts
 
@@ -51,6 +52,9 @@ class Simulator:
         self._traffic: asyncio.Task[None] | None = None
         self._t0 = 0.0
         self._sim0 = 0.0
+        self._down = False
+        self._port = cfg.ami_port
+        self._cfg_before_crash: SimConfig | None = None
 
     @property
     def ami_port(self) -> int:
@@ -58,22 +62,64 @@ class Simulator:
         return self.ami.port
 
     async def start(self) -> None:
-        self.pbx = Pbx(self.cfg)
-        self.pbx.agi_runner = self._agi
-        self.scripts = CustomerScripts(self.pbx)
-        self.pbx.agi_hook = self.scripts.on_command
-        self.ami = AmiServer(self.cfg, self.pbx)
-        await self.ami.start()
+        pbx, ami = await self._boot(self.cfg)
         loop = asyncio.get_running_loop()
         self._t0 = loop.time()
-        self._sim0 = self.pbx.clock.mono()
-        log.info("PBX simulator: AMI on %s:%s, mode %s", self.cfg.ami_host, self.ami.port, self.cfg.mode)
+        self._sim0 = pbx.clock.mono()
+        log.info("PBX simulator: AMI on %s:%s, mode %s", self.cfg.ami_host, ami.port, self.cfg.mode)
+
+    async def _boot(self, cfg: SimConfig) -> tuple[Pbx, AmiServer]:
+        pbx = Pbx(cfg)
+        pbx.agi_runner = self._agi
+        self.scripts = CustomerScripts(pbx)
+        pbx.agi_hook = self.scripts.on_command
+        ami = AmiServer(cfg, pbx)
+        await ami.start()
+        self.pbx, self.ami = pbx, ami
+        return pbx, ami
 
     async def _agi(self, chan: Channel, url: str, args: list[str]) -> str:
         assert self.pbx is not None
         return await run_agi(self.pbx, chan, url, args)
 
+    # -- kill -9 (sim/crash.py) -----------------------------------------------------------------
+    @property
+    def down(self) -> bool:
+        """True between ``crash()`` and ``restart()``."""
+        return self._down
+
+    async def crash(self) -> None:
+        """``kill -9`` of the PBX: every AMI and FastAGI socket gets EOF with nothing more said (no
+        Shutdown, no Hangup, no reply to a command in flight), every channel is forgotten and new AMI
+        connections are refused until ``restart()``. See ``sim/crash.py``."""
+        if self._down:
+            return
+        self._down = True
+        await self.stop_traffic()
+        if self.ami is not None:
+            self._port = self.ami.port
+            await kill_ami(self.ami)
+        if self.pbx is not None:
+            self._cfg_before_crash = self.pbx.cfg
+            await kill_pbx(self.pbx)
+
+    async def restart(self, delay: float | None = None) -> None:
+        """Start a fresh PBX on the same AMI port after ``delay`` wall seconds (default
+        ``SimConfig.restart_delay``): no channels, counters from 0, Uptime 0, FullyBooted on Login."""
+        if not self._down:
+            return
+        await asyncio.sleep(self.cfg.restart_delay if delay is None else delay)
+        cfg = self._cfg_before_crash or self.cfg
+        await self._boot(replace(cfg, ami_port=self._port))
+        self._down = False
+
+    async def crash_and_restart(self, down: float | None = None) -> None:
+        await self.crash()
+        await self.restart(down)
+
     async def stop(self) -> None:
+        if self._down:
+            return
         if self._traffic is not None:
             self._traffic.cancel()
             with contextlib.suppress(asyncio.CancelledError):
