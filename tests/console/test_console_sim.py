@@ -194,3 +194,49 @@ async def test_a_queue_the_service_does_not_know_goes_to_the_failsafe(sim_consol
     await until(lambda: stats.failsafe >= 1, "the failsafe")
     call = await stored_call(env, call_id)
     assert [(t.kind, t.target) for t in call.transfers] == [("blind", "nosuchqueue@cc-queue")]
+
+
+async def test_blind_transfer_to_an_agent_then_hang_up_there(sim_console: SimEnv) -> None:
+    """Agent 1001 transfers to agent 1002 (``1002@transfer``): the BlindTransfer goes on 1001's bridged
+    half (a Local agent's ``;2`` would be ``Transfer invalid``, fact 33), 1002's phone takes the call, and
+    1002's console hangs up the half bridged to the customer."""
+    env = sim_console
+    console = env.service.console
+    await env.service.acd.login("1001")
+    call_id = await answered_call(env)
+    sent: list[dict[str, object]] = []
+    link = env.service.link
+    real = link.send_action
+
+    async def spy(action: str, fields: dict[str, object] | None = None, **kwargs: object) -> object:
+        if action == "BlindTransfer":
+            sent.append(dict(fields or {}))
+        return await real(action, fields, **kwargs)  # type: ignore[arg-type]
+
+    link.send_action = spy  # type: ignore[method-assign]
+    before = console.live_leg("1001")
+    result = await console.transfer("1001", "agent", "1002")
+    assert result == {"call_id": call_id, "context": "transfer", "exten": "1002"}
+    assert [f["Channel"] for f in sent] == [before.channel]
+    await until(lambda: bridged_agent_leg(env, "1002") is not None, "agent 1002 bridged to the customer")
+    leg = bridged_agent_leg(env, "1002")
+    assert leg is not None and leg.call_id == call_id
+    assert console.live_leg("1002") == leg
+    await console.hangup("1002")
+    call = await stored_call(env, call_id)
+    assert [(t.kind, t.target, t.from_agent) for t in call.transfers] == [("blind", "1002@transfer", "1001")]
+    assert call.outcome is CallOutcome.ANSWERED
+
+
+async def test_blind_transfer_to_a_number(sim_console: SimEnv) -> None:
+    env = sim_console
+    console = env.service.console
+    await env.service.acd.login("1001")
+    call_id = await answered_call(env, talk=4.0)  # the customer hangs up 4 s after being connected
+    result = await console.transfer("1001", "number", "555-1000")
+    assert result == {"call_id": call_id, "context": "outbound", "exten": "5551000"}
+    await until_state(env, "1001", AgentState.WRAPUP)  # 1001's part of the call is over
+    call = await stored_call(env, call_id)
+    assert [(t.kind, t.target, t.from_agent) for t in call.transfers] == [
+        ("blind", "5551000@outbound", "1001")
+    ]
