@@ -7,16 +7,23 @@ Everything acts for *one* agent (the signed-in one): the web layer never passes 
   has none (``DispositionRequired``). A timed wrap-up (``wrapup: 10`` in ``config/acd.yaml``) still ends
   on its timer: queues that require a disposition should use ``wrapup: -1`` (until the agent ends it).
 - Calls: hold, blind transfer and hang-up act on the agent's own live channel, found in the call
-  tracker's legs (``AgentLegs``). Blind transfer is AMI ``BlindTransfer`` on the agent's channel: the
+  tracker's legs (``AgentLegs``): the one bridged to the customer, a ``Local/`` agent's ``;1`` and never
+  its ``;2`` (``domain/agent_channel``, the rule the supervisor's monitor uses too). Blind transfer is
+  AMI ``BlindTransfer`` on the agent's channel: the
   party bridged with the agent (the customer) goes to ``<target>@<context>`` (an agent → ``transfer``,
   a number → ``outbound``, a queue → ``cc-queue``: a dialplan context that hands the call back to the
   service's ACD over FastAGI, ``agi://…/queue?queue=<name>&linkedid=…``: same Linkedid, same call record).
-  The queue name is checked against the ACD's queues before any AMI action.
+  The queue name is checked against the ACD's queues before any AMI action. A refused transfer
+  (``Response: Error``, e.g. ``Transfer invalid``) raises ``TransferFailed`` (a 502 whose message tells
+  the agent the call is still theirs); the tracker stores no transfer for it (``Result: Invalid``).
 - Hold: Asterisk has no AMI hold action (hold is a phone feature), so the console holds server-side:
   ``Setvar CC_HOLD=1`` on the customer's channel (the party bridged with the agent: the ACD's Dial sees
   it and keeps the agent on the call), then one AMI ``Redirect`` of the customer to ``cc-hold,s,1``
   (``MusicOnHold()``) with ``ExtraChannel`` = the agent's channel to ``cc-hold-agent,s,1`` (silence):
-  "Dual Redirect successful". Resume is AMI ``Bridge`` (Channel1 = customer, Channel2 = agent): both
+  "Dual Redirect successful", which proves nothing about the agent's side (fact 32): the hold is
+  verified and, when it failed halfway, rolled back (``services/console_hold``: back with the agent,
+  else the front of the queue, else the failsafe; ``HoldFailed``, audited). Resume is AMI ``Bridge``
+  (Channel1 = customer, Channel2 = agent): both
   leave their applications and meet in a new bridge. The tracker counts the music in ``cc-hold`` as
   hold time, never as a transfer. If either side hangs up while on hold, the other is hung up too
   (``on_leg_ended``), so no one is left waiting; hanging up from the console hangs up both.
