@@ -133,7 +133,7 @@ def normalise(msgs: list[Message]) -> Normalised:
         key0, val0 = m[0]
         if key0 == "Response":
             msg = next((v for k, v in m if k == "Message"), "")
-            out.responses.append((val0, msg))
+            out.responses.append((val0, _CHAN_IN_TEXT.sub(lambda x: lab.chan(x.group(0)), msg)))
             got = dict(m)
             if "Variable" in got and "Value" in got:
                 out.getvars.append((got["Variable"], lab.chan(got["Value"])))
@@ -192,6 +192,7 @@ def _responses(client: AmiClient) -> int:
     return sum(1 for m in client.msgs if m and m[0][0] == "Response")
 
 
+_CHAN_IN_TEXT = re.compile(r"(?:Local|PJSIP)/\S+")
 _UID = re.compile(r"\d{9,}\.\d+")
 
 
@@ -332,7 +333,9 @@ async def replay_sessions(
             client = clients.get(conn)
             if r.kind != "TX" or client is None:
                 continue
-            await asyncio.sleep(max(0.0, t0 + r.t / speed - loop.time()))
+            delay = t0 + r.t / speed - loop.time()
+            if delay > 0:  # actions sent together stay together (no loop turn in between)
+                await asyncio.sleep(delay)
             # label the channel names of both streams, then map trace names to sim names
             text = r.payload.decode()
             trace_lab, sim_lab = trace_labs[conn], sim_labs[conn]

@@ -245,3 +245,15 @@ def test_cli_arguments_build_a_config() -> None:
     )
     assert c.customers.known_numbers == ("0611", "0622")
     assert (c.customers.patience_min, c.customers.patience_max) == (5.0, 10.0)
+    assert (c.event_filter, c.dialplan, c.agent_tech) == ("shipped", "traces", "PJSIP")
+    flags = (
+        "--agent-tech Local --dialplan project --event-filter all --dual-redirect-unbridged secondary-failed"
+    )
+    ns = parser.parse_args(flags.split())
+    c = config_from_args(ns)
+    assert (c.agent_tech, c.dialplan, c.event_filter, c.dual_redirect_unbridged) == (
+        "Local",
+        "project",
+        "all",
+        "secondary-failed",
+    )

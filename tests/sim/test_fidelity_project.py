@@ -73,3 +73,62 @@ async def test_kill9_restart_matches_trace() -> None:
     )
     for conn, (expected, got) in agi_streams(agi).items():
         assert got == expected, conn
+
+
+def drop(n: Normalised, channel: str, event: str) -> None:
+    for ch, seq in n.per_channel.items():
+        if ch.startswith(channel):
+            seq[:] = [e for e in seq if not e.startswith(event)]
+
+
+async def test_hold_dual_redirect_matches_trace() -> None:
+    """Facts 31/32. A: ExtraChannel = the bridged ;1: Dual Redirect successful, the agent ;1 waits in
+    [cc-hold-agent], EXEC Dial gets 200 result=0 + HANGUP, ANSWEREDTIME empty, resume by Bridge. B:
+    ExtraChannel = the un-bridged ;2: still "Dual Redirect successful", the customer alone in MOH, the
+    agent pair hung up (Cause 16), Bridge answers "Channel2 does not exist: <name>"."""
+    trace, sim, agi = await run("hold-dual-redirect")
+    # cleanup of B: both customer halves are hung up by two AMI actions sent together; which half's
+    # thread goes first (and so which one gets the other's HangupRequest) is a race in Asterisk
+    for n in (trace, sim):
+        drop(n, "Local/8022@incoming-C2;", "HangupRequest")
+    assert_same(trace, sim, agi)
+    assert ("Error", "Channel2 does not exist: Local/1002@agent-sim-C3;1") in sim.responses
+    assert ("Error", "Channel2 does not exist: Local/1002@agent-sim-C3;2") in sim.responses
+
+
+async def test_blind_transfer_results_match_trace() -> None:
+    """Fact 33: BlindTransfer on ;2 → Transfer invalid + Event Result: Invalid; on a missing channel →
+    Channel specified does not exist; on ;1 → Transfer succeeded, the customer opens a new FastAGI
+    session queue?queue=support&linkedid=<same>; to a context that does not exist → success, then the
+    customer is hung up there."""
+    trace, sim, agi = await run("blind-transfer-results")
+    assert_same(trace, sim, agi)
+    assert ("Error", "Transfer invalid") in sim.responses
+    assert ("Error", "Channel specified does not exist") in sim.responses
+    assert agi.envs["agi2"]["agi_network_script"].startswith("queue?queue=support&linkedid=")
+    results = [
+        (first(e, "Result"), first(e, "TransfereeChannel"))
+        for e in sim.events
+        if first(e, "Event") == "BlindTransfer"
+    ]
+    assert results == [
+        ("Invalid", None),
+        ("Success", "Local/8031@incoming-C0;2"),
+        ("Success", "Local/8032@incoming-C3;2"),
+    ]
+    hangup = next(
+        e
+        for e in sim.events
+        if first(e, "Event") == "Hangup" and first(e, "Channel") == "Local/8032@incoming-C3;2"
+    )
+    assert (first(hangup, "Context"), first(hangup, "Cause")) == ("no-such-context", "16")
+
+
+async def test_chanspy_originate_matches_trace() -> None:
+    """Fact 36: the supervisor's Originate is a separate call (own Linkedid); ChanSpyStart names the
+    agent ;1 as spyee with the customer call's Linkedid."""
+    trace, sim, agi = await run("chanspy-originate")
+    assert_same(trace, sim, agi)
+    start = next(e for e in sim.events if first(e, "Event") == "ChanSpyStart")
+    assert first(start, "SpyeeChannel") == "Local/1001@agent-sim-C1;1"
+    assert first(start, "SpyerLinkedid") != first(start, "SpyeeLinkedid")

@@ -596,6 +596,10 @@ class AmiServer(CallActions):
             extra_priority = int(a.get("ExtraPriority") or priority)
         except ValueError:
             extra_priority = priority
+        if self.cfg.dual_redirect_unbridged == "secondary-failed" and _unbridged_half(other):
+            # seen on a live Asterisk (not in the recorded trace): the ;2 half's redirect is refused,
+            # the customer's went through; app_dial then tears the agent pair down all the same
+            return resp(a.aid, "Error", "Secondary redirect failed")
         if not self.pbx.redirect(
             other,
             a.get("ExtraContext") or a.get("Context"),
@@ -640,19 +644,6 @@ class AmiServer(CallActions):
         self.pbx.request_hangup(chan, cause, event=False)
         return ""
 
-    def act_blindtransfer(self, s: AmiSession, a: Action) -> Result:
-        chan = self._chan_or_error(a)
-        if isinstance(chan, str):
-            return chan
-        if not a.get("Exten"):
-            return resp(a.aid, "Error", "No extension specified")
-        context = a.get("Context") or chan.context
-        s.write(resp(a.aid, "Success", "Transfer succeeded"))
-        err = self.pbx.blind_transfer(chan, context, a.get("Exten"))
-        if err is not None:
-            log.debug("BlindTransfer: %s", err)
-        return ""
-
     def act_atxfer(self, s: AmiSession, a: Action) -> Result:
         chan = self._chan_or_error(a)
         if isinstance(chan, str):
@@ -688,6 +679,25 @@ class AmiServer(CallActions):
         bridge = pbx.bridge_create()
         pbx.bridge_enter(bridge, one)
         pbx.bridge_enter(bridge, two)
+        # cdr.c: the older channel is party A of the bridge's CDR, the other its DestinationChannel
+        older, newer = sorted((one, two), key=lambda c: c.created)
+        older.cdr_dest = newer.name
+        # each side's connected line becomes the other's caller id; a Local half passes it on to
+        # its other half as that half's caller id (hold-dual-redirect.ami, the resume)
+        for a_, b_ in ((one, two), (two, one)):
+            if (a_.conn_num, a_.conn_name) != (b_.cid_num, b_.cid_name):
+                pbx.set_connected(a_, b_.cid_num, b_.cid_name)
+                peer = a_.peer
+                if (
+                    peer is not None
+                    and not peer.gone
+                    and (peer.cid_num, peer.cid_name)
+                    != (
+                        b_.cid_num,
+                        b_.cid_name,
+                    )
+                ):
+                    pbx.set_callerid(peer, b_.cid_num, b_.cid_name)
         return ""
 
     def act_playdtmf(self, s: AmiSession, a: Action) -> Result:
@@ -910,6 +920,12 @@ class AmiServer(CallActions):
                 m.last_pause = now
             self._member_event("QueueMemberPause", q.name, m)
         return ""
+
+
+def _unbridged_half(chan: Channel) -> bool:
+    """The ``;2`` half of a Local pair whose ``;1`` is the one in the bridge (fact 32)."""
+    peer = chan.peer
+    return chan.bridge is None and peer is not None and peer.bridge is not None
 
 
 def parse_callerid(text: str) -> tuple[str, str]:

@@ -16,6 +16,30 @@ if TYPE_CHECKING:
 class CallActions:
     pbx: Pbx
 
+    def act_blindtransfer(self, s: AmiSession, a: Action) -> Result:
+        """manager.c ``action_blind_transfer`` + ``ast_bridge_transfer_blind`` (fact 33): the channel
+        must be in a bridge (the ``;1`` half of a Local agent, not ``;2``): else ``Transfer invalid``
+        and a ``BlindTransfer`` event with ``Result: Invalid``. The target context is not checked: a
+        missing one is a success, and the transferee is hung up when it gets there."""
+        name, exten = a.get("Channel"), a.get("Exten")
+        if not name:
+            return resp(a.aid, "Error", "No channel specified")
+        if not exten:
+            return resp(a.aid, "Error", "No extension specified")
+        pbx = self.pbx
+        chan = pbx.find_channel(name)
+        if chan is None:
+            return resp(a.aid, "Error", "Channel specified does not exist")
+        context = a.get("Context") or chan.context
+        bridged = chan.bridge is not None and len(chan.bridge.channels) > 1
+        s.write(
+            resp(a.aid, "Success", "Transfer succeeded")
+            if bridged
+            else resp(a.aid, "Error", "Transfer invalid")
+        )
+        pbx.blind_transfer(chan, context, exten)
+        return ""
+
     def act_bridgelist(self, s: AmiSession, a: Action) -> Result:
         aid = f"ActionID: {a.aid}\r\n" if a.aid is not None else ""
         want = a.get("BridgeType")

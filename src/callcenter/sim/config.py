@@ -8,6 +8,7 @@ from typing import Literal
 CallMode = Literal["direct", "agi"]
 AgentTech = Literal["Local", "PJSIP"]
 DialplanKind = Literal["traces", "project"]
+DualRedirectReply = Literal["success", "secondary-failed"]
 
 #: hostile caller-ID names: screen pops must escape them
 HOSTILE_NAMES: tuple[str, ...] = (
@@ -106,6 +107,11 @@ class SimConfig:
     ami_accounts: tuple[tuple[str, str, str], ...] = ()
     #: emit VarSet/Newexten events (Asterisk does; a manager.conf eventfilter usually drops most)
     dialplan_events: bool = True
+    #: reply to a dual Redirect whose ExtraChannel is the un-bridged ``;2`` half of a Local agent (fact
+    #: 32): ``success`` = ``Dual Redirect successful`` as recorded; ``secondary-failed`` = ``Response:
+    #: Error / Message: Secondary redirect failed`` as a live run reported. Either way the customer goes
+    #: to [cc-hold] and the agent pair is hung up.
+    dual_redirect_unbridged: DualRedirectReply = "success"
     #: wall seconds the PBX stays down in ``Simulator.restart()`` after ``crash()`` (trace: ~1.9 s)
     restart_delay: float = 0.2
     system_name: str = ""

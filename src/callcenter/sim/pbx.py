@@ -135,6 +135,7 @@ class Channel:
         "call",
         "cdr_after_fork",
         "cdr_answer",
+        "cdr_dest",
         "cdr_records",
         "cdr_reopened",
         "cdr_start",
@@ -222,6 +223,8 @@ class Channel:
         #: a Dial forked the CDR and the channel went on: its next dialplan app opens a new CDR
         self.cdr_after_fork = False
         self.cdr_reopened = False
+        #: DestinationChannel of the channel's open CDR (the party B of a bridge it joined)
+        self.cdr_dest = ""
         self.no_cdr = False
         self.busy = False
         self.moh = False
@@ -683,7 +686,7 @@ class Pbx:
                 disp = "BUSY"
             else:
                 disp = "FAILED"
-            self.cdr_fork(chan, "", disp, chan.app, chan.appdata)
+            self.cdr_fork(chan, chan.cdr_dest, disp, chan.app, chan.appdata)
         if not self.sink.listening:
             chan.cdr_records.clear()
             return
@@ -955,6 +958,11 @@ class Pbx:
                     # AMI Bridge pulled the channel out of its application: it stays in the bridge,
                     # then goes on in the dialplan (bridge "after go on"), here: the end of the context
                     await self.stay_bridged(chan)
+                    if chan.hangup_requested and not chan.gone:
+                        # hung up while in the bridge: it ends there, no dialplan runs to its end
+                        # (no SoftHangupRequest; hold-dual-redirect.ami, the resumed customer)
+                        self.finish(chan)
+                        return
                 if chan.goto is not None and not chan.hangup_requested:
                     continue
                 break
@@ -1236,9 +1244,8 @@ class Pbx:
         target = parts[0].strip()
         timeout = _float(parts[1], 0.0) if len(parts) > 1 else 0.0
         opts = parts[2] if len(parts) > 2 else ""
-        if self.cfg.dialplan_events:
-            for name in ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME", "DIALEDTIME"):
-                self.set_var(chan, name, "")
+        for name in ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME", "DIALEDTIME"):
+            self.set_var(chan, name, "")
         created = self._create_leg(target, chan)
         if created is None:
             self.set_var(chan, "DIALSTATUS", "CHANUNAVAIL")
@@ -1366,14 +1373,23 @@ class Pbx:
             if chan.bridge is bridge:
                 self.bridge_leave(chan)
             if leg.goto is not None:
-                # the agent leg was redirected: it runs its own dialplan now
+                # the agent leg was redirected: it runs its own dialplan now, with its own CDR
                 self.bridge_leave(leg)
                 leg.dialer = None
+                leg.no_cdr = False
+                leg.cdr_start = self.clock.now()
+                leg.cdr_answer = leg.cdr_start
                 self.start_dialplan(leg)
             elif not leg.gone:
                 self.bridge_leave(leg)
                 self.finish(leg, chan.hangup_cause if chan.hangup_requested else 16)
         self.bridge_destroy(bridge)
+        if chan.goto is not None and not chan.hangup_requested:
+            # the caller was redirected out of the bridge (console hold): app_dial returns 0 and
+            # leaves ANSWEREDTIME/DIALEDTIME empty (hold-dual-redirect.agi)
+            self.set_var(chan, "DIALSTATUS", "ANSWER")
+            self.cdr_fork(chan, leg.name, "ANSWERED", "Dial", data)
+            return "ANSWER", 0
         now = self.clock.now()
         up = int(now - (chan.answered_at or now))
         self.set_var(chan, "ANSWEREDTIME", str(up))
@@ -1565,34 +1581,42 @@ class Pbx:
     def redirect(self, chan: Channel, context: str, exten: str, priority: int) -> bool:
         if self.lookup(context, exten) is None:
             return False
+        self.goto(chan, context, exten, priority)
+        return True
+
+    def blind_transfer(self, transferer: Channel, context: str, exten: str) -> str | None:
+        """``ast_bridge_transfer_blind`` (fact 33). Not in a bridge (the ``;2`` half of a Local agent):
+        ``BlindTransfer`` ``Result: Invalid`` and "Transfer invalid". Else ``Result: Success`` and the
+        transferee leaves for context,exten,1 (not checked: a missing context hangs it up there);
+        app_dial then hangs up the transferer's side. Returns the error, or None on success."""
+        bridge = transferer.bridge
+        others = [c for c in bridge.channels if c is not transferer] if bridge is not None else []
+        if bridge is None or not others:
+            self.raw(
+                EV_CALL,
+                "Event: BlindTransfer\r\nPrivilege: call,all\r\nResult: Invalid\r\n"
+                f"{transferer.snap('Transferer')}IsExternal: Yes\r\n"
+                f"Context: {context}\r\nExtension: {exten}\r\n\r\n",
+            )
+            return "Transfer invalid"
+        transferee = others[0]
+        self.ev("Unhold", transferer)
+        self.raw(
+            EV_CALL,
+            "Event: BlindTransfer\r\nPrivilege: call,all\r\nResult: Success\r\n"
+            f"{transferer.snap('Transferer')}{transferee.snap('Transferee')}{bridge.block()}"
+            f"IsExternal: Yes\r\nContext: {context}\r\nExtension: {exten}\r\n\r\n",
+        )
+        self.goto(transferee, context, exten, 1)
+        return None
+
+    def goto(self, chan: Channel, context: str, exten: str, priority: int) -> None:
+        """Async goto without an extension check (a blind transfer's transferee)."""
         chan.goto = (context, exten, priority)
         self.poke(chan)
         if chan.bridge is not None:
             for other in chan.bridge.channels:
                 self.poke(other)
-        return True
-
-    def blind_transfer(self, transferer: Channel, context: str, exten: str) -> str | None:
-        bridge = transferer.bridge
-        if bridge is None:
-            return "Transferer not bridged"
-        others = [c for c in bridge.channels if c is not transferer]
-        if not others:
-            return "No transferee"
-        transferee = others[0]
-        if self.lookup(context, exten) is None:
-            return "Invalid transfer target"
-        self.ev("Unhold", transferer)
-        if self.sink.listening:
-            self.raw(
-                EV_CALL,
-                "Event: BlindTransfer\r\nPrivilege: call,all\r\nResult: Success\r\n"
-                f"{transferer.snap('Transferer')}{transferee.snap('Transferee')}{bridge.block()}"
-                f"IsExternal: Yes\r\nContext: {context}\r\nExtension: {exten}\r\n\r\n",
-            )
-        transferee.goto = (context, exten, 1)
-        self.poke(transferee)
-        return None
 
     async def atxfer(self, transferer: Channel, context: str, exten: str) -> None:
         """Attended transfer, simplified: hold the transferee, dial the target from the transferer's

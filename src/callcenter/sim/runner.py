@@ -376,6 +376,25 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
         help="share of answered calls ended by the agent",
     )
     g.add_argument("--no-dialplan-events", action="store_true", help="do not emit VarSet/Newexten events")
+    g.add_argument(
+        "--dialplan",
+        choices=("traces", "project"),
+        default=d.dialplan,
+        help="traces: the recorder's dialplan (8002 IVR, 8006 direct); project: dialplan/extensions.conf",
+    )
+    g.add_argument(
+        "--event-filter",
+        default=d.event_filter,
+        metavar="shipped|all|PATH",
+        help="manager.conf account of the AMI user: the shipped dialplan/manager.conf (read= + eventfilter, "
+        "as Asterisk applies it), all events, or a manager.conf file",
+    )
+    g.add_argument(
+        "--dual-redirect-unbridged",
+        choices=("success", "secondary-failed"),
+        default=d.dual_redirect_unbridged,
+        help="reply to a dual Redirect whose ExtraChannel is a Local agent's un-bridged ;2 half",
+    )
     return parser
 
 
@@ -442,6 +461,9 @@ def config_from_args(ns: argparse.Namespace, settings: Any | None = None) -> Sim
         customers=customers,
         phones=phones,
         dialplan_events=not ns.no_dialplan_events,
+        dialplan=getattr(ns, "dialplan", base.dialplan),
+        event_filter=getattr(ns, "event_filter", base.event_filter),
+        dual_redirect_unbridged=getattr(ns, "dual_redirect_unbridged", base.dual_redirect_unbridged),
     )
 
 
