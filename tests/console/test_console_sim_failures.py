@@ -6,6 +6,7 @@ transfer is reported to the agent and never stored as a transfer."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from callcenter.services.console import HoldFailed, TransferFailed
 from tests.console.conftest import SimEnv
 from tests.console.test_console_sim import (
     answered_call,
+    in_context,
     sim_channels,
     stored_call,
     until,
@@ -132,3 +134,42 @@ async def test_a_refused_blind_transfer_is_reported_and_not_stored(sim_console: 
     await service.console.hangup("1001")
     call = await stored_call(env, call_id)
     assert call.transfers == ()
+
+
+@pytest.mark.parametrize("reply", ["success", "secondary-failed"])
+async def test_a_hold_on_the_wrong_local_half_never_strands_the_customer(
+    sim_console: SimEnv, reply: str
+) -> None:
+    """Facts 32 (and the live run's ``Secondary redirect failed``): a dual Redirect whose ExtraChannel is a
+    Local agent's ``;2`` moves the customer to [cc-hold] and app_dial hangs the agent pair up. Whatever
+    the reply, the console must not leave the customer alone with the music: here the hold is forced
+    onto ``;2`` (as the old channel choice did) and the customer ends up at the front of the queue."""
+    env = sim_console
+    if env.agent_tech != "Local":
+        pytest.skip("a PJSIP agent is one channel: there is no wrong half")
+    assert env.sim.pbx is not None and env.sim.ami is not None
+    for holder in (env.sim.pbx, env.sim.ami):
+        holder.cfg = dataclasses.replace(holder.cfg, dual_redirect_unbridged=reply)  # type: ignore[arg-type]
+    service = env.service
+    console = service.console
+    await service.acd.login("1001")
+    call_id = await answered_call(env)
+    (two,) = [
+        leg for leg in service.agent_legs("1001") if leg.ended_at is None and leg.channel.endswith(";2")
+    ]
+    console.live_leg = lambda agent: two  # type: ignore[method-assign]
+    with pytest.raises(HoldFailed) as err:
+        await console.hold("1001", True)
+    del console.live_leg  # the rule again
+    assert err.value.outcome == "requeued", err.value.reason
+    assert await console.held("1001") is None
+    await until(lambda: not in_context(env, "cc-hold"), "the customer out of [cc-hold]")
+    await until_callers(env, ["2025550199"])
+    await until_state(env, "1001", AgentState.WRAPUP)
+    await service.acd.login("1002")
+    await until_state(env, "1002", AgentState.ON_CALL)
+    entries = await service.audit.list_audit(actor="agent:1001")
+    assert [(e.detail["outcome"], e.detail["agent_channel"]) for e in entries] == [("requeued", two.channel)]
+    await service.console.hangup("1002")
+    call = await stored_call(env, call_id)
+    assert [(o.agent, o.answered) for o in call.offers] == [("1001", True), ("1002", True)]
