@@ -109,31 +109,42 @@ def _ended(env: SimEnv, agent: str) -> bool:
 
 
 async def test_a_refused_blind_transfer_is_reported_and_not_stored(sim_console: SimEnv) -> None:
-    """BlindTransfer refused by the PBX (fact 33: ``Transfer invalid`` + a BlindTransfer event with
-    ``Result: Invalid``): the agent gets a 502-class error, the call stays theirs, no transfer stored."""
+    """BlindTransfer refused by the PBX (fact 33): on a Local agent's un-bridged ``;2`` (``Transfer invalid``
+    plus a BlindTransfer event with ``Result: Invalid``), on a PJSIP channel gone meanwhile (``Channel
+    specified does not exist``). The agent gets a 502-class error saying the call is still theirs, the
+    call stays with them, and no transfer is stored."""
     env = sim_console
     service = env.service
+    console = service.console
     await service.acd.login("1001")
     call_id = await answered_call(env)
-    link = service.link
-    real = link.send_action
-
-    async def refuse(action: str, *args: Any, **kwargs: Any) -> Any:
-        if action == "BlindTransfer":
-            raise AmiActionError("BlindTransfer", "Transfer invalid")
-        return await real(action, *args, **kwargs)
-
-    link.send_action = refuse  # type: ignore[method-assign]
+    legs = [leg for leg in service.agent_legs("1001") if leg.ended_at is None]
+    if env.agent_tech == "Local":
+        (wrong,) = [leg for leg in legs if leg.channel.endswith(";2")]
+        expected = "Transfer invalid"
+    else:
+        wrong = dataclasses.replace(legs[0], channel="PJSIP/1001-7fffffff")
+        expected = "Channel specified does not exist"
+    console.live_leg = lambda agent: wrong  # type: ignore[method-assign]
     with pytest.raises(TransferFailed) as err:
-        await service.console.transfer("1001", "queue", "sales")
-    link.send_action = real  # type: ignore[method-assign]
-    assert "refused" in err.value.message and "Transfer invalid" in err.value.message
+        await console.transfer("1001", "queue", "sales")
+    del console.live_leg
+    assert err.value.reason == expected
+    assert "refused" in err.value.message and "still yours" in err.value.message
     assert isinstance(err.value, AmiActionError)
-    assert await service.acd.state.get_agent("1001") is not None
-    await until_state(env, "1001", AgentState.ON_CALL)
-    await service.console.hangup("1001")
+    assert await agent_state_of(env, "1001") is AgentState.ON_CALL
+    # the refusal's BlindTransfer event (if any) comes before the hang-up's events on the AMI stream,
+    # so the stored call below has seen it
+    await console.hangup("1001")
     call = await stored_call(env, call_id)
     assert call.transfers == ()
+    assert [(o.agent, o.answered) for o in call.offers] == [("1001", True)]
+
+
+async def agent_state_of(env: SimEnv, agent: str) -> AgentState:
+    status = await env.service.acd.state.get_agent(agent)
+    assert status is not None
+    return status.state
 
 
 @pytest.mark.parametrize("reply", ["success", "secondary-failed"])
