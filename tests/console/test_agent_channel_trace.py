@@ -35,3 +35,11 @@ def test_console_and_supervisor_pick_the_bridged_half() -> None:
     assert len(picked) == 1 and next(iter(picked)).endswith(";1"), picked
     (channel,) = picked
     assert channel.startswith("Local/1001@agent-sim-")
+
+
+def test_the_spy_prefix_of_a_local_agent_has_no_dial_options() -> None:
+    from callcenter.services.supervisor import spy_prefix
+
+    assert spy_prefix("PJSIP/1001") == "PJSIP/1001-"
+    assert spy_prefix("Local/1001@agents/n") == "Local/1001@agents-"
+    assert spy_prefix("Local/1001@agent-sim") == "Local/1001@agent-sim-"

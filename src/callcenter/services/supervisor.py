@@ -74,6 +74,15 @@ def agent_channel_finder(tracker: CallTracker) -> Callable[[str], str | None]:
     return find
 
 
+def spy_prefix(dial_target: str) -> str:
+    """The ChanSpy channel prefix of an agent's dial string: ``PJSIP/1001`` → ``PJSIP/1001-``,
+    ``Local/1001@agents/n`` → ``Local/1001@agents-`` (a Local dial string's ``/n`` is not in the name)."""
+    target = dial_target.split(",", 1)[0]
+    if target.startswith("Local/"):
+        target = re.sub(r"/[A-Za-z]+$", "", target)
+    return target + "-"
+
+
 class SupervisorService:
     def __init__(
         self,
@@ -132,9 +141,8 @@ class SupervisorService:
             channel = self.channel_of(agent)
             if channel is None and (status is None or status.state not in IN_CALL):
                 raise SupervisorError(f"agent {agent} is not on a call")
-            if channel is None:
-                cfg = self.acd.agents[agent]
-                channel = cfg.dial_target().split(",", 1)[0] + "-"  # ChanSpy matches a channel prefix
+            if channel is None:  # ChanSpy matches a channel prefix: PJSIP/1001-, Local/1001@agents-
+                channel = spy_prefix(self.acd.agents[agent].dial_target())
             detail["channel"] = channel
             if self.pbx is None or not self.pbx.connected:
                 raise PbxError("the PBX is not connected")
