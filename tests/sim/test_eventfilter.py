@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.sim import SimConfig, Simulator
 from callcenter.sim.classes import EV_AGI, EV_CALL, EV_DIALPLAN, EV_DTMF, EV_SECURITY
 from callcenter.sim.eventfilter import (
     SHIPPED_MANAGER_CONF,
@@ -19,7 +20,7 @@ from callcenter.sim.eventfilter import (
     parse_manager_conf,
 )
 
-from .amiclient import Message
+from .amiclient import AmiClient, Message, first
 from .replay import normalise, replay_sessions, trace_messages
 from .test_fidelity import compare
 
@@ -132,3 +133,34 @@ async def test_eventfilter_shipped_matches_trace() -> None:
         assert compare(trace, sim) == [], conn
         assert sorted(trace.cdrs) == sorted(sim.cdrs), conn
         assert trace.responses == sim.responses, conn
+
+
+async def test_shipped_account_on_the_wire() -> None:
+    """The service's user with the default (shipped) account: write= refuses Command and UserEvent
+    (no command/user class) with Permission denied; the actions the service needs pass; no security,
+    dtmf or agi events reach it."""
+    async with Simulator(SimConfig(ami_port=0, speed=20)) as sim:
+        client = await AmiClient.connect(sim.ami_port)
+        try:
+            await client.login()
+            for action, pairs in (
+                ("Command", [("Command", "core show version")]),
+                ("UserEvent", [("UserEvent", "Probe")]),
+            ):
+                got = await client.action(action, *pairs)
+                assert (first(got, "Response"), first(got, "Message")) == ("Error", "Permission denied")
+            for action in ("Ping", "CoreSettings", "CoreStatus", "QueueStatus"):
+                assert first(await client.action(action), "Response") == "Success", action
+            got = await client.action(
+                "Originate",
+                ("Channel", "Local/8006@incoming/n"),
+                ("Context", "customer-sim"),
+                ("Exten", "caller"),
+                ("Async", "true"),
+            )
+            assert first(got, "Message") == "Originate successfully queued"
+            await client.event("Newchannel")
+            names = {first(m, "Event") for m in client.msgs}
+            assert not names & {"SuccessfulAuth", "RequestNotAllowed", "Newexten", "DTMFBegin"}
+        finally:
+            await client.close()

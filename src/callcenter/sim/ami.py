@@ -289,6 +289,15 @@ class AmiServer(CallActions):
                 "Error",
                 f"Invalid/unknown command: {a.name}. Use Action: ListCommands to show available commands.",
             )
+        if s.account is not None and not s.account.may_write(name):
+            self.security(
+                "Event: RequestNotAllowed\r\nPrivilege: security,all\r\n"
+                f"EventTV: {_eventtv()}\r\nSeverity: Error\r\nService: AMI\r\nEventVersion: 1\r\n"
+                f"AccountID: {s.username}\r\nSessionID: {s.session_id}\r\nLocalAddress: {s.local}\r\n"
+                f"RemoteAddress: {s.remote}\r\nRequestType: Action: {a.name}\r\n"
+                f"SessionTV: {s.session_tv}\r\n\r\n"
+            )
+            return resp(a.aid, "Error", "Permission denied")
         result: Result = handler(s, a)
         return result
 

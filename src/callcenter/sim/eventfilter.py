@@ -13,6 +13,9 @@ Filter semantics of manager.c (``manager_add_filter`` / ``filter_cmp_fn`` / ``sh
 * no filters: everything passes; only includes: an event must match one; only excludes: it must match
   none; both: it must match an include and no exclude.
 
+``write=`` gates actions: one needing classes the account lacks gets ``Permission denied`` (the
+shipped account has no ``command``/``user``: ``Command`` and ``UserEvent`` are refused).
+
 Before the filters, an event is only sent if every class of its ``Privilege`` is in the account's
 ``read=`` (``DTMFBegin`` needs ``dtmf``, ``AGIExecStart`` ``agi``, ``SuccessfulAuth`` ``security``).
 
@@ -26,7 +29,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from callcenter.sim.classes import EV_ALL, EVENT_CLASSES
+from callcenter.sim.classes import ACTION_AUTHORITY, EV_ALL, EVENT_CLASSES
 
 METHODS = ("regex", "exact", "starts_with", "ends_with", "contains", "none")
 
@@ -153,7 +156,7 @@ def parse_filter(criteria: str, pattern: str) -> EventFilter:
 
 
 def read_mask(spec: str) -> int:
-    """``read = system,call,...`` -> the simulator's class mask (``all`` = everything)."""
+    """``read = system,call,...`` (or ``write =``) -> the simulator's class mask (``all`` = everything)."""
     mask = 0
     for part in spec.split(","):
         part = part.strip().lower()
@@ -170,6 +173,7 @@ class AmiAccount:
     username: str
     secret: str
     read: int = EV_ALL
+    write: int = EV_ALL
     includes: tuple[EventFilter, ...] = ()
     excludes: tuple[EventFilter, ...] = ()
 
@@ -179,6 +183,11 @@ class AmiAccount:
 
     def may_read(self, cls: int) -> bool:
         return self.read & cls == cls
+
+    def may_write(self, action: str) -> bool:
+        """manager.c: an action is allowed if it needs nothing or shares a class with ``write=``."""
+        need = ACTION_AUTHORITY.get(action.lower(), 0)
+        return need == 0 or bool(self.write & need)
 
     def passes(self, data: bytes) -> bool:
         """``should_send_event`` for one event (the bytes of ``Event: ...`` up to the blank line)."""
@@ -223,7 +232,8 @@ def account_from_section(username: str, secret: str, section: dict[str, list[str
             f = parse_filter(key, value)
             (excludes if f.exclude else includes).append(f)
     read = section.get("read", ["all"])[-1]
-    return AmiAccount(username, secret, read_mask(read), tuple(includes), tuple(excludes))
+    write = section.get("write", ["all"])[-1]
+    return AmiAccount(username, secret, read_mask(read), read_mask(write), tuple(includes), tuple(excludes))
 
 
 def account_for(username: str, secret: str, spec: str) -> AmiAccount:

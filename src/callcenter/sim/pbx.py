@@ -13,13 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import re
-import time
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, cast
 
+from callcenter.sim.calls import CallFlows
 from callcenter.sim.classes import (  # noqa: F401  (re-exported for ami.py / agi.py)
     EV_AGENT,
     EV_AGI,
@@ -34,342 +31,38 @@ from callcenter.sim.classes import (  # noqa: F401  (re-exported for ami.py / ag
     EVENT_CLASSES,
 )
 from callcenter.sim.config import SimConfig
+from callcenter.sim.dialplan import TracesDialplan
+from callcenter.sim.model import (
+    _DIAL_RE,
+    CAUSE_TXT,
+    MONITOR_DIR,
+    PROMPT_SECONDS,
+    STATE_DESC,
+    AgentPlan,
+    Bridge,
+    CallStat,
+    CdrRecord,
+    Channel,
+    Clock,
+    DialplanProgram,
+    EventSink,
+    OriginateResult,
+    Queue,
+    QueueMember,
+    _float,
+    _fmt_time,
+    _NullSink,
+    _prompt_seconds,
+    _wake,
+    clean,
+    dial_options,
+)
 from callcenter.sim.project import AGENT_SIM_CONTEXT, ProjectDialplan
 
 log = logging.getLogger(__name__)
 
-STATE_DESC = {0: "Down", 3: "Dialing", 4: "Ring", 5: "Ringing", 6: "Up", 7: "Busy"}
-CAUSE_TXT = {
-    0: "Unknown",
-    16: "Normal Clearing",
-    17: "User busy",
-    19: "No user responding",
-    21: "Call Rejected",
-    34: "Circuit/channel congestion",
-}
-#: seconds of audio of the prompts the simulated PBX "plays"
-PROMPT_SECONDS = {
-    "hello-world": 1.4,
-    "goodbye": 0.93,
-    "beep": 0.25,
-    "queue-thankyou": 1.59,
-    "pls-hold-while-try": 2.42,
-}
-DEFAULT_PROMPT_SECONDS = 1.0
-MONITOR_DIR = "/var/spool/asterisk/monitor/"
 
-_CLEAN = str.maketrans({"\r": " ", "\n": " "})
-
-
-def clean(value: str) -> str:
-    """Header values must not break the framing."""
-    return value.translate(_CLEAN) if ("\r" in value or "\n" in value) else value
-
-
-class EventSink(Protocol):
-    """The AMI server side: gets every event as ready bytes."""
-
-    listening: bool
-
-    def publish(self, cls: int, data: bytes) -> None: ...
-
-
-class _NullSink:
-    listening = False
-
-    def publish(self, cls: int, data: bytes) -> None:
-        return None
-
-
-class Clock:
-    """Simulated time: ``speed`` simulated seconds pass per wall second."""
-
-    def __init__(self, speed: float) -> None:
-        self.speed = speed
-        self._loop = asyncio.get_running_loop()
-        self._wall0 = time.time()
-        self._mono0 = self._loop.time()
-
-    def mono(self) -> float:
-        """Simulated monotonic seconds."""
-        return self._loop.time() * self.speed
-
-    def now(self) -> float:
-        """Simulated epoch seconds."""
-        return self._wall0 + (self._loop.time() - self._mono0) * self.speed
-
-    def wall(self, sim_seconds: float) -> float:
-        return sim_seconds / self.speed
-
-    async def sleep(self, sim_seconds: float) -> None:
-        await asyncio.sleep(max(0.0, sim_seconds) / self.speed)
-
-
-@dataclass(slots=True)
-class CdrRecord:
-    src: str
-    dst: str
-    dcontext: str
-    clid: str
-    channel: str
-    dstchannel: str
-    lastapp: str
-    lastdata: str
-    start: float
-    answer: float | None
-    end: float
-    disposition: str
-    uniqueid: str
-
-
-class Channel:
-    __slots__ = (
-        "_snaps",
-        "accountcode",
-        "agent",
-        "answered_at",
-        "app",
-        "appdata",
-        "bridge",
-        "busy",
-        "call",
-        "cdr_after_fork",
-        "cdr_answer",
-        "cdr_dest",
-        "cdr_records",
-        "cdr_reopened",
-        "cdr_start",
-        "cid_name",
-        "cid_num",
-        "conn_name",
-        "conn_num",
-        "context",
-        "created",
-        "dead",
-        "dialer",
-        "digits",
-        "exten",
-        "gone",
-        "goto",
-        "hangup_cause",
-        "hangup_requested",
-        "hr_pending",
-        "kind",
-        "language",
-        "linkedid",
-        "moh",
-        "name",
-        "no_cdr",
-        "pbx",
-        "peer",
-        "priority",
-        "replaced_by",
-        "softhangup_agi",
-        "state",
-        "tech",
-        "uniqueid",
-        "vars",
-        "waiter",
-        "yanked",
-    )
-
-    def __init__(
-        self,
-        pbx: Pbx,
-        name: str,
-        uniqueid: str,
-        linkedid: str,
-        context: str,
-        exten: str,
-        state: int,
-        tech: str,
-    ) -> None:
-        self.pbx = pbx
-        self.name = name
-        self.uniqueid = uniqueid
-        self.linkedid = linkedid
-        self.context = context
-        self.exten = exten
-        self.priority = 1
-        self.state = state
-        self.tech = tech
-        self.cid_num = "<unknown>"
-        self.cid_name = "<unknown>"
-        self.conn_num = "<unknown>"
-        self.conn_name = "<unknown>"
-        self.language = "en"
-        self.accountcode = ""
-        self.vars: dict[str, str] = {}
-        self._snaps: dict[str, str] = {}
-        self.peer: Channel | None = None  # other half of a Local pair
-        self.bridge: Bridge | None = None
-        self.kind = "leg"  # "dialplan" | "app" | "leg": who ends the channel
-        self.hangup_requested = False
-        self.hr_pending = False  # hung up by AMI: HangupRequest still due when the peer goes first
-        self.hangup_cause: int | None = None
-        self.gone = False
-        self.dead = False
-        self.goto: tuple[str, str, int] | None = None
-        self.waiter: asyncio.Future[None] | None = None
-        self.digits: list[str] = []
-        self.dialer: Channel | None = None
-        self.created = pbx.clock.now()
-        self.answered_at: float | None = None
-        self.app = ""
-        self.appdata = ""
-        self.cdr_records: list[CdrRecord] = []
-        self.cdr_start = self.created
-        self.cdr_answer: float | None = None
-        #: a Dial forked the CDR and the channel went on: its next dialplan app opens a new CDR
-        self.cdr_after_fork = False
-        self.cdr_reopened = False
-        #: DestinationChannel of the channel's open CDR (the party B of a bridge it joined)
-        self.cdr_dest = ""
-        self.no_cdr = False
-        self.busy = False
-        self.moh = False
-        self.agent: str | None = None
-        self.call: CallStat | None = None
-        self.softhangup_agi = False
-        self.replaced_by: tuple[Channel, Bridge] | None = None  # attended transfer target
-        self.yanked = False  # pulled out of its application into a bridge by the AMI Bridge action
-
-    # -- snapshots -------------------------------------------------------------------------------
-    def touch(self) -> None:
-        self._snaps.clear()
-
-    def snap(self, p: str = "") -> str:
-        s = self._snaps.get(p)
-        if s is None:
-            s = (
-                f"{p}Channel: {self.name}\r\n{p}ChannelState: {self.state}\r\n"
-                f"{p}ChannelStateDesc: {STATE_DESC.get(self.state, 'Unknown')}\r\n"
-                f"{p}CallerIDNum: {self.cid_num}\r\n{p}CallerIDName: {self.cid_name}\r\n"
-                f"{p}ConnectedLineNum: {self.conn_num}\r\n{p}ConnectedLineName: {self.conn_name}\r\n"
-                f"{p}Language: {self.language}\r\n{p}AccountCode: {self.accountcode}\r\n"
-                f"{p}Context: {self.context}\r\n{p}Exten: {self.exten}\r\n{p}Priority: {self.priority}\r\n"
-                f"{p}Uniqueid: {self.uniqueid}\r\n{p}Linkedid: {self.linkedid}\r\n"
-            )
-            for var in self.pbx.chanvars:
-                s += f"{p}ChanVariable: {var}={self.vars.get(var, '')}\r\n"
-            self._snaps[p] = s
-        return s
-
-    @property
-    def interrupted(self) -> bool:
-        return self.hangup_requested or self.goto is not None or self.yanked
-
-    @property
-    def agi_dead(self) -> bool:
-        """What AGI sees as a hang-up: a real one, or an async goto (AMI Redirect, a blind transfer)
-        pulling the channel out of AGI(): ``ast_read`` fails, AGI sends ``HANGUP``, live-only commands
-        get 511, and the dialplan continues at the goto once the FastAGI server closes."""
-        return self.dead or self.goto is not None
-
-    def getvar(self, name: str) -> str | None:
-        name = name.lstrip("_")
-        funcs = {
-            "CALLERID(num)": self.cid_num,
-            "CALLERID(name)": self.cid_name,
-            "CALLERID(all)": f'"{self.cid_name}" <{self.cid_num}>',
-            "CONNECTEDLINE(num)": self.conn_num,
-            "CONNECTEDLINE(name)": self.conn_name,
-            "UNIQUEID": self.uniqueid,
-            "LINKEDID": self.linkedid,
-            "CHANNEL": self.name,
-            "CHANNEL(linkedid)": self.linkedid,
-            "CHANNEL(uniqueid)": self.uniqueid,
-            "CHANNEL(name)": self.name,
-            "EXTEN": self.exten,
-            "CONTEXT": self.context,
-            "PRIORITY": str(self.priority),
-            "HANGUPCAUSE": str(self.hangup_cause if self.hangup_cause is not None else 16)
-            if self.dead
-            else "",
-            "CHANNEL(state)": STATE_DESC.get(self.state, "Unknown"),
-        }
-        if name in funcs and funcs[name] is not None:
-            return funcs[name]
-        return self.vars.get(name)
-
-
-class Bridge:
-    __slots__ = ("_block", "channels", "uid")
-
-    def __init__(self) -> None:
-        self.uid = str(uuid.uuid4())
-        self.channels: list[Channel] = []
-
-    def block(self, p: str = "") -> str:
-        return (
-            f"{p}BridgeUniqueid: {self.uid}\r\n{p}BridgeType: basic\r\n{p}BridgeTechnology: simple_bridge\r\n"
-            f"{p}BridgeCreator: <unknown>\r\n{p}BridgeName: <unknown>\r\n"
-            f"{p}BridgeNumChannels: {len(self.channels)}\r\n{p}BridgeVideoSourceMode: none\r\n"
-        )
-
-
-@dataclass(slots=True)
-class CallStat:
-    """Outcome bookkeeping for one simulated customer call."""
-
-    placed_at: float
-    number: str = ""
-    name: str = ""
-    connected: bool = False
-    ended: bool = False
-    failed: bool = False
-    agent: str | None = None
-
-
-@dataclass(slots=True)
-class OriginateResult:
-    success: bool
-    reason: int
-    channel: Channel | None
-    dialstring: str
-
-
-@dataclass(slots=True)
-class AgentPlan:
-    ring: float | None  # None: never answers
-    busy: bool
-    talk: float
-    agent_hangs_up: bool
-    playback: bool = False
-
-
-@dataclass(slots=True)
-class QueueMember:
-    interface: str
-    name: str
-    membership: str
-    penalty: int = 0
-    paused: bool = False
-    reason: str = ""
-    calls_taken: int = 0
-    last_call: int = 0
-    last_pause: int = 0
-    login_time: int = 0
-
-
-@dataclass(slots=True)
-class Queue:
-    name: str
-    strategy: str
-    members: dict[str, QueueMember]
-
-
-DialplanProgram = Callable[["Channel"], Coroutine[Any, Any, None]]
-#: the console's hold contexts and the queue-transfer context (``dialplan/extensions.conf``)
-HOLD_CONTEXT = "cc-hold"
-HOLD_AGENT_CONTEXT = "cc-hold-agent"
-QUEUE_CONTEXT = "cc-queue"
-HOLD_MAX_SECONDS = 3600.0
-_QUEUE_EXTEN = re.compile(r"[a-z0-9].+")
-_DIAL_RE = re.compile(r"^(?P<tech>Local|PJSIP|SIP)/(?P<rest>[^,&]+)$", re.IGNORECASE)
-
-
-class Pbx:
+class PbxCore:
     def __init__(self, cfg: SimConfig, sink: EventSink | None = None) -> None:
         self.cfg = cfg
         self.clock = Clock(cfg.speed)
@@ -411,7 +104,7 @@ class Pbx:
         self.agi_db: dict[tuple[str, str], str] = {}
         #: live FastAGI sessions (``sim/agi.py``), so a crash can close their sockets
         self.agi_sessions: set[Any] = set()
-        self.project = ProjectDialplan(self) if cfg.dialplan == "project" else None
+        self.project = ProjectDialplan(cast("Pbx", self)) if cfg.dialplan == "project" else None
 
     # -- bookkeeping -----------------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -901,39 +594,8 @@ class Pbx:
 
     # -- dialplan --------------------------------------------------------------------------------
     def lookup(self, context: str, exten: str) -> DialplanProgram | None:
-        if self.project is not None:
-            prog = self.project.lookup(context, exten)
-            if prog is not None:
-                return prog
-        if context == "incoming":
-            if exten == "s" or (len(exten) == 4 and exten.startswith("80") and exten.isdigit()):
-                return self._ctx_incoming
-            return None
-        if context == "customer-sim":
-            return self.ctx_customer if exten in ("caller", "idle") else None
-        if context == self.cfg.agent_context:
-            return self._ctx_agent if (exten in self.agent_set or self._trace_agent(exten)) else None
-        if context == "transfer":
-            return (
-                self._ctx_transfer
-                if (len(exten) == 4 and exten.startswith("10") and exten.isdigit())
-                else None
-            )
-        if context == "supervisor":
-            return self._ctx_supervisor if exten == "listen" else None
-        if context == "outbound":
-            return (
-                self._ctx_outbound
-                if (len(exten) == 7 and exten.startswith("555") and exten.isdigit())
-                else None
-            )
-        if context == HOLD_CONTEXT:
-            return self._ctx_hold if exten == "s" else None
-        if context == HOLD_AGENT_CONTEXT:
-            return self._ctx_hold_agent if exten == "s" else None
-        if context == QUEUE_CONTEXT:
-            return self._ctx_queue if _QUEUE_EXTEN.fullmatch(exten) else None
-        return None
+        """The program of context,exten (``sim/dialplan.py``, ``sim/project.py``); None if none."""
+        raise NotImplementedError
 
     def _trace_agent(self, exten: str) -> bool:
         return self.cfg.trace_agents and exten in ("1001", "1002", "1003", "1004")
@@ -974,202 +636,6 @@ class Pbx:
             if not chan.gone:
                 self.finish(chan, dialplan_end=True)
 
-    async def _ctx_incoming(self, chan: Channel) -> None:
-        exten = chan.exten
-        if exten == "s":
-            chan.goto = ("incoming", self.cfg.agi_exten, 1)
-            return
-        if exten == self.cfg.direct_exten:
-            self.newexten(
-                chan, 1, "NoOp", f"Direct call CLI={chan.cid_num} to agent {chan.vars.get('AGENT', '')}"
-            )
-        else:
-            self.newexten(chan, 1, "NoOp", f"Inbound call DNIS={exten} CLI={chan.cid_num}")
-        self.newexten(chan, 2, "Set", f"__CC_CALLID={chan.uniqueid}")
-        self.set_var(chan, "__CC_CALLID", chan.uniqueid)
-        self.newexten(chan, 3, "Answer")
-        self.answer(chan)
-        # the originator (or the caller's channel driver) sees the answer before the next app runs
-        if await self.wait_app(chan, 0.02):
-            return
-        if exten == self.cfg.direct_exten:
-            await self._direct_dial(chan)
-        else:
-            args: list[str] = []
-            script = self.cfg.agi_script
-            if exten == "8010":
-                script += "?queue=support&lang=en"
-                args = ["first arg", chan.cid_num]
-            url = f"agi://{self.cfg.agi_host}:{self.cfg.agi_port}/{script}"
-            self.newexten(chan, 4, "AGI", ",".join([url, *args]))
-            if self.agi_runner is None:
-                status = "FAILURE"
-            else:
-                status = await self.agi_runner(chan, url, args)
-            self.set_var(chan, "AGISTATUS", status)
-            if status == "FAILURE" and chan.call is not None:
-                chan.call.failed = True
-        if chan.goto is None and not chan.hangup_requested:
-            self.newexten(chan, 5, "Hangup")
-
-    async def _direct_dial(self, chan: Channel) -> None:
-        fixed = chan.vars.get("AGENT")
-        opts = "tTU(mixmon)"
-        if fixed or self.cfg.trace_agents:
-            ext = fixed or "1001"
-            data = f"{self.agent_dialstring(ext)},{_num(self.cfg.dial_timeout)},{opts}"
-            self.newexten(chan, 4, "Dial", data)
-            await self.dial(chan, data)
-            return
-        # simulated ACD-less routing: round robin over free agents, MOH while none is free
-        while not chan.interrupted:
-            free = self.pick_agent()
-            if free is None:
-                self.moh_start(chan)
-                await self.nap(chan, 1.0)
-                continue
-            self.moh_stop(chan)
-            data = f"{self.agent_dialstring(free)},{_num(self.cfg.dial_timeout)},{opts}"
-            self.newexten(chan, 4, "Dial", data)
-            status, _ = await self.dial(chan, data)
-            if status == "ANSWER":
-                return
-        self.moh_stop(chan)
-
-    async def ctx_customer(self, chan: Channel) -> None:
-        if chan.exten == "idle":
-            self.newexten(chan, 1, "Answer")
-            self.answer(chan)
-            self.newexten(chan, 2, "Wait", "60")
-            if await self.wait_app(chan, 60):
-                return
-            self.newexten(chan, 3, "Hangup")
-            return
-        v = chan.vars
-        wait, dtmf, hold = v.get("CUST_WAIT", ""), v.get("CUST_DTMF", ""), v.get("CUST_HOLD", "")
-        self.newexten(chan, 1, "NoOp", f"Customer wait={wait} dtmf={dtmf} hold={hold}")
-        self.newexten(chan, 2, "Wait", wait or "1")
-        if await self.wait_app(chan, _float(wait, 1.0)):
-            return
-        self.newexten(chan, 3, "ExecIf", f'$["{dtmf}"!=""]?SendDTMF({dtmf},250)')
-        if dtmf and chan.peer is not None:
-            await self.send_dtmf(chan, chan.peer, dtmf)
-            if chan.interrupted:
-                return
-        patience = v.get("CUST_PATIENCE")
-        if patience is not None:
-            # generated traffic: wait for an agent (patience), then talk, then hang up
-            talk = _float(v.get("CUST_TALK", ""), 60.0)
-            self.newexten(chan, 4, "Wait", hold or "30")
-            deadline = self.clock.mono() + _float(patience, 30.0)
-            while not chan.interrupted:
-                two = chan.peer
-                if two is not None and two.bridge is not None:
-                    if chan.call is not None:
-                        chan.call.connected = True
-                    if await self.wait_app(chan, talk):
-                        return
-                    break
-                left = deadline - self.clock.mono()
-                if left <= 0:
-                    break
-                await self.nap(chan, left)
-            if chan.interrupted:
-                return
-        else:
-            self.newexten(chan, 4, "Wait", hold or "30")
-            if await self.wait_app(chan, _float(hold, 30.0)):
-                return
-        self.newexten(chan, 5, "Hangup")
-
-    async def _ctx_agent(self, chan: Channel) -> None:
-        ext = chan.exten
-        plan = self.agent_plan(ext)
-        self.newexten(chan, 1, "NoOp", f"Agent {ext} ringing")
-        if plan.busy:
-            self.newexten(chan, 2, "Busy")
-            chan.busy = True
-            chan.hangup_cause = 17
-            if chan.peer is not None:
-                chan.peer.busy = True
-            return
-        self.newexten(chan, 2, "Ringing")
-        self.ringing(chan)
-        if plan.ring is None:
-            self.newexten(chan, 3, "Wait", "120")
-            if await self.wait_app(chan, 120):
-                return
-            self.newexten(chan, 4, "Hangup")
-            return
-        self.newexten(chan, 3, "Wait", _num(plan.ring))
-        if await self.wait_app(chan, plan.ring):
-            return
-        self.newexten(chan, 4, "Answer")
-        self.answer(chan)
-        talk = plan.talk
-        if plan.playback:
-            self.newexten(chan, 5, "Playback", "hello-world")
-            if await self.wait_app(chan, PROMPT_SECONDS["hello-world"]):
-                return
-            self.set_var(chan, "PLAYBACKSTATUS", "SUCCESS")
-        self.newexten(chan, 6, "Wait", _num(talk))
-        if await self.wait_app(chan, talk):
-            return
-        if not plan.agent_hangs_up:
-            # the customer ends the call: stay up (bounded) until then
-            await self.wait_app(chan, 3600.0)
-            if chan.interrupted:
-                return
-        self.newexten(chan, 7, "Hangup")
-
-    async def _ctx_transfer(self, chan: Channel) -> None:
-        self.newexten(chan, 1, "NoOp", f"Transfer target {chan.exten}")
-        data = f"Local/{chan.exten}@{self.cfg.agent_context}/n,20,tT"
-        self.newexten(chan, 2, "Dial", data)
-        await self.dial(chan, data)
-        if not chan.interrupted:
-            self.newexten(chan, 3, "Hangup")
-
-    async def _ctx_supervisor(self, chan: Channel) -> None:
-        self.newexten(chan, 1, "Answer")
-        self.answer(chan)
-        secs = chan.vars.get("SPY_SECS", "")
-        self.newexten(chan, 2, "Wait", secs or "6")
-        if await self.wait_app(chan, _float(secs, 6.0)):
-            return
-        self.newexten(chan, 3, "Hangup")
-
-    async def _ctx_hold(self, chan: Channel) -> None:
-        """``[cc-hold]``: the console's hold. The customer hears music until redirected, bridged again
-        (AMI Bridge) or hung up."""
-        self.newexten(chan, 1, "NoOp", f"On hold: linkedid={chan.linkedid}")
-        self.newexten(chan, 2, "MusicOnHold", "default")
-        self.moh_start(chan, "default")
-        interrupted = await self.wait_app(chan, HOLD_MAX_SECONDS)
-        self.moh_stop(chan)
-        if not interrupted:
-            self.newexten(chan, 3, "Hangup")
-
-    async def _ctx_hold_agent(self, chan: Channel) -> None:
-        """``[cc-hold-agent]``: the agent's channel waits (silence) while the customer is on hold."""
-        self.newexten(chan, 1, "NoOp", f"Agent waiting: linkedid={chan.linkedid}")
-        self.newexten(chan, 2, "Wait", _num(HOLD_MAX_SECONDS))
-        if not await self.wait_app(chan, HOLD_MAX_SECONDS):
-            self.newexten(chan, 3, "Hangup")
-
-    async def _ctx_queue(self, chan: Channel) -> None:
-        """``[cc-queue]``: a call transferred to a queue goes back to the service's ACD over FastAGI."""
-        queue = chan.exten
-        self.newexten(chan, 1, "NoOp", f"Transfer to queue {queue}")
-        url = f"agi://{self.cfg.agi_host}:{self.cfg.agi_port}/queue?queue={queue}&linkedid={chan.linkedid}"
-        self.newexten(chan, 2, "AGI", url)
-        status = "FAILURE" if self.agi_runner is None else await self.agi_runner(chan, url, [])
-        self.set_var(chan, "AGISTATUS", status)
-        if chan.goto is None and not chan.hangup_requested:
-            result = chan.vars.get("CC_IVR_RESULT", "")
-            self.newexten(chan, 3, "GotoIf", f'$["{result}" != "done"]?cc-failsafe,s,1')
-            self.newexten(chan, 4, "Hangup")
-
     async def stay_bridged(self, chan: Channel) -> None:
         """A channel the AMI Bridge action joined to another: it stays until the other party leaves
         (basic bridges dissolve on hang-up), it is hung up or redirected."""
@@ -1192,13 +658,6 @@ class Pbx:
         if chan.kind == "dialplan" and chan.dialer is None:
             chan.yanked = True
             self.poke(chan)
-
-    async def _ctx_outbound(self, chan: Channel) -> None:
-        self.newexten(chan, 1, "NoOp", f"Outbound call to {chan.exten}")
-        self.newexten(chan, 2, "Dial", "Local/idle@customer-sim/n,30")
-        await self.dial(chan, "Local/idle@customer-sim/n,30")
-        if not chan.interrupted:
-            self.newexten(chan, 3, "Hangup")
 
     # -- Dial --------------------------------------------------------------------------------------
     def _create_leg(self, target: str, caller: Channel | None) -> tuple[Channel, Channel | None] | None:
@@ -1439,280 +898,31 @@ class Pbx:
         while not chan.interrupted:
             await self.nap(chan, seconds)
 
-    # -- Originate -------------------------------------------------------------------------------
-    async def originate(
-        self,
-        channel: str,
-        *,
-        context: str = "",
-        exten: str = "",
-        priority: int = 1,
-        application: str = "",
-        data: str = "",
-        cid_num: str = "",
-        cid_name: str = "",
-        answer_timeout: float = 30.0,
-        variables: list[tuple[str, str]] | None = None,
-        chan_id: str | None = None,
-        other_id: str | None = None,
-        call: CallStat | None = None,
-    ) -> OriginateResult:
-        m = _DIAL_RE.match(channel)
-        if m is None:
-            return OriginateResult(False, 0, None, channel)
-        tech, rest = m.group("tech"), m.group("rest")
-        variables = variables or []
-        self.processed_calls += 1
-        if tech.lower() == "local":
-            spec = rest.split("/", 1)[0]
-            if "@" not in spec:
-                return OriginateResult(False, 0, None, channel)
-            lexten, lcontext = spec.split("@", 1)
-            one, two = self.new_local(lexten, lcontext, None, chan_id, other_id)
-            one.call = two.call = call
-            if self.lookup(lcontext, lexten) is None:
-                one.hangup_requested = True
-                self.finish(two, 0)
-                self.finish(one, 0)
-                return OriginateResult(False, 0, None, channel)
-            for name, value in variables:
-                self.set_var(one, name, value)
-            for name, value in reversed(variables):
-                self.set_var(two, name, value)
-            if cid_num or cid_name:
-                self.set_callerid(one, cid_num, cid_name)
-                self.set_connected(one, cid_num, cid_name)
-                self.set_callerid(two, cid_num, cid_name)
-                self.set_connected(two, cid_num, cid_name)
-            self.local_bridge_event(one, two)
-            self.ev2("DialBegin", None, one, f"DialString: {rest}\r\n")
-            self.start_dialplan(two)
-        else:
-            endpoint = rest.split("/", 1)[0]
-            if endpoint not in self.agent_set:
-                return OriginateResult(False, 0, None, channel)
-            one = self.new_pjsip(endpoint, None, chan_id)
-            one.agent = endpoint
-            one.call = call
-            self.claim_agent(endpoint)
-            for name, value in variables:
-                self.set_var(one, name, value)
-            if cid_num or cid_name:
-                self.set_callerid(one, cid_num, cid_name)
-                self.set_connected(one, cid_num, cid_name)
-            self.ev2("DialBegin", None, one, f"DialString: {endpoint}\r\n")
-            two = None
-            self.spawn(self._phone(one))
-        deadline = self.clock.mono() + answer_timeout
-        ringing_sent = False
-        while True:
-            if one.state == 5 and not ringing_sent:
-                ringing_sent = True
-                self.ev2("DialState", None, one, "DialStatus: RINGING\r\n")
-            if one.state == 6:
-                break
-            if one.hangup_requested or one.gone:
-                reason = 5 if one.busy else 1
-                if not one.gone:
-                    self.ev2("DialEnd", None, one, f"DialStatus: {'BUSY' if one.busy else 'CHANUNAVAIL'}\r\n")
-                    self.finish(one, one.hangup_cause)
-                return OriginateResult(False, reason, None, channel)
-            left = deadline - self.clock.mono()
-            if left <= 0:
-                one.cdr_records.clear()
-                self.finish(one, 19)
-                return OriginateResult(False, 3, None, channel)
-            await self.nap(one, left)
-        self.ev2("DialEnd", None, one, "DialStatus: ANSWER\r\n")
-        if one.tech == "PJSIP":
-            one.dialer = None
-        if application:
-            one.app, one.appdata = application, data
-            one.kind = "app"
-            self.spawn(self._run_app(one, application, data))
-        else:
-            one.context, one.exten, one.priority = context, exten, priority
-            one.touch()
-            self.start_dialplan(one)
-        return OriginateResult(True, 4, one, channel)
 
-    async def _run_app(self, chan: Channel, app: str, data: str) -> None:
-        try:
-            a = app.lower()
-            if a == "wait":
-                await self.wait_app(chan, _float(data, 0.0))
-            elif a == "chanspy":
-                await self._chanspy(chan, data)
-            elif a in ("playback", "background"):
-                await self.wait_app(chan, _prompt_seconds(data))
-            elif a == "musiconhold":
-                self.moh_start(chan, data.split(",")[0] or "default")
-                secs = data.split(",")[1] if "," in data else ""
-                await self.wait_app(chan, _float(secs, 3600.0))
-                self.moh_stop(chan)
-            else:
-                await self.wait_app(chan, 0.0)
-        finally:
-            if not chan.gone:
-                self.finish(chan, chan.hangup_cause if chan.hangup_cause is not None else 0)
-
-    async def _chanspy(self, chan: Channel, data: str) -> None:
-        target_name = data.split(",")[0]
-        await self.wait_app(chan, 0.1)
-        spyee = self.channels.get(target_name)
-        if spyee is None or chan.interrupted:
-            return
-        if self.sink.listening:
-            self.raw(
-                EV_CALL,
-                "Event: ChanSpyStart\r\nPrivilege: call,all\r\n"
-                f"{chan.snap('Spyer')}{spyee.snap('Spyee')}\r\n",
-            )
-        while not chan.interrupted and not spyee.gone:
-            spyee.dialer = spyee.dialer  # nothing to wire: the spy just waits
-            await self.nap(chan, 0.5)
-        if self.sink.listening:
-            self.raw(
-                EV_CALL,
-                f"Event: ChanSpyStop\r\nPrivilege: call,all\r\n{chan.snap('Spyer')}{spyee.snap('Spyee')}\r\n",
-            )
-
-    # -- transfers (AMI) -------------------------------------------------------------------------
-    def redirect(self, chan: Channel, context: str, exten: str, priority: int) -> bool:
-        if self.lookup(context, exten) is None:
-            return False
-        self.goto(chan, context, exten, priority)
-        return True
-
-    def blind_transfer(self, transferer: Channel, context: str, exten: str) -> str | None:
-        """``ast_bridge_transfer_blind`` (fact 33). Not in a bridge (the ``;2`` half of a Local agent):
-        ``BlindTransfer`` ``Result: Invalid`` and "Transfer invalid". Else ``Result: Success`` and the
-        transferee leaves for context,exten,1 (not checked: a missing context hangs it up there);
-        app_dial then hangs up the transferer's side. Returns the error, or None on success."""
-        bridge = transferer.bridge
-        others = [c for c in bridge.channels if c is not transferer] if bridge is not None else []
-        if bridge is None or not others:
-            self.raw(
-                EV_CALL,
-                "Event: BlindTransfer\r\nPrivilege: call,all\r\nResult: Invalid\r\n"
-                f"{transferer.snap('Transferer')}IsExternal: Yes\r\n"
-                f"Context: {context}\r\nExtension: {exten}\r\n\r\n",
-            )
-            return "Transfer invalid"
-        transferee = others[0]
-        self.ev("Unhold", transferer)
-        self.raw(
-            EV_CALL,
-            "Event: BlindTransfer\r\nPrivilege: call,all\r\nResult: Success\r\n"
-            f"{transferer.snap('Transferer')}{transferee.snap('Transferee')}{bridge.block()}"
-            f"IsExternal: Yes\r\nContext: {context}\r\nExtension: {exten}\r\n\r\n",
-        )
-        self.goto(transferee, context, exten, 1)
-        return None
-
-    def goto(self, chan: Channel, context: str, exten: str, priority: int) -> None:
-        """Async goto without an extension check (a blind transfer's transferee)."""
-        chan.goto = (context, exten, priority)
-        self.poke(chan)
-        if chan.bridge is not None:
-            for other in chan.bridge.channels:
-                self.poke(other)
-
-    async def atxfer(self, transferer: Channel, context: str, exten: str) -> None:
-        """Attended transfer, simplified: hold the transferee, dial the target from the transferer's
-        side; when the transferer hangs up, the target joins the transferee's bridge."""
-        bridge = transferer.bridge
-        if bridge is None:
-            return
-        others = [c for c in bridge.channels if c is not transferer]
-        if not others:
-            return
-        transferee = others[0]
-        # features.conf atxfer: the injected *2 and the digits show as DTMFEnd on the transferer
-        for i, digit in enumerate("*2" + exten):
-            self.ev(
-                "DTMFEnd",
-                transferer,
-                f"Digit: {digit}\r\nDurationMs: 100\r\nDirection: Received\r\n",
-                "dtmf,all",
-                EV_DTMF,
-            )
-            if i == 1:
-                self.ev("Hold", transferer)
-        self.moh_start(transferee)
-        one, two = self.new_local(exten, context, transferer.linkedid)
-        one.no_cdr = True
-        self.inherit_vars(transferer, one)
-        self.set_callerid(one, transferer.cid_num, transferer.cid_name)
-        self.set_callerid(two, transferer.cid_num, transferer.cid_name)
-        self.local_bridge_event(one, two)
-        self.ev2("DialBegin", None, one, f"DialString: {exten}@{context}\r\n")
-        self.start_dialplan(two)
-        while not (one.state == 6 or one.interrupted or transferer.interrupted):
-            await self.nap(one, 30.0)
-        if one.state != 6 or one.interrupted:
-            self.ev2("DialEnd", None, one, "DialStatus: NOANSWER\r\n")
-            self.finish(one, 0)
-            self.moh_stop(transferee)
-            self.ev("Unhold", transferer)
-            return
-        self.ev2("DialEnd", None, one, "DialStatus: ANSWER\r\n")
-        second = self.bridge_create()
-        # the caller's Dial swaps the target in when the transferer hangs up (see dial())
-        transferer.replaced_by = (one, second)
-        one.dialer = transferer.dialer
-        while not (transferer.gone or one.interrupted or transferee.interrupted):
-            await self.nap(one, None)
-        if transferer.replaced_by is not None:
-            # transfer abandoned (target or transferee gone first)
-            transferer.replaced_by = None
-            self.bridge_destroy(second)
-            self.moh_stop(transferee)
-            if not one.gone:
-                self.request_hangup(one, 16)
-                self.finish(one)
+class Pbx(TracesDialplan, CallFlows, PbxCore):
+    """The simulated PBX: the core (channels, bridges, Dial, events) plus the dialplan programs and
+    the Originate/transfer flows."""
 
 
-def dial_options(opts: str) -> dict[str, str]:
-    """app_dial's option string (``tTm(default)U(mixmon)``) -> {letter: argument or ""}."""
-    out: dict[str, str] = {}
-    i = 0
-    while i < len(opts):
-        letter = opts[i]
-        i += 1
-        arg = ""
-        if i < len(opts) and opts[i] == "(":
-            end = opts.find(")", i)
-            end = len(opts) if end < 0 else end
-            arg = opts[i + 1 : end]
-            i = end + 1
-        out[letter] = arg
-    return out
-
-
-def _wake(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
-
-
-def _fmt_time(t: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
-
-
-def _float(text: str, default: float) -> float:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return default
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-def _prompt_seconds(name: str) -> float:
-    name = name.split(",")[0].strip().strip('"')
-    total = 0.0
-    for part in name.split("&"):
-        total += PROMPT_SECONDS.get(part, DEFAULT_PROMPT_SECONDS)
-    return total
+__all__ = [
+    "CAUSE_TXT",
+    "PROMPT_SECONDS",
+    "STATE_DESC",
+    "AgentPlan",
+    "Bridge",
+    "CallStat",
+    "CdrRecord",
+    "Channel",
+    "Clock",
+    "DialplanProgram",
+    "EventSink",
+    "OriginateResult",
+    "Pbx",
+    "PbxCore",
+    "Queue",
+    "QueueMember",
+    "_float",
+    "_prompt_seconds",
+    "clean",
+    "dial_options",
+]
