@@ -41,6 +41,7 @@ from callcenter.logging_setup import setup_logging  # noqa: E402
 from callcenter.pbx.ami import AmiLink  # noqa: E402
 from callcenter.pbx.message import AmiMessage  # noqa: E402
 from callcenter.pbx.translate import Translator  # noqa: E402
+from callcenter.services.journal import CallJournal  # noqa: E402
 from callcenter.services.records import CallRecorder  # noqa: E402
 from callcenter.services.tracker import CallTracker  # noqa: E402
 from callcenter.sim.eventfilter import account_for, read_mask  # noqa: E402
@@ -192,7 +193,7 @@ def rss_mb() -> float:
 
 
 async def run_phase(
-    spec: tuple[int, int, bool, bool], db_path: str, *, expect_finished: bool
+    spec: tuple[int, int, bool, bool], db_path: str, *, expect_finished: bool, no_journal: bool = False
 ) -> dict[str, float]:
     calls = spec[0]
     parent, child = mp.Pipe()
@@ -214,7 +215,10 @@ async def run_phase(
     store = create_store(url)
     translator = Translator()
     tracker = CallTracker()
-    recorder = CallRecorder(store, tracker.take_changes, batch_size=1000, flush_interval=0.2)
+    journal = None if no_journal else CallJournal(url.split(":///", 1)[1] + ".journal")
+    recorder = CallRecorder(store, tracker.take_changes, batch_size=1000, journal=journal)
+    tracker.on_change(recorder.notify)
+    await recorder.recover()
     received = 0
 
     def on_item(item: AmiMessage | PbxEvent) -> None:
@@ -283,6 +287,7 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=200)
     parser.add_argument("--live", type=int, default=10_000)
     parser.add_argument("--filtered", action="store_true")
+    parser.add_argument("--no-journal", action="store_true", help="the call records' journal off")
     args = parser.parse_args()
     setup_logging("WARNING")
     if not TRACES_DIR.is_dir():
@@ -291,7 +296,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         print(f"phase 1: {args.calls} calls, ~{args.concurrent} live at once, filtered={args.filtered}")
         spec = (args.calls, args.concurrent, args.filtered, False)
-        r = asyncio.run(run_phase(spec, os.path.join(tmp, "p1.db"), expect_finished=True))
+        r = asyncio.run(
+            run_phase(spec, os.path.join(tmp, "p1.db"), expect_finished=True, no_journal=args.no_journal)
+        )
         print(f"  {r['events']:.0f} AMI events streamed")
         print(f"  events/s through link+translate+tracker : {r['events'] / r['seconds_events']:,.0f}")
         print(

@@ -21,17 +21,17 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from callcenter import __version__
-from callcenter.config import Settings, async_database_url, mask_url_password
+from callcenter.config import Settings, async_database_url, journal_path, mask_url_password
 from callcenter.domain.agents import AgentDirectory
 from callcenter.domain.calls import LegRecord
 from callcenter.domain.errors import ConfigError, StoreError
-from callcenter.domain.events import LinkDown, LinkUp, PbxEvent
+from callcenter.domain.events import IvrSessionStarted, LinkDown, LinkUp, PbxEvent
 from callcenter.domain.qa_recordings import parse_retention
 from callcenter.pbx.ami import AmiLink
 from callcenter.pbx.fastagi import AgiHandler, FastAgiConfig, FastAgiServer
 from callcenter.pbx.message import AmiMessage
 from callcenter.pbx.translate import Translator
-from callcenter.ports import CallRouter
+from callcenter.ports import AgiChannel, CallRouter
 from callcenter.services.accounts import Accounts
 from callcenter.services.acd import AcdService, build_acd_options
 from callcenter.services.acd_config import load_acd_config_if_present
@@ -40,8 +40,10 @@ from callcenter.services.crm import CrmService
 from callcenter.services.ivr import IvrService
 from callcenter.services.ivr_flows import FlowLibrary
 from callcenter.services.ivr_records import IvrSessionRecorder
+from callcenter.services.journal import CallJournal
 from callcenter.services.kpi import KpiService
 from callcenter.services.kpi_config import load_kpi_config
+from callcenter.services.pbx_health import PbxHealth
 from callcenter.services.qa import QaService
 from callcenter.services.recordings import RecordingService
 from callcenter.services.records import CallRecorder
@@ -94,12 +96,16 @@ class Service:
         self.translator = Translator()
         self.tracker = CallTracker(agents)
         self.store: SqlCrmStore = create_store(async_database_url(settings.database_url))
+        journal = journal_path(settings)
         self.recorder = CallRecorder(
             self.store,
             self.tracker.take_changes,
             batch_size=settings.store_batch_size,
             flush_interval=settings.store_flush_interval,
+            flush_size=settings.store_flush_size,
+            journal=CallJournal(journal) if journal else None,
         )
+        self.tracker.on_change(self.recorder.notify)
         # after a restart: merge stored state into resumed calls, close calls that ended meanwhile
         self.resumer = CallResumer(self.tracker, self.store)
         self.link = AmiLink(settings, self.on_pbx_item)
@@ -140,6 +146,14 @@ class Service:
         # wallboard (issue #7): one KPI engine fed by finished calls and the ACD bus; supervisor actions
         self.kpi = KpiService(self.acd, store=self.store, transitions=self.acd_log)
         self.tracker.on_finished(self.kpi.on_call_finished)
+        # PBX health: the AMI Ping round trips, on the wallboard (alert when slow) and in /metrics
+        self.pbx_health = PbxHealth(
+            slow_ms=settings.pbx_slow_ping_ms,
+            slow_for=settings.pbx_slow_for,
+            history=settings.pbx_ping_history,
+        )
+        self.link.on_ping = self.pbx_health.record
+        self.kpi.pbx = self.pbx_health
         self.supervisor = SupervisorService(
             self.acd, pbx=self.link, audit=self.audit, channel_of=agent_channel_finder(self.tracker)
         )
@@ -259,6 +273,9 @@ class Service:
             "callcenter_records_written_total": float(recorder.written),
             "callcenter_records_pending": float(recorder.pending),
             "callcenter_store_failures_total": float(recorder.failures),
+            "callcenter_records_recovered_total": float(recorder.recovered),
+            "callcenter_records_fields_truncated_total": float(recorder.truncated_fields),
+            "callcenter_ami_fields_truncated_total": float(self.translator.stats()["truncated"]),
             "callcenter_calls_restored_total": float(tracker["calls_restored"]),
             "callcenter_calls_closed_on_resume_total": float(tracker["calls_closed_on_resume"]),
             "callcenter_resume_store_failures_total": float(self.resumer.store_failures),
@@ -268,6 +285,7 @@ class Service:
             "callcenter_ivr_flow_reloads_rejected_total": float(self.ivr_flows.rejected),
             **self.screenpop.metrics(),
             **self.kpi.metrics(),
+            **self.pbx_health.metrics(),
         }
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -283,6 +301,7 @@ class Service:
             await self.redis.aclose()
 
     async def _recorder(self, _app: web.Application) -> AsyncIterator[None]:
+        await self.recorder.recover()  # what a crashed process left in the journal, before any event
         self.recorder.start()
         yield
         await self.resumer.close()  # calls waiting for their stored state are finished first
@@ -302,8 +321,22 @@ class Service:
             return self.ivr.handle_queue
         flows = self.ivr_flows.current
         if script == "ivr" or (flows is not None and script in flows.flows):
-            return self.ivr.handle
+            return self._ivr_session
         return None
+
+    async def _ivr_session(self, channel: AgiChannel) -> None:
+        """An IVR session: the tracker learns that the call entered the IVR (``ivr_at``) from here, since
+        the shipped eventfilter removes Newexten and AGIExec from AMI (traces fact 35)."""
+        env = channel.env
+        self.tracker.handle(
+            IvrSessionStarted(
+                at=time.time(),
+                uniqueid=channel.uniqueid,
+                linkedid=env.get("linkedid") or channel.uniqueid,
+                script=env.get("network_script", ""),
+            )
+        )
+        await self.ivr.handle(channel)
 
     def ivr_status(self) -> dict[str, Any]:
         return {

@@ -63,11 +63,22 @@ class Settings:
     ami_reconnect_min: float = 0.5
     ami_reconnect_max: float = 30.0
     ami_event_queue: int = 10_000
+    # PBX health (the AMI Ping round trip): a supervisor alert on the wallboard once every ping for
+    # ``pbx_slow_for`` seconds took ``pbx_slow_ping_ms`` or longer; ``pbx_ping_history`` seconds kept
+    pbx_slow_ping_ms: float = 250.0
+    pbx_slow_for: float = 30.0
+    pbx_ping_history: float = 300.0
     # stores
     database_url: str = "sqlite+aiosqlite:///var/callcenter.db"
     redis_url: str | None = None
     store_batch_size: int = 500
-    store_flush_interval: float = 0.2
+    #: call records: written at the latest this many seconds after a change, or as soon as
+    #: ``store_flush_size`` calls are pending (the write-ahead journal covers the wait)
+    store_flush_interval: float = 1.0
+    store_flush_size: int = 200
+    #: the call records' write-ahead journal: "" = beside a SQLite file (``<db>.journal``), else
+    #: ``var/callcenter.journal``; "off" disables it (a crash then loses the last batch window)
+    store_journal: str = ""
     # listeners
     http_host: str = "127.0.0.1"
     http_port: int = 8080
@@ -190,11 +201,17 @@ def validate(s: Settings) -> None:
         "ami_reconnect_min",
         "ami_reconnect_max",
         "store_flush_interval",
+        "pbx_slow_ping_ms",
+        "pbx_ping_history",
     ):
         if getattr(s, name) <= 0:
             problems.append(f"{_env_name(name)}: must be greater than 0")
+    if s.pbx_slow_for < 0:
+        problems.append("CALLCENTER_PBX_SLOW_FOR: must be 0 or more seconds")
     if s.ami_reconnect_max < s.ami_reconnect_min:
         problems.append("CALLCENTER_AMI_RECONNECT_MAX: must be at least CALLCENTER_AMI_RECONNECT_MIN")
+    if s.store_flush_size < 1:
+        problems.append("CALLCENTER_STORE_FLUSH_SIZE: must be >= 1")
     if s.store_batch_size < 1 or s.ami_event_queue < 100:
         problems.append("CALLCENTER_STORE_BATCH_SIZE must be >= 1 and CALLCENTER_AMI_EVENT_QUEUE >= 100")
     if not s.ami_host:
@@ -217,6 +234,22 @@ def validate(s: Settings) -> None:
         problems.append(f"CALLCENTER_RECORDINGS_RETENTION: {exc} (e.g. sales=30,support=90)")
     if problems:
         raise ConfigError("invalid settings:\n  " + "\n  ".join(problems))
+
+
+def journal_path(s: Settings) -> str | None:
+    """Where the call records' journal lives (``store_journal``), or None when it is off or the
+    database is in memory."""
+    if s.store_journal.lower() == "off":
+        return None
+    if s.store_journal:
+        return s.store_journal
+    url = s.database_url
+    if url.startswith(("sqlite", "sqlite+aiosqlite")):
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if not path or path.startswith(":memory:") or "mode=memory" in path:
+            return None
+        return path.split("?", 1)[0] + ".journal"
+    return "var/callcenter.journal"
 
 
 def async_database_url(url: str) -> str:

@@ -14,7 +14,6 @@ import pytest
 from callcenter.app import Service
 from callcenter.domain.calls import CallOutcome, CallQuery, CallRecord, HangupSide
 from callcenter.domain.errors import StoreUnavailable
-from callcenter.store.migrate import migrate
 from tests.support.ami_server import FakeAmiServer, core_show_channel
 from tests.support.trace_messages import trace_messages
 from tests.support.traces import RESTART_OBSERVER, TraceReplayServer, rx_chunks, split_frames, trace_path
@@ -42,13 +41,6 @@ class Pipeline:
         return sorted((c for c in full if c is not None), key=lambda c: c.started_at)
 
 
-@pytest.fixture
-async def db_url(tmp_path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
-    await migrate(url)
-    return url
-
-
 @contextlib.asynccontextmanager
 async def run_pipeline(server: FakeAmiServer, db_url: str, **overrides: object) -> AsyncIterator[Pipeline]:
     settings = dataclasses.replace(
@@ -57,6 +49,7 @@ async def run_pipeline(server: FakeAmiServer, db_url: str, **overrides: object) 
         store_flush_interval=0.05,
     )
     service = Service(settings, auto_migrate=False)
+    await service.recorder.recover()
     service.recorder.start()
     await service.link.start()
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from tests.support.trace_messages import trace_messages
 
@@ -183,3 +185,94 @@ def test_versions_increase_across_snapshots() -> None:
     first = tracker.take_changes()[0].version
     tracker.handle(ev.ChannelHungUp(at=1.0, chan=cust, cause=16))
     assert tracker.take_changes()[0].version > first
+
+
+# --- endings caused by the PBX, callbacks (issue 12, issue 13) ---------------------------------------
+
+
+def local_customer(uid: str, linkedid: str, half: str, **kw: object) -> ChannelSnapshot:
+    """The simulator's customers are Local channels: ``;1`` originated, ``;2`` runs [incoming]."""
+    return ChannelSnapshot(
+        channel=f"Local/8002@incoming-00000001;{half}",
+        uniqueid=uid,
+        linkedid=linkedid,
+        state=ChannelState.UP,
+        caller_num="5550100",
+        context="incoming",
+        exten="8002",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_a_waiting_caller_hung_up_by_a_pbx_shutdown_is_not_an_abandon() -> None:
+    """``core restart now``: SoftHangupRequest Cause 4 on both Local halves (fact 15/28). Before the fix
+    the Local customer's request counted as the caller's own hang-up: an abandon in the KPIs."""
+    from callcenter.domain.kpis import FactKind, call_fact
+
+    tracker = CallTracker()
+    one, two = local_customer("9.1", "9.1", "1"), local_customer("9.2", "9.1", "2")
+    tracker.handle(ev.ChannelCreated(at=0.0, chan=one))
+    tracker.handle(ev.ChannelCreated(at=0.0, chan=two))
+    tracker.handle(ev.VariableSet(at=1.0, chan=two, variable="CC_QUEUE", value="support"))
+    for at, chan in ((5.0, two), (5.0, one)):
+        tracker.handle(ev.HangupRequested(at=at, chan=chan, cause=4, soft=True))
+    for chan in (two, one):
+        tracker.handle(ev.ChannelHungUp(at=5.01, chan=chan, cause=0))
+    (record,) = [r for r in tracker.take_changes() if r.ended]
+    assert record.outcome is CallOutcome.LOST and record.hangup_by is HangupSide.SYSTEM
+    assert record.extra["end_cause"] == "pbx_shutdown"
+    fact = call_fact(record, lambda _q: 20.0)
+    assert fact is not None and fact.kind is FactKind.OTHER
+
+
+def test_shutdown_event_marks_the_calls_it_ends() -> None:
+    tracker = CallTracker()
+    cust = snap("9.1", "9.1", "PJSIP/trunk-00000001")
+    tracker.handle(ev.ChannelCreated(at=0.0, chan=cust))
+    tracker.handle(ev.PbxShutdown(at=3.0, clean=True, restart=True))
+    tracker.handle(ev.ResyncComplete(at=6.0, live_uniqueids=frozenset()))
+    (record,) = [r for r in tracker.take_changes() if r.ended]
+    assert record.extra["end_cause"] == "pbx_shutdown" and record.outcome is CallOutcome.LOST
+
+
+def test_ivr_session_start_sets_ivr_at_before_or_after_ami_shows_the_call() -> None:
+    tracker = CallTracker()
+    tracker.handle(ev.IvrSessionStarted(at=1.5, uniqueid="9.2", linkedid="9.1"))  # AMI is behind
+    tracker.handle(ev.ChannelCreated(at=1.6, chan=snap("9.1", "9.1", "PJSIP/trunk-00000001")))
+    assert tracker.snapshot("9.1").ivr_at == 1.5  # type: ignore[union-attr]
+    tracker.handle(ev.ChannelCreated(at=2.0, chan=snap("8.1", "8.1", "PJSIP/trunk-00000002")))
+    tracker.handle(ev.IvrSessionStarted(at=2.5, uniqueid="8.1", linkedid="8.1"))
+    assert tracker.snapshot("8.1").ivr_at == 2.5  # type: ignore[union-attr]
+
+
+def test_a_callback_continues_the_finished_call_from_memory() -> None:
+    """The callback's agent leg is created without ``CC_CALLID`` (Newchannel), learns it from its next
+    event, and the customer leg it dials shares its Linkedid: all of it is the first call's record,
+    merged with that call's final record even before the store has it."""
+    tracker = CallTracker()
+    cust = snap("9.1", "9.1", "PJSIP/trunk-00000001")
+    tracker.handle(ev.ChannelCreated(at=0.0, chan=cust))
+    tracker.handle(ev.VariableSet(at=1.0, chan=cust, variable="CC_QUEUE", value="support"))
+    tracker.handle(ev.ChannelHungUp(at=5.0, chan=cust, cause=16))
+    first = [r for r in tracker.take_changes() if r.ended]
+    assert [r.outcome for r in first] == [CallOutcome.ABANDONED]
+    agent_new = ChannelSnapshot(channel="PJSIP/1001-00000002", uniqueid="20.1", linkedid="20.1")
+    agent = dataclasses.replace(agent_new, variables=(("CC_CALLID", "9.1"),), state=ChannelState.UP)
+    tracker.handle(ev.ChannelCreated(at=20.0, chan=agent_new))
+    assert tracker.take_changes() == []  # an agent-only originate: not stored while undecided
+    tracker.handle(ev.CallerIdChanged(at=20.01, chan=agent))
+    tracker.handle(ev.DialBegan(at=20.02, caller=None, dest=agent))
+    tracker.handle(ev.DialEnded(at=22.0, caller=None, dest=agent, status=ev.DialStatus.ANSWER))
+    out = ChannelSnapshot(
+        channel="PJSIP/trunk-00000003", uniqueid="20.2", linkedid="20.1", context="outbound", exten="5550100"
+    )
+    tracker.handle(ev.ChannelCreated(at=22.1, chan=out))
+    for chan in (out, agent):
+        tracker.handle(ev.ChannelHungUp(at=40.0, chan=chan, cause=16))
+    records = tracker.take_changes()
+    assert {r.call_id for r in records} == {"9.1"}
+    final = next(r for r in records if r.ended)
+    assert final.caller_num == "5550100" and final.outcome is CallOutcome.ANSWERED and final.agent == "1001"
+    assert final.started_at == 0.0 and final.queue == "support" and final.direction == "inbound"
+    assert final.extra["continued_in"] == "20.1"
+    assert {leg.uniqueid for leg in final.legs} == {"9.1", "20.1", "20.2"}

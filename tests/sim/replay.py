@@ -311,6 +311,7 @@ async def replay_sessions(
     sim_labs = {c: Labeler() for c in conns}
     trace_rx = {c: rx_messages(ami_records, c) for c in conns}
     sent = dict.fromkeys(conns, 0)
+    last_tx = -1.0
     try:
         for r in ami_records:
             if r.kind == "NOTE" and "SIGKILL" in r.payload.decode():
@@ -334,8 +335,10 @@ async def replay_sessions(
             if r.kind != "TX" or client is None:
                 continue
             delay = t0 + r.t / speed - loop.time()
-            if delay > 0:  # actions sent together stay together (no loop turn in between)
-                await asyncio.sleep(delay)
+            if delay > 0 or r.t - last_tx > 0.0005:
+                await asyncio.sleep(max(0.0, delay))
+            # else: actions the recorder sent together stay together (no loop turn in between)
+            last_tx = r.t
             # label the channel names of both streams, then map trace names to sim names
             text = r.payload.decode()
             trace_lab, sim_lab = trace_labs[conn], sim_labs[conn]

@@ -178,7 +178,9 @@ async def test_agi_mode_runs_the_services_fastagi_ivr() -> None:
     ivr = MiniIvr(["1001", "1002", "1003", "1004"])
     port = await ivr.start()
     people = replace(PEOPLE, dtmf_choices=("2",), hostile_name_prob=0.0)
-    sim, client = await run_with_client(cfg(mode="agi", agi_port=port, customers=people, max_calls=4))
+    sim, client = await run_with_client(
+        cfg(mode="agi", agi_port=port, customers=people, max_calls=4, speed=20)
+    )
     report = sim.report()
     await sim.stop()
     await client.close()

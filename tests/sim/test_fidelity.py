@@ -18,7 +18,7 @@ import pytest
 from .amiclient import Message
 from .replay import Normalised, ReplayAgi, normalise, replay, trace_messages
 
-SPEED = 20.0  # faster replays let scheduling delay on a loaded machine move DIALEDTIME to the next second
+SPEED = 10.0  # faster replays let scheduling delay on a loaded machine move DIALEDTIME to the next second
 
 
 def canon(seq: list[str]) -> list[str]:
@@ -62,6 +62,21 @@ def mask_agi(lines: list[str]) -> list[str]:
     return [re.sub(r"endpos=\d+", "endpos=N", re.sub(r"\(\d+\.\d+\)", "(ID)", x)) for x in lines]
 
 
+_SECONDS = re.compile(r"200 result=1 \((\d+)\)")
+
+
+def same_agi(got: list[str], expected: list[str]) -> bool:
+    """Equal reply streams; whole-second values (ANSWEREDTIME, DIALEDTIME: wall-clock measurements
+    taken at 10x on a shared machine) may differ by one."""
+    if len(got) != len(expected):
+        return False
+    for a, b in zip(mask_agi(got), mask_agi(expected), strict=True):
+        ma, mb = _SECONDS.fullmatch(a), _SECONDS.fullmatch(b)
+        if a != b and not (ma and mb and abs(int(ma.group(1)) - int(mb.group(1))) <= 1):
+            return False
+    return True
+
+
 @pytest.mark.parametrize(
     "scenario", ["ivr-to-agent", "agent-no-answer", "caller-abandons", "chanspy", "originate-variants"]
 )
@@ -78,7 +93,7 @@ async def test_scenario_matches_trace(scenario: str) -> None:
     for conn, records in agi.sessions.items():
         rx = b"".join(r.payload for r in records if r.kind == "RX").decode()
         expected = [line for line in rx.split("\n") if line and not line.startswith("agi_")]
-        assert mask_agi(agi.rx[conn]) == mask_agi(expected), conn
+        assert same_agi(agi.rx[conn], expected), (conn, agi.rx[conn], expected)
     if scenario == "caller-abandons":
         check_agi_environment(agi)
         check_hangup_waits_for_agi_close(msgs)

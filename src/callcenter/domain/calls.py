@@ -7,8 +7,15 @@ snapshot whenever a call changes, and the store upserts by id, so replays never 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+#: Size limits of caller-controlled text (characters). A longer value is cut to the limit where PBX
+#: data enters (``pbx/translate``) and again before a record is stored (``bound_record``), and counted.
+MAX_NAME = 256  # caller / connected-line names
+MAX_NUMBER = 64  # caller / connected-line numbers, dialed extensions (DNIS)
+MAX_TEXT = 1024  # other free text from the PBX: variable values, file names, channel names
 
 
 class CallOutcome(StrEnum):
@@ -19,6 +26,7 @@ class CallOutcome(StrEnum):
     UNANSWERED = "unanswered"  # offered, nobody answered, the call ended by the system
     FAILED = "failed"  # never got up (originate failure, congestion)
     LOST = "lost"  # the PBX restarted or the call vanished while live (no Hangup ever came)
+    MONITORING = "monitoring"  # a supervisor's ChanSpy session (extra["monitored_call"]: the spied call)
 
 
 class LegRole(StrEnum):
@@ -29,6 +37,15 @@ class LegRole(StrEnum):
     SPY = "spy"  # supervisor monitoring leg
     OUTBOUND = "outbound"  # a leg dialed to an external number
     OTHER = "other"
+
+
+class EndCause(StrEnum):
+    """Why a call ended when it was not a party's hang-up (``CallRecord.extra["end_cause"]``). A call
+    ended by the PBX is never the caller's hang-up nor an abandon: answered calls stay answered (talk
+    up to the end), unanswered ones are ``LOST``, and ``hangup_by`` is ``system``."""
+
+    PBX_SHUTDOWN = "pbx_shutdown"  # Shutdown event / SoftHangupRequest Cause 4 (core restart/stop)
+    PBX_LOST = "pbx_lost"  # no Hangup ever came: PBX crash (kill -9) or the link lost while it ended
 
 
 class HangupSide(StrEnum):
@@ -141,3 +158,30 @@ class CallDisposition:
     customer_id: int | None = None
     at: float = 0.0
     author: str = ""  # username who set it
+
+
+def cut(value: str, limit: int) -> str:
+    """``value`` cut to ``limit`` characters."""
+    return value if len(value) <= limit else value[:limit]
+
+
+def bound_record(record: CallRecord) -> tuple[CallRecord, int]:
+    """The store-side guard: the record with every caller-controlled field within its limit, and the
+    number of fields that had to be cut (0: the same object is returned)."""
+    changes: dict[str, object] = {}
+    for name, limit in (("caller_num", MAX_NUMBER), ("caller_name", MAX_NAME), ("dnis", MAX_NUMBER)):
+        value: str = getattr(record, name)
+        if len(value) > limit:
+            changes[name] = value[:limit]
+    if record.recording_file is not None and len(record.recording_file) > MAX_TEXT:
+        changes["recording_file"] = record.recording_file[:MAX_TEXT]
+    if any(len(k) > MAX_NUMBER or len(v) > MAX_TEXT for k, v in record.extra.items()):
+        changes["extra"] = {cut(k, MAX_NUMBER): cut(v, MAX_TEXT) for k, v in record.extra.items()}
+    if any(len(leg.channel) > MAX_TEXT for leg in record.legs):
+        changes["legs"] = tuple(
+            leg if len(leg.channel) <= MAX_TEXT else dataclasses.replace(leg, channel=leg.channel[:MAX_TEXT])
+            for leg in record.legs
+        )
+    if not changes:
+        return record, 0
+    return dataclasses.replace(record, **changes), len(changes)  # type: ignore[arg-type]

@@ -393,6 +393,20 @@ class PbxFullyBooted(PbxEvent):
     uptime: int = 0
 
 
+# --- service-side events (not AMI messages) --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IvrSessionStarted(PbxEvent):
+    """Our FastAGI server accepted an IVR session for this call (``services/ivr`` via ``app``): the call
+    entered the IVR. With the shipped eventfilter nothing on AMI says so (no Newexten, no AGIExec,
+    traces fact 35)."""
+
+    uniqueid: str
+    linkedid: str
+    script: str = ""
+
+
 # --- link-level events the AMI link itself emits (not AMI messages) ----------------------------
 
 

@@ -99,6 +99,8 @@ class AmiLink:
         self._resync_wanted: asyncio.Event | None = None
         # counters / health
         self.last_ping_rtt: float | None = None
+        #: called with each measured Ping round trip (seconds): the PBX health history (services/pbx_health)
+        self.on_ping: Callable[[float], None] | None = None
         self.last_error: str | None = None
         self.protocol_version: str | None = None
         self.logins = 0
@@ -353,6 +355,8 @@ class AmiLink:
         await self._request(proto, "Ping", (), limit)
         rtt = loop.time() - t0
         self.last_ping_rtt = rtt
+        if self.on_ping is not None:
+            self.on_ping(rtt)
         return rtt
 
     # --- internals: the queue -------------------------------------------------------------------

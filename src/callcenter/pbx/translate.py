@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from callcenter.domain import events as ev
+from callcenter.domain.calls import MAX_NAME, MAX_NUMBER, MAX_TEXT
 from callcenter.domain.events import ChannelSnapshot, ChannelState, DialStatus
 from callcenter.pbx.message import AmiMessage
 
@@ -92,11 +93,30 @@ def _int(value: str | None, default: int = 0) -> int:
             return default
 
 
-def _clean(value: str | None) -> str:
+#: fields cut to their size limit (``domain.calls.MAX_*``), per AMI field name, for the whole process
+TRUNCATED: Counter[str] = Counter()
+
+
+def _bounded(value: str, limit: int, key: str) -> str:
+    """Caller-controlled text cut to ``limit`` characters (a 1 MB caller name must not reach the store
+    or the screen pop whole); counted per field and logged (the first time and every 1000th)."""
+    if len(value) <= limit:
+        return value
+    TRUNCATED[key] += 1
+    total = TRUNCATED.total()
+    if total == 1 or total % 1000 == 0:
+        log.warning(
+            "AMI field over its size limit cut",
+            extra={"field": key, "length": len(value), "limit": limit, "truncated_total": total},
+        )
+    return value[:limit]
+
+
+def _clean(value: str | None, limit: int = MAX_TEXT, key: str = "") -> str:
     """``<unknown>`` is Asterisk's spelling of 'not set'."""
     if value is None or value == "<unknown>":
         return ""
-    return value
+    return value if len(value) <= limit else _bounded(value, limit, key)
 
 
 def snapshot(msg: AmiMessage, prefix: str = "") -> ChannelSnapshot | None:
@@ -115,12 +135,12 @@ def snapshot(msg: AmiMessage, prefix: str = "") -> ChannelSnapshot | None:
         uniqueid=uniqueid,
         linkedid=get(prefix + "Linkedid") or uniqueid,
         state=_STATES.get(get(prefix + "ChannelState") or "0", ChannelState.DOWN),
-        caller_num=_clean(get(prefix + "CallerIDNum")),
-        caller_name=_clean(get(prefix + "CallerIDName")),
-        connected_num=_clean(get(prefix + "ConnectedLineNum")),
-        connected_name=_clean(get(prefix + "ConnectedLineName")),
+        caller_num=_clean(get(prefix + "CallerIDNum"), MAX_NUMBER, "CallerIDNum"),
+        caller_name=_clean(get(prefix + "CallerIDName"), MAX_NAME, "CallerIDName"),
+        connected_num=_clean(get(prefix + "ConnectedLineNum"), MAX_NUMBER, "ConnectedLineNum"),
+        connected_name=_clean(get(prefix + "ConnectedLineName"), MAX_NAME, "ConnectedLineName"),
         context=get(prefix + "Context") or "",
-        exten=get(prefix + "Exten") or "",
+        exten=_bounded(get(prefix + "Exten") or "", MAX_NUMBER, "Exten"),
         priority=get(prefix + "Priority") or "",
         language=get(prefix + "Language") or "",
         account_code=get(prefix + "AccountCode") or "",
@@ -130,7 +150,7 @@ def snapshot(msg: AmiMessage, prefix: str = "") -> ChannelSnapshot | None:
 
 def _split_var(raw: str) -> tuple[str, str]:
     name, _, value = raw.partition("=")
-    return name, value
+    return name, _bounded(value, MAX_TEXT, "ChanVariable")
 
 
 def _need(snap: ChannelSnapshot | None, msg: AmiMessage) -> ChannelSnapshot:
@@ -167,7 +187,9 @@ def _varset(msg: AmiMessage, at: float) -> ev.PbxEvent | None:
     chan = snapshot(msg)
     if chan is None:  # a global variable
         return None
-    return ev.VariableSet(at=at, chan=chan, variable=name, value=msg.get("Value") or "")
+    return ev.VariableSet(
+        at=at, chan=chan, variable=name, value=_bounded(msg.get("Value") or "", MAX_TEXT, "Value")
+    )
 
 
 def _hangup_request(soft: bool) -> Builder:
@@ -518,4 +540,5 @@ class Translator:
             "ignored": self.ignored,
             "unknown": sum(self.unknown.values()),
             "malformed": self.malformed,
+            "truncated": TRUNCATED.total(),
         }

@@ -47,6 +47,7 @@ from callcenter.ports import AgentStateLog, Broadcaster, CrmStore
 from callcenter.services.acd import TOPIC as ACD_TOPIC
 from callcenter.services.acd import AcdService
 from callcenter.services.kpi_config import KpiConfig
+from callcenter.services.pbx_health import PbxHealth
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,10 @@ class KpiService:
         self._first_change: float | None = None
         self._waiting: dict[str, tuple[int, float | None, int]] = {}
         self._alerts: dict[str, tuple[str, ...]] = {}
+        #: PBX health (services/pbx_health): its figure on the wallboard, its alert on the center scope
+        self.pbx: PbxHealth | None = None
+        self._pbx_version = -1
+        self._pbx_alerting = False
         self._last_minute = -1
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -211,6 +216,11 @@ class KpiService:
         if minute != self._last_minute:  # sliding windows moved: every scope changes
             self._last_minute = minute
             engine.dirty.update(self.scope_names())
+        pbx = self.pbx
+        pbx_changed = pbx is not None and pbx.version != self._pbx_version
+        if pbx is not None and (pbx.alert is not None) != self._pbx_alerting:
+            self._pbx_alerting = pbx.alert is not None
+            engine.dirty.add(CENTER)  # the center's alerts carry pbx_slow
         for name in self.scope_names():  # the longest-wait alert depends on time too (waits grow)
             if name in engine.dirty:
                 continue  # recomputed anyway; the SL alert only changes with the figures
@@ -221,10 +231,11 @@ class KpiService:
                 engine.dirty.add(name)
         broadcast = self._broadcast
         if broadcast is None or broadcast.subscribers(TOPIC) == 0:
+            self._pbx_version = pbx.version if pbx is not None else -1
             self._clear_changes()
             self.stats["cpu_seconds"] += time.thread_time() - started
             return
-        if not engine.dirty and not engine.changed_agents:
+        if not engine.dirty and not engine.changed_agents and not pbx_changed:
             self._first_change = None
             self.stats["cpu_seconds"] += time.thread_time() - started
             return
@@ -246,6 +257,9 @@ class KpiService:
             "chart": chart,
             "agents": agents,
         }
+        if pbx is not None and pbx_changed:
+            message["pbx"] = pbx.view()
+            self._pbx_version = pbx.version
         self._clear_changes()
         self.stats["deliveries"] += broadcast.publish(TOPIC, message)
         self.stats["updates"] += 1
@@ -282,6 +296,8 @@ class KpiService:
     ) -> tuple[str, ...]:
         flags: list[str] = []
         if name == CENTER:
+            if self.pbx is not None and self.pbx.alert is not None:
+                flags.append("pbx_slow")
             if any("longest_wait" in self._alert_flags(q, now, compute_sl=False) for q in self.acd.queues):
                 flags.append("longest_wait")
         else:
@@ -390,6 +406,7 @@ class KpiService:
                 for name in names
             },
             "agents": [self.agent_row(a) for a in agents],
+            "pbx": self.pbx.view() if self.pbx is not None else None,
         }
 
     # --- reports: the same engine fed from the store ---------------------------------------------

@@ -32,10 +32,11 @@ import asyncio
 import contextlib
 import logging
 
+from callcenter.domain.call_model import ResyncDone
 from callcenter.domain.calls import CallOutcome
 from callcenter.domain.errors import StoreError
 from callcenter.ports import StoredCalls
-from callcenter.services.tracker import CallTracker, ResyncDone
+from callcenter.services.tracker import CallTracker
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,8 @@ class CallResumer:
     # --- called by the tracker in the event path: note the work, never wait -----------------
     def _on_resync(self, done: ResyncDone) -> None:
         self._pending |= done.new_calls
-        self._resync_at = done.at
+        if not done.continued:
+            self._resync_at = done.at  # a continued call (callback) needs no stale pass
         if self._closed:
             self._give_up(set(self._pending))
             self._pending.clear()
@@ -85,14 +87,14 @@ class CallResumer:
     async def run_once(self) -> None:
         """One pass: restore the calls the last resyncs created, then close stale open calls."""
         ids, self._pending = self._pending, set()
-        bound = self._resync_at
+        bound, self._resync_at = self._resync_at, None
         try:
             try:
                 await self._restore(ids)
             finally:
                 self._give_up(ids)  # whatever was not restored goes on with the snapshot only
-            if bound is not None:
-                await self._close_stale(bound)
+            if bound is not None and not await self._close_stale(bound):
+                self._resync_at = self._resync_at or bound  # retried by the next pass
         finally:
             self.passes += 1
 
@@ -111,7 +113,7 @@ class CallResumer:
             elif self._tracker.restore(stored):
                 self.restored += 1
 
-    async def _close_stale(self, bound: float) -> None:
+    async def _close_stale(self, bound: float) -> bool:
         try:
             open_ids = await asyncio.wait_for(self._store.open_call_ids(), self._timeout)
             for call_id in open_ids:
@@ -124,6 +126,8 @@ class CallResumer:
                     self.closed_stale += 1
         except (StoreError, TimeoutError) as exc:
             self._failed("close calls that ended while the service was down", exc)
+            return False
+        return True
 
     def _failed(self, what: str, exc: BaseException, **extra: object) -> None:
         self.store_failures += 1

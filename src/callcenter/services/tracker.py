@@ -23,6 +23,19 @@ Definitions (documented once here, used by reports later):
 * **outcome**: answered if any agent answered; otherwise abandoned (caller hung up after being queued or
   offered) or unanswered; abandoned_in_ivr (caller hung up before that); failed if never up; lost if the
   call vanished without a Hangup (closed by a resync after a reconnect).
+* **end_cause** (``extra``, ``domain.calls.EndCause``): the PBX ended the call: ``pbx_shutdown``
+  (SoftHangupRequest Cause 4, or anything ending after ``Event: Shutdown``) or ``pbx_lost`` (closed by a
+  resync: no Hangup ever came, e.g. kill -9, fact 34). Then hangup_by is system and the outcome answered
+  (if answered) or lost, never abandoned.
+* **ivr_at**: our FastAGI server's IVR session start (``IvrSessionStarted``; noted even when it comes
+  before AMI shows the call), else Newexten/AGIExec when the PBX sends them.
+* **monitoring**: a ChanSpy spyer's call (its own Linkedid, fact 36) has outcome monitoring and
+  ``extra.monitored_call``; the spied call gets ``extra.monitored_by``.
+* **continued calls**: a PBX call whose channel carries ``CC_CALLID`` naming another call this process
+  knows (the ACD's callback Originate) belongs to that call; a finished one reopens (merged with its
+  stored record like a resumed call) and its final record goes to the store only (the finished listeners
+  counted its first part). Until its identity is known, a call made only of originated agent legs is not
+  snapshotted (no stray row).
 
 Resume (a *service* restart while calls are up): a call first seen through a resync (``ChannelListed``
 of a linkedid this process does not know) is marked ``resumed``; what the snapshot tells is only an
@@ -46,18 +59,26 @@ Snapshots for the store are built lazily: changes mark a call dirty, and the rec
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 from callcenter.domain import events as ev
 from callcenter.domain.agents import AgentDirectory
+from callcenter.domain.call_merge import closed_on_resume, merge_stored
+from callcenter.domain.call_model import (
+    CUSTOMER_SIDE,
+    LiveCall,
+    LiveLeg,
+    LiveOffer,
+    ResyncDone,
+    last_seen,
+)
 from callcenter.domain.calls import (
     CallOutcome,
     CallRecord,
+    EndCause,
     HangupSide,
     LegRecord,
     LegRole,
@@ -68,127 +89,22 @@ from callcenter.domain.events import ChannelSnapshot, ChannelState, DialStatus
 
 log = logging.getLogger(__name__)
 
-CUSTOMER_SIDE = frozenset({LegRole.CUSTOMER, LegRole.INBOUND, LegRole.OUTBOUND})
 DEFAULT_INBOUND_CONTEXTS = ("incoming", "from-pstn", "from-trunk", "from-external")
 DEFAULT_OUTBOUND_CONTEXTS = ("outbound",)
 #: dialplan contexts of the console's hold (``dialplan/extensions.conf``): music there is a hold
 DEFAULT_HOLD_CONTEXTS = ("cc-hold", "cc-hold-agent")
+#: final records kept in memory for a callback that continues the call (beyond: loaded from the store)
+RECENT_FINALS = 1_000
+#: SoftHangupRequest ``Cause: 4``: Asterisk's AST_SOFTHANGUP_SHUTDOWN flag (fact 15)
+SOFT_HANGUP_SHUTDOWN = 4
 #: A dial made within this many seconds after a transfer event belongs to that transfer.
 TRANSFER_DIAL_WINDOW = 3.0
 
 
-@dataclass(frozen=True, slots=True)
-class ResyncDone:
-    """What a finished resync tells the resume service."""
-
-    at: float
-    new_calls: frozenset[str]  # calls the resync created (live now, unknown to this process before)
-
-
-def _last_seen(record: CallRecord) -> float:
-    """The latest time recorded for a call: the last moment the store knew it alive."""
-    times = [record.started_at]
-    times += [
-        t for t in (record.ivr_at, record.queued_at, record.offered_at, record.answered_at) if t is not None
-    ]
-    for leg in record.legs:
-        times += [t for t in (leg.started_at, leg.answered_at, leg.ended_at) if t is not None]
-    for offer in record.offers:
-        times += [t for t in (offer.rang_at, offer.ended_at) if t is not None]
-    times += [t.at for t in record.transfers]
-    return max(times)
-
-
-@dataclass(slots=True)
-class _Leg:
-    uniqueid: str
-    call_id: str
-    channel: str
-    role: LegRole
-    started_at: float
-    agent: str | None = None
-    answered_at: float | None = None
-    ended_at: float | None = None
-    hangup_cause: int | None = None
-    dial_status: str | None = None
-    bridges: set[str] = field(default_factory=set)
-    on_hold_since: float | None = None
-    music_hold: bool = False  # the hold is music in a hold context (the console's hold)
-    hangup_requested: bool = False
-
-    def record(self) -> LegRecord:
-        return LegRecord(
-            uniqueid=self.uniqueid,
-            call_id=self.call_id,
-            channel=self.channel,
-            role=self.role,
-            started_at=self.started_at,
-            agent=self.agent,
-            answered_at=self.answered_at,
-            ended_at=self.ended_at,
-            hangup_cause=self.hangup_cause,
-            dial_status=self.dial_status,
-        )
-
-
-@dataclass(slots=True)
-class _Offer:
-    agent: str
-    uniqueid: str
-    rang_at: float
-    ended_at: float | None = None
-    answered: bool = False
-    dial_status: str | None = None
-
-
-@dataclass(slots=True)
-class _Call:
-    call_id: str
-    started_at: float
-    caller_num: str = ""
-    caller_name: str = ""
-    dnis: str = ""
-    direction: str = "internal"
-    queue: str | None = None
-    agent: str | None = None
-    ivr_at: float | None = None
-    queued_at: float | None = None
-    offered_at: float | None = None
-    answered_at: float | None = None
-    ended_at: float | None = None
-    up_at: float | None = None
-    hangup_cause: int | None = None
-    hangup_by: HangupSide | None = None
-    talk_first_leaver: LegRole | None = None
-    talk_ended_at: float | None = None
-    customer_requests: list[tuple[float, HangupSide]] = field(default_factory=list)
-    recording_file: str | None = None
-    pending_recording: str | None = None
-    abandoned_in_queue: bool = False
-    resumed: bool = False
-    closed_by_resync: bool = False
-    # service restart (see "Resume" in the module docstring)
-    restore_pending: bool = False  # created by a resync; its stored record is still being loaded
-    resumed_at: float | None = None  # when a resync first listed the call
-    resumed_bridged: bool = False  # a customer-side leg was in a bridge at that resync
-    estimated: set[str] = field(default_factory=set)  # times guessed from the snapshot (stored wins)
-    legs: dict[str, _Leg] = field(default_factory=dict)
-    live_legs: int = 0
-    offers: dict[str, _Offer] = field(default_factory=dict)
-    transfers: list[TransferRecord] = field(default_factory=list)
-    last_transfer_at: float = float("-inf")
-    transfer_pending: bool = False  # a transfer event whose dial to an agent has not been seen yet
-    talk_since: float | None = None
-    talk_seconds: float = 0.0
-    bridged_customer_legs: int = 0
-    holds_active: int = 0
-    hold_since: float | None = None
-    hold_seconds: float = 0.0
-    unbridged_hold_seconds: float = 0.0  # console holds: already outside talk time
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def customer_leg(self) -> _Leg | None:
-        return self.legs.get(self.call_id)
+_Leg = LiveLeg
+_Offer = LiveOffer
+_Call = LiveCall
+_last_seen = last_seen
 
 
 class CallTracker:
@@ -226,6 +142,15 @@ class CallTracker:
         self.restores_failed = 0
         self.calls_closed_on_resume = 0
         self._leg_listeners: list[Callable[[LegRecord], None]] = []
+        self._change_listener: Callable[[], None] | None = None
+        #: Linkedid of a later PBX call → the call it continues (a callback: ``CC_CALLID`` names it)
+        self._aliases: OrderedDict[str, str] = OrderedDict()
+        #: call ids finished by this process (not leg ids: those are in the tombstones too)
+        self._finished_ids: OrderedDict[str, None] = OrderedDict()
+        #: IVR sessions that started before the AMI link showed their call (linkedid → time)
+        self._ivr_pending: OrderedDict[str, float] = OrderedDict()
+        self.calls_continued = 0
+        self._recent_final: OrderedDict[str, CallRecord] = OrderedDict()
         self._handlers: dict[type, Callable[[ev.PbxEvent], None]] = {
             ev.ChannelCreated: self._on_channel,
             ev.ChannelStateChanged: self._on_state,
@@ -253,6 +178,9 @@ class CallTracker:
             ev.AgentConnected: self._on_agent_connected,
             ev.ChannelListed: self._on_channel,
             ev.ResyncComplete: self._on_resync_complete,
+            ev.PbxShutdown: self._on_shutdown,
+            ev.SpyEvent: self._on_spy,
+            ev.IvrSessionStarted: self._on_ivr_started,
         }
 
     # --- public ---------------------------------------------------------------------------
@@ -261,6 +189,17 @@ class CallTracker:
         if handler is not None:
             self.events_handled += 1
             handler(event)
+            if self._change_listener is not None and (self._dirty or self._finished):
+                self._change_listener()
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Called (in the event path: it must only note it and return) after any event or restore that
+        left changes for ``take_changes`` (the recorder collects them on the next loop turn)."""
+        self._change_listener = listener
+
+    def _changed(self) -> None:
+        if self._change_listener is not None and (self._dirty or self._finished):
+            self._change_listener()
 
     def on_finished(self, listener: Callable[[CallRecord], None]) -> None:
         """Called with the final record of every call as it ends (screen pop, metrics, records)."""
@@ -291,12 +230,28 @@ class CallTracker:
         """Snapshots of every call changed since the last take, finished calls included."""
         out = self._finished
         self._finished = []
+        undecided: set[str] = set()
         for call_id in self._dirty:
             call = self.calls.get(call_id)
-            if call is not None:
+            if call is None:
+                continue
+            if self._undecided(call):
+                undecided.add(call_id)  # not stored until we know which call it is
+            else:
                 out.append(self._record(call))
-        self._dirty.clear()
+        self._dirty = undecided
         return out
+
+    @staticmethod
+    def _undecided(call: _Call) -> bool:
+        """So far only an agent's phone that the PBX originated (a callback's first leg carries the
+        waiting call's ``CC_CALLID`` only from its second event on): not snapshotted until it has a
+        customer side or it turns out to continue another call, so no stray row is ever stored."""
+        return (
+            call.continues is None
+            and bool(call.legs)
+            and all(leg.role is LegRole.AGENT and leg.ended_at is None for leg in call.legs.values())
+        )
 
     def snapshot(self, call_id: str) -> CallRecord | None:
         call = self.calls.get(call_id)
@@ -318,6 +273,7 @@ class CallTracker:
             "restores_missing": self.restores_missing,
             "restores_failed": self.restores_failed,
             "calls_closed_on_resume": self.calls_closed_on_resume,
+            "calls_continued": self.calls_continued,
             "restores_pending": sum(1 for c in self.calls.values() if c.restore_pending) + len(self._parked),
         }
 
@@ -332,13 +288,16 @@ class CallTracker:
         call = self.calls.get(stored.call_id) or self._parked.get(stored.call_id)
         if call is None or not call.restore_pending:
             return False
-        self._merge_stored(call, stored)
+        self._last_version = max(self._last_version, stored.version)
+        merge_stored(call, stored, self.legs)
+        self._dirty.add(call.call_id)
         self.calls_restored += 1
         log.info(
             "resumed call merged with its stored record",
             extra={"linkedid": call.call_id, "answered_at": call.answered_at, "agent": call.agent},
         )
         self._restore_done(call)
+        self._changed()
         return True
 
     def restore_failed(self, call_id: str, *, missing: bool = False) -> None:
@@ -352,6 +311,7 @@ class CallTracker:
         else:
             self.restores_failed += 1
         self._restore_done(call)
+        self._changed()
 
     def close_stale(self, stored: CallRecord, upper_bound: float) -> CallRecord | None:
         """Close a call the store has as in progress that no resync shows any more: it ended while the
@@ -361,35 +321,9 @@ class CallTracker:
         if the call is known here (live, waiting for its restore, or finished by this process)."""
         if self.knows(stored.call_id) or stored.outcome is not CallOutcome.IN_PROGRESS:
             return None
-        ended = min(upper_bound, _last_seen(stored))
-        answered = stored.answered_at is not None
-        talk = 0.0
-        if stored.answered_at is not None:
-            net = max(0.0, stored.talk_seconds - stored.hold_seconds)
-            talk = min(net, max(0.0, ended - stored.answered_at))
-        wait_start = stored.queued_at if stored.queued_at is not None else stored.offered_at
-        wait_end = stored.answered_at if stored.answered_at is not None else ended
-        legs = tuple(
-            leg if leg.ended_at is not None else dataclasses.replace(leg, ended_at=max(leg.started_at, ended))
-            for leg in stored.legs
-        )
-        offers = tuple(
-            o if o.ended_at is not None else dataclasses.replace(o, ended_at=max(o.rang_at, ended))
-            for o in stored.offers
-        )
         self._last_version = max(self._last_version, stored.version)
-        record = dataclasses.replace(
-            stored,
-            ended_at=ended,
-            outcome=CallOutcome.ANSWERED if answered else CallOutcome.LOST,
-            hangup_by=HangupSide.SYSTEM,
-            talk_seconds=talk,
-            wait_seconds=None if wait_start is None else max(0.0, wait_end - wait_start),
-            legs=legs,
-            offers=offers,
-            version=self._next_version(),
-            extra={**stored.extra, "closed_by": "resume"},
-        )
+        record = closed_on_resume(stored, upper_bound, self._next_version())
+        ended = record.ended_at
         self._bury(stored.call_id)
         self.calls_closed_on_resume += 1
         log.warning(
@@ -397,6 +331,7 @@ class CallTracker:
             extra={"linkedid": stored.call_id, "outcome": record.outcome.value, "ended_at": ended},
         )
         self._emit(record)
+        self._changed()
         return record
 
     def _restore_done(self, call: _Call) -> None:
@@ -406,99 +341,28 @@ class CallTracker:
         if parked is not None:
             self._emit_final(parked)
 
-    def _merge_stored(self, call: _Call, stored: CallRecord) -> None:
-        """Stored state into a resumed call. Order-independent with the live events applied since the
-        resync: times keep the earliest / first known (a time the snapshot only estimated yields to the
-        stored one), descriptive fields the live value when known, talk/hold add the pre-restart part."""
-        self._last_version = max(self._last_version, stored.version)
-        call.started_at = min(call.started_at, stored.started_at)
-        for name in ("ivr_at", "queued_at", "offered_at", "answered_at"):
-            old = getattr(stored, name)
-            if old is not None and (getattr(call, name) is None or name in call.estimated):
-                setattr(call, name, old)
-                call.estimated.discard(name)
-        if not call.caller_num:
-            call.caller_num, call.caller_name = stored.caller_num, stored.caller_name or call.caller_name
-        if not call.dnis:
-            call.dnis = stored.dnis
-        if call.direction == "internal" and stored.direction:
-            call.direction = stored.direction
-        call.queue = call.queue or stored.queue
-        call.agent = call.agent or stored.agent
-        call.recording_file = call.recording_file or stored.recording_file
-        if call.hangup_cause is None:
-            call.hangup_cause = stored.hangup_cause
-        call.extra = {**stored.extra, **call.extra}
-        call.extra.pop("closed_by", None)
-        # legs: live ones keep their live state but take the stored start/answer; the others had ended
-        # (or vanished unseen) before the resync: they join the call as ended legs
-        for old in stored.legs:
-            leg = call.legs.get(old.uniqueid)
-            if leg is None:
-                end = old.ended_at
-                if end is None:
-                    end = max(old.started_at, call.resumed_at or old.started_at)
-                call.legs[old.uniqueid] = _Leg(
-                    uniqueid=old.uniqueid,
-                    call_id=call.call_id,
-                    channel=old.channel,
-                    role=old.role,
-                    started_at=old.started_at,
-                    agent=old.agent,
-                    answered_at=old.answered_at,
-                    ended_at=end,
-                    hangup_cause=old.hangup_cause,
-                    dial_status=old.dial_status,
-                )
-                continue
-            leg.started_at = min(leg.started_at, old.started_at)
-            if old.answered_at is not None:
-                leg.answered_at = old.answered_at
-            leg.agent = leg.agent or old.agent
-            leg.dial_status = leg.dial_status or old.dial_status
-            if leg.role in CUSTOMER_SIDE and leg.answered_at is not None:
-                call.up_at = leg.answered_at if call.up_at is None else min(call.up_at, leg.answered_at)
-        for o in stored.offers:
-            if o.uniqueid not in call.offers:
-                offer_end = o.ended_at
-                if offer_end is None and o.uniqueid not in self.legs:
-                    offer_end = call.resumed_at
-                call.offers[o.uniqueid] = _Offer(
-                    agent=o.agent,
-                    uniqueid=o.uniqueid,
-                    rang_at=o.rang_at,
-                    ended_at=offer_end,
-                    answered=o.answered,
-                    dial_status=o.dial_status,
-                )
-        if call.offers:
-            call.offers = dict(sorted(call.offers.items(), key=lambda kv: kv[1].rang_at))
-        known = {(t.at, t.kind, t.target) for t in call.transfers}
-        extra_transfers = [t for t in stored.transfers if (t.at, t.kind, t.target) not in known]
-        if extra_transfers:
-            call.transfers = sorted([*extra_transfers, *call.transfers], key=lambda t: t.at)
-        # talk and hold before the restart (the snapshot's talk counts from the resync on)
-        call.hold_seconds += stored.hold_seconds
-        resumed_at = call.resumed_at
-        if call.resumed_bridged and call.answered_at is not None and resumed_at is not None:
-            call.talk_seconds += max(0.0, resumed_at - call.answered_at)
-        else:
-            call.talk_seconds += stored.talk_seconds
-        call.estimated.clear()
-        self._dirty.add(call.call_id)
-
     # --- legs and calls ------------------------------------------------------------------
     def _leg(self, snap: ChannelSnapshot, at: float) -> _Leg | None:
         leg = self.legs.get(snap.uniqueid)
         if leg is not None:
             return leg
-        if snap.linkedid in self._tombstones or snap.uniqueid in self._tombstones:
+        if snap.uniqueid in self._tombstones:
             self.late_events += 1
             return None
-        call = self.calls.get(snap.linkedid)
+        key = self._call_key(snap)
+        call = self.calls.get(key)
         if call is None:
-            call = _Call(call_id=snap.linkedid, started_at=at)
-            self.calls[snap.linkedid] = call
+            if key in self._tombstones:
+                if key == snap.linkedid:
+                    self.late_events += 1
+                    return None
+                call = self._continue(key, snap.linkedid, at)
+            else:
+                call = _Call(call_id=key, started_at=at)
+                self.calls[key] = call
+                ivr_at = self._ivr_pending.pop(key, None)
+                if ivr_at is not None:
+                    call.ivr_at = ivr_at
         role = self._role(call, snap)
         leg = _Leg(
             uniqueid=snap.uniqueid, call_id=call.call_id, channel=snap.channel, role=role, started_at=at
@@ -511,6 +375,79 @@ class CallTracker:
         self._observe(call, leg, snap)
         self._dirty.add(call.call_id)
         return leg
+
+    def _call_key(self, snap: ChannelSnapshot) -> str:
+        """The call a channel belongs to: its Linkedid, except for a PBX call the service started for
+        another one (a callback: the ACD's Originate sets ``CC_CALLID`` to the waiting caller's call),
+        which continues that call: one record, with the caller's number (issue 13: no split records)."""
+        alias = self._aliases.get(snap.linkedid)
+        if alias is not None:
+            return alias
+        if snap.linkedid in self.calls:
+            return snap.linkedid
+        origin = snap.variable("CC_CALLID")
+        if origin and origin != snap.linkedid and (origin in self.calls or origin in self._finished_ids):
+            self._aliases[snap.linkedid] = origin
+            if len(self._aliases) > self._tombstone_limit:
+                self._aliases.popitem(last=False)
+            return origin
+        return snap.linkedid
+
+    def _rehome(self, leg: _Leg, snap: ChannelSnapshot) -> _Call:
+        """A call that so far is only originated agent legs learns (``CC_CALLID``, set after the channel
+        was created) that it continues another call: its legs, offers and answer move there."""
+        call = self._call_of(leg)
+        if call.call_id != snap.linkedid or call.continues is not None:
+            return call
+        origin = snap.variable("CC_CALLID")
+        if not origin or origin == call.call_id:
+            return call
+        if origin not in self.calls and origin not in self._finished_ids:
+            return call
+        if any(other.role is not LegRole.AGENT for other in call.legs.values()):
+            return call
+        del self.calls[call.call_id]
+        self._dirty.discard(call.call_id)
+        self._aliases[call.call_id] = origin
+        target = self.calls.get(origin) or self._continue(origin, call.call_id, call.started_at)
+        target.started_at = min(target.started_at, call.started_at)
+        for moved in call.legs.values():
+            moved.call_id = origin
+            target.legs[moved.uniqueid] = moved
+            if moved.ended_at is None:
+                target.live_legs += 1
+        for key, offer in call.offers.items():
+            target.offers.setdefault(key, offer)
+            if target.offered_at is None or offer.rang_at < target.offered_at:
+                target.offered_at = offer.rang_at
+        if call.answered_at is not None and target.answered_at is None:
+            target.answered_at, target.agent = call.answered_at, call.agent
+        self._dirty.add(origin)
+        return target
+
+    def _continue(self, call_id: str, linkedid: str, at: float) -> _Call:
+        """A finished call continues in a later PBX call (``linkedid``): it is open again; its stored
+        record is merged in as for a resumed call (``restore``), so the final record is the whole call."""
+        call = _Call(call_id=call_id, started_at=at)
+        call.continues = linkedid
+        call.resumed_at = at
+        call.extra["continued_in"] = linkedid
+        self.calls[call_id] = call
+        self.calls_continued += 1
+        log.info("call continues in a later PBX call", extra={"linkedid": call_id, "continued_in": linkedid})
+        recent = self._recent_final.get(call_id)
+        if recent is not None:  # its final record is still here (maybe not written yet): no store trip
+            self._last_version = max(self._last_version, recent.version)
+            merge_stored(call, recent, self.legs)
+        elif self._resync_listeners:
+            call.restore_pending = True
+            done = ResyncDone(at=at, new_calls=frozenset({call_id}), continued=True)
+            for listener in self._resync_listeners:
+                try:
+                    listener(done)
+                except Exception:
+                    log.exception("resync listener failed", extra={"linkedid": call_id})
+        return call
 
     def _role(self, call: _Call, snap: ChannelSnapshot) -> LegRole:
         channel = snap.channel
@@ -563,11 +500,11 @@ class CallTracker:
     def _on_channel(self, e: ev.PbxEvent) -> None:
         assert isinstance(e, ev.ChannelEvent)
         listed = isinstance(e, ev.ChannelListed)
-        new_call = listed and e.chan.linkedid not in self.calls
+        new_call = listed and self._aliases.get(e.chan.linkedid, e.chan.linkedid) not in self.calls
         leg = self._leg(e.chan, e.at)
         if leg is None:
             return
-        call = self._call_of(leg)
+        call = self._rehome(leg, e.chan)
         if new_call:
             call.resumed_at = e.at
             call.resumed = True
@@ -613,8 +550,10 @@ class CallTracker:
     def _on_state(self, e: ev.PbxEvent) -> None:
         assert isinstance(e, ev.ChannelStateChanged)
         leg = self._leg(e.chan, e.at)
-        if leg is not None and e.chan.state is ChannelState.UP:
-            self._leg_up(self._call_of(leg), leg, e.at)
+        if leg is not None:
+            call = self._rehome(leg, e.chan)
+            if e.chan.state is ChannelState.UP:
+                self._leg_up(call, leg, e.at)
 
     def _leg_up(self, call: _Call, leg: _Leg, at: float) -> None:
         if leg.answered_at is None:
@@ -931,22 +870,28 @@ class CallTracker:
 
     # hangups
     @staticmethod
-    def _customer_side(leg: _Leg, soft: bool) -> HangupSide:
+    def _customer_side(leg: _Leg, soft: bool, cause: int = 0) -> HangupSide:
         """Who a hangup request on a customer-side leg comes from."""
+        if soft and cause == SOFT_HANGUP_SHUTDOWN:
+            return HangupSide.SYSTEM  # the PBX is shutting down or restarting (fact 15, fact 28)
         if leg.role is LegRole.CUSTOMER and leg.channel.startswith("Local/"):
             return HangupSide.CALLER  # the simulated customer's own dialplan hung up
         return HangupSide.SYSTEM if soft else HangupSide.CALLER
 
-    def _mark_hangup(self, call: _Call, leg: _Leg, soft: bool, at: float) -> None:
+    def _mark_hangup(self, call: _Call, leg: _Leg, soft: bool, at: float, cause: int = 0) -> None:
+        if soft and cause == SOFT_HANGUP_SHUTDOWN and call.end_cause is None:
+            call.end_cause = EndCause.PBX_SHUTDOWN.value
         if leg.role not in CUSTOMER_SIDE:
             return
         if len(call.customer_requests) < 16:
-            call.customer_requests.append((at, self._customer_side(leg, soft)))
+            call.customer_requests.append((at, self._customer_side(leg, soft, cause)))
         if leg.uniqueid == call.call_id and call.ended_at is None:
             call.ended_at = at
 
     @staticmethod
     def _hangup_side(call: _Call) -> HangupSide:
+        if call.end_cause is not None:
+            return HangupSide.SYSTEM  # the PBX ended it: neither party hung up
         if call.talk_first_leaver is LegRole.AGENT:
             return HangupSide.AGENT
         since = call.talk_ended_at - 1.0 if call.talk_ended_at is not None else float("-inf")
@@ -964,7 +909,7 @@ class CallTracker:
         leg.hangup_requested = True
         if not e.soft and leg.hangup_cause is None:
             leg.hangup_cause = e.cause
-        self._mark_hangup(call, leg, e.soft, e.at)
+        self._mark_hangup(call, leg, e.soft, e.at, e.cause)
 
     def _on_hangup(self, e: ev.PbxEvent) -> None:
         assert isinstance(e, ev.ChannelHungUp)
@@ -1011,6 +956,8 @@ class CallTracker:
             if call is None:
                 continue
             call.closed_by_resync = True
+            if call.end_cause is None:
+                call.end_cause = EndCause.PBX_LOST.value
             self._leg_gone(call, leg, e.at)
         if gone:
             log.warning("resync closed legs that vanished while the link was down", extra={"legs": len(gone)})
@@ -1021,6 +968,62 @@ class CallTracker:
                 listener(done)
             except Exception:
                 log.exception("resync listener failed")
+
+    def _on_shutdown(self, e: ev.PbxEvent) -> None:
+        """``Event: Shutdown``: whatever ends from now on was ended by the PBX (fact 28)."""
+        assert isinstance(e, ev.PbxShutdown)
+        for call in self.calls.values():
+            if call.end_cause is None and call.ended_at is None:
+                call.end_cause = EndCause.PBX_SHUTDOWN.value
+                self._dirty.add(call.call_id)
+        if self.calls:
+            log.warning(
+                "PBX shutting down with calls up", extra={"calls": len(self.calls), "restart": e.restart}
+            )
+
+    def _on_spy(self, e: ev.PbxEvent) -> None:
+        """ChanSpyStart: the spyer's call (a separate PBX call, fact 36) is a monitoring session of the
+        spied call, linked both ways in ``extra``; never an unanswered or abandoned call."""
+        assert isinstance(e, ev.SpyEvent)
+        if not e.started or e.spyer is None or e.spyee is None:
+            return
+        leg = self._leg(e.spyer, e.at)
+        if leg is None:
+            return
+        spy = self._call_of(leg)
+        spied_id = self._aliases.get(e.spyee.linkedid, e.spyee.linkedid)
+        if spied_id == spy.call_id:
+            return
+        leg.role = LegRole.SPY
+        spy.monitor_of = spied_id
+        spy.direction = "monitoring"
+        spy.extra["monitored_call"] = spied_id
+        agent = self.agents.agent_for_channel(e.spyee.channel)
+        if agent is not None:
+            spy.extra["monitored_agent"] = agent
+        spied = self.calls.get(spied_id)
+        if spied is not None:
+            spied.extra["monitored_by"] = spy.call_id
+            self._dirty.add(spied_id)
+        self._dirty.add(spy.call_id)
+        log.info("monitoring session", extra={"linkedid": spied_id, "monitor_call": spy.call_id})
+
+    def _on_ivr_started(self, e: ev.PbxEvent) -> None:
+        """Our FastAGI server started an IVR session for the call (no AMI event says so with the
+        shipped eventfilter, fact 35): that is the call's ``ivr_at``."""
+        assert isinstance(e, ev.IvrSessionStarted)
+        leg = self.legs.get(e.uniqueid)
+        key = leg.call_id if leg is not None else self._aliases.get(e.linkedid, e.linkedid)
+        call = self.calls.get(key)
+        if call is None:
+            if key not in self._finished_ids:
+                self._ivr_pending[key] = e.at  # AMI has not shown the call yet
+                if len(self._ivr_pending) > 10_000:
+                    self._ivr_pending.popitem(last=False)
+            return
+        if call.ivr_at is None:
+            call.ivr_at = e.at
+            self._dirty.add(call.call_id)
 
     # --- finishing ------------------------------------------------------------------------
     def _finish(self, call: _Call, at: float) -> None:
@@ -1035,6 +1038,11 @@ class CallTracker:
         del self.calls[call.call_id]
         self._dirty.discard(call.call_id)
         self._bury(call.call_id)
+        self._finished_ids[call.call_id] = None
+        if len(self._finished_ids) > self._tombstone_limit:
+            self._finished_ids.popitem(last=False)
+        if call.continues is not None:
+            self._aliases.pop(call.continues, None)
         if call.restore_pending:
             # its stored state is still loading: the final record waits for it (restore/restore_failed)
             self._parked[call.call_id] = call
@@ -1043,12 +1051,18 @@ class CallTracker:
 
     def _emit_final(self, call: _Call) -> None:
         call.hangup_by = self._hangup_side(call)
-        self._emit(self._record(call, final=True))
+        # a continued call (callback) was already counted by the finished listeners (the KPI engine)
+        # when its first part ended: its whole record goes to the store only
+        self._emit(self._record(call, final=True), listeners=call.continues is None)
 
-    def _emit(self, record: CallRecord) -> None:
+    def _emit(self, record: CallRecord, *, listeners: bool = True) -> None:
         self._finished.append(record)
         self.calls_finished += 1
-        for listener in self._listeners:
+        self._recent_final[record.call_id] = record  # a callback may continue it (``_continue``)
+        self._recent_final.move_to_end(record.call_id)
+        if len(self._recent_final) > RECENT_FINALS:
+            self._recent_final.popitem(last=False)
+        for listener in self._listeners if listeners else ():
             try:
                 listener(record)
             except Exception:
@@ -1061,10 +1075,12 @@ class CallTracker:
             self._tombstones.popitem(last=False)
 
     def _outcome(self, call: _Call) -> CallOutcome:
+        if call.monitor_of is not None:
+            return CallOutcome.MONITORING
         if call.answered_at is not None:
             return CallOutcome.ANSWERED
-        if call.closed_by_resync:
-            return CallOutcome.LOST
+        if call.closed_by_resync or call.end_cause is not None:
+            return CallOutcome.LOST  # ended by the PBX: not an abandon (KPIs count it as "other")
         if call.abandoned_in_queue:
             return CallOutcome.ABANDONED
         if call.queued_at is not None or call.offers:
@@ -1096,6 +1112,8 @@ class CallTracker:
             if wait_end is not None:
                 wait = max(0.0, wait_end - wait_start)
         extra = dict(call.extra)
+        if call.end_cause is not None:
+            extra["end_cause"] = call.end_cause
         if call.resumed:
             extra["resumed"] = "1"
         return CallRecord(

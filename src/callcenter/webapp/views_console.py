@@ -57,6 +57,7 @@ from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error
 from callcenter.webapp.hub import HUB, WsConnection, to_agent
+from callcenter.webapp.jsonenc import json_response
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.views_pages import LANDING, page_context
 
@@ -113,7 +114,7 @@ def agent_api(
         result = await handler(request, _console(request), user, agent)
         if isinstance(result, web.StreamResponse):
             return result
-        return web.json_response(result)
+        return json_response(result)
 
     return wrapper
 
