@@ -30,13 +30,14 @@ from callcenter.domain.qa_recordings import parse_retention
 from callcenter.pbx.ami import AmiLink
 from callcenter.pbx.fastagi import AgiHandler, FastAgiConfig, FastAgiServer
 from callcenter.pbx.message import AmiMessage
-from callcenter.pbx.translate import Translator
+from callcenter.pbx.translate import IGNORED_EVENTS, Translator
 from callcenter.ports import AgiChannel, CallRouter
 from callcenter.services.accounts import Accounts
 from callcenter.services.acd import AcdService, build_acd_options
 from callcenter.services.acd_config import load_acd_config_if_present
 from callcenter.services.console import ConsoleService, load_console_config
 from callcenter.services.crm import CrmService
+from callcenter.services.customer_lookup import CustomerLookup
 from callcenter.services.ivr import IvrService
 from callcenter.services.ivr_flows import FlowLibrary
 from callcenter.services.ivr_records import IvrSessionRecorder
@@ -59,7 +60,8 @@ from callcenter.store.audit import SqlAuditLog
 from callcenter.store.console import SqlDispositionStore
 from callcenter.store.crm import SqlCrmStore, create_store
 from callcenter.store.crm_records import SqlCrmRecords
-from callcenter.store.ivr import SqlCustomerDirectory, SqlIvrSessionStore
+from callcenter.store.customer_lookup import SqlCustomerLookup
+from callcenter.store.ivr import SqlIvrSessionStore
 from callcenter.store.migrate import migrate
 from callcenter.store.qa import SqlQaStore
 from callcenter.store.recordings import SqlRecordingStore
@@ -108,7 +110,8 @@ class Service:
         self.tracker.on_change(self.recorder.notify)
         # after a restart: merge stored state into resumed calls, close calls that ended meanwhile
         self.resumer = CallResumer(self.tracker, self.store)
-        self.link = AmiLink(settings, self.on_pbx_item)
+        # events the translator ignores anyway are dropped by name before they are parsed
+        self.link = AmiLink(settings, self.on_pbx_item, skip_events=IGNORED_EVENTS)
         self.redis: Redis | None = connect_redis(settings.redis_url) if settings.redis_url else None
         self.accounts = Accounts(self.store)
         self.crm = CrmService(SqlCrmRecords(self.store.engine))  # customers, notes, tickets (issue #6)
@@ -126,7 +129,11 @@ class Service:
         )
         # agent console (issue #6): screen pop on the ACD's call.offered, call controls, dispositions
         self.dispositions = SqlDispositionStore(self.store.engine)
-        self.screenpop = ScreenPopService(self.crm, dispositions=self.dispositions)
+        # one customer lookup per call: the IVR's lookup node hands what it found to the pop's card
+        self.customer_lookup = CustomerLookup(SqlCustomerLookup(self.store.engine))
+        self.screenpop = ScreenPopService(
+            self.crm, dispositions=self.dispositions, lookup=self.customer_lookup
+        )
         # the console's holds: shared in Redis when configured, so any instance can resume or end them
         self.holds = hold_backend(self.redis, settings.acd_redis_prefix)
         self.audit = SqlAuditLog(self.store.engine)  # supervisor actions and the console's failed holds
@@ -165,7 +172,7 @@ class Service:
         self.ivr = IvrService(
             self.ivr_flows,
             router=router if router is not None else RequestTap(self.acd, self.screenpop.note_request),
-            directory=SqlCustomerDirectory(self.store),
+            directory=self.customer_lookup,
             callbacks=self.acd,  # the callback node files its request with the ACD
             on_session=self.ivr_recorder,
         )

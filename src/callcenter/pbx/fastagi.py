@@ -212,13 +212,16 @@ class AgiSession:
         if "\n" in line or "\r" in line:
             raise ValueError("an AGI command is one line")
         self.commands += 1
+        self._stats.commands += 1
         if self._replied_at:  # the turnaround this service added: previous reply read -> this command
             self._stats.observe(time.perf_counter() - self._replied_at)
-        self._writer.write(line.encode("utf-8", "replace") + b"\n")
+        writer = self._writer
+        writer.write(line.encode("utf-8", "replace") + b"\n")
         self._in_flight = True
         try:
             async with asyncio.timeout(timeout if timeout is not None else self._cfg.command_timeout):
-                await self._writer.drain()
+                if writer.transport.get_write_buffer_size():  # the line did not go out at once
+                    await writer.drain()
                 reply = await self._read_reply()
             self._in_flight = False
             self._replied_at = time.perf_counter()
@@ -385,6 +388,7 @@ class FastAgiStats:
     command_timeouts: int = 0
     failsafe: int = 0
     max_active: int = 0
+    commands: int = 0  # AGI commands sent, every session
     #: per-command turnaround added by the service, counts per TURNAROUND_BUCKETS bound (not cumulative)
     turnaround: list[int] = field(default_factory=lambda: [0] * len(TURNAROUND_BUCKETS))
     turnaround_sum: float = 0.0

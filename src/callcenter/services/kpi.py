@@ -2,8 +2,9 @@
 recomputes the same numbers from the store for reports.
 
 Live inputs (wired by the composition root): the tracker's final call records (``on_call_finished``) and
-the ACD bus (``on_bus``: ``agent.state``). Calls waiting and the longest wait are read from the ACD's
-shared state once per publish interval. Outputs:
+the ACD bus (``on_bus``: ``agent.state``; ``call.*`` events wake the publish loop). Calls waiting and the
+longest wait are read from the ACD's shared state at each tick: after a change, every publish interval
+while callers wait, else once a minute (no polling of an idle center). Outputs:
 
 * ``snapshot()``: every scope's figures, the 15-minute chart of today, the agent grid, the staffing
   advice (``GET /api/wallboard``, and the first message of each wallboard websocket);
@@ -87,6 +88,7 @@ class KpiService:
         self._pbx_alerting = False
         self._last_minute = -1
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()  # something changed: the publish loop runs a tick
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self.stats: dict[str, float] = {
@@ -135,7 +137,12 @@ class KpiService:
         self.stats["cpu_seconds"] += time.thread_time() - started
 
     def on_bus(self, topic: str, event: Mapping[str, Any]) -> None:
-        if topic != ACD_TOPIC or event.get("type") != "agent.state":
+        if topic != ACD_TOPIC:
+            return
+        kind = event.get("type")
+        if kind != "agent.state":
+            if isinstance(kind, str) and kind.startswith("call."):
+                self._wake.set()  # a caller entered or left a queue: the waiting figures are read again
             return
         started = time.thread_time()
         parsed = agent_state_from_event(event)
@@ -149,6 +156,7 @@ class KpiService:
     def _changed(self) -> None:
         if self._first_change is None:
             self._first_change = self._clock()
+        self._wake.set()
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -166,6 +174,7 @@ class KpiService:
 
     async def close(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
@@ -174,16 +183,34 @@ class KpiService:
             self._unsubscribe = None
 
     async def _run(self) -> None:
-        # a fixed cadence (not "interval after the previous tick"): the period stays the interval even
-        # when a tick takes time or the loop is busy, so the update delay stays under about one interval
+        # Woken by changes (a finished call, an agent state, a caller entering or leaving a queue), not by
+        # polling: at most one tick per publish interval, on a fixed cadence while changes keep coming, so
+        # the update delay stays under about one interval. Time alone changes the figures in two ways,
+        # and only those wake the loop without an event: the sliding windows move at each minute, and
+        # the longest wait grows while callers wait (a tick every interval then, as before).
         loop = asyncio.get_running_loop()
-        deadline = loop.time()
+        last = loop.time() - self.config.publish_interval
         while not self._stop.is_set():
-            deadline = max(deadline + self.config.publish_interval, loop.time())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=max(0.0, deadline - loop.time()))
+            interval = self.config.publish_interval  # configure() may change it
+            now = loop.time()
+            if any(count or callbacks for count, _, callbacks in self._waiting.values()):
+                wake_in = last + interval - now
+            else:
+                clock = self._clock()
+                wake_in = (clock // MINUTE + 1) * MINUTE - clock
+            if not self._wake.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, wake_in))
             if self._stop.is_set():
                 return
+            due = last + interval - loop.time()
+            if due > 0:  # coalesce: no more than one tick per interval
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=due)
+                if self._stop.is_set():
+                    return
+            self._wake.clear()
+            last = loop.time()
             try:
                 await self.tick()
             except CallcenterError as exc:
@@ -202,7 +229,8 @@ class KpiService:
                 self._waiting[name] = value
                 self.engine.dirty.add(name)
                 self.engine.dirty.add(CENTER)
-                self._changed()
+                if self._first_change is None:  # (not _changed: this tick publishes it already)
+                    self._first_change = self._clock()
 
     async def tick(self) -> None:
         """One publish interval: read the waiting callers, push what changed."""
