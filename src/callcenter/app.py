@@ -136,6 +136,7 @@ class Service:
         )
         # the console's holds: shared in Redis when configured, so any instance can resume or end them
         self.holds = hold_backend(self.redis, settings.acd_redis_prefix)
+        self.audit = SqlAuditLog(self.store.engine)  # supervisor actions and the console's failed holds
         self.console = ConsoleService(
             self.acd,
             self.screenpop,
@@ -145,6 +146,7 @@ class Service:
             agent_legs=self.agent_legs,
             call_legs=self.call_legs,
             bridge_peers=self.tracker.bridge_peers,
+            audit=self.audit,
         )
         self.tracker.on_leg_ended(self.console.on_leg_ended)
         self.screenpop.queue_rules = self.console.queue_rules
@@ -159,7 +161,6 @@ class Service:
         )
         self.link.on_ping = self.pbx_health.record
         self.kpi.pbx = self.pbx_health
-        self.audit = SqlAuditLog(self.store.engine)
         self.supervisor = SupervisorService(
             self.acd, pbx=self.link, audit=self.audit, channel_of=agent_channel_finder(self.tracker)
         )

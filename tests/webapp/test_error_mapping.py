@@ -31,7 +31,7 @@ from callcenter.domain.errors import (
     StoreError,
     StoreUnavailable,
 )
-from callcenter.services.console import DispositionRequired, NoCall
+from callcenter.services.console import DispositionRequired, HoldFailed, NoCall, TransferFailed
 from callcenter.services.crm_import import ImportRejected
 from callcenter.services.ivr import IvrFlowError
 from callcenter.services.recordings import RecordingAccessDenied
@@ -98,6 +98,19 @@ CASES: dict[str, tuple[Callable[[], BaseException], int, dict[str, object] | Non
         lambda: AmiActionError("Redirect", "Channel not found"),
         502,
         {"error": "the PBX refused the action: Channel not found"},
+    ),
+    "transfer-failed": (
+        lambda: TransferFailed("Transfer invalid"),
+        502,
+        {
+            "error": "the PBX refused the action: the transfer was refused (Transfer invalid); "
+            "the call is still yours"
+        },
+    ),
+    "hold-failed": (
+        lambda: HoldFailed("bridged_back", "Secondary redirect failed"),
+        502,
+        {"error": "the PBX refused the action: the hold did not work; your call is back with you"},
     ),
     "pbx-unavailable": (lambda: PbxUnavailable("down"), 503, None),
     "ami-timeout": (lambda: AmiActionTimeout("Ping"), 503, None),

@@ -751,7 +751,9 @@ class AcdService:
         if dial_status == "ANSWER":
             answer_at = max(offered_at, now - answered_time) if answered_time else now
             await self._answered(agent, call_id, answer_at)
-            if await self._held_by_console(channel):
+            # held by the console, unless the agent's phone is gone already (a hold whose dual Redirect
+            # tore the agent down, fact 32: its Hangup came before this Dial returned)
+            if await self._held_by_console(channel) and (self.directory is None or self._legs.get(agent)):
                 if len(self._detached) >= MAX_DETACHED:  # hang-ups missed (link down): forget the oldest
                     del self._detached[next(iter(self._detached))]
                 self._detached[call_id] = (agent, q.name, answer_at)

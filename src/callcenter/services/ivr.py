@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from callcenter.domain.errors import AgiHangup, CallcenterError
+from callcenter.domain.hold import MAX_REQUEUE_PRIORITY, REQUEUE_PRIORITY_VARIABLE
 from callcenter.domain.ivr import (
     BranchNode,
     CallbackNode,
@@ -170,10 +171,12 @@ class IvrService:
         name = env.get("calleridname", "")
         customer = await self._find_customer(caller, call_id)
         await channel.set_variable("CC_QUEUE", queue)
+        priority = await _requeue_priority(channel)  # a failed console hold: the front of the queue
         request = QueueRequest(
             call_id=call_id,
             uniqueid=channel.uniqueid,
             queue=queue,
+            priority=priority,
             caller_num=caller,
             caller_name="" if name in ("unknown", "<unknown>") else name,
             language=env.get("language", "en") or "en",
@@ -182,7 +185,7 @@ class IvrService:
             vip=bool(customer and customer.vip),
             variables={"transferred": "queue"},
         )
-        log.info("queue transfer enters the ACD", extra=extra)
+        log.info("queue transfer enters the ACD", extra={**extra, "priority": priority})
         result = await router.route(channel, request)
         log.info("queue transfer routed", extra={**extra, "outcome": result.outcome.value})
         if result.outcome in (RouteOutcome.NO_AGENTS, RouteOutcome.OVERFLOW, RouteOutcome.ERROR):
@@ -621,3 +624,16 @@ class _Run:
         if node.prompt:
             await self._play(node.prompt, step)
         return self._at(flow, node.next)
+
+
+async def _requeue_priority(channel: AgiChannel) -> int:
+    """``CC_QUEUE_PRIORITY`` (set by the console before it sends a failed hold's customer back to the
+    queue: ``services/console_hold``), read once and cleared; 0 when unset or not a number."""
+    raw = await channel.get_variable(REQUEUE_PRIORITY_VARIABLE)
+    if not raw:
+        return 0
+    await channel.set_variable(REQUEUE_PRIORITY_VARIABLE, "")
+    try:
+        return max(0, min(MAX_REQUEUE_PRIORITY, int(raw)))
+    except ValueError:
+        return 0
