@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from pathlib import Path
@@ -153,3 +154,28 @@ async def test_open_for_and_metadata(crm: SqlCrmStore, tmp_path: Path) -> None:
         await svc.open_for(bob, evil.id)
     meta = await svc.ensure_meta(found)
     assert meta.size_bytes == size and meta.duration_seconds == 0.1 and meta.sha256 is not None
+
+
+async def test_metadata_is_filled_in_the_background_for_finished_calls(
+    crm: SqlCrmStore, tmp_path: Path
+) -> None:
+    """``fill_missing_meta`` (run every few seconds by the service): size, duration and checksum of each
+    finished call's recording without opening the QA page; a missing or unsafe file is skipped."""
+    root = tmp_path / "rec"
+    root.mkdir()
+    svc = await _seed(crm, root)
+    assert await svc.fill_missing_meta() == 4  # o1, o2, y, s; "evil" points outside: skipped
+    [rec] = await svc.for_call("young-sales")
+    data = (root / "y.wav").read_bytes()
+    assert rec.size_bytes == len(data) and rec.duration_seconds == 0.1
+    assert rec.sha256 == hashlib.sha256(data).hexdigest()
+    assert svc.meta_stats == {"filled": 4, "missing": 1, "errors": 0}
+    assert await svc.fill_missing_meta() == 0  # nothing left but the unsafe one
+    # a call still going on (no end yet): its file may still be growing, not touched
+    live = make_call("live", agent="1001", queue="sales", started_at=T0, recording_file="live.wav")
+    live = dataclasses.replace(live, ended_at=None)
+    await crm.save_calls([live])
+    write_wav(root / "live.wav", seconds=0.1)
+    assert await svc.fill_missing_meta() == 0
+    [rec] = await svc.for_call("live")
+    assert rec.sha256 is None

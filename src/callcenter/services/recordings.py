@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from callcenter.domain.errors import NotFound, PermissionDenied
+from callcenter.domain.errors import CallcenterError, NotFound, PermissionDenied
 from callcenter.domain.qa_recordings import Playback, RecordingInfo, RetentionPolicy
 from callcenter.domain.users import ROLE_CAN_SEE_ALL_CALLS, Role, User
 
@@ -45,6 +45,7 @@ class RecordingStore(Protocol):
     async def set_meta(
         self, recording_id: int, *, size_bytes: int, duration_seconds: float | None, sha256: str
     ) -> None: ...
+    async def recordings_missing_meta(self, limit: int = ..., after_id: int = ...) -> list[RecordingInfo]: ...
     async def set_hold(self, recording_id: int, held: bool, *, by: str, reason: str, at: float) -> None: ...
     async def delete_recording(self, recording_id: int) -> bool: ...
     async def log_playback(self, playback: Playback) -> None: ...
@@ -123,6 +124,8 @@ class RecordingService:
         self.root = Path(recordings_dir)
         self.retention = retention if retention is not None else RetentionPolicy()
         self.clock = clock
+        self._meta_after = 0
+        self.meta_stats: dict[str, int] = {"filled": 0, "missing": 0, "errors": 0}
 
     async def resolve(self, rec: RecordingInfo) -> Path:
         try:
@@ -144,6 +147,34 @@ class RecordingService:
         )
         found = await self.store.get_recording(rec.id)
         return found if found is not None else rec
+
+    async def fill_missing_meta(self, limit: int = 200) -> int:
+        """Size, duration and checksum of the finished calls' recordings that have none yet (each file
+        hashed in a worker thread). A file not there (yet) is skipped and tried again next round; returns
+        how many were filled."""
+        filled = 0
+        batch = await self.store.recordings_missing_meta(limit, after_id=self._meta_after)
+        for rec in batch:
+            try:
+                await self.ensure_meta(rec)
+                filled += 1
+            except (RecordingAccessDenied, OSError) as exc:
+                self.meta_stats["missing"] += 1
+                log.debug("recording %s: no metadata yet: %s", rec.id, exc)
+        # a full batch: go on after it next round; a short one: the next round starts over (retries)
+        self._meta_after = batch[-1].id if len(batch) >= limit else 0
+        self.meta_stats["filled"] += filled
+        return filled
+
+    async def fill_meta_forever(self, every: float = 5.0) -> None:
+        """``fill_missing_meta`` every ``every`` seconds until cancelled (a store away is logged)."""
+        while True:
+            try:
+                await self.fill_missing_meta()
+            except CallcenterError as exc:
+                self.meta_stats["errors"] += 1
+                log.warning("recording metadata round failed", extra={"error": str(exc)})
+            await asyncio.sleep(every)
 
     async def open_for(self, user: User, recording_id: int) -> tuple[RecordingInfo, Path, int]:
         """Check access and resolve the file: ``(recording, real path, size)``."""

@@ -78,6 +78,9 @@ def _plain(value: Any) -> Any:
 
 def recording_json(rec: RecordingInfo) -> dict[str, Any]:
     out = _plain(rec)
+    # the server's file path stays on the server: the file name is enough to tell recordings apart
+    out["file_name"] = rec.path.rsplit("/", 1)[-1]
+    out.pop("path", None)
     out["audio_url"] = f"/api/recordings/{rec.id}/audio"
     out["started_at_iso"] = iso(rec.started_at)
     return dict(out)
