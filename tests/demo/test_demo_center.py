@@ -94,7 +94,8 @@ async def test_an_hour_of_the_demo_settles_around_80_20(tmp_path: Path) -> None:
             report = sim.report()
     hour = view["windows"]["60m"]
     today = view["windows"]["today"]
-    info: dict[str, Any] = {"today": today, "report": report.format(), "people": people.stats()}
+    info: dict[str, Any] = {"today": today, "60m": hour, "report": report.format(), "people": people.stats()}
+    print(f"\ndemo hour at {SPEED:g}x: {info}")
     assert report.placed > 120, info
     assert today["offered"] > 100, info
     assert 0.70 <= today["service_level"] <= 1.0, info
