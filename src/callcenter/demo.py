@@ -21,7 +21,6 @@ from aiohttp import web
 from callcenter.app import Service
 from callcenter.config import Secret, Settings
 from callcenter.demo_center import (
-    AUTO_LOGIN_AGENTS,
     DEMO_AGENTS,
     DemoCenter,
     DemoTraffic,
@@ -217,15 +216,6 @@ async def run_demo(settings: Settings, *, rate: float | None = None, seed: int =
         finally:
             await runner.cleanup()
         print(f"simulator: {center.sim.report().format()}", flush=True)
-
-
-async def login_simulated_agents(service: Service) -> None:
-    """Log the simulated agents in to the ACD so the demo's queues are staffed."""
-    for agent in AUTO_LOGIN_AGENTS:
-        try:
-            await service.acd.login(agent, by="demo")
-        except Exception as exc:  # an agent missing from config/acd.yaml: say so, keep the demo running
-            log.warning("demo agent not logged in", extra={"agent": agent, "error": str(exc)})
 
 
 def demo_settings(settings: Settings) -> Settings:

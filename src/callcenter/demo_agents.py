@@ -8,7 +8,7 @@ logout / agent_view``, in-process):
 * back from a ``missed_call`` pause after ``missed_back`` seconds (a person notices and clicks "Available");
 * back from any other pause (a supervisor's, say) after ``other_back`` seconds;
 * a break now and then (``pause(reason="break")``, about every ``break_every`` seconds, for ``break_len``),
-  taken when the current call ends (the ACD keeps it as a pending pause while on a call);
+  taken when the agent is free (available), never in the middle of a call;
 * shifts: after ``shift`` seconds of work the agent logs out once idle and a colleague's "handover" brings
   them back after ``shift_gap``; the first shifts are staggered so hand-overs never coincide;
 * logged out by someone else: logs in again after ``shift_gap``.

@@ -213,10 +213,16 @@ class DemoCenter:
 
         await asyncio.to_thread(Path(self.settings.recordings_dir).mkdir, parents=True, exist_ok=True)
         await self.sim.start()
-        self.settings = dataclasses.replace(self.settings, ami_host="127.0.0.1", ami_port=self.sim.ami_port)
-        await migrate(async_database_url(self.settings.database_url))
-        self.service = Service(self.settings)
-        await seed_demo(self.service)
+        try:
+            self.settings = dataclasses.replace(
+                self.settings, ami_host="127.0.0.1", ami_port=self.sim.ami_port
+            )
+            await migrate(async_database_url(self.settings.database_url))
+            self.service = Service(self.settings)
+            await seed_demo(self.service)
+        except BaseException:
+            await self.sim.stop()
+            raise
         return self
 
     async def start(self) -> None:
