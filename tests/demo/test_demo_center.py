@@ -98,7 +98,7 @@ async def test_an_hour_of_the_demo_settles_around_80_20(tmp_path: Path) -> None:
     print(f"\ndemo hour at {SPEED:g}x: {info}")
     assert report.placed > 120, info
     assert today["offered"] > 100, info
-    assert 0.70 <= today["service_level"] <= 1.0, info
+    assert 0.70 <= today["service_level"] <= 0.95, info  # 80/20, neither under- nor over-staffed
     assert hour["service_level"] is not None and hour["service_level"] >= 0.65, info
     assert today["abandon_rate"] is not None and today["abandon_rate"] <= 0.08, info
     # people came back: missed calls and breaks happened, and nobody is paused for good
