@@ -144,3 +144,30 @@ async def test_available_works_right_after_login(tmp_path: Path) -> None:
                 me = await (await http.get("/api/acd/me")).json()
                 assert me["state"] in ("available", "ringing", "on_call"), me
                 assert me["phone_in_use"] is False or me["call_id"] is not None, me
+
+
+def test_every_queue_is_staffed_with_the_right_skills() -> None:
+    """Each of config/acd.yaml's queues has at least two simulated agents (one may be on a break) with the
+    queue's required skills and those the IVR's queue nodes ask for (ivr_flows/main.yaml)."""
+    import yaml
+
+    from callcenter.demo_center import AUTO_LOGIN_AGENTS
+    from callcenter.services.acd_config import load_acd_config
+
+    acd = load_acd_config(ROOT / "config" / "acd.yaml")
+    flow = yaml.safe_load((ROOT / "ivr_flows" / "main.yaml").read_text(encoding="utf-8"))
+    asked: dict[str, set[str]] = {}
+    for node in flow["nodes"].values():
+        if node.get("type") == "queue":
+            asked.setdefault(node["queue"], set()).update(node.get("skills", []))
+    assert {q.name for q in acd.queues} >= set(asked) and len(acd.queues) == 5
+    for q in acd.queues:
+        need = dict(q.required_skills) | dict.fromkeys(asked.get(q.name, set()), 1)
+        able = [
+            a.id
+            for a in acd.agents
+            if a.id in AUTO_LOGIN_AGENTS
+            and a.penalty(q.name) is not None
+            and all(dict(a.skills).get(s, 0) >= level for s, level in need.items())
+        ]
+        assert len(able) >= 2, (q.name, need, able)
