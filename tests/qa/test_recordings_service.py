@@ -171,6 +171,9 @@ async def test_metadata_is_filled_in_the_background_for_finished_calls(
     assert rec.sha256 == hashlib.sha256(data).hexdigest()
     assert svc.meta_stats == {"filled": 4, "missing": 1, "errors": 0}
     assert await svc.fill_missing_meta() == 0  # nothing left but the unsafe one
+    for _ in range(10):
+        await svc.fill_missing_meta()
+    assert svc.meta_stats["missing"] == 5  # given up on after META_ATTEMPTS rounds
     # a call still going on (no end yet): its file may still be growing, not touched
     live = make_call("live", agent="1001", queue="sales", started_at=T0, recording_file="live.wav")
     live = dataclasses.replace(live, ended_at=None)

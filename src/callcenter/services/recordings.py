@@ -30,6 +30,8 @@ from callcenter.domain.users import ROLE_CAN_SEE_ALL_CALLS, Role, User
 log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
+#: rounds of ``fill_missing_meta`` that try a recording whose file is not there before giving up on it
+META_ATTEMPTS = 5
 #: Who may set or lift a legal hold.
 HOLD_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
 
@@ -125,6 +127,7 @@ class RecordingService:
         self.retention = retention if retention is not None else RetentionPolicy()
         self.clock = clock
         self._meta_after = 0
+        self._meta_failed: dict[int, int] = {}  # recording id → rounds its file was not there
         self.meta_stats: dict[str, int] = {"filled": 0, "missing": 0, "errors": 0}
 
     async def resolve(self, rec: RecordingInfo) -> Path:
@@ -155,11 +158,15 @@ class RecordingService:
         filled = 0
         batch = await self.store.recordings_missing_meta(limit, after_id=self._meta_after)
         for rec in batch:
+            if self._meta_failed.get(rec.id, 0) >= META_ATTEMPTS:
+                continue  # never there (a PBX whose files this host cannot see): the QA view still tries
             try:
                 await self.ensure_meta(rec)
                 filled += 1
+                self._meta_failed.pop(rec.id, None)
             except (RecordingAccessDenied, OSError) as exc:
                 self.meta_stats["missing"] += 1
+                self._meta_failed[rec.id] = self._meta_failed.get(rec.id, 0) + 1
                 log.debug("recording %s: no metadata yet: %s", rec.id, exc)
         # a full batch: go on after it next round; a short one: the next round starts over (retries)
         self._meta_after = batch[-1].id if len(batch) >= limit else 0
