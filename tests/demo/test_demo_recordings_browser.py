@@ -88,6 +88,20 @@ async def test_demo_recordings_play_and_seek(page: Any, tmp_path: Path) -> None:
             )
             assert any(s == 206 and r and r.startswith("bytes ") for s, r in statuses), statuses
 
+            # the compressed copy (MP3, transcoded by LAME on first request) plays and seeks too
+            mp3 = await page.locator("[data-testid=qa-mp3]").first.get_attribute("href")
+            assert mp3 == f"/api/recordings/{rid}/audio?format=mp3"
+            statuses.clear()
+            heard = await page.evaluate(
+                "(u) => new Promise((ok, fail) => { const a = new Audio(u); a.muted = true; "
+                "a.onerror = () => fail('mp3 error ' + (a.error && a.error.code)); "
+                "a.onloadedmetadata = () => { const d = a.duration; a.currentTime = d / 2; "
+                "a.onseeked = () => ok([d, a.currentTime]); }; })",
+                mp3,
+            )
+            assert abs(heard[0] - duration) < 0.5 and heard[1] >= duration / 2 - 0.5, (heard, duration)
+            assert any(s in (200, 206) for s, _ in statuses), statuses
+
             # the agent who took the call hears it too (a Range request from the agent's session)
             await _login(page, base, f"agent{agent}", f"agent{agent}-demo-pw", "/agent")
             status, length, riff = await page.evaluate(

@@ -319,8 +319,9 @@ async def api_audio(request: web.Request) -> web.StreamResponse:
     if rid is None:
         return json_error(404, "recording not found")
     user = current_principal(request).user
+    fmt = request.query.get("format", "wav")  # "mp3": a cached MP3 transcode (services/recordings.py)
     try:
-        rec, path, size = await svc.recordings.open_for(user, rid)
+        rec, path, size = await svc.recordings.open_for(user, rid, fmt)
     except PermissionDenied as exc:
         if not isinstance(exc, RecordingAccessDenied):  # log the refusal; webapp/errors.py answers 403
             log.warning(
