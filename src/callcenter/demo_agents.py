@@ -146,11 +146,9 @@ class DemoAgents:
                 person.back_at, person.off_shift, person.my_break = None, False, False
                 person.shift_end = now + p.shift
             return
-        if person.off_shift and state in ("available", "paused", "busy"):
-            pass  # end of the shift: log out below
-        elif now >= person.shift_end and state in ("available", "paused"):
-            person.off_shift = True
-        if person.off_shift:
+        if now >= person.shift_end:
+            person.off_shift = True  # end of the shift: log out once free (never in the middle of a call)
+        if person.off_shift and state in ("available", "paused"):
             await self.acd.logout(a, by=a)
             person.counts["logouts"] += 1
             person.back_at = self._later(p.shift_gap)

@@ -129,3 +129,17 @@ async def test_a_refused_click_does_not_stop_the_people() -> None:
     stop.set()
     await task
     assert not task.cancelled() and task.exception() is None
+
+
+async def test_the_shift_ends_after_the_call() -> None:
+    acd, clock = FakeAcd(["1008"]), Clock()
+    people = DemoAgents(acd, ["1008"], profile=PersonProfile(break_every=1e9, shift=10.0), clock=clock)
+    acd.views["1008"] = {"state": "on_call", "reason": None}
+    await run_for(people, clock, 30.0)
+    assert acd.clicks == []  # never logged out in the middle of a call
+    acd.views["1008"] = {"state": "wrapup", "reason": None}
+    await run_for(people, clock, 2.0)
+    assert acd.clicks == []
+    acd.views["1008"] = {"state": "available", "reason": None}
+    await run_for(people, clock, 1.0)
+    assert acd.clicks == [("logout", "1008")]
