@@ -12,6 +12,7 @@ harder on the service level than a real hour. The IVR runs a copy of ivr_flows/ 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -52,7 +53,9 @@ def _settings(tmp: Path) -> Settings:
     )
 
 
+@contextlib.asynccontextmanager
 async def _running(center: DemoCenter) -> AsyncIterator[str]:
+    """The service's web app and lifecycle running, the people and the traffic started: the base URL."""
     assert center.service is not None
     runner = web.AppRunner(center.service.web_app(), access_log=None)
     await runner.setup()
@@ -61,8 +64,8 @@ async def _running(center: DemoCenter) -> AsyncIterator[str]:
         await site.start()
         await center.start()
         yield f"http://{center.settings.http_host}:{center.settings.http_port}"
-        await center.stop()
     finally:
+        await center.stop()
         await runner.cleanup()
 
 
@@ -79,19 +82,18 @@ def test_traffic_is_sized_to_the_staff() -> None:
 @pytest.mark.timeout(420)
 async def test_an_hour_of_the_demo_settles_around_80_20(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    async with DemoCenter(settings, speed=SPEED, seed=5) as center:
-        async for _base in _running(center):
-            service, sim, people = center.service, center.sim, center.people
-            assert service is not None and sim.pbx is not None and people is not None
-            dialed_1001: list[str] = []
-            loop = asyncio.get_running_loop()
-            end = loop.time() + 3600.0 / SPEED
-            while loop.time() < end:
-                dialed_1001 += [n for n in sim.pbx.channels if n.startswith("PJSIP/1001-")]
-                await asyncio.sleep(0.2)
-            view = service.kpi.scope_view(CENTER)
-            agents = await service.acd.agents_view()
-            report = sim.report()
+    async with DemoCenter(settings, speed=SPEED, seed=5) as center, _running(center):
+        service, sim, people = center.service, center.sim, center.people
+        assert service is not None and sim.pbx is not None and people is not None
+        dialed_1001: list[str] = []
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 3600.0 / SPEED
+        while loop.time() < end:
+            dialed_1001 += [n for n in sim.pbx.channels if n.startswith("PJSIP/1001-")]
+            await asyncio.sleep(0.2)
+        view = service.kpi.scope_view(CENTER)
+        agents = await service.acd.agents_view()
+        report = sim.report()
     hour = view["windows"]["60m"]
     today = view["windows"]["today"]
     info: dict[str, Any] = {"today": today, "60m": hour, "report": report.format(), "people": people.stats()}
@@ -119,31 +121,28 @@ async def test_available_works_right_after_login(tmp_path: Path) -> None:
     """agent1001 logs in and clicks Available through the API while the demo's traffic runs: the phone
     is free (no call outside the ACD), the agent is available and then offered ACD calls."""
     settings = _settings(tmp_path)
-    async with DemoCenter(settings, speed=10.0, seed=2) as center:
-        async for base in _running(center):
-            assert center.service is not None
-            async with aiohttp.ClientSession(
-                base_url=base, cookie_jar=aiohttp.CookieJar(unsafe=True)
-            ) as http:
-                page = await http.get("/login")
-                form = {
-                    "username": "agent1001",
-                    "password": "agent1001-demo-pw",
-                    "csrf": csrf_from(await page.text()),
-                }
-                assert (await http.post("/login", data=form, allow_redirects=False)).status in (302, 303)
-                csrf = (await (await http.get("/api/me")).json())["csrf_token"]
-                hdr = {"X-CSRF-Token": csrf}
-                # a while of traffic before the agent logs in (the old demo rang PJSIP/1001 meanwhile)
-                await asyncio.sleep(60.0 / 10.0)
-                assert (await http.post("/api/acd/agents/1001/login", headers=hdr)).status == 200
-                me = await (await http.get("/api/acd/me")).json()
-                assert me["phone_in_use"] is False and me["call_id"] is None, me
-                if me["state"] == "paused":
-                    assert (await http.post("/api/acd/agents/1001/unpause", headers=hdr)).status == 200
-                me = await (await http.get("/api/acd/me")).json()
-                assert me["state"] in ("available", "ringing", "on_call"), me
-                assert me["phone_in_use"] is False or me["call_id"] is not None, me
+    async with DemoCenter(settings, speed=10.0, seed=2) as center, _running(center) as base:
+        assert center.service is not None
+        async with aiohttp.ClientSession(base_url=base, cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            page = await http.get("/login")
+            form = {
+                "username": "agent1001",
+                "password": "agent1001-demo-pw",
+                "csrf": csrf_from(await page.text()),
+            }
+            assert (await http.post("/login", data=form, allow_redirects=False)).status in (302, 303)
+            csrf = (await (await http.get("/api/me")).json())["csrf_token"]
+            hdr = {"X-CSRF-Token": csrf}
+            # a while of traffic before the agent logs in (the old demo rang PJSIP/1001 meanwhile)
+            await asyncio.sleep(60.0 / 10.0)
+            assert (await http.post("/api/acd/agents/1001/login", headers=hdr)).status == 200
+            me = await (await http.get("/api/acd/me")).json()
+            assert me["phone_in_use"] is False and me["call_id"] is None, me
+            if me["state"] == "paused":
+                assert (await http.post("/api/acd/agents/1001/unpause", headers=hdr)).status == 200
+            me = await (await http.get("/api/acd/me")).json()
+            assert me["state"] in ("available", "ringing", "on_call"), me
+            assert me["phone_in_use"] is False or me["call_id"] is not None, me
 
 
 def test_every_queue_is_staffed_with_the_right_skills() -> None:

@@ -49,65 +49,64 @@ async def test_demo_recordings_play_and_seek(page: Any, tmp_path: Path) -> None:
             statuses.append((r.status, r.headers.get("content-range")))
 
     page.on("response", on_response)
-    async with DemoCenter(settings, speed=10.0, seed=3) as center:
-        async for base in _running(center):
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 120.0
-            found = None
-            while found is None and loop.time() < deadline:
-                found = await asyncio.to_thread(_finished_recording, db)
-                if found is None:
-                    await asyncio.sleep(0.5)
-            assert found is not None, center.sim.report().format()
-            rid, call_id, duration, agent = found
-            await _login(page, base, "qa", "qa-demo-pw", f"/qa/calls/{call_id}")
-            caption = await page.locator("figure.qa-recording figcaption").first.text_content()
-            assert (
-                caption is not None
-                and settings.recordings_dir not in caption
-                and "/" not in caption.split("·")[0]
-            )
-            assert (
-                await page.locator("[data-testid=qa-recording-name]").first.text_content() or ""
-            ).endswith(".wav")
-            await page.wait_for_function(
-                "(d) => { const a = document.querySelector('[data-testid=qa-audio]'); "
-                "return a && a.readyState >= 1 && Math.abs(a.duration - d) < 0.1; }",
-                arg=duration,
-                timeout=15_000,
-            )
-            await page.evaluate(
-                "async (d) => { const a = document.querySelector('[data-testid=qa-audio]'); a.muted = true; "
-                "try { await a.play(); } catch (e) {} a.currentTime = d / 2; }",
-                duration,
-            )
-            await page.wait_for_function(
-                "(d) => document.querySelector('[data-testid=qa-audio]').currentTime >= d / 2",
-                arg=duration,
-                timeout=10_000,
-            )
-            assert any(s == 206 and r and r.startswith("bytes ") for s, r in statuses), statuses
+    async with DemoCenter(settings, speed=10.0, seed=3) as center, _running(center) as base:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 120.0
+        found = None
+        while found is None and loop.time() < deadline:
+            found = await asyncio.to_thread(_finished_recording, db)
+            if found is None:
+                await asyncio.sleep(0.5)
+        assert found is not None, center.sim.report().format()
+        rid, call_id, duration, agent = found
+        await _login(page, base, "qa", "qa-demo-pw", f"/qa/calls/{call_id}")
+        caption = await page.locator("figure.qa-recording figcaption").first.text_content()
+        assert (
+            caption is not None
+            and settings.recordings_dir not in caption
+            and "/" not in caption.split("·")[0]
+        )
+        assert (await page.locator("[data-testid=qa-recording-name]").first.text_content() or "").endswith(
+            ".wav"
+        )
+        await page.wait_for_function(
+            "(d) => { const a = document.querySelector('[data-testid=qa-audio]'); "
+            "return a && a.readyState >= 1 && Math.abs(a.duration - d) < 0.1; }",
+            arg=duration,
+            timeout=15_000,
+        )
+        await page.evaluate(
+            "async (d) => { const a = document.querySelector('[data-testid=qa-audio]'); a.muted = true; "
+            "try { await a.play(); } catch (e) {} a.currentTime = d / 2; }",
+            duration,
+        )
+        await page.wait_for_function(
+            "(d) => document.querySelector('[data-testid=qa-audio]').currentTime >= d / 2",
+            arg=duration,
+            timeout=10_000,
+        )
+        assert any(s == 206 and r and r.startswith("bytes ") for s, r in statuses), statuses
 
-            # the compressed copy (MP3, transcoded by LAME on first request) plays and seeks too
-            mp3 = await page.locator("[data-testid=qa-mp3]").first.get_attribute("href")
-            assert mp3 == f"/api/recordings/{rid}/audio?format=mp3"
-            statuses.clear()
-            heard = await page.evaluate(
-                "(u) => new Promise((ok, fail) => { const a = new Audio(u); a.muted = true; "
-                "a.onerror = () => fail('mp3 error ' + (a.error && a.error.code)); "
-                "a.onloadedmetadata = () => { const d = a.duration; a.currentTime = d / 2; "
-                "a.onseeked = () => ok([d, a.currentTime]); }; })",
-                mp3,
-            )
-            assert abs(heard[0] - duration) < 0.5 and heard[1] >= duration / 2 - 0.5, (heard, duration)
-            assert any(s in (200, 206) for s, _ in statuses), statuses
+        # the compressed copy (MP3, transcoded by LAME on first request) plays and seeks too
+        mp3 = await page.locator("[data-testid=qa-mp3]").first.get_attribute("href")
+        assert mp3 == f"/api/recordings/{rid}/audio?format=mp3"
+        statuses.clear()
+        heard = await page.evaluate(
+            "(u) => new Promise((ok, fail) => { const a = new Audio(u); a.muted = true; "
+            "a.onerror = () => fail('mp3 error ' + (a.error && a.error.code)); "
+            "a.onloadedmetadata = () => { const d = a.duration; a.currentTime = d / 2; "
+            "a.onseeked = () => ok([d, a.currentTime]); }; })",
+            mp3,
+        )
+        assert abs(heard[0] - duration) < 0.5 and heard[1] >= duration / 2 - 0.5, (heard, duration)
+        assert any(s in (200, 206) for s, _ in statuses), statuses
 
-            # the agent who took the call hears it too (a Range request from the agent's session)
-            await _login(page, base, f"agent{agent}", f"agent{agent}-demo-pw", "/agent")
-            status, length, riff = await page.evaluate(
-                "async (u) => { const r = await fetch(u, {headers: {Range: 'bytes=0-99'}}); "
-                "const b = new Uint8Array(await r.arrayBuffer()); "
-                "return [r.status, b.length, String.fromCharCode(...b.slice(0, 4))]; }",
-                f"/api/recordings/{rid}/audio",
-            )
-            assert (status, length, riff) == (206, 100, "RIFF")
+        # the agent who took the call hears it too (a Range request from the agent's session)
+        await _login(page, base, f"agent{agent}", f"agent{agent}-demo-pw", "/agent")
+        status, length, riff = await page.evaluate(
+            "async (u) => { const r = await fetch(u, {headers: {Range: 'bytes=0-99'}}); "
+            "const b = new Uint8Array(await r.arrayBuffer()); "
+            "return [r.status, b.length, String.fromCharCode(...b.slice(0, 4))]; }",
+            f"/api/recordings/{rid}/audio",
+        )
+        assert (status, length, riff) == (206, 100, "RIFF")
