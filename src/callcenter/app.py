@@ -423,6 +423,16 @@ class Service:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    async def _recordings_ctx(self, _app: web.Application) -> AsyncIterator[None]:
+        """Size, duration and checksum of finished calls' recordings, filled in the background."""
+        task = asyncio.get_running_loop().create_task(
+            self.recordings.fill_meta_forever(), name="recording-meta"
+        )
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     async def _wallboard_ctx(self, _app: web.Application) -> AsyncIterator[None]:
         path = Path(self.settings.acd_config).with_name("wallboard.yaml")
         config = await asyncio.to_thread(load_kpi_config, path)
@@ -461,6 +471,7 @@ class Service:
         app.cleanup_ctx.append(self._console_ctx)
         app.cleanup_ctx.append(self._wallboard_ctx)
         app.cleanup_ctx.append(self._reports_ctx)
+        app.cleanup_ctx.append(self._recordings_ctx)
         app.cleanup_ctx.append(self._fastagi)
         app.cleanup_ctx.append(self._recorder)
         app.cleanup_ctx.append(self._pbx)

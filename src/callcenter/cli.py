@@ -416,7 +416,9 @@ def _add_sim_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("demo", help="service + simulated PBX on embedded defaults, with demo data")
-    p.add_argument("--rate", type=float, default=0.15, help="simulated calls per second (default 0.15)")
+    p.add_argument(
+        "--rate", type=float, default=None, help="simulated calls per second (default: sized to the staff)"
+    )
     p.add_argument("--seed", type=int, default=1, help="random seed of the simulated traffic")
     p.set_defaults(func=cmd_demo)
 

@@ -14,21 +14,25 @@ import dataclasses
 import logging
 import random
 import signal
+from pathlib import Path
 
 from aiohttp import web
 
 from callcenter.app import Service
-from callcenter.config import Secret, Settings, async_database_url
+from callcenter.config import Secret, Settings
+from callcenter.demo_center import (
+    DEMO_AGENTS,
+    DemoCenter,
+    DemoTraffic,
+    forecast,
+    open_around_the_clock,
+)
 from callcenter.domain.errors import StoreError
 from callcenter.domain.tickets import TicketQuery
 from callcenter.domain.users import Role
-from callcenter.sim.config import AgentPhoneProfile, CustomerProfile, SimConfig
-from callcenter.sim.runner import Simulator
-from callcenter.store.migrate import migrate
 
 log = logging.getLogger(__name__)
 
-DEMO_AGENTS = [f"{1001 + i}" for i in range(8)]
 DEMO_PASSWORDS = {
     "admin": ("admin-demo-pw", Role.ADMIN, None),
     "supervisor": ("supervisor-demo-pw", Role.SUPERVISOR, None),
@@ -84,23 +88,6 @@ _LAST = (
     "Weber",
 )
 _COMPANIES = ("Acme Logistics", "Blue Harbor Foods", "Cobalt Systems", "Delta Clinics", "", "", "")
-
-
-#: what the demo's simulated callers press in the IVR (ivr_flows/main.yaml; syntax: sim/script.py):
-#: sales, support with and without a customer number, after-sales with an order number, complaints,
-#: an invalid key, a timeout, the operator, and a caller who gives up in the main menu
-DEMO_IVR_SCRIPTS = (
-    "1;1",
-    "1;1",
-    "2;2;#",
-    "1;2;12#",
-    "1;3;1234567",
-    "2;4",
-    "1;9;1",
-    "-;-;2;#",
-    "1;0",
-    "1;cc-main-menu:h",
-)
 
 
 def demo_customer_numbers(count: int = 300, seed: int = 7) -> list[tuple[str, str, str, bool]]:
@@ -199,71 +186,36 @@ def print_banner(settings: Settings, sim_port: int) -> None:
     print("\n".join(lines), flush=True)
 
 
-async def run_demo(settings: Settings, *, rate: float = 0.15, seed: int = 1) -> None:
+async def run_demo(settings: Settings, *, rate: float | None = None, seed: int = 1) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-
-    sim_cfg = SimConfig(
-        ami_port=0,
-        ami_user=settings.ami_user,
-        ami_secret=settings.ami_secret.reveal(),
-        mode="agi",  # calls run the IVR flows of ivr_flows/ on the service's FastAGI server
-        agi_host=settings.agi_host,
-        agi_port=settings.agi_port,
-        agents=len(DEMO_AGENTS),
-        first_agent=int(DEMO_AGENTS[0]),
-        agent_tech="PJSIP",
-        rate=rate,
-        seed=seed,
-        # a center that is busy but keeps up: ~0.15 calls/s x ~40 s talk for 7 simulated agents
-        customers=CustomerProfile(
-            known_numbers=tuple(n for n, *_ in demo_customer_numbers()),
-            scripts=DEMO_IVR_SCRIPTS,
-            patience_min=40.0,
-            patience_max=180.0,
-            talk_min=15.0,
-            talk_max=60.0,
-        ),
-        phones=AgentPhoneProfile(talk_min=15.0, talk_max=60.0),
-    )
-    async with Simulator(sim_cfg) as sim:
-        settings = dataclasses.replace(settings, ami_host="127.0.0.1", ami_port=sim.ami_port)
-        await migrate(async_database_url(settings.database_url))
-        service = Service(settings)
-        await seed_demo(service)
+    traffic = DemoTraffic() if rate is None else DemoTraffic(rate=rate)
+    flows = Path(settings.ivr_flows_dir)
+    if settings.ivr_flows_dir == Settings().ivr_flows_dir and await asyncio.to_thread(flows.is_dir):
+        # the demo's center is open around the clock (a copy of the flows, hours 24/7)
+        opened = await asyncio.to_thread(open_around_the_clock, flows, Path("var/demo-flows"))
+        settings = dataclasses.replace(settings, ivr_flows_dir=str(opened))
+    async with DemoCenter(settings, traffic=traffic, seed=seed) as center:
+        service, settings = center.service, center.settings
+        assert service is not None
         runner = web.AppRunner(service.web_app(), access_log=None)
         await runner.setup()
         try:
             site = web.TCPSite(runner, settings.http_host, settings.http_port)
             await site.start()
-            with contextlib.suppress(Exception):
-                await service.link.wait_ready(10)
-            await login_simulated_agents(service)
-            await sim.start_traffic()
-            print_banner(settings, sim.ami_port)
+            await center.start()
+            print_banner(settings, center.sim.ami_port)
+            for queue, f in forecast(traffic).items():
+                log.info("demo staffing (Erlang C)", extra={"queue": queue, **f})
             await stop.wait()
             log.info("stopping the demo")
-            await sim.stop_traffic()
+            await center.stop()
         finally:
             await runner.cleanup()
-        print(f"simulator: {sim.report().format()}", flush=True)
-
-
-#: agents whose simulated phones take calls by themselves; agent1001 is left for you to log in
-#: from the agent console
-AUTO_LOGIN_AGENTS = DEMO_AGENTS[1:]
-
-
-async def login_simulated_agents(service: Service) -> None:
-    """Log the simulated agents in to the ACD so the demo's queues are staffed."""
-    for agent in AUTO_LOGIN_AGENTS:
-        try:
-            await service.acd.login(agent, by="demo")
-        except Exception as exc:  # an agent missing from config/acd.yaml: say so, keep the demo running
-            log.warning("demo agent not logged in", extra={"agent": agent, "error": str(exc)})
+        print(f"simulator: {center.sim.report().format()}", flush=True)
 
 
 def demo_settings(settings: Settings) -> Settings:

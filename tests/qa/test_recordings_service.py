@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from callcenter.domain.errors import NotFound, PermissionDenied
+from callcenter.domain.qa import ValidationError
 from callcenter.domain.qa_recordings import RecordingInfo, RetentionPolicy
 from callcenter.domain.users import Role, User
 from callcenter.services.recordings import (
@@ -153,3 +155,56 @@ async def test_open_for_and_metadata(crm: SqlCrmStore, tmp_path: Path) -> None:
         await svc.open_for(bob, evil.id)
     meta = await svc.ensure_meta(found)
     assert meta.size_bytes == size and meta.duration_seconds == 0.1 and meta.sha256 is not None
+
+
+async def test_metadata_is_filled_in_the_background_for_finished_calls(
+    crm: SqlCrmStore, tmp_path: Path
+) -> None:
+    """``fill_missing_meta`` (run every few seconds by the service): size, duration and checksum of each
+    finished call's recording without opening the QA page; a missing or unsafe file is skipped."""
+    root = tmp_path / "rec"
+    root.mkdir()
+    svc = await _seed(crm, root)
+    assert await svc.fill_missing_meta() == 4  # o1, o2, y, s; "evil" points outside: skipped
+    [rec] = await svc.for_call("young-sales")
+    data = (root / "y.wav").read_bytes()
+    assert rec.size_bytes == len(data) and rec.duration_seconds == 0.1
+    assert rec.sha256 == hashlib.sha256(data).hexdigest()
+    assert svc.meta_stats == {"filled": 4, "missing": 1, "errors": 0, "transcoded": 0}
+    assert await svc.fill_missing_meta() == 0  # nothing left but the unsafe one
+    for _ in range(10):
+        await svc.fill_missing_meta()
+    assert svc.meta_stats["missing"] == 5  # given up on after META_ATTEMPTS rounds
+    # a call still going on (no end yet): its file may still be growing, not touched
+    live = make_call("live", agent="1001", queue="sales", started_at=T0, recording_file="live.wav")
+    live = dataclasses.replace(live, ended_at=None)
+    await crm.save_calls([live])
+    write_wav(root / "live.wav", seconds=0.1)
+    assert await svc.fill_missing_meta() == 0
+    [rec] = await svc.for_call("live")
+    assert rec.sha256 is None
+
+
+async def test_mp3_transcode_is_cached_and_purged(crm: SqlCrmStore, tmp_path: Path) -> None:
+    root = tmp_path / "rec"
+    root.mkdir()
+    svc = await _seed(crm, root)
+    write_wav(root / "o1.wav", seconds=2.0)
+    [rec] = await svc.for_call("old-sales")
+    alice = User(1, "alice", Role.AGENT, agent="1001")
+    _, path, size = await svc.open_for(alice, rec.id, "mp3")
+    data = path.read_bytes()
+    assert path.parent == (root / ".transcoded").resolve() and size == len(data)
+    assert data[:3] == b"ID3" or (data[0] == 0xFF and data[1] & 0xE0 == 0xE0)  # an MPEG audio stream
+    assert size < (root / "o1.wav").stat().st_size / 4  # compressed
+    _, again, _ = await svc.open_for(alice, rec.id, "mp3")
+    assert again == path and svc.meta_stats["transcoded"] == 1  # cached
+    with pytest.raises(ValidationError):
+        await svc.open_for(alice, rec.id, "flac")
+    (root / "s.wav").write_bytes(b"not a wav at all")
+    [bad] = await svc.for_call("old-support")
+    with pytest.raises(ValidationError):
+        await svc.open_for(User(2, "bob", Role.AGENT, agent="1002"), bad.id, "mp3")
+    # the retention purge removes the transcode with the recording
+    await svc.purge()
+    assert not path.exists() and not list((root / ".transcoded").glob(f"{rec.id}-*"))

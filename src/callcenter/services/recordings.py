@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import time
 import wave
 from collections.abc import Callable
@@ -23,13 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from callcenter.domain.errors import NotFound, PermissionDenied
+from callcenter.domain.errors import CallcenterError, NotFound, PermissionDenied
+from callcenter.domain.qa import ValidationError
 from callcenter.domain.qa_recordings import Playback, RecordingInfo, RetentionPolicy
 from callcenter.domain.users import ROLE_CAN_SEE_ALL_CALLS, Role, User
 
 log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
+#: rounds of ``fill_missing_meta`` that try a recording whose file is not there before giving up on it
+META_ATTEMPTS = 5
 #: Who may set or lift a legal hold.
 HOLD_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
 
@@ -45,6 +49,7 @@ class RecordingStore(Protocol):
     async def set_meta(
         self, recording_id: int, *, size_bytes: int, duration_seconds: float | None, sha256: str
     ) -> None: ...
+    async def recordings_missing_meta(self, limit: int = ..., after_id: int = ...) -> list[RecordingInfo]: ...
     async def set_hold(self, recording_id: int, held: bool, *, by: str, reason: str, at: float) -> None: ...
     async def delete_recording(self, recording_id: int) -> bool: ...
     async def log_playback(self, playback: Playback) -> None: ...
@@ -103,6 +108,59 @@ def probe_file(path: Path) -> FileMeta:
     return FileMeta(size, duration, digest.hexdigest())
 
 
+#: formats ``open_for`` serves: the stored file, or an MP3 transcode (LAME via ``lameenc``, cached)
+FORMATS = ("wav", "mp3")
+#: the transcodes' cache, inside ``recordings_dir`` (so the purge and the path checks cover it)
+TRANSCODED_DIR = ".transcoded"
+MP3_BITRATE = 24  # kbit/s: telephone speech at 8 kHz mono (about a tenth of the WAV)
+
+
+def transcode_mp3(src: Path, dst: Path, bitrate: int = MP3_BITRATE) -> int:
+    """Encode a 16-bit PCM WAV as MP3 (blocking: call in a thread), written to ``dst`` via a temporary
+    file; returns the MP3's size. A file that is not 16-bit PCM WAV raises ``ValidationError``."""
+    try:
+        with wave.open(str(src), "rb") as wav:
+            return _encode_mp3(wav, dst, bitrate)
+    except (wave.Error, EOFError) as exc:
+        raise ValidationError(f"recording cannot be transcoded: {exc}") from None
+
+
+def _encode_mp3(wav: wave.Wave_read, dst: Path, bitrate: int) -> int:
+    import lameenc
+
+    if wav.getsampwidth() != 2 or wav.getnchannels() not in (1, 2):
+        raise ValidationError("recording cannot be transcoded: not 16-bit PCM")
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(bitrate)
+    encoder.set_in_sample_rate(wav.getframerate())
+    encoder.set_channels(wav.getnchannels())
+    encoder.set_quality(5)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.part")
+    with tmp.open("wb") as out:
+        while frames := wav.readframes(16384):
+            out.write(encoder.encode(frames))
+        out.write(encoder.flush())
+    os.replace(tmp, dst)
+    return dst.stat().st_size
+
+
+def _transcoded_name(rec: RecordingInfo, source: Path) -> str:
+    """The cache entry of ``rec`` (its id and the source's size and mtime: a changed file is redone)."""
+    st = source.stat()
+    return f"{TRANSCODED_DIR}/{rec.id}-{st.st_size}-{st.st_mtime_ns}.mp3"
+
+
+def _remove_transcodes(root: Path, recording_id: int) -> int:
+    """Delete the cached transcodes of one recording (blocking)."""
+    removed = 0
+    for path in (root / TRANSCODED_DIR).glob(f"{recording_id}-*.mp3"):
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed += 1
+    return removed
+
+
 def may_hear(user: User, rec: RecordingInfo) -> bool:
     """QA, supervisors and admins hear every recording; an agent only those of their own calls."""
     if user.role in ROLE_CAN_SEE_ALL_CALLS:
@@ -123,6 +181,9 @@ class RecordingService:
         self.root = Path(recordings_dir)
         self.retention = retention if retention is not None else RetentionPolicy()
         self.clock = clock
+        self._meta_after = 0
+        self._meta_failed: dict[int, int] = {}  # recording id → rounds its file was not there
+        self.meta_stats: dict[str, int] = {"filled": 0, "missing": 0, "errors": 0, "transcoded": 0}
 
     async def resolve(self, rec: RecordingInfo) -> Path:
         try:
@@ -145,16 +206,64 @@ class RecordingService:
         found = await self.store.get_recording(rec.id)
         return found if found is not None else rec
 
-    async def open_for(self, user: User, recording_id: int) -> tuple[RecordingInfo, Path, int]:
-        """Check access and resolve the file: ``(recording, real path, size)``."""
+    async def fill_missing_meta(self, limit: int = 200) -> int:
+        """Size, duration and checksum of the finished calls' recordings that have none yet (each file
+        hashed in a worker thread). A file not there (yet) is skipped and tried again next round; returns
+        how many were filled."""
+        filled = 0
+        batch = await self.store.recordings_missing_meta(limit, after_id=self._meta_after)
+        for rec in batch:
+            if self._meta_failed.get(rec.id, 0) >= META_ATTEMPTS:
+                continue  # never there (a PBX whose files this host cannot see): the QA view still tries
+            try:
+                await self.ensure_meta(rec)
+                filled += 1
+                self._meta_failed.pop(rec.id, None)
+            except (RecordingAccessDenied, OSError) as exc:
+                self.meta_stats["missing"] += 1
+                self._meta_failed[rec.id] = self._meta_failed.get(rec.id, 0) + 1
+                log.debug("recording %s: no metadata yet: %s", rec.id, exc)
+        # a full batch: go on after it next round; a short one: the next round starts over (retries)
+        self._meta_after = batch[-1].id if len(batch) >= limit else 0
+        self.meta_stats["filled"] += filled
+        return filled
+
+    async def fill_meta_forever(self, every: float = 5.0) -> None:
+        """``fill_missing_meta`` every ``every`` seconds until cancelled (a store away is logged)."""
+        while True:
+            try:
+                await self.fill_missing_meta()
+            except CallcenterError as exc:
+                self.meta_stats["errors"] += 1
+                log.warning("recording metadata round failed", extra={"error": str(exc)})
+            await asyncio.sleep(every)
+
+    async def open_for(
+        self, user: User, recording_id: int, fmt: str = "wav"
+    ) -> tuple[RecordingInfo, Path, int]:
+        """Check access and resolve the file: ``(recording, real path, size)``. ``fmt="mp3"``: an MP3
+        transcode of it, made once (in a worker thread) and cached under ``recordings_dir/.transcoded``."""
+        if fmt not in FORMATS:
+            raise ValidationError(f"unknown audio format {fmt[:20]!r}; one of {list(FORMATS)}")
         rec = await self.store.get_recording(recording_id)
         if rec is None:
             raise NotFound(f"recording {recording_id} not found")
         if not may_hear(user, rec):
             raise PermissionDenied("your role does not allow hearing this recording")
         path = await self.resolve(rec)
+        if fmt == "mp3":
+            path = await self._mp3(rec, path)
         size = (await asyncio.to_thread(path.stat)).st_size
         return rec, path, size
+
+    async def _mp3(self, rec: RecordingInfo, source: Path) -> Path:
+        name = await asyncio.to_thread(_transcoded_name, rec, source)
+        target = self.root.resolve() / name
+        if not await asyncio.to_thread(target.is_file):
+            await asyncio.to_thread(_remove_transcodes, self.root, rec.id)  # an older version's
+            await asyncio.to_thread(transcode_mp3, source, target)
+            self.meta_stats["transcoded"] += 1
+        return target
 
     async def log_playback(self, user: User, rec: RecordingInfo, *, remote: str, byte_range: str) -> None:
         await self.store.log_playback(
@@ -202,6 +311,7 @@ class RecordingService:
             if not await self.store.delete_recording(rec.id):
                 continue  # put under hold meanwhile, or already gone
             file_removed = False
+            await asyncio.to_thread(_remove_transcodes, self.root, rec.id)
             with contextlib.suppress(RecordingAccessDenied):
                 path = await self.resolve(rec)
                 try:
@@ -221,6 +331,7 @@ def read_range(fh: BinaryIO, start: int, length: int) -> bytes:
 
 __all__ = [
     "CHUNK",
+    "FORMATS",
     "FileMeta",
     "PurgeItem",
     "RecordingAccessDenied",
@@ -230,4 +341,5 @@ __all__ = [
     "probe_file",
     "read_range",
     "resolve_under",
+    "transcode_mp3",
 ]

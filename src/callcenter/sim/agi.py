@@ -516,7 +516,7 @@ class AgiSession:
             pbx.mixmonitor(chan, data.split(",")[0] or f"{chan.uniqueid}.wav")
             return 0
         if a == "stopmixmonitor":
-            pbx.ev("MixMonitorStop", chan)
+            pbx.stop_mixmonitor(chan)
             return 0
         if a == "set":
             name, _, value = data.partition("=")

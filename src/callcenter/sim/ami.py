@@ -734,7 +734,7 @@ class AmiServer(CallActions):
         if isinstance(chan, str):
             return chan
         s.write(resp(a.aid, "Success", "Stopped monitoring channel"))
-        self.pbx.ev("MixMonitorStop", chan)
+        self.pbx.stop_mixmonitor(chan)
         return ""
 
     def act_command(self, s: AmiSession, a: Action) -> Result:

@@ -114,6 +114,9 @@ class SimConfig:
     dual_redirect_unbridged: DualRedirectReply = "success"
     #: wall seconds the PBX stays down in ``Simulator.restart()`` after ``crash()`` (trace: ~1.9 s)
     restart_delay: float = 0.2
+    #: MixMonitor writes real audio (``sim/audio.py``: 8 kHz 16-bit mono WAV of the recording's
+    #: duration) under this directory; "" = file names under /var/spool/asterisk/monitor/, nothing written
+    recordings_dir: str = ""
     system_name: str = ""
     asterisk_version: str = "22.10.1"
 

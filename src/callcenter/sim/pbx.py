@@ -16,6 +16,7 @@ import random
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, cast
 
+from callcenter.sim.audio import Recording, inside, recording_path, write_wav
 from callcenter.sim.calls import CallFlows
 from callcenter.sim.classes import (  # noqa: F401  (re-exported for ami.py / agi.py)
     EV_AGENT,
@@ -104,6 +105,8 @@ class PbxCore:
         self.agi_db: dict[tuple[str, str], str] = {}
         #: live FastAGI sessions (``sim/agi.py``), so a crash can close their sockets
         self.agi_sessions: set[Any] = set()
+        #: MixMonitors in progress by uniqueid (``sim/audio.py``; only with ``cfg.recordings_dir``)
+        self.recordings: dict[str, Recording] = {}
         self.project = ProjectDialplan(cast("Pbx", self)) if cfg.dialplan == "project" else None
 
     # -- bookkeeping -----------------------------------------------------------------------------
@@ -327,6 +330,7 @@ class PbxCore:
             self.request_hangup(peer, cause)
         self.ev("Hangup", chan, f"Cause: {cause}\r\nCause-txt: {CAUSE_TXT.get(cause, 'Unknown')}\r\n")
         self.channels.pop(chan.name, None)
+        self._close_recording(chan)
         if chan.agent is not None:
             self.release_agent(chan.agent)
         if (
@@ -508,9 +512,30 @@ class PbxCore:
             self.ev("MusicOnHoldStop", chan)
 
     def mixmonitor(self, chan: Channel, filename: str) -> None:
-        path = filename if filename.startswith("/") else MONITOR_DIR + filename
+        rec_dir = self.cfg.recordings_dir
+        if rec_dir:
+            path = recording_path(rec_dir, filename)
+        else:
+            path = filename if filename.startswith("/") else MONITOR_DIR + filename
         self.set_var(chan, "MIXMONITOR_FILENAME", path)
         self.ev("MixMonitorStart", chan)
+        if rec_dir:
+            if inside(rec_dir, path):
+                self.recordings[chan.uniqueid] = Recording(path, self.clock.mono())
+            else:
+                log.warning("MixMonitor file outside the recordings dir, not written: %s", path)
+
+    def stop_mixmonitor(self, chan: Channel) -> None:
+        """``StopMixMonitor``: the event, then the file is closed (written, ``sim/audio.py``)."""
+        self.ev("MixMonitorStop", chan)
+        self._close_recording(chan)
+
+    def _close_recording(self, chan: Channel) -> None:
+        rec = self.recordings.pop(chan.uniqueid, None)
+        if rec is None:
+            return
+        seconds = max(0.0, self.clock.mono() - rec.started)
+        self.spawn(asyncio.to_thread(write_wav, rec.path, seconds, chan.uniqueid))
 
     async def send_dtmf(self, src: Channel, target: Channel, digits: str, gap: float = 0.25) -> None:
         for digit in digits:

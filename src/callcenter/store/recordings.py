@@ -103,8 +103,13 @@ class SqlRecordingStore:
                 rows = (await conn.execute(stmt)).mappings().all()
         return [_info(r) for r in rows]
 
-    async def recordings_missing_meta(self, limit: int = 500) -> list[RecordingInfo]:
-        stmt = _SELECT.where(_REC.c.sha256.is_(None)).order_by(_REC.c.id).limit(limit)
+    async def recordings_missing_meta(self, limit: int = 500, after_id: int = 0) -> list[RecordingInfo]:
+        """Recordings without size/duration/checksum whose call has ended (the file is complete), by id."""
+        stmt = (
+            _SELECT.where(_REC.c.sha256.is_(None), _CALLS.c.ended_at.is_not(None), _REC.c.id > after_id)
+            .order_by(_REC.c.id)
+            .limit(limit)
+        )
         with translate_errors("recordings_missing_meta"):
             async with self._engine.connect() as conn:
                 rows = (await conn.execute(stmt)).mappings().all()

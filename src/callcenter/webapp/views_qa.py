@@ -80,6 +80,9 @@ def _plain(value: Any) -> Any:
 
 def recording_json(rec: RecordingInfo) -> dict[str, Any]:
     out = _plain(rec)
+    # the server's file path stays on the server: the file name is enough to tell recordings apart
+    out["file_name"] = rec.path.rsplit("/", 1)[-1]
+    out.pop("path", None)
     out["audio_url"] = f"/api/recordings/{rec.id}/audio"
     out["started_at_iso"] = iso(rec.started_at)
     return dict(out)
@@ -311,8 +314,9 @@ async def api_audio(request: web.Request) -> web.StreamResponse:
     if rid is None:
         return json_error(404, "recording not found")
     user = current_principal(request).user
+    fmt = request.query.get("format", "wav")  # "mp3": a cached MP3 transcode (services/recordings.py)
     try:
-        rec, path, size = await svc.recordings.open_for(user, rid)
+        rec, path, size = await svc.recordings.open_for(user, rid, fmt)
     except PermissionDenied as exc:
         if not isinstance(exc, RecordingAccessDenied):  # log the refusal; webapp/errors.py answers 403
             log.warning(
