@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import dataclasses
 import gc
 import logging
@@ -223,9 +224,17 @@ async def drive(args: argparse.Namespace, db_url: str, tmp: Path) -> None:
     # idle: logged-in agents, no calls (timers, the Ping watchdog, background rounds)
     await asyncio.sleep(1.0)
     gc.collect()  # the seeding's garbage is not the idle service's
+    profiler = cProfile.Profile(time.process_time) if args.cprofile else None
+    if profiler is not None:
+        profiler.enable()
     idle0 = time.process_time()
     await asyncio.sleep(IDLE_SECONDS)
     idle_cpu = (time.process_time() - idle0) / IDLE_SECONDS
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(f"{args.cprofile}.idle")
+        profiler = cProfile.Profile(time.process_time)
+        profiler.enable()
     events0 = service.link.status()["events_received"]
     commands0 = service.fastagi.stats.commands
     tx0 = transactions[0]
@@ -244,6 +253,9 @@ async def drive(args: argparse.Namespace, db_url: str, tmp: Path) -> None:
     while (service.tracker.live_calls or service.recorder.pending) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     cpu = time.process_time() - cpu0
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.cprofile)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     user, system = usage.ru_utime - usage0.ru_utime, usage.ru_stime - usage0.ru_stime
     link = service.link.status()
@@ -332,6 +344,13 @@ def main() -> None:
     )
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--log", default=None, help="service log file (default: a temporary file)")
+    parser.add_argument(
+        "--cprofile",
+        default=None,
+        metavar="PATH",
+        help="profile the event loop's thread (CPU time, cProfile; slows it down): the traffic to PATH,"
+        " the idle phase to PATH.idle (read with python -m pstats)",
+    )
     args = parser.parse_args()
     shape = SHAPES[args.profile]
     args.rate = shape.rate if args.rate is None else args.rate

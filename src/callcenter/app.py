@@ -63,6 +63,7 @@ from callcenter.store.crm_records import SqlCrmRecords
 from callcenter.store.customer_lookup import SqlCustomerLookup
 from callcenter.store.ivr import SqlIvrSessionStore
 from callcenter.store.migrate import migrate
+from callcenter.store.pop_card import SqlPopCardReader
 from callcenter.store.qa import SqlQaStore
 from callcenter.store.recordings import SqlRecordingStore
 from callcenter.store.reports import SqlReportStore
@@ -185,6 +186,7 @@ class Service:
             retention=parse_retention(settings.recordings_retention, settings.recordings_retention_days),
         )
         self.screenpop.recording_ids = recording_store.recording_ids_for_calls  # the pop's play controls
+        self.screenpop.card_read = SqlPopCardReader(self.store.engine).card_records  # one read per card
         self.qa = QaService(
             SqlQaStore(self.store.engine),
             calls=self.store,

@@ -181,6 +181,7 @@ class AcdService:
         self.reconciler = AcdReconciler(self)
         self.waiters = WaiterBoard()
         self._stop = asyncio.Event()
+        self._log_wake = asyncio.Event()  # a transition waits for the log (its loop sleeps otherwise)
         self._runner: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self.stats: dict[str, int] = {
@@ -305,15 +306,32 @@ class AcdService:
     async def _run(self) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._loop(self.options.tick, self.tick, "acd tick"))
-            tg.create_task(self._loop(self.options.log_flush, self._flush_quietly, "acd log"))
+            tg.create_task(
+                self._loop(self.options.log_flush, self._flush_quietly, "acd log", wake=self._log_wake)
+            )
             tg.create_task(self._observer())
             tg.create_task(self._loop(self.options.lease_renew, self.reconciler.heartbeat, "acd lease"))
             tg.create_task(self.reconciler.run(self._stop))
 
-    async def _loop(self, interval: float, step: Callable[[], Awaitable[None]], what: str) -> None:
+    async def _loop(
+        self,
+        interval: float,
+        step: Callable[[], Awaitable[None]],
+        what: str,
+        *,
+        wake: asyncio.Event | None = None,
+    ) -> None:
+        """Run ``step`` every ``interval``; with ``wake``, only while there is work: idle, the loop
+        sleeps (no timer) until ``wake`` is set, then waits ``interval`` (the batch window) and steps."""
         while not self._stop.is_set():
+            if wake is not None:
+                if not wake.is_set():
+                    await self._until_set(wake)
+                wake.clear()
+            # asyncio.timeout, not wait_for: no task per turn (Python 3.11)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=interval)
+                async with asyncio.timeout(interval):
+                    await self._stop.wait()
             if self._stop.is_set():
                 return
             try:
@@ -322,6 +340,15 @@ class AcdService:
                 log.warning(f"{what} failed", extra={"error": str(exc)})
             except Exception:
                 log.exception(f"{what} crashed")
+
+    async def _until_set(self, wake: asyncio.Event) -> None:
+        """Wait until ``wake`` or the stop is set (two waiters only while idle-waiting starts)."""
+        waiters = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(self._stop.wait())}
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     async def _apply_pending(self) -> None:
         if self._pending_config is not None:
@@ -874,6 +901,7 @@ class AcdService:
                 "agent state log backlog full: oldest transitions dropped", extra={"agent": status.agent}
             )
         self._pending_log.append(record)
+        self._log_wake.set()
 
     async def _emit_state(self, record: AgentTransition, status: AgentStatus) -> None:
         self.reconciler.note(status.agent, status.state, status.reason)
@@ -1424,6 +1452,7 @@ class AcdService:
             await self.flush_log()
         except (CallcenterError, TimeoutError) as exc:
             self.stats["log_failures"] += 1
+            self._log_wake.set()  # retry after the next interval
             log.error(
                 "agent state transitions not written, will retry",
                 extra={"pending": len(self._pending_log), "error": str(exc) or type(exc).__name__},

@@ -41,6 +41,9 @@ from callcenter.domain.calls import (
 log = logging.getLogger(__name__)
 
 _VERSION = 1  # the line format; a line of another format is skipped (logged)
+#: one encoder for every line (``json.dumps`` with options builds a new one per call); the dicts are
+#: fresh and acyclic, so the circular-reference check is skipped
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
 
 
 def encode(record: CallRecord) -> dict[str, Any]:
@@ -216,9 +219,8 @@ class CallJournal:
         still pending for the store: only the crash window is affected)."""
         if not records or self._fd is None:
             return
-        blob = b"".join(
-            json.dumps(encode(r), separators=(",", ":"), ensure_ascii=False).encode() + b"\n" for r in records
-        )
+        line = _ENCODER.encode
+        blob = "".join([line(encode(r)) + "\n" for r in records]).encode()
         try:
             view = memoryview(blob)
             while view:

@@ -177,6 +177,13 @@ class _Card:
 
 Job = tuple[str, str]  # (call id, card key)
 RecordingIds = Callable[[Sequence[str]], Awaitable[Mapping[str, int]]]
+#: (customer id, notes, open tickets query, calls, with dispositions) → the card's records in one read
+CardRead = Callable[
+    [int, int, TicketQuery, int, bool],
+    Awaitable[
+        tuple[Sequence[CustomerNote], Sequence[Ticket], Sequence[CallRecord], Sequence[CallDisposition]]
+    ],
+]
 
 
 class ScreenPopService:
@@ -199,6 +206,8 @@ class ScreenPopService:
         self.queue_rules = queue_rules or (lambda _queue: {"codes": [], "required": False})
         #: call id → recording id (the first), for the last calls' play controls (None: no links)
         self.recording_ids: RecordingIds | None = None
+        #: the card's reads in one connection (``store/pop_card``; None: four reads through ``crm``)
+        self.card_read: CardRead | None = None
         self.sink: PopSink | None = None
         self._jobs: asyncio.Queue[Job] = asyncio.Queue(maxsize=self.options.queue_size)
         self._cards: OrderedDict[str, _Card] = OrderedDict()  # card key → card
@@ -424,17 +433,26 @@ class ScreenPopService:
         if customer is None:
             return {"customer": None}
         now = self._clock()
-        notes, tickets, calls = await asyncio.gather(
-            self.crm.notes(customer.id, CARD_NOTES),
-            self.crm.list_tickets(
-                TicketQuery(customer_id=customer.id, statuses=OPEN_STATUSES, now=now, limit=CARD_TICKETS)
-            ),
-            self.crm.recent_calls(customer.id, limit=CARD_CALLS),
+        open_tickets = TicketQuery(
+            customer_id=customer.id, statuses=OPEN_STATUSES, now=now, limit=CARD_TICKETS
         )
+        disposed: Sequence[CallDisposition] = ()
+        if self.card_read is not None:
+            notes, tickets, calls, disposed = await self.card_read(
+                customer.id, CARD_NOTES, open_tickets, CARD_CALLS, self.dispositions is not None
+            )
+        else:
+            notes, page, calls = await asyncio.gather(
+                self.crm.notes(customer.id, CARD_NOTES),
+                self.crm.list_tickets(open_tickets),
+                self.crm.recent_calls(customer.id, limit=CARD_CALLS),
+            )
+            tickets = page.tickets
+            if self.dispositions is not None and calls:
+                disposed = await self.dispositions.dispositions_for_calls([c.call_id for c in calls])
         by_call: dict[str, list[CallDisposition]] = {}
-        if self.dispositions is not None and calls:
-            for d in await self.dispositions.dispositions_for_calls([c.call_id for c in calls]):
-                by_call.setdefault(d.call_id, []).append(d)
+        for d in disposed:
+            by_call.setdefault(d.call_id, []).append(d)
         recorded = [c.call_id for c in calls if c.recording_file is not None]
         recordings: Mapping[str, int] = {}
         if recorded and self.recording_ids is not None:
@@ -442,7 +460,7 @@ class ScreenPopService:
         return {
             "customer": customer_card(customer),
             "notes": [note_card(n) for n in notes],
-            "tickets": [ticket_card(t, now) for t in tickets.tickets],
+            "tickets": [ticket_card(t, now) for t in tickets],
             "recent_calls": [
                 call_card(c, by_call.get(c.call_id, ()), recordings.get(c.call_id)) for c in calls
             ],

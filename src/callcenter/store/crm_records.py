@@ -26,10 +26,10 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from callcenter.domain.calls import CallOutcome, CallRecord, HangupSide
+from callcenter.domain.calls import CallRecord
 from callcenter.domain.customers import (
     Customer,
     CustomerChanges,
@@ -43,17 +43,22 @@ from callcenter.domain.customers import (
 from callcenter.domain.errors import NotFound
 from callcenter.domain.phones import normalize_phone
 from callcenter.domain.tickets import (
-    DONE,
     ConcurrentUpdate,
     Ticket,
-    TicketCategory,
     TicketDraft,
     TicketEvent,
     TicketPage,
-    TicketPriority,
     TicketQuery,
     TicketStatus,
     created_event,
+)
+from callcenter.store.crm_rows import (
+    call_summary_from_row,
+    customer_calls_stmt,
+    note_from_row,
+    notes_stmt,
+    ticket_from_row,
+    tickets_stmts,
 )
 from callcenter.store.engine import translate_errors
 from callcenter.store.models import (
@@ -75,6 +80,8 @@ _NOTES: Table = CustomerNoteRow.__table__  # type: ignore[assignment]
 _TICKETS: Table = TicketRow.__table__  # type: ignore[assignment]
 _EVENTS: Table = TicketEventRow.__table__  # type: ignore[assignment]
 _CALLS: Table = Call.__table__  # type: ignore[assignment]
+
+_ticket = ticket_from_row  # the name store/qa.py imports
 
 #: Rows per ``IN (...)`` list, well under SQLite's bound-parameter limit.
 _IN_CHUNK = 900
@@ -113,25 +120,6 @@ def _customer_values(draft: CustomerDraft, now: datetime) -> dict[str, Any]:
         "created_at": now,
         "updated_at": now,
     }
-
-
-def _ticket(row: Any) -> Ticket:
-    return Ticket(
-        id=row["id"],
-        customer_id=row["customer_id"],
-        subject=row["subject"],
-        category=TicketCategory(row["category"]),
-        priority=TicketPriority(row["priority"]),
-        status=TicketStatus(row["status"]),
-        description=row["description"],
-        call_id=row["call_id"],
-        assignee=row["assignee"],
-        due_at=_ep(row["due_at"]),
-        created_by=row["created_by"],
-        created_at=row["created_at"].timestamp(),
-        updated_at=row["updated_at"].timestamp(),
-        version=row["version"],
-    )
 
 
 def _event_row(event: TicketEvent) -> dict[str, Any]:
@@ -341,56 +329,20 @@ class SqlCrmRecords:
 
     async def list_notes(self, customer_id: int, *, limit: int = 100) -> list[CustomerNote]:
         """The customer's notes, newest first."""
-        stmt = (
-            select(_NOTES)
-            .where(_NOTES.c.customer_id == customer_id)
-            .order_by(_NOTES.c.at.desc(), _NOTES.c.id.desc())
-            .limit(limit)
-        )
         with translate_errors("list_notes"):
             async with self._engine.connect() as conn:
-                rows = (await conn.execute(stmt)).mappings().all()
-        return [
-            CustomerNote(r["id"], r["customer_id"], r["at"].timestamp(), r["author"], r["text"]) for r in rows
-        ]
+                rows = (await conn.execute(notes_stmt(customer_id, limit))).mappings().all()
+        return [note_from_row(r) for r in rows]
 
     async def customer_calls(
         self, customer_id: int, *, limit: int = 20, agent: str | None = None
     ) -> list[CallRecord]:
         """The customer's most recent calls (summaries without legs), newest first; ``agent``
         restricts them to one agent's calls."""
-        conditions: list[ColumnElement[bool]] = [_CALLS.c.customer_id == customer_id]
-        if agent is not None:
-            conditions.append(_CALLS.c.agent_id == agent)
-        stmt = (
-            select(_CALLS).where(*conditions).order_by(_CALLS.c.started_at.desc(), _CALLS.c.id).limit(limit)
-        )
         with translate_errors("customer_calls"):
             async with self._engine.connect() as conn:
-                rows = (await conn.execute(stmt)).mappings().all()
-        return [
-            CallRecord(
-                call_id=r["id"],
-                started_at=r["started_at"].timestamp(),
-                direction=r["direction"],
-                caller_num=r["caller_num"],
-                caller_name=r["caller_name"],
-                dnis=r["dnis"],
-                queue=r["queue"],
-                agent=r["agent_id"],
-                answered_at=_ep(r["answered_at"]),
-                ended_at=_ep(r["ended_at"]),
-                wait_seconds=r["wait_seconds"],
-                talk_seconds=r["talk_seconds"],
-                hold_seconds=r["hold_seconds"],
-                outcome=CallOutcome(r["outcome"]),
-                hangup_cause=r["hangup_cause"],
-                hangup_by=None if r["hangup_by"] is None else HangupSide(r["hangup_by"]),
-                recording_file=r["recording_file"],
-                version=r["version"],
-            )
-            for r in rows
-        ]
+                rows = (await conn.execute(customer_calls_stmt(customer_id, limit, agent))).mappings().all()
+        return [call_summary_from_row(r) for r in rows]
 
     @contextlib.asynccontextmanager
     async def customer_import(self) -> AsyncIterator[SqlCustomerImport]:
@@ -501,52 +453,18 @@ class SqlCrmRecords:
                     .mappings()
                     .one_or_none()
                 )
-        return None if row is None else _ticket(row)
+        return None if row is None else ticket_from_row(row)
 
     async def list_tickets(self, query: TicketQuery) -> TicketPage:
         """Tickets matching ``query``. Order: by due date (earliest first) when ``due_before`` is given,
         else newest first."""
-        conditions: list[ColumnElement[bool]] = []
-        if query.statuses:
-            conditions.append(_TICKETS.c.status.in_([s.value for s in query.statuses]))
-        if query.assignees:
-            conditions.append(_TICKETS.c.assignee.in_(list(query.assignees)))
-        if query.customer_id is not None:
-            conditions.append(_TICKETS.c.customer_id == query.customer_id)
-        if query.category is not None:
-            conditions.append(_TICKETS.c.category == query.category.value)
-        done = [s.value for s in DONE]
-        if query.overdue is True:
-            conditions.append(
-                and_(
-                    _TICKETS.c.due_at.is_not(None),
-                    _TICKETS.c.due_at < _dt(query.now),
-                    _TICKETS.c.status.not_in(done),
-                )
-            )
-        elif query.overdue is False:
-            conditions.append(
-                or_(
-                    _TICKETS.c.due_at.is_(None),
-                    _TICKETS.c.due_at >= _dt(query.now),
-                    _TICKETS.c.status.in_(done),
-                )
-            )
-        if query.due_before is not None:
-            conditions.append(_TICKETS.c.due_at <= _dt(query.due_before))
-        order = (
-            (_TICKETS.c.due_at, _TICKETS.c.id)
-            if query.due_before is not None
-            else (_TICKETS.c.created_at.desc(), _TICKETS.c.id.desc())
-        )
+        count, page = tickets_stmts(query)
         limit, offset = max(0, query.limit), max(0, query.offset)
-        count = select(func.count()).select_from(_TICKETS).where(*conditions)
-        page = select(_TICKETS).where(*conditions).order_by(*order).limit(limit).offset(offset)
         with translate_errors("list_tickets"):
             async with self._engine.connect() as conn:
                 total = int((await conn.execute(count)).scalar_one())
                 rows = (await conn.execute(page)).mappings().all() if limit and offset < total else []
-        return TicketPage(tuple(_ticket(r) for r in rows), total, limit, offset)
+        return TicketPage(tuple(ticket_from_row(r) for r in rows), total, limit, offset)
 
     async def save_ticket_update(
         self, ticket: Ticket, *, expected_version: int, events: Sequence[TicketEvent]
