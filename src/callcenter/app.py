@@ -299,6 +299,11 @@ class Service:
     async def _database(self, _app: web.Application) -> AsyncIterator[None]:
         if self.auto_migrate:
             await migrate(async_database_url(self.settings.database_url))
+        try:  # QA can score out of the box: the shipped form when none exists (domain/qa_default.py)
+            if await self.qa.ensure_default_form() is not None:
+                log.info("default QA form stored")
+        except StoreError as exc:  # the store is down: tried again at the next start
+            log.warning("default QA form not stored: %s", exc)
         yield
         await self.store.close()
 

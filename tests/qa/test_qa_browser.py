@@ -24,6 +24,7 @@ from tests.support.ami_server import FakeAmiServer
 class Site:
     service: Service
     url: str
+    form_id: int = 0
 
 
 @pytest.fixture
@@ -49,8 +50,8 @@ async def qa_site(tmp_path: Path) -> AsyncIterator[Site]:
             await service.accounts.create_user("quinn", "quality-pass-1", Role.QA, "Quinn QA")
             admin = await service.accounts.create_user("ada", "admin-pass-123", Role.ADMIN, "Ada")
             await service.store.save_calls(sample_calls())
-            await service.qa.create_form(admin, str(FORM["name"]), FORM["sections"])
-            yield Site(service, f"http://127.0.0.1:{runner.addresses[0][1]}")
+            form = await service.qa.create_form(admin, str(FORM["name"]), FORM["sections"])
+            yield Site(service, f"http://127.0.0.1:{runner.addresses[0][1]}", form.id)
         finally:
             await runner.cleanup()
 
@@ -101,7 +102,7 @@ async def test_qa_search_play_and_score(page: Any, qa_site: Site) -> None:  # no
         audio_statuses
     )
 
-    form = page.locator(".qa-score-form").first
+    form = page.locator(f"[data-testid=qa-form-{qa_site.form_id}]")  # beside the shipped default form
     await form.locator("input[name$='-greet'][value='1']").check()
     await form.locator("input[name$='-verify'][value='1']").check()
     await form.locator("select[name$='-solve']").select_option("4")
@@ -110,7 +111,9 @@ async def test_qa_search_play_and_score(page: Any, qa_site: Site) -> None:  # no
     await form.locator("[data-testid=qa-submit]").click()
     result = form.locator("[data-testid=qa-result]")
     await page.wait_for_function(
-        "() => document.querySelector('[data-testid=qa-result]').textContent.startsWith('Saved')"
+        "id => document.querySelector(`[data-testid=qa-form-${id}] [data-testid=qa-result]`)"
+        ".textContent.startsWith('Saved')",
+        arg=qa_site.form_id,
     )
     expected = round(100 * (1 + 2 + 3 * 0.8) / 6, 2)
     assert f"{expected:.2f}" in (await result.text_content())
