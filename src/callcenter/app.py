@@ -35,6 +35,7 @@ from callcenter.ports import AgiChannel, CallRouter
 from callcenter.services.accounts import Accounts
 from callcenter.services.acd import AcdService, build_acd_options
 from callcenter.services.acd_config import load_acd_config_if_present
+from callcenter.services.admin import AdminService
 from callcenter.services.console import ConsoleService, load_console_config
 from callcenter.services.crm import CrmService
 from callcenter.services.customer_lookup import CustomerLookup
@@ -66,8 +67,10 @@ from callcenter.store.migrate import migrate
 from callcenter.store.qa import SqlQaStore
 from callcenter.store.recordings import SqlRecordingStore
 from callcenter.store.reports import SqlReportStore
+from callcenter.store.user_admin import SqlUserAdmin
 from callcenter.webapp import (
     views_acd,
+    views_admin,
     views_console,
     views_ivr,
     views_qa,
@@ -450,6 +453,9 @@ class Service:
         app[views_wallboard.KPI] = self.kpi
         app[views_supervisor.SUPERVISOR] = self.supervisor
         app[views_qa.QA] = self.qa
+        app[views_admin.ADMIN] = AdminService(
+            self.accounts, SqlUserAdmin(self.store.engine), audit=self.audit
+        )
         app[views_reports.REPORT_SERVICE] = self.reports
         self.kpi.attach(views_wallboard.HubBroadcaster(app[HUB]))
         views_ivr.setup(
