@@ -221,6 +221,7 @@ class Service:
                 log.warning("PBX link down", extra={"reason": item.reason})
         self.tracker.handle(event)
         self.acd.observe(event)
+        self.supervisor.observe(event)  # monitoring sessions (ChanSpyStart/Stop)
 
     # --- the agent console's view of live calls -------------------------------------------------
     def agent_legs(self, agent: str) -> list[LegRecord]:
