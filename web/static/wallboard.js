@@ -1,6 +1,8 @@
 // callcenter — supervisor wallboard (ES module; no inline script: CSP). Every value is set with
 // textContent / setAttribute: nothing from the server is ever parsed as HTML.
 
+import { formatClock, label } from "./format.js";
+
 const root = document.getElementById("wallboard");
 const $ = (id) => document.getElementById(id);
 const SVG = ["http:", "", "www.w3.org", "2000", "svg"].join("/"); // the SVG namespace (no URL literal: CSP test)
@@ -275,18 +277,26 @@ function renderAgent(a) {
     actions.append(actionButton(mode, () => monitor(a.agent, mode), inCall));
   }
   const reason = el("select", { "aria-label": `pause reason for ${a.agent}` });
-  for (const r of ["break", "lunch", "training", "coaching", "other"]) reason.append(el("option", { value: r }, r));
+  for (const r of ["break", "lunch", "training", "coaching", "other"]) reason.append(el("option", { value: r }, label(r)));
+  // forcing a state needs a reason: the pause code, or the note typed above the grid
+  const note = () => $("wb-force-reason").value.trim();
   actions.append(
     reason,
     actionButton("pause", () => agentState(a.agent, "pause", reason.value), a.state !== "logged_out"),
-    actionButton("available", () => agentState(a.agent, "unpause"), a.state === "paused"),
-    actionButton("log out", () => agentState(a.agent, "logout"), a.state !== "logged_out"),
+    actionButton("available", () => agentState(a.agent, "unpause", note()), a.state === "paused"),
+    actionButton("log out", () => agentState(a.agent, "logout", note()), a.state !== "logged_out"),
   );
+  const forced = model.forced[a.agent];
+  const reasonCell = el("td", { "data-testid": `reason-${a.agent}` }, a.reason ? label(a.reason) : "");
+  if (forced) {
+    reasonCell.append(el("span", { class: "muted small wb-forced" },
+      ` ${label(forced.action)} by ${forced.by} at ${formatClock(forced.at)}: ${forced.reason}`));
+  }
   const cells = [
     el("td", {}, `${a.name} (${a.agent})`),
     state,
     el("td", { class: "num ticking", "data-since": String(a.since || "") }, a.since ? dur(serverNow() - a.since) : ""),
-    el("td", {}, a.reason || ""),
+    reasonCell,
     el("td", {}, a.queue || ""),
     el("td", { class: "mono" }, a.call_id || ""),
     el("td", { class: "num ticking", "data-since": String(a.call_since || "") }, a.call_since ? dur(serverNow() - a.call_since) : ""),
@@ -310,10 +320,55 @@ async function post(url, body) {
     msg.textContent = data.error || `failed (${response.status})`;
   } else {
     msg.className = "wb-message";
-    msg.textContent = `done: ${Object.entries(body).map(([k, v]) => `${k} ${v}`).join(", ")}`;
+    msg.textContent = describe(body, data);
   }
+  refreshMonitors();
   return response.ok;
 }
+
+function describe(body, data) {
+  if (data.stopped) return `Monitoring of agent ${data.agent} stopped.`;
+  if (data.session) return `${label(data.mode)} on agent ${data.agent}: calling your phone ${data.phone || ""}…`;
+  if (data.state) return `Agent ${data.agent}: ${label(data.state)}${body.reason ? ` (${body.reason})` : ""}.`;
+  return "Done.";
+}
+
+// --- live monitoring sessions: each listen/whisper/barge with its stop and mode switch -------------
+model.forced = {};
+
+function renderMonitors(monitors) {
+  const list = $("wb-monitors");
+  if (!list) return;
+  if (!monitors.length) {
+    list.replaceChildren(el("li", { class: "muted" }, "No monitoring session."));
+    return;
+  }
+  list.replaceChildren(...monitors.map((m) => {
+    const li = el("li", { "data-session": m.id, "data-testid": `monitor-${m.agent}` });
+    li.append(el("strong", {}, `${label(m.mode)} · agent ${m.agent}`),
+      el("span", { class: "muted" }, ` ${m.by}, since ${formatClock(m.started_at)} — ${m.state === "active" ? "connected" : "ringing your phone"} `));
+    for (const mode of ["listen", "whisper", "barge"]) {
+      if (mode !== m.mode) {
+        li.append(actionButton(`→ ${label(mode)}`, () => post(`/api/supervisor/monitors/${encodeURIComponent(m.id)}/mode`, { mode }), m.state === "active"));
+      }
+    }
+    li.append(actionButton("Stop", () => post(`/api/supervisor/monitors/${encodeURIComponent(m.id)}/stop`, {}), m.state === "active"));
+    return li;
+  }));
+}
+
+async function refreshMonitors() {
+  try {
+    const r = await fetch("/api/supervisor/monitors", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!r.ok) return;
+    const data = await r.json();
+    model.forced = data.forced || {};
+    renderMonitors(data.monitors || []);
+    for (const a of model.agents.values()) renderAgent(a);
+  } catch (_err) { /* the next round tries again */ }
+}
+setInterval(refreshMonitors, 3000);
+refreshMonitors();
 
 function monitor(agent, mode) {
   const phone = phoneInput.value.trim();
@@ -322,6 +377,12 @@ function monitor(agent, mode) {
 }
 
 function agentState(agent, action, reason) {
+  if (!reason) {
+    const msg = $("wb-message");
+    msg.className = "wb-message error";
+    msg.textContent = "Type the reason for this change first (above the agents).";
+    return Promise.resolve(false);
+  }
   return post(`/api/supervisor/agents/${encodeURIComponent(agent)}/state`, reason ? { action, reason } : { action });
 }
 
