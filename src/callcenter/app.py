@@ -187,7 +187,7 @@ class Service:
         )
         self.screenpop.recording_ids = recording_store.recording_ids_for_calls  # the pop's play controls
         self.qa = QaService(
-            SqlQaStore(self.store.engine),
+            SqlQaStore(self.store.engine, default_country_code=settings.default_country),
             calls=self.store,
             recordings=self.recordings,
             ivr=self.ivr_sessions,

@@ -23,7 +23,7 @@ def _spy(started: bool, at: float = 1.0) -> ev.SpyEvent:
     )
 
 
-async def _monitors(env: Env) -> list[dict[str, Any]]:
+async def _monitors(env: Env) -> list[dict[str, Any]]:  # noqa: F811
     body = await (await env.client.get("/api/supervisor/monitors", headers=env.auth("sup"))).json()
     monitors: list[dict[str, Any]] = body["monitors"]
     return monitors
