@@ -103,17 +103,23 @@ function renderScope(name) {
   head.append(el("span", {}, view.title), el("span", { class: "muted" }, windowSel.selectedOptions[0].textContent));
   const tiles = el("div", { class: "wb-tiles" });
   const slBad = w.service_level !== null && sl.target !== null && w.service_level < sl.target;
+  // the SL counts answered calls against the threshold by the convention named under it: a queue where
+  // most calls are abandoned is flagged instead of shown green beside its abandon rate
+  const mostlyAbandoned = w.abandon_rate !== null && w.abandon_rate !== undefined && w.abandon_rate >= 0.5;
+  const slClass = slBad || mostlyAbandoned ? "bad" : w.service_level !== null ? "good" : "";
+  const slNote = `${sl.label} · target ${pct(sl.target)}${mostlyAbandoned ? " · most calls abandoned" : ""}`;
+  // occupancy is meaningless with nobody staffed: a dash, not a figure from earlier in the window
+  const occupancy = view.staffed ? pct(w.occupancy) : "—";
   const waitBad = flags.has("longest_wait");
   tiles.append(
     tile("offered", "Offered", String(w.offered)),
     tile("answered", "Answered", String(w.answered)),
     tile("abandoned", "Abandoned", String(w.abandoned), "", `short: ${w.abandoned_short}`),
-    tile("service_level", "Service level", pct(w.service_level), slBad ? "bad" : w.service_level !== null ? "good" : "",
-      `${sl.label} · target ${pct(sl.target)}`),
+    tile("service_level", "Service level", pct(w.service_level), slClass, slNote),
     tile("asa", "ASA", secs(w.asa)),
     tile("aht", "AHT", secs(w.aht), "", "talk+hold+wrap"),
     tile("abandon_rate", "Abandon rate", pct(w.abandon_rate), "", "excl. short"),
-    tile("occupancy", "Occupancy", pct(w.occupancy)),
+    tile("occupancy", "Occupancy", occupancy, "", view.staffed ? "" : "nobody staffed"),
     tile("waiting", "Waiting", String(view.waiting), view.waiting ? "" : "good",
       view.callbacks_waiting ? `+${view.callbacks_waiting} callbacks` : ""),
   );
@@ -124,7 +130,7 @@ function renderScope(name) {
   tiles.append(longest, tile("staffed", "Staffed", String(view.staffed)));
   const states = el("div", { class: "wb-states", "data-kpi": "agents_by_state" });
   for (const [state, n] of Object.entries(view.agents_by_state).sort()) {
-    states.append(el("span", { class: `st-${state}` }, `${state.replace("_", " ")}: ${n}`));
+    states.append(el("span", { class: `st-${state}` }, `${label(state)}: ${n}`));
   }
   card.replaceChildren(head, tiles, states);
 }
@@ -143,7 +149,11 @@ function renderChart() {
   const rows = [...(model.chart[name] || new Map()).values()].sort((a, b) => a.start - b.start);
   const W = 1200, H = 260, L = 40, R = 40, T = 10, B = 30;
   const now = serverNow();
-  const first = model.dayStart || (rows.length ? rows[0].start : now - 3600);
+  // from the hour of the day's first call (the center's opening, in practice), at most the last hour
+  // when there is none yet: never a day of empty slots from midnight
+  const busy = rows.find((r) => r.offered > 0);
+  const from = Math.min(busy ? busy.start : now, now - 3600);
+  const first = Math.max(model.dayStart || 0, Math.floor(from / 3600) * 3600);
   const slots = Math.max(1, Math.ceil((now - first) / model.interval));
   const maxCalls = Math.max(1, ...rows.map((r) => r.offered));
   const bw = (W - L - R) / slots;
@@ -271,7 +281,7 @@ function renderAgent(a) {
   }
   const inCall = ["ringing", "on_call", "on_hold"].includes(a.state);
   const state = el("td", { class: "state" });
-  state.append(el("span", { class: `st-${a.state}` }, a.state.replace("_", " ")));
+  state.append(el("span", { class: `st-${a.state}` }, label(a.state)));
   const actions = el("td");
   for (const mode of ["listen", "whisper", "barge"]) {
     actions.append(actionButton(mode, () => monitor(a.agent, mode), inCall));
