@@ -73,6 +73,8 @@ async def test_qa_search_play_and_score(page: Any, qa_site: Site) -> None:  # no
     await page.click("button[type=submit]")
     await page.wait_for_url(f"{qa_site.url}/qa/calls")
     await page.wait_for_selector("#qa-rows tr[data-call=c4]")
+    assert "Abandoned in IVR" in str(await page.text_content("#qa-rows tr[data-call=c4]"))
+    assert "abandoned_in_ivr" not in str(await page.text_content("#qa-rows"))
 
     await page.fill("input[name=queue]", "sales")
     await page.select_option("select[name=has_recording]", "true")
@@ -84,6 +86,10 @@ async def test_qa_search_play_and_score(page: Any, qa_site: Site) -> None:  # no
     await page.click("#qa-rows tr[data-call=c1] a")
     await page.wait_for_url(f"{qa_site.url}/qa/calls/c1")
     assert await page.locator("[data-testid=qa-timeline] li.tl-transfer").count() == 1
+    # human labels and browser-local times (format.js), never raw enum values or UTC ISO strings
+    assert await page.text_content("[data-testid=qa-outcome]") == "Answered"
+    first_time = str(await page.text_content("[data-testid=qa-timeline] li time"))
+    assert "T" not in first_time and not first_time.endswith("Z"), first_time
 
     # the <audio> element loads the real WAV (metadata: 3 s), then plays and seeks
     await page.wait_for_function(
