@@ -54,6 +54,7 @@ from callcenter.services.resume import CallResumer
 from callcenter.services.screenpop import RequestTap, ScreenPopService
 from callcenter.services.supervisor import SupervisorService, agent_channel_finder
 from callcenter.services.tracker import CallTracker
+from callcenter.services.wrapup_rule import WrapupRule
 from callcenter.state.acd_factory import acd_backends, hold_backend
 from callcenter.state.redis_conn import connect_redis, redis_health
 from callcenter.store.agent_log import SqlAgentStateLog
@@ -150,6 +151,9 @@ class Service:
             bridge_peers=self.tracker.bridge_peers,
         )
         self.tracker.on_leg_ended(self.console.on_leg_ended)
+        # one wrap-up rule: a timed wrap-up waits for a required disposition (config/console.yaml)
+        self.console.wrapup_rule = WrapupRule(lambda: self.console.rules, self.dispositions, self.acd)
+        self.acd.wrapup_gate = self.console.wrapup_rule.may_end
         self.screenpop.queue_rules = self.console.queue_rules
         # wallboard (issue #7): one KPI engine fed by finished calls and the ACD bus; supervisor actions
         self.kpi = KpiService(self.acd, store=self.store, transitions=self.acd_log)
