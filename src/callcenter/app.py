@@ -35,6 +35,7 @@ from callcenter.ports import AgiChannel, CallRouter
 from callcenter.services.accounts import Accounts
 from callcenter.services.acd import AcdService, build_acd_options
 from callcenter.services.acd_config import load_acd_config_if_present
+from callcenter.services.admin import AdminService
 from callcenter.services.console import ConsoleService, load_console_config
 from callcenter.services.crm import CrmService
 from callcenter.services.customer_lookup import CustomerLookup
@@ -53,6 +54,7 @@ from callcenter.services.resume import CallResumer
 from callcenter.services.screenpop import RequestTap, ScreenPopService
 from callcenter.services.supervisor import SupervisorService, agent_channel_finder
 from callcenter.services.tracker import CallTracker
+from callcenter.services.wrapup_rule import WrapupRule
 from callcenter.state.acd_factory import acd_backends, hold_backend
 from callcenter.state.redis_conn import connect_redis, redis_health
 from callcenter.store.agent_log import SqlAgentStateLog
@@ -67,8 +69,10 @@ from callcenter.store.pop_card import SqlPopCardReader
 from callcenter.store.qa import SqlQaStore
 from callcenter.store.recordings import SqlRecordingStore
 from callcenter.store.reports import SqlReportStore
+from callcenter.store.user_admin import SqlUserAdmin
 from callcenter.webapp import (
     views_acd,
+    views_admin,
     views_console,
     views_ivr,
     views_qa,
@@ -150,6 +154,9 @@ class Service:
             audit=self.audit,
         )
         self.tracker.on_leg_ended(self.console.on_leg_ended)
+        # one wrap-up rule: a timed wrap-up waits for a required disposition (config/console.yaml)
+        self.console.wrapup_rule = WrapupRule(lambda: self.console.rules, self.dispositions, self.acd)
+        self.acd.wrapup_gate = self.console.wrapup_rule.may_end
         self.screenpop.queue_rules = self.console.queue_rules
         # wallboard (issue #7): one KPI engine fed by finished calls and the ACD bus; supervisor actions
         self.kpi = KpiService(self.acd, store=self.store, transitions=self.acd_log)
@@ -188,7 +195,7 @@ class Service:
         self.screenpop.recording_ids = recording_store.recording_ids_for_calls  # the pop's play controls
         self.screenpop.card_read = SqlPopCardReader(self.store.engine).card_records  # one read per card
         self.qa = QaService(
-            SqlQaStore(self.store.engine),
+            SqlQaStore(self.store.engine, default_country_code=settings.default_country),
             calls=self.store,
             recordings=self.recordings,
             ivr=self.ivr_sessions,
@@ -222,6 +229,7 @@ class Service:
                 log.warning("PBX link down", extra={"reason": item.reason})
         self.tracker.handle(event)
         self.acd.observe(event)
+        self.supervisor.observe(event)  # monitoring sessions (ChanSpyStart/Stop)
 
     # --- the agent console's view of live calls -------------------------------------------------
     def agent_legs(self, agent: str) -> list[LegRecord]:
@@ -303,6 +311,11 @@ class Service:
     async def _database(self, _app: web.Application) -> AsyncIterator[None]:
         if self.auto_migrate:
             await migrate(async_database_url(self.settings.database_url))
+        try:  # QA can score out of the box: the shipped form when none exists (domain/qa_default.py)
+            if await self.qa.ensure_default_form() is not None:
+                log.info("default QA form stored")
+        except StoreError as exc:  # the store is down: tried again at the next start
+            log.warning("default QA form not stored: %s", exc)
         yield
         await self.store.close()
 
@@ -459,6 +472,9 @@ class Service:
         app[views_wallboard.KPI] = self.kpi
         app[views_supervisor.SUPERVISOR] = self.supervisor
         app[views_qa.QA] = self.qa
+        app[views_admin.ADMIN] = AdminService(
+            self.accounts, SqlUserAdmin(self.store.engine), audit=self.audit
+        )
         app[views_reports.REPORT_SERVICE] = self.reports
         self.kpi.attach(views_wallboard.HubBroadcaster(app[HUB]))
         views_ivr.setup(

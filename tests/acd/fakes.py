@@ -211,6 +211,7 @@ class FakePbx:
 
     def __init__(self) -> None:
         self.originated: list[Originated] = []
+        self.hung_up: list[str] = []
 
     async def send_action(self, action: str, fields: Any = None, *, timeout: float | None = None) -> Any:
         return {"Response": "Success"}
@@ -219,7 +220,7 @@ class FakePbx:
         return 0.001
 
     async def hangup(self, channel: str, cause: int = 16) -> None:
-        return None
+        self.hung_up.append(channel)
 
     async def redirect(self, channel: str, context: str, exten: str, priority: int = 1) -> None:
         return None

@@ -24,6 +24,7 @@ from tests.support.ami_server import FakeAmiServer
 class Site:
     service: Service
     url: str
+    form_id: int = 0
 
 
 @pytest.fixture
@@ -49,8 +50,8 @@ async def qa_site(tmp_path: Path) -> AsyncIterator[Site]:
             await service.accounts.create_user("quinn", "quality-pass-1", Role.QA, "Quinn QA")
             admin = await service.accounts.create_user("ada", "admin-pass-123", Role.ADMIN, "Ada")
             await service.store.save_calls(sample_calls())
-            await service.qa.create_form(admin, str(FORM["name"]), FORM["sections"])
-            yield Site(service, f"http://127.0.0.1:{runner.addresses[0][1]}")
+            form = await service.qa.create_form(admin, str(FORM["name"]), FORM["sections"])
+            yield Site(service, f"http://127.0.0.1:{runner.addresses[0][1]}", form.id)
         finally:
             await runner.cleanup()
 
@@ -72,6 +73,8 @@ async def test_qa_search_play_and_score(page: Any, qa_site: Site) -> None:  # no
     await page.click("button[type=submit]")
     await page.wait_for_url(f"{qa_site.url}/qa/calls")
     await page.wait_for_selector("#qa-rows tr[data-call=c4]")
+    assert "Abandoned in IVR" in str(await page.text_content("#qa-rows tr[data-call=c4]"))
+    assert "abandoned_in_ivr" not in str(await page.text_content("#qa-rows"))
 
     await page.fill("input[name=queue]", "sales")
     await page.select_option("select[name=has_recording]", "true")
@@ -83,6 +86,10 @@ async def test_qa_search_play_and_score(page: Any, qa_site: Site) -> None:  # no
     await page.click("#qa-rows tr[data-call=c1] a")
     await page.wait_for_url(f"{qa_site.url}/qa/calls/c1")
     assert await page.locator("[data-testid=qa-timeline] li.tl-transfer").count() == 1
+    # human labels and browser-local times (format.js), never raw enum values or UTC ISO strings
+    assert await page.text_content("[data-testid=qa-outcome]") == "Answered"
+    first_time = str(await page.text_content("[data-testid=qa-timeline] li time"))
+    assert "T" not in first_time and not first_time.endswith("Z"), first_time
 
     # the <audio> element loads the real WAV (metadata: 3 s), then plays and seeks
     await page.wait_for_function(
@@ -101,7 +108,7 @@ async def test_qa_search_play_and_score(page: Any, qa_site: Site) -> None:  # no
         audio_statuses
     )
 
-    form = page.locator(".qa-score-form").first
+    form = page.locator(f"[data-testid=qa-form-{qa_site.form_id}]")  # beside the shipped default form
     await form.locator("input[name$='-greet'][value='1']").check()
     await form.locator("input[name$='-verify'][value='1']").check()
     await form.locator("select[name$='-solve']").select_option("4")
@@ -110,7 +117,9 @@ async def test_qa_search_play_and_score(page: Any, qa_site: Site) -> None:  # no
     await form.locator("[data-testid=qa-submit]").click()
     result = form.locator("[data-testid=qa-result]")
     await page.wait_for_function(
-        "() => document.querySelector('[data-testid=qa-result]').textContent.startsWith('Saved')"
+        "id => document.querySelector(`[data-testid=qa-form-${id}] [data-testid=qa-result]`)"
+        ".textContent.startsWith('Saved')",
+        arg=qa_site.form_id,
     )
     expected = round(100 * (1 + 2 + 3 * 0.8) / 6, 2)
     assert f"{expected:.2f}" in (await result.text_content())

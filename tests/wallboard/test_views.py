@@ -196,11 +196,31 @@ async def test_monitor_and_state_changes_are_audited(env: Env) -> None:
     assert (await r.json())["state"] == "paused"
     status = await env.acd.state.get_agent("1002")
     assert status is not None and status.state is AgentState.PAUSED
+    # forcing a state needs a reason: refused (and audited) without one
     r = await c.post("/api/supervisor/agents/1002/state", json={"action": "unpause"}, headers=env.auth("sup"))
+    assert r.status == 400 and "reason is required" in (await r.json())["error"]
+    r = await c.post(
+        "/api/supervisor/agents/1002/state",
+        json={"action": "unpause", "reason": "queue spike"},
+        headers=env.auth("sup"),
+    )
     assert (await r.json())["state"] == "available"
-    r = await c.post("/api/supervisor/agents/1002/state", json={"action": "logout"}, headers=env.auth("sup"))
+    r = await c.post(
+        "/api/supervisor/agents/1002/state",
+        json={"action": "logout", "reason": "shift over"},
+        headers=env.auth("sup"),
+    )
     assert (await r.json())["state"] == "logged_out"
-    r = await c.post("/api/supervisor/agents/9999/state", json={"action": "logout"}, headers=env.auth("sup"))
+    # the grid's reason: the last forced state per agent, with who and why
+    forced = (await (await c.get("/api/supervisor/monitors", headers=env.auth("sup"))).json())["forced"]
+    assert {k: forced["1002"][k] for k in ("action", "reason", "by")} == {
+        "action": "logout",
+        "reason": "shift over",
+        "by": "sup",
+    }
+    r = await c.post(
+        "/api/supervisor/agents/9999/state", json={"action": "logout", "reason": "x"}, headers=env.auth("sup")
+    )
     assert r.status == 404
     # the audit log: every action, newest first; agents and QA may not read it
     assert (await c.get("/api/audit", headers=env.auth("alice"))).status == 403
@@ -213,6 +233,7 @@ async def test_monitor_and_state_changes_are_audited(env: Env) -> None:
         ("admin", "monitor.listen", "1001", False),
         ("admin", "monitor.listen", "1001", True),
         ("sup", "agent.pause", "1002", True),
+        ("sup", "agent.unpause", "1002", False),
         ("sup", "agent.unpause", "1002", True),
         ("sup", "agent.logout", "1002", True),
         ("sup", "agent.logout", "9999", False),

@@ -111,12 +111,12 @@ async def test_home_page_lists_recent_calls_and_survives_store_trouble(
 ) -> None:
     store.add_calls(make_call("r1", agent="1001", caller_num="+15551234"))
     await login(client, "admin")
-    # /wallboard (issue #7) and /qa/calls (issue #8) are real pages now; /admin is still a placeholder
-    html = await (await client.get("/admin")).text()
+    # /wallboard, /qa/calls and /admin are real pages now; /agent is a placeholder without the console
+    html = await (await client.get("/agent")).text()
     assert "+15551234" in html
     assert "2023-11-14T22:13:20.000Z" in html
     store.calls_available = False
-    resp = await client.get("/admin")
+    resp = await client.get("/agent")
     assert resp.status == 200
     assert "Call history is unavailable" in await resp.text()
 

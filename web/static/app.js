@@ -1,15 +1,12 @@
 // callcenter — shared page behaviour (ES module, loaded by base.html; no inline scripts: CSP).
 
-/** Show <time datetime="..."> values (UTC ISO 8601 from the server) in the browser's local time. */
+import { formatPage } from "./format.js";
+
+/** Show <time datetime="..."> values (UTC ISO 8601 from the server) in the browser's time zone, by the
+ * one formatter of format.js (also [data-epoch] times and [data-label] enum values). */
 export function localizeTimes(root = document) {
-  const format = new Intl.DateTimeFormat(undefined, { dateStyle: "short", timeStyle: "medium" });
-  for (const el of root.querySelectorAll("time[datetime]")) {
-    const when = new Date(el.getAttribute("datetime"));
-    if (!Number.isNaN(when.getTime())) {
-      el.title = el.getAttribute("datetime");
-      el.textContent = format.format(when);
-    }
-  }
+  for (const el of root.querySelectorAll("time[datetime]")) el.title = el.getAttribute("datetime");
+  formatPage(root);
 }
 
 localizeTimes();

@@ -132,6 +132,7 @@ function renderState() {
   const reason = (model.state && (model.state.reason || model.state.pending_pause)) || "";
   $("state-reason").textContent = model.state && model.state.pending_pause
     ? `Pause (${model.state.pending_pause}) after this call`
+    : reason === "disposition_required" ? "Set a disposition code: the wrap-up waits for it"
     : reason ? `Reason: ${reason}` : "";
   const loggedOut = s === "logged_out";
   const inCall = s === "ringing" || s === "on_call" || s === "on_hold";

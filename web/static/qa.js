@@ -1,5 +1,7 @@
 // QA pages: call search, scoring a call, legal holds, calibration (issue #8). No inline scripts (CSP).
 
+import { formatTime, label } from "./format.js";
+
 const PAGE_SIZE = 25;
 
 function el(tag, attrs = {}, ...children) {
@@ -61,11 +63,11 @@ function initSearch(root) {
           el(
             "tr",
             { "data-call": c.call_id },
-            el("td", {}, el("a", { href: `/qa/calls/${encodeURIComponent(c.call_id)}`, text: c.started_at_iso })),
+            el("td", {}, el("a", { href: `/qa/calls/${encodeURIComponent(c.call_id)}`, text: formatTime(c.started_at_iso) })),
             el("td", { text: `${c.caller_num} ${c.caller_name}`.trim() }),
             el("td", { text: c.queue || "—" }),
             el("td", { text: c.agent || "—" }),
-            el("td", { text: c.outcome }),
+            el("td", { text: label(c.outcome) }),
             el("td", { text: fmt(c.wait_seconds) }),
             el("td", { text: fmt(c.talk_seconds) }),
             el("td", { text: c.recordings ? "▶" : "" }),

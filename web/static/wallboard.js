@@ -1,6 +1,8 @@
 // callcenter — supervisor wallboard (ES module; no inline script: CSP). Every value is set with
 // textContent / setAttribute: nothing from the server is ever parsed as HTML.
 
+import { formatClock, label } from "./format.js";
+
 const root = document.getElementById("wallboard");
 const $ = (id) => document.getElementById(id);
 const SVG = ["http:", "", "www.w3.org", "2000", "svg"].join("/"); // the SVG namespace (no URL literal: CSP test)
@@ -101,17 +103,23 @@ function renderScope(name) {
   head.append(el("span", {}, view.title), el("span", { class: "muted" }, windowSel.selectedOptions[0].textContent));
   const tiles = el("div", { class: "wb-tiles" });
   const slBad = w.service_level !== null && sl.target !== null && w.service_level < sl.target;
+  // the SL counts answered calls against the threshold by the convention named under it: a queue where
+  // most calls are abandoned is flagged instead of shown green beside its abandon rate
+  const mostlyAbandoned = w.abandon_rate !== null && w.abandon_rate !== undefined && w.abandon_rate >= 0.5;
+  const slClass = slBad || mostlyAbandoned ? "bad" : w.service_level !== null ? "good" : "";
+  const slNote = `${sl.label} · target ${pct(sl.target)}${mostlyAbandoned ? " · most calls abandoned" : ""}`;
+  // occupancy is meaningless with nobody staffed: a dash, not a figure from earlier in the window
+  const occupancy = view.staffed ? pct(w.occupancy) : "—";
   const waitBad = flags.has("longest_wait");
   tiles.append(
     tile("offered", "Offered", String(w.offered)),
     tile("answered", "Answered", String(w.answered)),
     tile("abandoned", "Abandoned", String(w.abandoned), "", `short: ${w.abandoned_short}`),
-    tile("service_level", "Service level", pct(w.service_level), slBad ? "bad" : w.service_level !== null ? "good" : "",
-      `${sl.label} · target ${pct(sl.target)}`),
+    tile("service_level", "Service level", pct(w.service_level), slClass, slNote),
     tile("asa", "ASA", secs(w.asa)),
     tile("aht", "AHT", secs(w.aht), "", "talk+hold+wrap"),
     tile("abandon_rate", "Abandon rate", pct(w.abandon_rate), "", "excl. short"),
-    tile("occupancy", "Occupancy", pct(w.occupancy)),
+    tile("occupancy", "Occupancy", occupancy, "", view.staffed ? "" : "nobody staffed"),
     tile("waiting", "Waiting", String(view.waiting), view.waiting ? "" : "good",
       view.callbacks_waiting ? `+${view.callbacks_waiting} callbacks` : ""),
   );
@@ -122,7 +130,7 @@ function renderScope(name) {
   tiles.append(longest, tile("staffed", "Staffed", String(view.staffed)));
   const states = el("div", { class: "wb-states", "data-kpi": "agents_by_state" });
   for (const [state, n] of Object.entries(view.agents_by_state).sort()) {
-    states.append(el("span", { class: `st-${state}` }, `${state.replace("_", " ")}: ${n}`));
+    states.append(el("span", { class: `st-${state}` }, `${label(state)}: ${n}`));
   }
   card.replaceChildren(head, tiles, states);
 }
@@ -141,7 +149,11 @@ function renderChart() {
   const rows = [...(model.chart[name] || new Map()).values()].sort((a, b) => a.start - b.start);
   const W = 1200, H = 260, L = 40, R = 40, T = 10, B = 30;
   const now = serverNow();
-  const first = model.dayStart || (rows.length ? rows[0].start : now - 3600);
+  // from the hour of the day's first call (the center's opening, in practice), at most the last hour
+  // when there is none yet: never a day of empty slots from midnight
+  const busy = rows.find((r) => r.offered > 0);
+  const from = Math.min(busy ? busy.start : now, now - 3600);
+  const first = Math.max(model.dayStart || 0, Math.floor(from / 3600) * 3600);
   const slots = Math.max(1, Math.ceil((now - first) / model.interval));
   const maxCalls = Math.max(1, ...rows.map((r) => r.offered));
   const bw = (W - L - R) / slots;
@@ -269,24 +281,32 @@ function renderAgent(a) {
   }
   const inCall = ["ringing", "on_call", "on_hold"].includes(a.state);
   const state = el("td", { class: "state" });
-  state.append(el("span", { class: `st-${a.state}` }, a.state.replace("_", " ")));
+  state.append(el("span", { class: `st-${a.state}` }, label(a.state)));
   const actions = el("td");
   for (const mode of ["listen", "whisper", "barge"]) {
     actions.append(actionButton(mode, () => monitor(a.agent, mode), inCall));
   }
   const reason = el("select", { "aria-label": `pause reason for ${a.agent}` });
-  for (const r of ["break", "lunch", "training", "coaching", "other"]) reason.append(el("option", { value: r }, r));
+  for (const r of ["break", "lunch", "training", "coaching", "other"]) reason.append(el("option", { value: r }, label(r)));
+  // forcing a state needs a reason: the pause code, or the note typed above the grid
+  const note = () => $("wb-force-reason").value.trim();
   actions.append(
     reason,
     actionButton("pause", () => agentState(a.agent, "pause", reason.value), a.state !== "logged_out"),
-    actionButton("available", () => agentState(a.agent, "unpause"), a.state === "paused"),
-    actionButton("log out", () => agentState(a.agent, "logout"), a.state !== "logged_out"),
+    actionButton("available", () => agentState(a.agent, "unpause", note()), a.state === "paused"),
+    actionButton("log out", () => agentState(a.agent, "logout", note()), a.state !== "logged_out"),
   );
+  const forced = model.forced[a.agent];
+  const reasonCell = el("td", { "data-testid": `reason-${a.agent}` }, a.reason ? label(a.reason) : "");
+  if (forced) {
+    reasonCell.append(el("span", { class: "muted small wb-forced" },
+      ` ${label(forced.action)} by ${forced.by} at ${formatClock(forced.at)}: ${forced.reason}`));
+  }
   const cells = [
     el("td", {}, `${a.name} (${a.agent})`),
     state,
     el("td", { class: "num ticking", "data-since": String(a.since || "") }, a.since ? dur(serverNow() - a.since) : ""),
-    el("td", {}, a.reason || ""),
+    reasonCell,
     el("td", {}, a.queue || ""),
     el("td", { class: "mono" }, a.call_id || ""),
     el("td", { class: "num ticking", "data-since": String(a.call_since || "") }, a.call_since ? dur(serverNow() - a.call_since) : ""),
@@ -310,10 +330,55 @@ async function post(url, body) {
     msg.textContent = data.error || `failed (${response.status})`;
   } else {
     msg.className = "wb-message";
-    msg.textContent = `done: ${Object.entries(body).map(([k, v]) => `${k} ${v}`).join(", ")}`;
+    msg.textContent = describe(body, data);
   }
+  refreshMonitors();
   return response.ok;
 }
+
+function describe(body, data) {
+  if (data.stopped) return `Monitoring of agent ${data.agent} stopped.`;
+  if (data.session) return `${label(data.mode)} on agent ${data.agent}: calling your phone ${data.phone || ""}…`;
+  if (data.state) return `Agent ${data.agent}: ${label(data.state)}${body.reason ? ` (${body.reason})` : ""}.`;
+  return "Done.";
+}
+
+// --- live monitoring sessions: each listen/whisper/barge with its stop and mode switch -------------
+model.forced = {};
+
+function renderMonitors(monitors) {
+  const list = $("wb-monitors");
+  if (!list) return;
+  if (!monitors.length) {
+    list.replaceChildren(el("li", { class: "muted" }, "No monitoring session."));
+    return;
+  }
+  list.replaceChildren(...monitors.map((m) => {
+    const li = el("li", { "data-session": m.id, "data-testid": `monitor-${m.agent}` });
+    li.append(el("strong", {}, `${label(m.mode)} · agent ${m.agent}`),
+      el("span", { class: "muted" }, ` ${m.by}, since ${formatClock(m.started_at)} — ${m.state === "active" ? "connected" : "ringing your phone"} `));
+    for (const mode of ["listen", "whisper", "barge"]) {
+      if (mode !== m.mode) {
+        li.append(actionButton(`→ ${label(mode)}`, () => post(`/api/supervisor/monitors/${encodeURIComponent(m.id)}/mode`, { mode }), m.state === "active"));
+      }
+    }
+    li.append(actionButton("Stop", () => post(`/api/supervisor/monitors/${encodeURIComponent(m.id)}/stop`, {}), m.state === "active"));
+    return li;
+  }));
+}
+
+async function refreshMonitors() {
+  try {
+    const r = await fetch("/api/supervisor/monitors", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!r.ok) return;
+    const data = await r.json();
+    model.forced = data.forced || {};
+    renderMonitors(data.monitors || []);
+    for (const a of model.agents.values()) renderAgent(a);
+  } catch (_err) { /* the next round tries again */ }
+}
+setInterval(refreshMonitors, 3000);
+refreshMonitors();
 
 function monitor(agent, mode) {
   const phone = phoneInput.value.trim();
@@ -322,6 +387,12 @@ function monitor(agent, mode) {
 }
 
 function agentState(agent, action, reason) {
+  if (!reason) {
+    const msg = $("wb-message");
+    msg.className = "wb-message error";
+    msg.textContent = "Type the reason for this change first (above the agents).";
+    return Promise.resolve(false);
+  }
   return post(`/api/supervisor/agents/${encodeURIComponent(agent)}/state`, reason ? { action, reason } : { action });
 }
 

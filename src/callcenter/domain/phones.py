@@ -51,6 +51,23 @@ def normalize_phone(raw: str, default_country_code: str = "1") -> str | None:
     return _national(compact, default_country_code)
 
 
+def search_digits(query: str, default_country_code: str = "1") -> str:
+    """The digits to look for in stored numbers when someone searches for ``query``, whatever format
+    either side is in: ``"+1 (202) 550-0156"``, ``"202-550-0156"`` and ``"12025550156"`` all give
+    ``"2025550156"`` with country code 1; ``"+86 138 0013 8000"`` and ``"13800138000"`` give
+    ``"13800138000"`` with 86. A number of the default country is searched by its national significant
+    number (a substring of its E.164, 00-international and national forms); another country's by its
+    E.164 digits; a partial number or an extension by its digits; anything else is returned stripped."""
+    text = query.strip()
+    normalized = normalize_phone(text, default_country_code)
+    if normalized is None:
+        compact = _SEPARATORS.sub("", text)
+        return compact.lstrip("+") if _ALLOWED.fullmatch(compact) else text
+    if normalized.startswith("+" + default_country_code):
+        return normalized[1 + len(default_country_code) :]
+    return normalized.lstrip("+")
+
+
 def _e164(digits: str) -> str | None:
     if not MIN_E164_DIGITS <= len(digits) <= MAX_E164_DIGITS or digits[0] == "0":
         return None

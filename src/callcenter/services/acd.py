@@ -156,6 +156,8 @@ class AcdService:
         self.options = options or AcdOptions()
         self._clock = clock
         self._rng = rng or random.Random()
+        #: may a timed wrap-up end now (the console's required disposition: services/wrapup_rule.py)
+        self.wrapup_gate: Callable[[AgentStatus], Awaitable[bool]] | None = None
         self._queues: dict[str, QueueConfig] = {}
         self._agents: dict[str, AgentConfig] = {}
         self._pending_log: list[AgentTransition] = []
@@ -970,6 +972,22 @@ class AcdService:
         await self._change(agent, decide, at=at, by="acd")
 
     async def _timer_due(self, agent: str, now: float) -> None:
+        gate = self.wrapup_gate
+        current = await self.state.get_agent(agent) if gate is not None else None
+        if gate is not None and current is not None and current.state is S.WRAPUP and not await gate(current):
+
+            def wait(s: AgentStatus) -> AgentStatus | None:  # open-ended until the code is set
+                if s.state is not S.WRAPUP or not 0 < s.until <= now:
+                    return None
+                return s.with_(until=0.0, reason="disposition_required")
+
+            with contextlib.suppress(UnknownAgent):
+                held = await self._change(agent, wait, at=now, by="timer")
+                if held is not None:  # the console and the wallboard say why the wrap-up goes on
+                    record = AgentTransition(agent, S.WRAPUP, S.WRAPUP, now, 0.0, held.reason, by="timer")
+                    await self._emit_state(record, held)
+            return
+
         def decide(s: AgentStatus) -> tuple[AgentState, dict[str, Any]] | None:
             if s.state not in (S.WRAPUP, S.BUSY) or not 0 < s.until <= now:
                 return None

@@ -4,8 +4,8 @@ Everything acts for *one* agent (the signed-in one): the web layer never passes 
 
 - State: login / logout / pause(reason) / available / end wrap-up go to the ACD (``AcdService``). Ending
   wrap-up (or going available from it) is refused while the queue requires a disposition and the call
-  has none (``DispositionRequired``). A timed wrap-up (``wrapup: 10`` in ``config/acd.yaml``) still ends
-  on its timer: queues that require a disposition should use ``wrapup: -1`` (until the agent ends it).
+  has none (``DispositionRequired``). A timed wrap-up (``wrapup: 10`` in ``config/acd.yaml``) of such a
+  queue waits for the code and ends when it is set (``services/wrapup_rule.py``; configurable).
 - Calls: hold, blind transfer and hang-up act on the agent's own live channel, found in the call
   tracker's legs (``AgentLegs``): the one bridged to the customer, a ``Local/`` agent's ``;1`` and never
   its ``;2`` (``domain/agent_channel``, the rule the supervisor's monitor uses too). Blind transfer is
@@ -61,6 +61,7 @@ from callcenter.ports import AuditLog, DispositionStore, HoldStore, PbxControl
 from callcenter.services.acd import AcdService
 from callcenter.services.console_hold import ConsoleOptions, HoldControl, HoldFailed, NoCall
 from callcenter.services.screenpop import ScreenPopService
+from callcenter.services.wrapup_rule import WrapupRule
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class QueueDispositions:
 class DispositionRules:
     default: QueueDispositions = field(default_factory=QueueDispositions)
     queues: Mapping[str, QueueDispositions] = field(default_factory=dict)
+    timed_wrapup_waits: bool = True  # a timed wrap-up waits for a required code (services/wrapup_rule.py)
 
     def for_queue(self, queue: str | None) -> QueueDispositions:
         if queue is None:
@@ -149,7 +151,10 @@ def rules_from_mapping(raw: Mapping[str, Any], source: str = "console config") -
         str(name): _queue_dispositions(value, f"{source}: dispositions.queues.{name}", default)
         for name, value in queues_raw.items()
     }
-    return DispositionRules(default, queues)
+    waits = section.get("timed_wrapup_waits", True)
+    if not isinstance(waits, bool):
+        raise ConfigError(f"{source}: dispositions.timed_wrapup_waits: true or false")
+    return DispositionRules(default, queues, waits)
 
 
 def load_console_config(path: str | Path) -> DispositionRules:
@@ -192,6 +197,7 @@ class ConsoleService:
         #: the live legs in a bridge with a leg (by Uniqueid): the agent's other party
         self.bridge_peers: CallLegs = bridge_peers or (lambda _uniqueid: ())
         self.rules = rules or DispositionRules()
+        self.wrapup_rule: WrapupRule | None = None  # set with the ACD's wrap-up gate (composition root)
         self.options = options or ConsoleOptions()
         self.clock = clock
         self.holds = holds  # agent → their call on hold (shared by the instances on Redis)
@@ -397,6 +403,8 @@ class ConsoleService:
         if pop is not None:
             pop["disposition_set"] = {"code": code, "note": disposition.note}
         log.info("disposition set", extra={"linkedid": call_id, "agent": agent, "code": code})
+        if self.wrapup_rule is not None:  # a wrap-up waiting for this code ends
+            await self.wrapup_rule.disposition_set(await self.acd.state.get_agent(agent))
         return disposition
 
     # --- call control -----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from callcenter.domain.qa import (
     sample_calls,
     score,
 )
+from callcenter.domain.qa_default import DEFAULT_FORM_NAME, DEFAULT_FORM_SECTIONS
 from callcenter.domain.qa_recordings import CallHits, CallSearch, RecordingInfo
 from callcenter.domain.tickets import Ticket
 from callcenter.domain.users import ROLE_CAN_SEE_ALL_CALLS, Role, User
@@ -197,6 +198,13 @@ class QaService:
             raise ValidationError("a form needs a name")
         form = QaForm(0, name[:200], parse_form_sections(sections), user.username, self.clock())
         return await self.store.add_form(form)
+
+    async def ensure_default_form(self) -> QaForm | None:
+        """Store the shipped form (``domain/qa_default.py``) when no form exists; the stored one if added."""
+        if await self.store.list_forms():
+            return None
+        sections = parse_form_sections(DEFAULT_FORM_SECTIONS)
+        return await self.store.add_form(QaForm(0, DEFAULT_FORM_NAME, sections, "system", self.clock()))
 
     async def forms(self, *, active_only: bool = False) -> list[QaForm]:
         return await self.store.list_forms(active_only=active_only)

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
+from callcenter.domain import events as ev
 from callcenter.domain.acd import IN_CALL, AcdError, AgentState
 from callcenter.domain.agent_channel import agent_call_leg
 from callcenter.domain.audit import AuditEntry
@@ -34,6 +35,7 @@ from callcenter.domain.users import User
 from callcenter.ports import AuditLog, PbxControl
 from callcenter.services.acd import AcdService
 from callcenter.services.kpi_config import KpiConfig
+from callcenter.services.monitor_sessions import MonitorSession, MonitorSessions
 from callcenter.services.tracker import CallTracker
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,12 @@ class SupervisorService:
         self.config = config or KpiConfig()
         self.channel_of = channel_of
         self._clock = clock
+        self.sessions = MonitorSessions(clock)  # live listen/whisper/barge, for the wallboard's list
+        self.forced: dict[str, dict[str, Any]] = {}  # agent -> the last state a supervisor forced, why
+
+    def observe(self, event: ev.PbxEvent) -> None:
+        """The PBX's events: monitoring sessions start (ChanSpyStart) and end (ChanSpyStop, hangup)."""
+        self.sessions.observe(event)
 
     async def _audit(self, user: User, action: str, target: str, ok: bool, detail: dict[str, Any]) -> None:
         entry = AuditEntry(
@@ -156,6 +164,15 @@ class SupervisorService:
                 variables={"CC_SPY_AGENT": agent, "CC_SPY_MODE": mode.value, "CC_SPY_BY": user.username},
             )
             detail["action_id"] = action_id
+            session = self.sessions.add(
+                agent=agent,
+                mode=mode.value,
+                by=user.username,
+                phone=target_phone,
+                channel=channel,
+                action_id=action_id,
+            )
+            detail["session"] = session.id
         except CallcenterError as exc:
             detail["error"] = str(exc)
             await self._audit(user, action, agent, False, detail)
@@ -163,12 +180,52 @@ class SupervisorService:
         await self._audit(user, action, agent, True, detail)
         return {"ok": True, "agent": agent, "mode": mode.value, **detail}
 
+    def monitors(self) -> list[dict[str, Any]]:
+        """The live monitoring sessions (ringing the supervisor's phone, or spying)."""
+        return [s.as_dict() for s in self.sessions.list()]
+
+    def _session(self, session_id: str) -> MonitorSession:
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise NotFound(f"no monitoring session {session_id!r} (it may have ended)")
+        return session
+
+    async def stop_monitor(self, user: User, session_id: str) -> dict[str, Any]:
+        """Hang up the spy channel (the supervisor's side; the agent's call is not touched)."""
+        session = self._session(session_id)
+        detail: dict[str, Any] = {"session": session.id, "mode": session.mode, "spyer": session.spyer}
+        try:
+            if session.spyer is None:
+                raise SupervisorError("the supervisor's phone has not answered yet: hang it up there")
+            if self.pbx is None or not self.pbx.connected:
+                raise PbxError("the PBX is not connected")
+            await self.pbx.hangup(session.spyer)
+        except CallcenterError as exc:
+            detail["error"] = str(exc)
+            await self._audit(user, "monitor.stop", session.agent, False, detail)
+            raise
+        self.sessions.remove(session.id)
+        await self._audit(user, "monitor.stop", session.agent, True, detail)
+        return {"ok": True, "agent": session.agent, "stopped": session.id}
+
+    async def switch_monitor(self, user: User, session_id: str, mode: MonitorMode) -> dict[str, Any]:
+        """Another mode for a live session: the spy channel is hung up and ChanSpy originated again in the
+        new mode (the supervisor's phone rings once more)."""
+        session = self._session(session_id)
+        if session.mode == mode.value:
+            return {"ok": True, "agent": session.agent, "mode": mode.value, "session": session.id}
+        await self.stop_monitor(user, session_id)
+        return await self.monitor(user, session.agent, mode, session.phone)
+
     async def set_agent_state(
         self, user: User, agent: str, action: AgentAction, reason: str = ""
     ) -> dict[str, Any]:
         by = f"supervisor:{user.username}"
+        reason = reason.strip()[:200]
         detail: dict[str, Any] = {"reason": reason} if reason else {}
         try:
+            if not reason:
+                raise AcdError("a reason is required to force an agent's state")
             if action is AgentAction.PAUSE:
                 status = await self.acd.pause(agent, reason or "other", by=by)
             elif action is AgentAction.UNPAUSE:
@@ -185,6 +242,12 @@ class SupervisorService:
         if status.pending_pause:
             detail["pending_pause"] = status.pending_pause
         await self._audit(user, f"agent.{action.value}", agent, True, detail)
+        self.forced[agent] = {
+            "action": action.value,
+            "reason": reason,
+            "by": user.username,
+            "at": self._clock(),
+        }
         return {
             "ok": True,
             "agent": agent,

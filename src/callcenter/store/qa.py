@@ -16,6 +16,7 @@ from sqlalchemy import Table, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter.domain.calls import CallOutcome
+from callcenter.domain.phones import search_digits
 from callcenter.domain.qa import Answer, Evaluation, QaForm, parse_form_sections, sections_to_json
 from callcenter.domain.qa_recordings import CallHit, CallHits, CallSearch, SearchOutcome, SortKey
 from callcenter.domain.tickets import Ticket
@@ -91,8 +92,9 @@ def _evaluation(r: Any) -> Evaluation:
 
 
 class SqlQaStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, default_country_code: str = "1") -> None:
         self._engine = engine
+        self._cc = default_country_code  # how a national number typed in the caller search is read
 
     # -- forms -------------------------------------------------------------------------------------------
 
@@ -204,7 +206,8 @@ class SqlQaStore:
         if q.customer_id is not None:
             conditions.append(c.customer_id == q.customer_id)
         if q.caller:
-            conditions.append(c.caller_num.like("%" + _escape_like(q.caller) + "%", escape="\\"))
+            digits = search_digits(q.caller, self._cc)  # any format finds any stored format
+            conditions.append(c.caller_num.like("%" + _escape_like(digits) + "%", escape="\\"))
         if q.outcome is SearchOutcome.TRANSFERRED:
             conditions.append(select(_TRANSFERS.c.id).where(_TRANSFERS.c.call_id == c.id).exists())
         elif q.outcome is SearchOutcome.CALLBACK:

@@ -16,6 +16,8 @@ from callcenter.services.crm import CrmService
 from callcenter.webapp import (
     openapi,
     views_acd,
+    views_admin,
+    views_admin_qa,
     views_api,
     views_audit,
     views_auth,
@@ -117,6 +119,8 @@ def create_web_app(
     )  # /wallboard, /ws/wallboard, /api/wallboard, /api/kpis (app[KPI] set by the service)
     views_supervisor.setup(app)  # /api/supervisor/..., /api/audit (app[SUPERVISOR] set by the service)
     views_audit.setup(app)  # /audit: the audit log page (admin)
+    views_admin.setup(app)  # /admin/...: users, queues, agents (app[views_admin.ADMIN] set by the service)
+    views_admin_qa.setup(app)  # /admin/qa-forms, /admin/ivr
     if console_setup is not None:  # the agent console: /agent, /ws/agent, /api/console/...
         console_setup(app)
     views_qa.setup(app)  # /qa/calls, /api/qa/..., /api/recordings/... (app[views_qa.QA] set by the service)

@@ -85,6 +85,33 @@ async def post_state(request: web.Request) -> web.StreamResponse:
 
 
 @require_role(*SUPERVISORS)
+async def get_monitors(request: web.Request) -> web.StreamResponse:
+    svc = _service(request)
+    return json_response({"monitors": svc.monitors(), "forced": svc.forced})
+
+
+@require_role(*SUPERVISORS)
+async def post_monitor_stop(request: web.Request) -> web.StreamResponse:
+    svc = _service(request)
+    user = current_principal(request).user
+    return json_response(await svc.stop_monitor(user, request.match_info["session"]))
+
+
+@require_role(*SUPERVISORS)
+async def post_monitor_mode(request: web.Request) -> web.StreamResponse:
+    svc = _service(request)
+    body = await _body(request)
+    if isinstance(body, web.Response):
+        return body
+    try:
+        mode = MonitorMode(str(body.get("mode", "")))
+    except ValueError:
+        return json_error(400, "mode must be listen, whisper or barge")
+    user = current_principal(request).user
+    return json_response(await svc.switch_monitor(user, request.match_info["session"], mode))
+
+
+@require_role(*SUPERVISORS)
 async def get_audit(request: web.Request) -> web.StreamResponse:
     svc = _service(request, "the audit log is not available")
     q = QueryParams(request.query, ("since", "actor", "limit"))
@@ -149,8 +176,33 @@ def _paths() -> dict[str, Any]:
                         "action": {"enum": ["pause", "unpause", "login", "logout"]},
                         "reason": {"type": "string"},
                     },
-                    ["action"],
+                    ["action", "reason"],
                 ),
+                "responses": {"200": obj, **change},
+            }
+        },
+        "/api/supervisor/monitors": {
+            "get": {
+                "summary": "Live listen/whisper/barge sessions, and the last state forced per agent with "
+                "its reason (supervisor, admin)",
+                "tags": tags,
+                "responses": {"200": obj, **common},
+            }
+        },
+        "/api/supervisor/monitors/{session}/stop": {
+            "post": {
+                "summary": "Stop a monitoring session: hang up the spy channel (audited)",
+                "tags": tags,
+                "parameters": [{**agent, "name": "session", "description": "session id"}],
+                "responses": {"200": obj, **change},
+            }
+        },
+        "/api/supervisor/monitors/{session}/mode": {
+            "post": {
+                "summary": "Switch a session to another mode (the spy channel is originated again; audited)",
+                "tags": tags,
+                "parameters": [{**agent, "name": "session", "description": "session id"}],
+                "requestBody": body({"mode": {"enum": ["listen", "whisper", "barge"]}}, ["mode"]),
                 "responses": {"200": obj, **change},
             }
         },
@@ -180,4 +232,11 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/supervisor/agents/{agent}/monitor", post_monitor, name="api_supervisor_monitor")
     app.router.add_post("/api/supervisor/agents/{agent}/state", post_state, name="api_supervisor_state")
     app.router.add_get("/api/audit", get_audit, name="api_audit")
+    app.router.add_get("/api/supervisor/monitors", get_monitors, name="api_supervisor_monitors")
+    app.router.add_post(
+        "/api/supervisor/monitors/{session}/stop", post_monitor_stop, name="api_supervisor_monitor_stop"
+    )
+    app.router.add_post(
+        "/api/supervisor/monitors/{session}/mode", post_monitor_mode, name="api_supervisor_monitor_mode"
+    )
     openapi.add_paths(app, _paths())
