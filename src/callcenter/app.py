@@ -24,6 +24,7 @@ from callcenter import __version__
 from callcenter.config import Settings, async_database_url, journal_path, mask_url_password
 from callcenter.domain.agents import AgentDirectory
 from callcenter.domain.calls import LegRecord
+from callcenter.domain.cases import WarrantyPolicy, parse_warranty_months
 from callcenter.domain.errors import ConfigError, StoreError
 from callcenter.domain.events import IvrSessionStarted, LinkDown, LinkUp, PbxEvent
 from callcenter.domain.qa_recordings import parse_retention
@@ -35,6 +36,7 @@ from callcenter.ports import AgiChannel, CallRouter
 from callcenter.services.accounts import Accounts
 from callcenter.services.acd import AcdService, build_acd_options
 from callcenter.services.acd_config import load_acd_config_if_present
+from callcenter.services.cases import CaseService, flows_calendar
 from callcenter.services.console import ConsoleService, load_console_config
 from callcenter.services.crm import CrmService
 from callcenter.services.ivr import IvrService
@@ -55,6 +57,7 @@ from callcenter.state.acd_factory import acd_backends, hold_backend
 from callcenter.state.redis_conn import connect_redis, redis_health
 from callcenter.store.agent_log import SqlAgentStateLog
 from callcenter.store.audit import SqlAuditLog
+from callcenter.store.cases import SqlCaseStore
 from callcenter.store.console import SqlDispositionStore
 from callcenter.store.crm import SqlCrmStore, create_store
 from callcenter.store.crm_records import SqlCrmRecords
@@ -65,6 +68,7 @@ from callcenter.store.recordings import SqlRecordingStore
 from callcenter.store.reports import SqlReportStore
 from callcenter.webapp import (
     views_acd,
+    views_cases,
     views_console,
     views_ivr,
     views_qa,
@@ -150,6 +154,16 @@ class Service:
         # IVR (issue #4): flows from ivr_flows/ run on our FastAGI server; the queue node hands calls to
         # ``self.ivr.router`` (the ACD; None: the queue node takes its no-agents fallback)
         self.ivr_flows = FlowLibrary(settings.ivr_flows_dir)
+        # service cases (RMA, issue 16): per-stage SLA in working days of the IVR's business hours
+        self.cases = CaseService(
+            SqlCaseStore(self.store.engine),
+            self.crm,
+            audit=self.audit,
+            warranty=WarrantyPolicy(
+                settings.cases_warranty_months, parse_warranty_months(settings.cases_warranty)
+            ),
+            calendar=flows_calendar(lambda: self.ivr_flows.current),
+        )
         self.ivr_sessions = SqlIvrSessionStore(self.store.engine)
         self.ivr_recorder = IvrSessionRecorder(self.ivr_sessions)
         self.ivr = IvrService(
@@ -427,6 +441,8 @@ class Service:
         app[views_wallboard.KPI] = self.kpi
         app[views_supervisor.SUPERVISOR] = self.supervisor
         app[views_qa.QA] = self.qa
+        views_cases.setup(app)  # /cases, /api/cases/...
+        app[views_cases.CASES] = self.cases
         app[views_reports.REPORT_SERVICE] = self.reports
         self.kpi.attach(views_wallboard.HubBroadcaster(app[HUB]))
         views_ivr.setup(

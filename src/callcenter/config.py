@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from callcenter.domain.cases import parse_warranty_months
 from callcenter.domain.errors import ConfigError
 from callcenter.domain.qa_recordings import parse_retention
 
@@ -93,6 +94,9 @@ class Settings:
     acd_config: str = "config/acd.yaml"
     acd_redis_prefix: str = "callcenter:acd"
     acd_wait_slice: float = 1.0
+    # service cases (RMA, issue 16): warranty months by default and per product ("router=36,phone=12")
+    cases_warranty_months: int = 24
+    cases_warranty: str = ""
     # logging
     log_level: str = "INFO"
     log_json: bool = False
@@ -223,6 +227,12 @@ def validate(s: Settings) -> None:
         parse_retention(s.recordings_retention, s.recordings_retention_days)
     except ValueError as exc:
         problems.append(f"CALLCENTER_RECORDINGS_RETENTION: {exc} (e.g. sales=30,support=90)")
+    try:
+        parse_warranty_months(s.cases_warranty)
+    except ValueError as exc:
+        problems.append(f"CALLCENTER_CASES_WARRANTY: {exc} (e.g. router=36,phone=12)")
+    if s.cases_warranty_months < 0:
+        problems.append("CALLCENTER_CASES_WARRANTY_MONTHS: must be 0 or more")
     if problems:
         raise ConfigError("invalid settings:\n  " + "\n  ".join(problems))
 
