@@ -172,6 +172,7 @@ class Service:
             directory=SqlCustomerDirectory(self.store),
             callbacks=self.acd,  # the callback node files its request with the ACD
             on_session=self.ivr_recorder,
+            cases=self.cases,  # the case_status node (self-service repair status)
         )
         # QA and recordings (issue #8): call search and review, scoring, playback with audit, retention
         recording_store = SqlRecordingStore(self.store.engine)

@@ -30,6 +30,7 @@ from callcenter.domain.errors import AgiHangup, CallcenterError
 from callcenter.domain.ivr import (
     BranchNode,
     CallbackNode,
+    CaseStatusNode,
     CollectNode,
     CustomerInfo,
     Flow,
@@ -56,6 +57,7 @@ from callcenter.domain.ivr import (
 )
 from callcenter.domain.queueing import QueueRequest, RouteOutcome, RouteResult
 from callcenter.ports import AgiChannel, CallbackRequests, CallRouter, CustomerDirectory
+from callcenter.services.ivr_cases import CaseLookup, run_case_status
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +95,10 @@ class IvrService:
         on_session: Callable[[IvrSessionRecord], None] | None = None,
         clock: Callable[[], float] = time.time,
         lookup_timeout: float = 1.5,
+        cases: CaseLookup | None = None,
     ) -> None:
         self._flows = flows
+        self.cases = cases  # the case_status node's lookups (services/ivr_cases.py)
         self.router = router
         self.directory = directory
         self.callbacks = callbacks
@@ -348,6 +352,8 @@ class _Run:
             return (other, other.nodes[other.start])
         if isinstance(node, ReturnNode):
             return self.stack.pop() if self.stack else None
+        if isinstance(node, CaseStatusNode):
+            return await run_case_status(self, flow, node, step)
         if isinstance(node, HangupNode):
             if node.prompt:
                 await self._play(node.prompt, step)

@@ -37,6 +37,7 @@ from callcenter.domain.queueing import QueueRequest, RouteResult
 from callcenter.domain.tickets import DONE, Ticket, TicketQuery, TicketStatus
 from callcenter.ports import AgiChannel, CallRouter, DispositionStore
 from callcenter.services.crm import CrmService
+from callcenter.services.ivr_cases import case_summary
 
 log = logging.getLogger(__name__)
 
@@ -296,6 +297,7 @@ class ScreenPopService:
                 "segment": event.get("segment"),
                 "ivr_choices": [str(c) for c in event.get("ivr_choices") or ()],
                 "ivr_inputs": ivr_inputs(request.variables) if request is not None else {},
+                "case": case_summary(request.variables) if request is not None else None,  # issue 16
                 "offered_at": float(event.get("at") or self._clock()),
             },
             "disposition": self.queue_rules(str(queue) if queue else None),
