@@ -133,7 +133,7 @@ class SqlOutboxStore:
                 row = (await conn.execute(select(_OUTBOX).where(_OUTBOX.c.id == item_id))).mappings().first()
         return None if row is None else _item(row)
 
-    async def list(
+    async def items(
         self, *, kind: str | None = None, status: str | None = None, limit: int = 100
     ) -> list[OutboxItem]:
         stmt = select(_OUTBOX).order_by(_OUTBOX.c.id.desc()).limit(max(1, min(limit, 500)))
