@@ -28,6 +28,8 @@ from callcenter.domain.cases import WarrantyPolicy, parse_warranty_months
 from callcenter.domain.errors import ConfigError, StoreError
 from callcenter.domain.events import IvrSessionStarted, LinkDown, LinkUp, PbxEvent
 from callcenter.domain.qa_recordings import parse_retention
+from callcenter.notify.smtp import SmtpSender
+from callcenter.notify.webhook import WebhookSender
 from callcenter.pbx.ami import AmiLink
 from callcenter.pbx.fastagi import AgiHandler, FastAgiConfig, FastAgiServer
 from callcenter.pbx.message import AmiMessage
@@ -45,6 +47,8 @@ from callcenter.services.ivr_records import IvrSessionRecorder
 from callcenter.services.journal import CallJournal
 from callcenter.services.kpi import KpiService
 from callcenter.services.kpi_config import load_kpi_config
+from callcenter.services.notify import Notifier, NotifyOptions, parse_urls
+from callcenter.services.outbox import OutboxService, Sender
 from callcenter.services.qa import QaService
 from callcenter.services.recordings import RecordingService
 from callcenter.services.records import CallRecorder
@@ -63,6 +67,7 @@ from callcenter.store.crm import SqlCrmStore, create_store
 from callcenter.store.crm_records import SqlCrmRecords
 from callcenter.store.ivr import SqlCustomerDirectory, SqlIvrSessionStore
 from callcenter.store.migrate import migrate
+from callcenter.store.outbox import SqlOutboxStore
 from callcenter.store.qa import SqlQaStore
 from callcenter.store.recordings import SqlRecordingStore
 from callcenter.store.reports import SqlReportStore
@@ -71,6 +76,7 @@ from callcenter.webapp import (
     views_cases,
     views_console,
     views_ivr,
+    views_outbox,
     views_qa,
     views_reports,
     views_supervisor,
@@ -164,6 +170,34 @@ class Service:
             ),
             calendar=flows_calendar(lambda: self.ivr_flows.current),
         )
+        # notifications and webhooks (issue 16): a durable outbox delivered by one worker task
+        self.outbox_store = SqlOutboxStore(self.store.engine)
+        self.webhook_sender = WebhookSender(settings.webhook_secret.reveal())
+        senders: dict[str, Sender] = {"webhook": self.webhook_sender}
+        if settings.smtp_host:
+            senders["email"] = SmtpSender(
+                settings.smtp_host,
+                settings.smtp_port,
+                sender=settings.smtp_from,
+                username=settings.smtp_user,
+                password=settings.smtp_password.reveal(),
+                starttls=settings.smtp_starttls,
+            )
+        self.outbox = OutboxService(self.outbox_store, senders)
+        self.notifier = Notifier(
+            self.outbox,
+            self.crm,
+            self.outbox_store,
+            NotifyOptions(
+                email=bool(settings.smtp_host),
+                webhook_urls=parse_urls(settings.webhook_urls),
+                public_url=settings.public_url,
+                link_days=settings.status_link_days,
+            ),
+        )
+        self.cases.listeners.append(self.notifier.on_case_changed)
+        self.crm.ticket_listeners.append(self.notifier.on_ticket_changed)
+        self.tracker.on_finished(self.notifier.on_call_finished)
         self.ivr_sessions = SqlIvrSessionStore(self.store.engine)
         self.ivr_recorder = IvrSessionRecorder(self.ivr_sessions)
         self.ivr = IvrService(
@@ -390,6 +424,13 @@ class Service:
         await self.fastagi.close()
         await self.ivr_recorder.close()
 
+    async def _outbox_ctx(self, _app: web.Application) -> AsyncIterator[None]:
+        await self.outbox.start()
+        yield
+        with contextlib.suppress(StoreError):
+            await self.outbox.close()
+        await self.webhook_sender.close()
+
     async def _acd_ctx(self, _app: web.Application) -> AsyncIterator[None]:
         config = await asyncio.to_thread(load_acd_config_if_present, self.settings.acd_config)
         await self.acd_bus.start()
@@ -444,6 +485,8 @@ class Service:
         app[views_qa.QA] = self.qa
         views_cases.setup(app)  # /cases, /api/cases/...
         app[views_cases.CASES] = self.cases
+        views_outbox.setup(app)  # /api/admin/outbox/..., /status/{token}
+        app[views_outbox.OUTBOX] = views_outbox.OutboxViews(self.outbox_store, self.notifier)
         app[views_reports.REPORT_SERVICE] = self.reports
         self.kpi.attach(views_wallboard.HubBroadcaster(app[HUB]))
         views_ivr.setup(
@@ -458,6 +501,7 @@ class Service:
         app.cleanup_ctx.append(self._console_ctx)
         app.cleanup_ctx.append(self._wallboard_ctx)
         app.cleanup_ctx.append(self._reports_ctx)
+        app.cleanup_ctx.append(self._outbox_ctx)
         app.cleanup_ctx.append(self._fastagi)
         app.cleanup_ctx.append(self._recorder)
         app.cleanup_ctx.append(self._pbx)

@@ -97,6 +97,18 @@ class Settings:
     # service cases (RMA, issue 16): warranty months by default and per product ("router=36,phone=12")
     cases_warranty_months: int = 24
     cases_warranty: str = ""
+    # notifications (issue 16): e-mails to customers through SMTP (off while smtp_host is empty), signed
+    # webhooks to each URL of webhook_urls (comma separated), the customers' status links under public_url
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "service@localhost"
+    smtp_user: str = ""
+    smtp_password: Secret = field(default_factory=lambda: Secret(""))
+    smtp_starttls: bool = False
+    webhook_urls: str = ""
+    webhook_secret: Secret = field(default_factory=lambda: Secret(""))
+    public_url: str = "http://localhost:8080"
+    status_link_days: int = 30
     # logging
     log_level: str = "INFO"
     log_json: bool = False
@@ -231,6 +243,15 @@ def validate(s: Settings) -> None:
         parse_warranty_months(s.cases_warranty)
     except ValueError as exc:
         problems.append(f"CALLCENTER_CASES_WARRANTY: {exc} (e.g. router=36,phone=12)")
+    for url in filter(None, (u.strip() for u in s.webhook_urls.split(","))):
+        if not url.startswith(("http://", "https://")):
+            problems.append(f"CALLCENTER_WEBHOOK_URLS: {url[:60]!r} is not an http(s) URL")
+    if s.webhook_urls.strip() and not s.webhook_secret.reveal():
+        problems.append(
+            "CALLCENTER_WEBHOOK_SECRET: required when CALLCENTER_WEBHOOK_URLS is set (signatures)"
+        )
+    if s.status_link_days < 1:
+        problems.append("CALLCENTER_STATUS_LINK_DAYS: must be at least 1")
     if s.cases_warranty_months < 0:
         problems.append("CALLCENTER_CASES_WARRANTY_MONTHS: must be 0 or more")
     if problems:
