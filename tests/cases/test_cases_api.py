@@ -19,10 +19,13 @@ from callcenter.domain.users import Role
 from callcenter.services.accounts import Accounts
 from callcenter.services.cases import CaseService
 from callcenter.services.crm import CrmService
+from callcenter.services.notify import Notifier, NotifyOptions
+from callcenter.services.outbox import OutboxService
 from callcenter.store.cases import SqlCaseStore
 from callcenter.store.crm import SqlCrmStore, create_store
 from callcenter.store.crm_records import SqlCrmRecords
-from callcenter.webapp import create_web_app, views_cases
+from callcenter.store.outbox import SqlOutboxStore
+from callcenter.webapp import create_web_app, views_cases, views_outbox
 from tests.cases.conftest import CALENDAR, MONDAY, Clock
 from tests.store.conftest import sqlite_template  # noqa: F401 - fixture
 from tests.webapp.conftest import FAST_ARGON2, Health
@@ -63,6 +66,12 @@ async def client(web_store: SqlCrmStore) -> AsyncIterator[tuple[Client, Clock]]:
     app[views_cases.CASES] = CaseService(
         SqlCaseStore(web_store.engine), crm, sla=SlaPolicy(CALENDAR), clock=clock
     )
+    outbox_store = SqlOutboxStore(web_store.engine)
+    notifier = Notifier(
+        OutboxService(outbox_store, {}, clock=clock), crm, outbox_store, NotifyOptions(), clock=clock
+    )
+    views_outbox.setup(app)
+    app[views_outbox.OUTBOX] = views_outbox.OutboxViews(outbox_store, notifier)
     async with TestClient(TestServer(app)) as test_client:
         yield test_client, clock
 
@@ -163,3 +172,41 @@ async def test_pages_list_and_stage_form(client: tuple[Client, Clock]) -> None:
     page = await (await c.get(f"/cases/{case['id']}")).text()
     assert 'action="/cases/' not in page  # QA: no form
     assert web is not None
+
+
+async def test_status_page_by_token_only_that_case_until_it_expires(client: tuple[Client, Clock]) -> None:
+    c, clock = client
+    h = await as_user(c, "alice")
+    _, case = await _setup_case(c, h)
+    resp = await c.post("/api/customers", json={"name": "Zed", "phones": ["+1 555 201 0009"]}, headers=h)
+    other_id = (await resp.json())["id"]
+    body = {"customer_id": other_id, "product": "Secret Phone", "serial": "ZZZ-1", "fault": "x"}
+    other = (await (await c.post("/api/cases", json=body, headers=h)).json())["case"]
+    resp = await c.post(f"/api/cases/{case['id']}/status-link", headers=h)
+    assert resp.status == 200, await resp.text()
+    url = (await resp.json())["url"]
+    token = url.rsplit("/", 1)[1]
+    assert len(token) >= 40
+    await c.post("/logout", data={"csrf": h["X-CSRF-Token"]})
+    c.session.cookie_jar.clear()
+    resp = await c.get(f"/status/{token}")
+    page = await resp.text()
+    assert resp.status == 200 and case["number"] in page and "received" in page
+    assert "Ann" not in page and other["number"] not in page and "Secret Phone" not in page
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert (await c.get(f"/status/{token[:-1]}x")).status == 404
+    assert (await c.get("/status/")).status == 404
+    clock.now += 31 * 86400
+    assert (await c.get(f"/status/{token}")).status == 404  # expired
+
+
+async def test_outbox_api_roles(client: tuple[Client, Clock]) -> None:
+    c, _ = client
+    await as_user(c, "alice")
+    assert (await c.get("/api/admin/outbox")).status == 403
+    h = await as_user(c, "sup")
+    assert (await (await c.get("/api/admin/outbox?kind=email")).json()) == {"messages": []}
+    assert (await c.post("/api/admin/outbox/1/retry", headers=h)).status == 403
+    h = await as_user(c, "admin")
+    assert (await c.post("/api/admin/outbox/999/retry", headers=h)).status == 404
+    assert (await c.get("/api/admin/outbox/999")).status == 404
