@@ -19,6 +19,7 @@ from aiohttp import web
 
 from callcenter.app import Service
 from callcenter.config import Secret, Settings, async_database_url
+from callcenter.demo_cases import seed_demo_cases
 from callcenter.domain.errors import StoreError
 from callcenter.domain.tickets import TicketQuery
 from callcenter.domain.users import Role
@@ -135,6 +136,7 @@ async def seed_demo(service: Service) -> None:
                     value_score=round(random.Random(number).uniform(0, 100), 1),
                 )
     await seed_demo_tickets(service, customers)
+    await seed_demo_cases(service, customers)  # RMA cases at every stage, a local SMTP sink (issue 16)
 
 
 #: (customer index, subject, category, priority, assignee, due in hours (None: no due date), status)
