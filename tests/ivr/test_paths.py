@@ -309,9 +309,13 @@ async def test_hang_up_while_queued_with_acd_in_every_queue() -> None:
     try:
         assert h.router is not None
         h.router.hold = "default,30"
-        for i, script in enumerate(
-            ["1;1;musiconhold:h", "1;2;#;musiconhold:h", "1;3;cc-case-ask:0;musiconhold:h", "1;4;musiconhold:h"]
-        ):
+        scripts = [
+            "1;1;musiconhold:h",
+            "1;2;#;musiconhold:h",
+            "1;3;cc-case-ask:0;musiconhold:h",
+            "1;4;musiconhold:h",
+        ]
+        for i, script in enumerate(scripts):
             rec = await h.call(script, f"05550002{i:02d}")
             assert rec.route_outcome == RouteOutcome.ABANDONED
     finally:
