@@ -6,26 +6,39 @@ on a fresh SQLite file (or ``--database-url``). At the end the simulator's own c
 with the call records in the store: a call the simulator placed that is not in the store, or is stored
 without an end, is *lost*.
 
-    .venv/bin/python bench/load.py --rate 100 --agents 2000 --duration 300
-    .venv/bin/python bench/load.py --rate 20 --agents 200 --duration 30       # a quick look
+    .venv/bin/python bench/load.py --profile asterisk                  # 10 calls/s, 30 Local agents, 60 s
+    .venv/bin/python bench/load.py --profile asterisk --rate 20        # the second point
+    .venv/bin/python bench/load.py --profile classic                   # 100 calls/s, 2,000 agents, 300 s
+    .venv/bin/python bench/load.py --rate 20 --agents 200 --duration 30       # a quick look (classic)
+
+``--profile`` picks the traffic shape (``bench/load_shape.py``): ``asterisk`` is the real center's shape the
+7 ms budget is checked against (the sample flow ``ivr_flows/main.yaml`` with scripted DTMF, ``Local/``
+agents near saturation so callers wait, the shipped AMI event filter, INFO logging to a file);
+``classic`` (the default) is the original throughput figure. ``--rate``, ``--agents``, ``--duration``
+and ``--talk`` override the shape's values.
 
 ``--mode agi`` (the default) sends every call through the whole path: the simulated Asterisk dials into
 the service's FastAGI server, a one-node IVR flow hands the call to the ACD (one ``support`` queue with
 all M agents, round-robin), the ACD rings an agent from the caller's AGI session and the screen pop is
 built for that agent. ``--mode direct`` lets the PBX ring the agents itself (the service only follows).
 
-Prints: calls placed / completed by the simulator, calls stored and lost, the service's CPU seconds per
-call (``time.process_time`` of this process only: the simulator's CPU is not counted), peak RSS, the
-recorder's write figures, and (agi mode) the routing delay: from the ACD's ``call.queued`` to its
-``call.offered`` (the agent's phone is dialled), p50/p99, and the screen pop's delay after the offer
-(it is built synchronously when the offer is published: its websocket delivery is ``bench/screenpop.py``).
+Prints ``service CPU per call: X ms`` (``time.process_time`` of this process only: the simulator's CPU
+is not counted), the AMI events, AGI commands and database transactions per call, the calls lost and the
+idle CPU per second (measured for 10 s with the agents logged in before the traffic starts). Also: calls
+placed / completed by the simulator, calls stored, peak RSS, the recorder's write figures, and (agi mode)
+the routing delay: from the ACD's ``call.queued`` to its ``call.offered`` (the agent's phone is dialled),
+p50/p99, and the screen pop's delay after the offer (it is built synchronously when the offer is
+published: its websocket delivery is ``bench/screenpop.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
+import gc
+import logging
 import multiprocessing as mp
 import resource
 import socket
@@ -38,16 +51,29 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from aiohttp import web  # noqa: E402
+from load_shape import (  # noqa: E402
+    ASTERISK_SCRIPTS,
+    SHAPES,
+    Shape,
+    known_numbers,
+    open_hours_offset,
+    write_center,
+)
+from sqlalchemy import event as sa_event  # noqa: E402
 
 from callcenter.app import Service  # noqa: E402
 from callcenter.config import Secret, Settings  # noqa: E402
 from callcenter.domain.calls import CallOutcome, CallQuery  # noqa: E402
+from callcenter.domain.errors import StoreError  # noqa: E402
 from callcenter.logging_setup import setup_logging  # noqa: E402
 from callcenter.sim.config import AgentPhoneProfile, CustomerProfile, SimConfig  # noqa: E402
 from callcenter.sim.runner import Simulator  # noqa: E402
 from callcenter.store.migrate import migrate  # noqa: E402
+
+IDLE_SECONDS = 10.0
 
 
 def free_port() -> int:
@@ -85,34 +111,6 @@ def sim_process(pipe: Connection, cfg: SimConfig) -> None:
     asyncio.run(run())
 
 
-def write_center(tmp: Path, agents: int) -> tuple[Path, Path]:
-    """An ACD config with one round-robin queue and ``agents`` PJSIP agents, and a one-node IVR flow."""
-    acd = tmp / "acd.yaml"
-    lines = [
-        "defaults: {ring_timeout: 20, wrapup: 0, announce: {interval: 0}}",
-        "queues:",
-        # simulated agents never come back from a pause: a missed call must not take them out for good
-        "  support: {strategy: rrmemory, max_wait: 600, fallback: voicemail, overflow: voicemail,"
-        " missed_call: {pause: false}}",
-        "agents:",
-    ]
-    lines += [
-        f'  - {{id: "{1001 + i}", name: Agent {1001 + i}, endpoint: PJSIP/{1001 + i}, queues: [support]}}'
-        for i in range(agents)
-    ]
-    acd.write_text("\n".join(lines) + "\n")
-    flows = tmp / "flows"
-    flows.mkdir()
-    (flows / "main.yaml").write_text(
-        "flow: main\nstart: route\nlanguage: en\nlanguages: [en]\nnodes:\n"
-        "  route: {type: queue, queue: support, on_no_agents: bye}\n"
-        "  bye: {type: hangup}\n"
-    )
-    (flows / "sounds.txt").write_text((ROOT / "ivr_flows" / "sounds.txt").read_text())
-    (flows / "queues.yaml").write_text("queues: [support]\n")
-    return acd, flows
-
-
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -120,24 +118,35 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def drive(args: argparse.Namespace, db_url: str, tmp: Path) -> None:
-    acd_file, flows_dir = write_center(tmp, args.agents)
-    agi_port = free_port()
-    cfg = SimConfig(
+async def seed_customers(service: Service) -> None:
+    """The CRM customers whose numbers the asterisk shape's callers use (the lookup and the pop find them)."""
+    for number, name, vip in known_numbers():
+        with contextlib.suppress(StoreError, ValueError):
+            await service.store.add_customer(name, [(number, "mobile")], segment="vip" if vip else "regular")
+
+
+def sim_config(args: argparse.Namespace, shape: Shape, agi_port: int) -> SimConfig:
+    real = shape.real_flow
+    return SimConfig(
         ami_port=0,
         ami_secret="bench",
         mode=args.mode,
         agi_port=agi_port,
         agents=args.agents,
+        agent_tech="Local" if shape.agent_tech == "Local" else "PJSIP",
+        dialplan="project" if args.dialplan == "project" else "traces",
         rate=args.rate,
         duration=args.duration,
         seed=args.seed,
         drain_timeout=args.drain,
         # the simulator applies the shipped dialplan/manager.conf account (read= + eventfilter: no
-        # Newexten, AGIExec, DTMF, security events, most VarSet dropped); --dialplan-events sends all
-        dialplan_events=args.dialplan_events,
+        # Newexten, AGIExec, DTMF, security events, most VarSet dropped); --dialplan-events sends all.
+        # classic: no dialplan events at all (as before); asterisk: every event Asterisk emits, filtered
+        dialplan_events=args.dialplan_events or real,
         event_filter="all" if args.dialplan_events else "shipped",
         customers=CustomerProfile(
+            known_numbers=tuple(n for n, _, _ in known_numbers()) if real else (),
+            scripts=ASTERISK_SCRIPTS if real else (),
             patience_min=30,
             patience_max=120,
             talk_min=args.talk[0],
@@ -148,6 +157,15 @@ async def drive(args: argparse.Namespace, db_url: str, tmp: Path) -> None:
             ring_min=0.5, ring_max=2.0, talk_min=args.talk[0], talk_max=args.talk[1], wrapup=0.5
         ),
     )
+
+
+async def drive(args: argparse.Namespace, db_url: str, tmp: Path) -> None:
+    shape: Shape = SHAPES[args.profile]
+    # the project's dialplan runs agents as Local/<ext>@agent-sim/n (ring 1 s, hello-world, talk 5 s)
+    context = "agent-sim" if args.dialplan == "project" else "agents"
+    acd_file, flows_dir = write_center(tmp, dataclasses.replace(shape, agents=args.agents), context)
+    agi_port = free_port()
+    cfg = sim_config(args, shape, agi_port)
     parent, child = mp.Pipe()
     proc = mp.get_context("spawn").Process(target=sim_process, args=(child, cfg), daemon=True)
     proc.start()
@@ -163,6 +181,17 @@ async def drive(args: argparse.Namespace, db_url: str, tmp: Path) -> None:
     )
     await migrate(db_url)
     service = Service(settings, auto_migrate=False)
+    if shape.real_flow:
+        await seed_customers(service)
+        # ivr_flows/main.yaml has opening hours: run it as on a Wednesday at 10:00 in Paris
+        offset = open_hours_offset()
+        service.ivr.clock = lambda: time.time() + offset
+    transactions = [0]
+
+    def on_begin(_conn: Any) -> None:
+        transactions[0] += 1
+
+    sa_event.listen(service.store.engine.sync_engine, "begin", on_begin)
     pops: list[float] = []
     original_pop = service.screenpop.on_bus
 
@@ -191,11 +220,22 @@ async def drive(args: argparse.Namespace, db_url: str, tmp: Path) -> None:
             routing.append(now - queued.pop(event["call_id"]))
 
     service.acd_bus.subscribe(on_bus)
+    # idle: logged-in agents, no calls (timers, the Ping watchdog, background rounds)
+    await asyncio.sleep(1.0)
+    gc.collect()  # the seeding's garbage is not the idle service's
+    idle0 = time.process_time()
+    await asyncio.sleep(IDLE_SECONDS)
+    idle_cpu = (time.process_time() - idle0) / IDLE_SECONDS
+    events0 = service.link.status()["events_received"]
+    commands0 = service.fastagi.stats.commands
+    tx0 = transactions[0]
     cpu0 = time.process_time()
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.time()
     parent.send("go")
     print(
-        f"running {args.rate} calls/s for {args.duration:.0f} s with {args.agents} simulated agents ...",
+        f"[{shape.name}] running {args.rate:g} calls/s for {args.duration:.0f} s with {args.agents}"
+        f" simulated {shape.agent_tech} agents ...",
         flush=True,
     )
     sim = await asyncio.to_thread(parent.recv)
@@ -204,6 +244,12 @@ async def drive(args: argparse.Namespace, db_url: str, tmp: Path) -> None:
     while (service.tracker.live_calls or service.recorder.pending) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     cpu = time.process_time() - cpu0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    user, system = usage.ru_utime - usage0.ru_utime, usage.ru_stime - usage0.ru_stime
+    link = service.link.status()
+    events = link["events_received"] - events0
+    commands = service.fastagi.stats.commands - commands0
+    tx = transactions[0] - tx0
     await runner.cleanup()  # closes the link, flushes the recorder, closes the store
     proc.join(timeout=10)
 
@@ -217,22 +263,30 @@ async def drive(args: argparse.Namespace, db_url: str, tmp: Path) -> None:
     stored, open_calls = inbound.total, unfinished.total
     lost = max(0, sim["placed"] - stored) + open_calls
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    placed = max(1, sim["placed"])
     print(
         f"  simulator: placed {sim['placed']}, answered {sim['answered']}, abandoned {sim['abandoned']},"
         f" failed {sim['failed']}, completed {sim['completed']}, still up {sim['still_up']},"
-        f" {sim['events']} AMI events in {sim['wall']:.0f} s (simulator CPU {sim['sim_cpu']:.1f} s)"
+        f" {sim['events']} AMI events in {sim['wall']:.0f} s before the manager.conf account's filter"
+        f" (simulator CPU {sim['sim_cpu']:.1f} s)"
+    )
+    print(f"  service:   calls stored {stored} (answered {answered.total}), left open {open_calls}")
+    print(
+        f"  service CPU per call: {1000 * cpu / placed:.2f} ms"
+        f" (user {1000 * user / placed:.2f}, system {1000 * system / placed:.2f})"
     )
     print(
-        f"  service:   calls stored {stored} (answered {answered.total}), left open {open_calls}, LOST {lost}"
+        f"  per call: {events / placed:.1f} AMI events, {commands / placed:.1f} AGI commands,"
+        f" {tx / placed:.2f} database transactions; calls lost: {lost}"
     )
-    per_call = cpu / max(1, sim["placed"])
+    print(f"  idle CPU per second: {1000 * idle_cpu:.2f} ms")
     print(
-        f"  service CPU {cpu:.1f} s = {1000 * per_call:.2f} ms per call"
-        f" ({100 * cpu / max(1e-9, sim['wall']):.0f}% of one core); peak RSS {peak:.0f} MB"
+        f"  service CPU {cpu:.1f} s ({100 * cpu / max(1e-9, sim['wall']):.0f}% of one core);"
+        f" peak RSS {peak:.0f} MB"
     )
-    link = service.link.status()
     print(
-        f"  recorder: {service.recorder.stats()}; link: events {link['events_received']},"
+        f"  recorder: {service.recorder.stats()}; link: events {link['events_received']}"
+        f" (skipped at intake {link.get('events_skipped', 0)}),"
         f" dropped {link['events_dropped']}, read pauses {link['read_pauses']}"
     )
     if args.mode == "agi":
@@ -256,22 +310,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rate", type=float, default=100.0, help="calls per second")
-    parser.add_argument("--agents", type=int, default=2000)
-    parser.add_argument("--duration", type=float, default=300.0, help="seconds of arrivals")
-    parser.add_argument("--talk", type=float, nargs=2, default=(5.0, 15.0), metavar=("MIN", "MAX"))
+    parser.add_argument("--profile", choices=tuple(SHAPES), default="classic", help="traffic shape")
+    parser.add_argument("--rate", type=float, default=None, help="calls per second")
+    parser.add_argument("--agents", type=int, default=None)
+    parser.add_argument("--duration", type=float, default=None, help="seconds of arrivals")
+    parser.add_argument("--talk", type=float, nargs=2, default=None, metavar=("MIN", "MAX"))
     parser.add_argument("--drain", type=float, default=120.0, help="seconds to let calls finish")
     parser.add_argument("--mode", choices=("direct", "agi"), default="agi")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--dialplan-events",
         action="store_true",
-        help="also send VarSet/Newexten (as an Asterisk without the shipped eventfilter would)",
+        help="send every VarSet/Newexten unfiltered (as an Asterisk without the shipped eventfilter would)",
+    )
+    parser.add_argument(
+        "--dialplan",
+        choices=("traces", "project"),
+        default="traces",
+        help="the simulator's dialplan: the traces' recorder (agents with random ring/talk times) or the"
+        " project's dialplan/extensions.conf as in the real run (agent-sim: ring 1 s, talk 5 s)",
     )
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--log", default=None, help="service log file (default: a temporary file)")
     args = parser.parse_args()
-    setup_logging("WARNING")
+    shape = SHAPES[args.profile]
+    args.rate = shape.rate if args.rate is None else args.rate
+    args.agents = shape.agents if args.agents is None else args.agents
+    args.duration = shape.duration if args.duration is None else args.duration
+    args.talk = shape.talk if args.talk is None else tuple(args.talk)
     with tempfile.TemporaryDirectory() as tmp:
+        if shape.real_flow:
+            # INFO, as a production service logs; to a file, as journald would take it
+            setup_logging("INFO")
+            handler = logging.getLogger().handlers[0]
+            assert isinstance(handler, logging.StreamHandler)
+            handler.setStream(open(args.log or f"{tmp}/service.log", "w"))  # noqa: SIM115
+        else:
+            setup_logging("WARNING")
         url = args.database_url or f"sqlite+aiosqlite:///{tmp}/load.db"
         asyncio.run(drive(args, url, Path(tmp)))
 

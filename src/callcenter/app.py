@@ -33,7 +33,7 @@ from callcenter.notify.webhook import WebhookSender
 from callcenter.pbx.ami import AmiLink
 from callcenter.pbx.fastagi import AgiHandler, FastAgiConfig, FastAgiServer
 from callcenter.pbx.message import AmiMessage
-from callcenter.pbx.translate import Translator
+from callcenter.pbx.translate import IGNORED_EVENTS, Translator
 from callcenter.ports import AgiChannel, CallRouter
 from callcenter.services.accounts import Accounts
 from callcenter.services.acd import AcdService, build_acd_options
@@ -41,6 +41,7 @@ from callcenter.services.acd_config import load_acd_config_if_present
 from callcenter.services.cases import CaseService, flows_calendar
 from callcenter.services.console import ConsoleService, load_console_config
 from callcenter.services.crm import CrmService
+from callcenter.services.customer_lookup import CustomerLookup
 from callcenter.services.ivr import IvrService
 from callcenter.services.ivr_flows import FlowLibrary
 from callcenter.services.ivr_records import IvrSessionRecorder
@@ -49,6 +50,7 @@ from callcenter.services.kpi import KpiService
 from callcenter.services.kpi_config import load_kpi_config
 from callcenter.services.notify import Notifier, NotifyOptions, parse_urls
 from callcenter.services.outbox import OutboxService, Sender
+from callcenter.services.pbx_health import PbxHealth
 from callcenter.services.qa import QaService
 from callcenter.services.recordings import RecordingService
 from callcenter.services.records import CallRecorder
@@ -65,7 +67,8 @@ from callcenter.store.cases import SqlCaseStore
 from callcenter.store.console import SqlDispositionStore
 from callcenter.store.crm import SqlCrmStore, create_store
 from callcenter.store.crm_records import SqlCrmRecords
-from callcenter.store.ivr import SqlCustomerDirectory, SqlIvrSessionStore
+from callcenter.store.customer_lookup import SqlCustomerLookup
+from callcenter.store.ivr import SqlIvrSessionStore
 from callcenter.store.migrate import migrate
 from callcenter.store.outbox import SqlOutboxStore
 from callcenter.store.qa import SqlQaStore
@@ -117,7 +120,8 @@ class Service:
         self.tracker.on_change(self.recorder.notify)
         # after a restart: merge stored state into resumed calls, close calls that ended meanwhile
         self.resumer = CallResumer(self.tracker, self.store)
-        self.link = AmiLink(settings, self.on_pbx_item)
+        # events the translator ignores anyway are dropped by name before they are parsed
+        self.link = AmiLink(settings, self.on_pbx_item, skip_events=IGNORED_EVENTS)
         self.redis: Redis | None = connect_redis(settings.redis_url) if settings.redis_url else None
         self.accounts = Accounts(self.store)
         self.crm = CrmService(SqlCrmRecords(self.store.engine))  # customers, notes, tickets (issue #6)
@@ -135,9 +139,14 @@ class Service:
         )
         # agent console (issue #6): screen pop on the ACD's call.offered, call controls, dispositions
         self.dispositions = SqlDispositionStore(self.store.engine)
-        self.screenpop = ScreenPopService(self.crm, dispositions=self.dispositions)
+        # one customer lookup per call: the IVR's lookup node hands what it found to the pop's card
+        self.customer_lookup = CustomerLookup(SqlCustomerLookup(self.store.engine))
+        self.screenpop = ScreenPopService(
+            self.crm, dispositions=self.dispositions, lookup=self.customer_lookup
+        )
         # the console's holds: shared in Redis when configured, so any instance can resume or end them
         self.holds = hold_backend(self.redis, settings.acd_redis_prefix)
+        self.audit = SqlAuditLog(self.store.engine)  # supervisor actions and the console's failed holds
         self.console = ConsoleService(
             self.acd,
             self.screenpop,
@@ -147,13 +156,21 @@ class Service:
             agent_legs=self.agent_legs,
             call_legs=self.call_legs,
             bridge_peers=self.tracker.bridge_peers,
+            audit=self.audit,
         )
         self.tracker.on_leg_ended(self.console.on_leg_ended)
         self.screenpop.queue_rules = self.console.queue_rules
         # wallboard (issue #7): one KPI engine fed by finished calls and the ACD bus; supervisor actions
         self.kpi = KpiService(self.acd, store=self.store, transitions=self.acd_log)
         self.tracker.on_finished(self.kpi.on_call_finished)
-        self.audit = SqlAuditLog(self.store.engine)
+        # PBX health: the AMI Ping round trips, on the wallboard (alert when slow) and in /metrics
+        self.pbx_health = PbxHealth(
+            slow_ms=settings.pbx_slow_ping_ms,
+            slow_for=settings.pbx_slow_for,
+            history=settings.pbx_ping_history,
+        )
+        self.link.on_ping = self.pbx_health.record
+        self.kpi.pbx = self.pbx_health
         self.supervisor = SupervisorService(
             self.acd, pbx=self.link, audit=self.audit, channel_of=agent_channel_finder(self.tracker)
         )
@@ -203,7 +220,7 @@ class Service:
         self.ivr = IvrService(
             self.ivr_flows,
             router=router if router is not None else RequestTap(self.acd, self.screenpop.note_request),
-            directory=SqlCustomerDirectory(self.store),
+            directory=self.customer_lookup,
             callbacks=self.acd,  # the callback node files its request with the ACD
             on_session=self.ivr_recorder,
             cases=self.cases,  # the case_status node (self-service repair status)
@@ -324,6 +341,8 @@ class Service:
             "callcenter_ivr_flow_reloads_rejected_total": float(self.ivr_flows.rejected),
             **self.screenpop.metrics(),
             **self.kpi.metrics(),
+            **self.pbx_health.metrics(),
+            **self.acd.metrics(),  # routing counters and the reconciler's repairs
         }
 
     # --- lifecycle --------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import logging
 import sys
@@ -289,7 +290,23 @@ def _add_ivr_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "note when that file does not exist)",
     )
     p.add_argument("--no-acd", action="store_true", help="do not cross-check against the ACD configuration")
+    p.add_argument(
+        "--sounds",
+        metavar="DIR",
+        help="the PBX's sounds directory (e.g. /var/lib/asterisk/sounds): warn about every prompt the "
+        "flows, the catalogue or the service (queue-*, acd-callback-*, goodbye) need that has no file in "
+        "DIR/<lang>/",
+    )
     p.set_defaults(func=cmd_ivr_check)
+
+
+def service_prompts() -> list[tuple[str, str]]:
+    """The prompts the service itself plays (besides the flows'): the ACD's wait loop and callback offer,
+    the queue transfer's goodbye, the dialplan's failsafe."""
+    from callcenter.services.acd import AcdSounds
+
+    acd = [(getattr(AcdSounds(), f.name), f"the ACD ({f.name})") for f in dataclasses.fields(AcdSounds)]
+    return [*acd, ("goodbye", "a queue transfer nobody can take"), ("pls-hold-while-try", "[cc-failsafe]")]
 
 
 def cmd_ivr_check(args: argparse.Namespace) -> int:
@@ -314,7 +331,14 @@ def cmd_ivr_check(args: argparse.Namespace) -> int:
                 print(message if acd_path in message else f"ACD config {acd_path}: {message}")
                 print("1 problem(s)", file=sys.stderr)
                 return 1
-    report = check_flow_files(paths, default=args.default_flow, acd=acd, acd_source=acd_path or "")
+    report = check_flow_files(
+        paths,
+        default=args.default_flow,
+        acd=acd,
+        acd_source=acd_path or "",
+        sounds_dir=args.sounds,
+        service_prompts=service_prompts(),
+    )
     for note in pre_notes + report.notes:
         print(f"note: {note}")
     for problem in report.problems:

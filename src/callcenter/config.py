@@ -64,6 +64,11 @@ class Settings:
     ami_reconnect_min: float = 0.5
     ami_reconnect_max: float = 30.0
     ami_event_queue: int = 10_000
+    # PBX health (the AMI Ping round trip): a supervisor alert on the wallboard once every ping for
+    # ``pbx_slow_for`` seconds took ``pbx_slow_ping_ms`` or longer; ``pbx_ping_history`` seconds kept
+    pbx_slow_ping_ms: float = 250.0
+    pbx_slow_for: float = 30.0
+    pbx_ping_history: float = 300.0
     # stores
     database_url: str = "sqlite+aiosqlite:///var/callcenter.db"
     redis_url: str | None = None
@@ -212,9 +217,13 @@ def validate(s: Settings) -> None:
         "ami_reconnect_min",
         "ami_reconnect_max",
         "store_flush_interval",
+        "pbx_slow_ping_ms",
+        "pbx_ping_history",
     ):
         if getattr(s, name) <= 0:
             problems.append(f"{_env_name(name)}: must be greater than 0")
+    if s.pbx_slow_for < 0:
+        problems.append("CALLCENTER_PBX_SLOW_FOR: must be 0 or more seconds")
     if s.ami_reconnect_max < s.ami_reconnect_min:
         problems.append("CALLCENTER_AMI_RECONNECT_MAX: must be at least CALLCENTER_AMI_RECONNECT_MIN")
     if s.store_flush_size < 1:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from callcenter.domain.acd import (
     AgentConfig,
@@ -171,6 +171,17 @@ class AgiChannel(Protocol):
     async def verbose(self, message: str, level: int = 1) -> None: ...
 
 
+@runtime_checkable
+class IdleAgiChannel(AgiChannel, Protocol):
+    """An ``AgiChannel`` that can sit with no command outstanding and still notice the caller leave."""
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """With no command in flight, wait up to ``timeout`` seconds for Asterisk's asynchronous
+        ``HANGUP`` line or EOF: True when the caller is gone, False when the time ran out. DTMF pressed
+        meanwhile is lost (Asterisk's AGI reads and drops frames between commands). Cancelling is safe."""
+        ...
+
+
 class CallRouter(Protocol):
     """The ACD as the IVR sees it: hold this caller's AGI session until the call is answered by an agent,
     abandoned, turned into a callback, or sent elsewhere (overflow / no agents)."""
@@ -225,9 +236,10 @@ class AcdState(Protocol):
         """Add a caller (its ``seq`` assigned here: FIFO within a priority)."""
         ...
 
-    async def claim(self, queue: str, entry_id: str, now: float, rnd: float = 0.0) -> Claim:
+    async def claim(self, queue: str, entry_id: str, now: float, rnd: float = 0.0, owner: str = "") -> Claim:
         """One tick of a waiting caller: if it is this entry's turn and an eligible agent is available,
-        atomically reserve the agent (state ringing) and mark the entry offered."""
+        atomically reserve the agent (state ringing) and mark the entry offered (``claimed_by`` =
+        ``owner``, the claiming instance)."""
         ...
 
     async def requeue(self, entry_id: str) -> bool:
@@ -250,7 +262,32 @@ class AcdState(Protocol):
         """Callback requests waiting in every queue."""
         ...
 
+    async def entries(self) -> list[WaitingEntry]:
+        """Every entry, waiting or offered, calls and callbacks, in all queues (the reconciler)."""
+        ...
+
     async def counts(self, queue: str) -> QueueCounts: ...
+
+    # instances (each holds a lease while alive) and the state's own health
+    async def renew_lease(self, instance: str, ttl: float, now: float) -> None:
+        """Hold (or extend) ``instance``'s lease for ``ttl`` seconds and list the instance."""
+        ...
+
+    async def drop_lease(self, instance: str) -> None: ...
+
+    async def instances(self, now: float) -> dict[str, bool]:
+        """Every listed instance → whether its lease is alive."""
+        ...
+
+    async def forget_instance(self, instance: str) -> None:
+        """Stop listing an instance whose leftovers were released."""
+        ...
+
+    async def seeded(self) -> bool:
+        """Whether the configuration is stored (False: a shared state that came back empty)."""
+        ...
+
+    async def mark_seeded(self) -> None: ...
 
     # statistics
     async def add_handle_time(self, queue: str, seconds: float, keep: int = 20) -> None: ...

@@ -84,6 +84,9 @@ class FakeChannel:
         self.hangup_after = hangup_after
         self.vars: dict[str, str] = {}
         self.commands: list[str] = []
+        self.dead = False  # the PBX died (kill -9): the AGI socket reached EOF
+        self.idle_waits = 0
+        self.dropped_digits: list[str] = []
 
     @property
     def env(self) -> Mapping[str, str]:
@@ -98,7 +101,7 @@ class FakeChannel:
 
     @property
     def hung_up(self) -> bool:
-        return self.hangup_after is not None and self.elapsed() >= self.hangup_after
+        return self.dead or (self.hangup_after is not None and self.elapsed() >= self.hangup_after)
 
     async def sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -149,6 +152,21 @@ class FakeChannel:
             await asyncio.sleep(min(0.005, max(0.0, end - time.monotonic())))
         return AgiReply(200, "-1" if self.hung_up else "0")
 
+    async def wait_idle(self, timeout: float) -> bool:
+        """No command outstanding (``ports.IdleAgiChannel``): like Asterisk, DTMF pressed meanwhile is
+        dropped; a hang-up is noticed at once (the asynchronous HANGUP line)."""
+        self.idle_waits += 1
+        end = time.monotonic() + timeout
+        while True:
+            while self.digits and self.digits[0][0] <= self.elapsed():
+                self.dropped_digits.append(self.digits.pop(0)[1])
+            if self.hung_up:
+                return True
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(0.005, left))
+
     async def set_variable(self, name: str, value: str) -> None:
         self.vars[name] = value
 
@@ -159,6 +177,8 @@ class FakeChannel:
         self.commands.append(f"EXEC {application} {args}")
         if application == "Dial":
             status, result = await self.phones.dial(self, args)
+            if self.dead:
+                raise AgiHangup("EOF: the PBX is gone")
             self.vars["DIALSTATUS"] = status
             return AgiReply(200, str(result))
         return AgiReply(200, "0")

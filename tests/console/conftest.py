@@ -9,6 +9,7 @@ IVR → ACD → the agent's phone rings) on a real port, for the browser. Both u
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from callcenter.sim.config import AgentPhoneProfile, CustomerProfile, SimConfig
 from callcenter.sim.runner import Simulator
 from tests.browser.conftest import browser, page  # noqa: F401 - fixtures
 from tests.support.ami_server import FakeAmiServer
+from tests.support.sim_agents import AGENT_TECHS, AgentTech, agent_endpoint
 from tests.webapp.helpers import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,10 +37,11 @@ queues:
   support: {strategy: linear, max_wait: 300}
   sales: {strategy: linear, wrapup: 0}
 agents:
-  - {id: "1001", name: Agent 1001, endpoint: PJSIP/1001, queues: [support, sales]}
-  - {id: "1002", name: Agent 1002, endpoint: PJSIP/1002, queues: [support, sales]}
+  - {id: "1001", name: Agent 1001, endpoint: @1001, queues: [support, sales]}
+  - {id: "1002", name: Agent 1002, endpoint: @1002, queues: [support, sales]}
 pause_reasons: [break, lunch, missed_call]
 """
+
 
 CONSOLE_YAML = """
 dispositions:
@@ -78,10 +81,11 @@ nodes:
 """
 
 
-def write_config(tmp_path: Path) -> tuple[Path, Path]:
+def write_config(tmp_path: Path, agent_tech: AgentTech = "PJSIP") -> tuple[Path, Path]:
     conf = tmp_path / "config"
     conf.mkdir()
-    (conf / "acd.yaml").write_text(ACD_YAML, encoding="utf-8")
+    acd = re.sub(r"@(\d+)", lambda m: agent_endpoint(agent_tech, m.group(1)), ACD_YAML)
+    (conf / "acd.yaml").write_text(acd, encoding="utf-8")
     (conf / "console.yaml").write_text(CONSOLE_YAML, encoding="utf-8")
     flows = tmp_path / "flows"
     flows.mkdir()
@@ -98,8 +102,8 @@ async def add_users(service: Service) -> None:
     await accounts.create_user("quinn", PASSWORD, Role.QA, "Quinn QA")
 
 
-def service_settings(tmp_path: Path, base: Settings) -> Settings:
-    acd, flows = write_config(tmp_path)
+def service_settings(tmp_path: Path, base: Settings, agent_tech: AgentTech = "PJSIP") -> Settings:
+    acd, flows = write_config(tmp_path, agent_tech)
     return dataclasses.replace(
         base,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'console.db'}",
@@ -135,10 +139,18 @@ class SimEnv:
     service: Service
     sim: Simulator
     url: str
+    agent_tech: AgentTech = "PJSIP"
+
+
+@pytest.fixture(params=AGENT_TECHS)
+def agent_tech(request: pytest.FixtureRequest) -> AgentTech:
+    """Every end-to-end console test runs with both kinds of agent endpoint (pbx-traces fact 30)."""
+    tech: AgentTech = request.param
+    return tech
 
 
 @pytest.fixture
-async def sim_console(tmp_path: Path) -> AsyncIterator[SimEnv]:
+async def sim_console(tmp_path: Path, agent_tech: AgentTech) -> AsyncIterator[SimEnv]:
     sim = Simulator(
         SimConfig(
             ami_port=0,
@@ -146,7 +158,7 @@ async def sim_console(tmp_path: Path) -> AsyncIterator[SimEnv]:
             agi_port=1,  # replaced below, once the service's FastAGI server listens
             agents=2,
             first_agent=1001,
-            agent_tech="PJSIP",
+            agent_tech=agent_tech,
             speed=1.0,
             seed=5,
             dialplan_events=False,
@@ -171,7 +183,7 @@ async def sim_console(tmp_path: Path) -> AsyncIterator[SimEnv]:
         ami_secret=Secret(sim.cfg.ami_secret),
         ami_connect_timeout=1.0,
     )
-    service = Service(service_settings(tmp_path, base))
+    service = Service(service_settings(tmp_path, base, agent_tech))
     runner = web.AppRunner(service.web_app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -181,7 +193,7 @@ async def sim_console(tmp_path: Path) -> AsyncIterator[SimEnv]:
         sim.pbx.cfg = dataclasses.replace(sim.pbx.cfg, agi_port=service.fastagi.port)
         await service.link.wait_ready(5)
         await add_users(service)
-        yield SimEnv(service, sim, f"http://127.0.0.1:{runner.addresses[0][1]}")
+        yield SimEnv(service, sim, f"http://127.0.0.1:{runner.addresses[0][1]}", agent_tech)
     finally:
         await sim.stop()
         await runner.cleanup()

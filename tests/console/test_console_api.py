@@ -231,7 +231,9 @@ async def test_call_controls_act_on_the_agents_own_channel(console: ConsoleEnv) 
     resp = await client.post("/api/console/call/hold", json={"on": True}, headers=h)
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["held"] is True
-    assert sent[-2:] == [
+    # ...and the agent's channel must have survived it (a dual Redirect's reply proves nothing: fact 32)
+    assert sent[-1] == ("Getvar", {"Channel": "PJSIP/1001-00000002", "Variable": "CHANNEL(state)"})
+    assert sent[-3:-1] == [
         ("Setvar", {"Channel": "PJSIP/trunk-00000001", "Variable": "CC_HOLD", "Value": "1"}),
         (
             "Redirect",
@@ -336,3 +338,75 @@ async def test_a_failed_hold_redirect_clears_the_hold_mark(console: ConsoleEnv) 
     assert [a for a, _ in sent] == ["Setvar", "Redirect", "Setvar"]
     assert sent[-1][1] == {"Channel": "PJSIP/trunk-00000001", "Variable": "CC_HOLD", "Value": ""}
     assert await console.service.console.held("1001") is None
+
+
+async def test_refused_transfers_and_failed_holds_are_reported_to_the_agent(console: ConsoleEnv) -> None:
+    """``Transfer invalid`` (fact 33) and a hold the PBX did not complete come back as a 502 whose
+    message tells the agent where the call is; the console page shows ``error`` as it is."""
+    from callcenter.domain.calls import LegRecord, LegRole
+    from callcenter.domain.errors import AmiActionError
+
+    client = console.client
+    _, _, csrf = await agent_ws(console, "alice")
+    h = {"X-CSRF-Token": csrf}
+    legs = [
+        LegRecord(
+            "1700.1", "1700.1", "Local/8001@incoming-00000000;2", LegRole.INBOUND, 1.0, answered_at=1.0
+        ),
+        LegRecord(
+            "1700.2",
+            "1700.1",
+            "Local/1001@agents-00000001;1",
+            LegRole.AGENT,
+            2.0,
+            agent="1001",
+            answered_at=3.0,
+        ),
+        LegRecord(
+            "1700.3",
+            "1700.1",
+            "Local/1001@agents-00000001;2",
+            LegRole.AGENT,
+            2.5,
+            agent="1001",
+            answered_at=3.0,
+        ),
+    ]
+    console.service.console.agent_legs = lambda agent: [leg for leg in legs if leg.agent == agent]
+    console.service.console.call_legs = lambda call_id: legs
+    sent: list[tuple[str, dict[str, str]]] = []
+
+    async def fake_send(action: str, fields: Any = None, *, timeout: float | None = None) -> dict[str, str]:
+        sent.append((action, dict(fields or {})))
+        if action == "BlindTransfer":
+            raise AmiActionError("BlindTransfer", "Transfer invalid")
+        if action == "Redirect" and fields.get("ExtraChannel"):
+            raise AmiActionError("Redirect", "Secondary redirect failed")
+        return {"Response": "Success"}
+
+    console.service.link.send_action = fake_send  # type: ignore[method-assign]
+    resp = await client.post(
+        "/api/console/call/transfer", json={"kind": "agent", "target": "1002"}, headers=h
+    )
+    assert resp.status == 502
+    body = await resp.json()
+    assert "transfer was refused (Transfer invalid)" in body["error"] and "still yours" in body["error"]
+    assert sent[-1][1]["Channel"] == "Local/1001@agents-00000001;1"  # the bridged half, never ;2
+
+    resp = await client.post("/api/console/call/hold", json={"on": True}, headers=h)
+    assert resp.status == 502
+    assert "the hold did not work; your call is back with you" in (await resp.json())["error"]
+    assert sent[-1] == (
+        "Bridge",
+        {
+            "Channel1": "Local/8001@incoming-00000000;2",
+            "Channel2": "Local/1001@agents-00000001;1",
+            "Tone": "no",
+        },
+    )
+    state = await (await client.get("/api/console/state")).json()
+    assert state["state"]["held_by_console"] is False
+    entries = await console.service.audit.list_audit(actor="agent:1001")
+    assert [(e.action, e.ok, e.detail["outcome"]) for e in entries] == [
+        ("console.hold", False, "bridged_back")
+    ]

@@ -52,7 +52,7 @@ async def instances(tmp_path: Path) -> AsyncIterator[tuple[Instance, Instance]]:
             out = []
             for name in ("a", "b"):
                 pbx = await stack.enter_async_context(FakeAmiServer())
-                for action in ("Setvar", "Redirect", "Bridge", "Hangup"):
+                for action in ("Setvar", "Redirect", "Bridge", "Hangup", "Getvar"):
                     pbx.on_action(action, ok)
                 (tmp_path / name).mkdir()
                 base = pbx.settings(redis_url=REDIS_URL, acd_redis_prefix=prefix)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from callcenter.domain.acd import AgentState
-from callcenter.domain.calls import CallOutcome, CallRecord
+from callcenter.domain.calls import CallOutcome, CallRecord, LegRecord
 from callcenter.domain.customers import ValidationError
 from callcenter.sim.pbx import Channel
 from tests.console.conftest import SimEnv
@@ -65,9 +65,22 @@ async def answered_call(env: SimEnv, talk: float = 120.0) -> str:
     """A customer calls (menu 2 → support), agent 1001 answers; returns the call id (Linkedid)."""
     env.sim.place_call(number=CALLER, name="Hold Tester", script="2;4711#", patience=600.0, talk=talk)
     await until_state(env, "1001", AgentState.ON_CALL)
-    (leg,) = [leg for leg in env.service.agent_legs("1001") if leg.ended_at is None]
-    await until(lambda: bool(env.service.tracker.bridge_peers(leg.uniqueid)), "the agent to be bridged")
+    await until(lambda: bridged_agent_leg(env, "1001") is not None, "the agent to be bridged")
+    leg = bridged_agent_leg(env, "1001")
+    assert leg is not None
     return leg.call_id
+
+
+def bridged_agent_leg(env: SimEnv, agent: str) -> LegRecord | None:
+    """The agent's leg the tracker sees in a bridge (a Local agent's ``;1``, never its ``;2``)."""
+    tracker = env.service.tracker
+    bridged = [
+        leg
+        for leg in env.service.agent_legs(agent)
+        if leg.ended_at is None and tracker.bridge_peers(leg.uniqueid)
+    ]
+    assert len(bridged) <= 1, bridged
+    return bridged[0] if bridged else None
 
 
 async def test_hold_resume_hold_then_hang_up_from_the_console(sim_console: SimEnv) -> None:
@@ -137,7 +150,7 @@ async def test_blind_transfer_to_a_queue_reenters_the_acd(sim_console: SimEnv) -
     await until_state(env, "1001", AgentState.WRAPUP)  # 1001's part of the call is over
     await until_state(env, "1002", AgentState.ON_CALL)  # ...and the sales queue gave it to 1002
     legs = [leg for leg in env.service.agent_legs("1002") if leg.ended_at is None]
-    assert [leg.call_id for leg in legs] == [call_id]  # the same call (Linkedid)
+    assert legs and {leg.call_id for leg in legs} == {call_id}  # the same call (Linkedid)
     pop = env.service.screenpop.pop_for_call("1002", call_id)
     assert pop is not None and pop["call"]["queue"] == "sales"
     await env.service.console.hangup("1002")
@@ -181,3 +194,49 @@ async def test_a_queue_the_service_does_not_know_goes_to_the_failsafe(sim_consol
     await until(lambda: stats.failsafe >= 1, "the failsafe")
     call = await stored_call(env, call_id)
     assert [(t.kind, t.target) for t in call.transfers] == [("blind", "nosuchqueue@cc-queue")]
+
+
+async def test_blind_transfer_to_an_agent_then_hang_up_there(sim_console: SimEnv) -> None:
+    """Agent 1001 transfers to agent 1002 (``1002@transfer``): the BlindTransfer goes on 1001's bridged
+    half (a Local agent's ``;2`` would be ``Transfer invalid``, fact 33), 1002's phone takes the call, and
+    1002's console hangs up the half bridged to the customer."""
+    env = sim_console
+    console = env.service.console
+    await env.service.acd.login("1001")
+    call_id = await answered_call(env)
+    sent: list[dict[str, object]] = []
+    link = env.service.link
+    real = link.send_action
+
+    async def spy(action: str, fields: dict[str, object] | None = None, **kwargs: object) -> object:
+        if action == "BlindTransfer":
+            sent.append(dict(fields or {}))
+        return await real(action, fields, **kwargs)  # type: ignore[arg-type]
+
+    link.send_action = spy  # type: ignore[method-assign]
+    before = console.live_leg("1001")
+    result = await console.transfer("1001", "agent", "1002")
+    assert result == {"call_id": call_id, "context": "transfer", "exten": "1002"}
+    assert [f["Channel"] for f in sent] == [before.channel]
+    await until(lambda: bridged_agent_leg(env, "1002") is not None, "agent 1002 bridged to the customer")
+    leg = bridged_agent_leg(env, "1002")
+    assert leg is not None and leg.call_id == call_id
+    assert console.live_leg("1002") == leg
+    await console.hangup("1002")
+    call = await stored_call(env, call_id)
+    assert [(t.kind, t.target, t.from_agent) for t in call.transfers] == [("blind", "1002@transfer", "1001")]
+    assert call.outcome is CallOutcome.ANSWERED
+
+
+async def test_blind_transfer_to_a_number(sim_console: SimEnv) -> None:
+    env = sim_console
+    console = env.service.console
+    await env.service.acd.login("1001")
+    call_id = await answered_call(env, talk=4.0)  # the customer hangs up 4 s after being connected
+    result = await console.transfer("1001", "number", "555-1000")
+    assert result == {"call_id": call_id, "context": "outbound", "exten": "5551000"}
+    await until_state(env, "1001", AgentState.WRAPUP)  # 1001's part of the call is over
+    call = await stored_call(env, call_id)
+    assert [(t.kind, t.target, t.from_agent) for t in call.transfers] == [
+        ("blind", "5551000@outbound", "1001")
+    ]

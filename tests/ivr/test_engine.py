@@ -90,6 +90,10 @@ class FakeChannel:
         self.sent.append(f"EXEC {application} {args}")
         if application == "Dial":
             self.vars["DIALSTATUS"] = "NOANSWER"
+        if application == "MSet":  # as Asterisk: name=value pairs separated by commas
+            for pair in args.split(","):
+                name, _, value = pair.partition("=")
+                self.vars[name] = value
         return AgiReply(200, "0")
 
     async def verbose(self, message: str, level: int = 1) -> None:
@@ -262,3 +266,79 @@ async def test_runaway_flow_is_an_error() -> None:
     with pytest.raises(IvrFlowError, match="steps"):
         await service.handle(FakeChannel(["1"] * 600))  # type: ignore[arg-type]
     assert records[0].outcome is IvrOutcome.ERROR and "steps" in (records[0].error or "")
+
+
+# --- the queue node's channel variables: one round trip ---------------------------------------------
+
+MENU_TO_QUEUE = """\
+flow: main
+start: menu
+nodes:
+  menu:
+    type: menu
+    prompt: pick
+    options: {"2": q}
+    fallback: q
+  q:
+    type: queue
+    queue: sales
+    priority: 3
+    on_no_agents: bye
+  bye:
+    type: hangup
+"""
+
+
+async def test_queue_variables_go_in_one_mset() -> None:
+    channel = FakeChannel(["2"])
+    await run(flows(MENU_TO_QUEUE), channel)
+    assert "EXEC MSet CC_QUEUE=sales,CC_PRIORITY=3,IVR_CHOICE=2" in channel.sent
+    assert not [line for line in channel.sent if line.startswith("SET ")]
+    assert (channel.vars["CC_QUEUE"], channel.vars["CC_PRIORITY"], channel.vars["IVR_CHOICE"]) == (
+        "sales",
+        "3",
+        "2",
+    )
+
+
+class NoMSetChannel(FakeChannel):
+    """A PBX without the application: EXEC answers -2."""
+
+    async def exec(self, application: str, args: str = "") -> AgiReply:
+        if application == "MSet":
+            self.sent.append(f"EXEC {application} {args}")
+            return AgiReply(200, "-2")
+        return await super().exec(application, args)
+
+
+async def test_refused_mset_and_unsafe_values_fall_back_to_one_set_each() -> None:
+    channel = NoMSetChannel(["2"])
+    await run(flows(MENU_TO_QUEUE), channel)
+    assert [line for line in channel.sent if line.startswith("SET ")] == [
+        "SET CC_QUEUE=sales",
+        "SET CC_PRIORITY=3",
+        "SET IVR_CHOICE=2",
+    ]
+    exported = FakeChannel([])
+    await run(
+        flows(
+            """\
+            flow: main
+            start: s
+            nodes:
+              s:
+                type: set
+                vars: {A: "x,y", B: "2"}
+                export: true
+                next: bye
+              bye:
+                type: hangup
+            """
+        ),
+        exported,
+    )
+    # a comma would split MSet's argument: each variable on its own
+    assert [line for line in exported.sent if line.startswith(("SET ", "EXEC MSet"))] == [
+        "SET A=x,y",
+        "SET B=2",
+    ]

@@ -276,3 +276,41 @@ async def test_reload_keeps_the_last_good_version(tmp_path: Path) -> None:
     assert not (await library.load()).ok and library() is good
     (tmp_path / "main.yaml").write_text((FLOWS_DIR / "main.yaml").read_text())
     assert (await library.load()).ok and library() is not good
+
+
+def test_cli_check_warns_about_prompts_missing_from_the_sounds_directory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``ivr check --sounds DIR``: every prompt the flows, the catalogue and the service itself play must
+    have a file in ``DIR/<lang>/`` (any format, sub-directories kept); a missing one is a warning."""
+    from callcenter.cli import service_prompts
+
+    sounds = tmp_path / "sounds"
+    needed = {name for name, _ in service_prompts()}
+    assert {"acd-callback-offer", "acd-callback-confirm", "queue-youarenext", "queue-thereare"} <= needed
+    flows_used = {"cc-welcome", "cc-main-menu"}
+    catalogue = set()
+    for line in (FLOWS_DIR / "sounds.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith(("#", "[")):
+            catalogue.update(line.split())
+    for lang in ("en", "fr"):
+        (sounds / lang).mkdir(parents=True)
+        for name in (needed | catalogue | flows_used) - {"acd-callback-offer"}:
+            (sounds / lang / f"{name}.wav").write_bytes(b"RIFF")
+    (sounds / "fr" / "acd-callback-offer.gsm").write_bytes(b"gsm")  # any format counts
+    assert main(["ivr", "check", str(FLOWS_DIR), "--no-acd", "--sounds", str(sounds)]) == 0
+    out = capsys.readouterr().out
+    warnings = [line for line in out.splitlines() if ": warning: " in line]
+    en = sounds / "en"
+    assert warnings == [
+        f"{sounds}:0: warning: the ACD (callback_offer): prompt 'acd-callback-offer' not found in {en}"
+    ]
+    assert "1 warning(s)" in out
+
+    (sounds / "en" / "cc-welcome.wav").unlink()
+    assert main(["ivr", "check", str(FLOWS_DIR), "--no-acd", "--sounds", str(sounds)]) == 0
+    out = capsys.readouterr().out
+    assert "main.yaml:" in out and "prompt 'cc-welcome' not found in" in out
+
+    assert main(["ivr", "check", str(FLOWS_DIR), "--no-acd", "--sounds", str(tmp_path / "nope")]) == 1
+    assert "sounds directory does not exist" in capsys.readouterr().out

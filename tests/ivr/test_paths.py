@@ -8,7 +8,8 @@ import asyncio
 import pytest
 
 from callcenter.domain.ivr import IvrOutcome
-from callcenter.domain.queueing import RouteOutcome, RouteResult
+from callcenter.domain.queueing import QueueRequest, RouteOutcome, RouteResult
+from callcenter.ports import AgiChannel
 from tests.ivr.harness import (
     CHRISTMAS,
     EARLY,
@@ -320,3 +321,26 @@ async def test_hang_up_while_queued_with_acd_in_every_queue() -> None:
             assert rec.route_outcome == RouteOutcome.ABANDONED
     finally:
         await stop_harness(h)
+
+
+async def test_queue_variables_reach_the_pbx_channel_in_one_round_trip(ivr_acd: Harness) -> None:
+    router = ivr_acd.router
+    assert router is not None and ivr_acd.sim.pbx is not None
+    pbx = ivr_acd.sim.pbx
+    seen: dict[str, str | None] = {}
+    commands: list[int] = []
+    original = router.route
+
+    async def route(channel: AgiChannel, request: QueueRequest) -> RouteResult:
+        chan = next(c for c in pbx.channels.values() if c.uniqueid == request.uniqueid)
+        seen.update({k: chan.vars.get(k) for k in ("CC_QUEUE", "CC_PRIORITY", "IVR_CHOICE")})
+        commands.append(ivr_acd.server.stats.commands)
+        return await original(channel, request)
+
+    router.route = route  # type: ignore[method-assign]
+    before = ivr_acd.server.stats.commands
+    await ivr_acd.call("1;3;1234567")
+    # the simulated Asterisk set the three from one EXEC MSet (VarSet each, as SET VARIABLE would)
+    assert seen == {"CC_QUEUE": "rma", "CC_PRIORITY": "2", "IVR_CHOICE": "3"}
+    # linkedid, greeting, language, CHANNEL(language), menu, order number, prompt-less queue: MSet
+    assert commands[0] - before == 7

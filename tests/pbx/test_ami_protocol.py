@@ -358,3 +358,94 @@ async def test_every_trace_connection_parses_exactly(path: Path, conn: str) -> N
     for i in range(0, len(stream), 97):
         proto2.data_received(stream[i : i + 97])
     assert [e.pairs for e in events2] == [e.pairs for e in events]
+
+
+# --- header-first intake: ignored events dropped from their first line -------------------------------
+
+
+def _skipping_proto(events: list[AmiMessage]) -> AmiProtocol:
+    proto = AmiProtocol(
+        events.append, label="test", skip_events=("DeviceStateChange", "CoreShowChannelsComplete")
+    )
+    transport = FakeTransport()
+    transport.proto = proto
+    proto.connection_made(transport)
+    return proto
+
+
+async def test_skipped_events_are_counted_never_delivered_and_the_rest_parse_as_before() -> None:
+    events: list[AmiMessage] = []
+    proto = _skipping_proto(events)
+    proto.data_received(
+        BANNER + b"Event: DeviceStateChange\r\nDevice: PJSIP/1001\r\nState: INUSE\r\n\r\n"
+        b"Event: Newchannel\r\nUniqueid: 1.1\r\n\r\n"
+        b"Event: DeviceStateChangeX\r\nDevice: x\r\n\r\n"  # only the exact name is skipped
+        b"Event: DeviceStateChange\r\n\r\n"
+        b"Event: DeviceStateChange"
+    )
+    proto.data_received(b"\r\n\r\n")  # a one-line frame split from its end
+    assert [e.event for e in events] == ["Newchannel", "DeviceStateChangeX"]
+    assert proto.skipped_events == 3
+    assert proto.frames == 5
+
+
+async def test_nothing_is_skipped_while_an_action_is_pending_so_lists_complete() -> None:
+    events: list[AmiMessage] = []
+    proto = _skipping_proto(events)
+    proto.data_received(BANNER)
+    p = proto.send_action("CoreShowChannels", [], "cc-1")
+    proto.data_received(
+        b"Response: Success\r\nActionID: cc-1\r\nEventList: start\r\n\r\n"
+        b"Event: DeviceStateChange\r\nDevice: PJSIP/1001\r\n\r\n"
+        b"Event: CoreShowChannel\r\nActionID: cc-1\r\nUniqueid: 1.1\r\n\r\n"
+        b"Event: CoreShowChannelsComplete\r\nActionID: cc-1\r\nEventList: Complete\r\n\r\n"
+    )
+    done = await asyncio.wait_for(p.future, 1)
+    assert [i["Uniqueid"] for i in done.items] == ["1.1"]
+    assert done.complete is not None
+    # delivered while the list was pending: the owner's translator ignores it as before
+    assert [e.event for e in events] == ["DeviceStateChange"]
+    assert proto.skipped_events == 0
+    proto.data_received(b"Event: DeviceStateChange\r\nDevice: PJSIP/1001\r\n\r\n")
+    assert proto.skipped_events == 1
+
+
+@pytest.mark.parametrize(("path", "conn"), _conn_params(), ids=lambda v: v.name if isinstance(v, Path) else v)
+async def test_trace_with_skipping_delivers_the_same_events_minus_the_skipped(path: Path, conn: str) -> None:
+    from callcenter.pbx.translate import IGNORED_EVENTS
+
+    chunks = rx_chunks(path, conn)
+    proto, _, plain = make_proto()
+    for chunk in chunks:
+        proto.data_received(chunk)
+    kept: list[AmiMessage] = []
+    skipping = AmiProtocol(kept.append, label="test", skip_events=IGNORED_EVENTS)
+    transport = FakeTransport()
+    transport.proto = skipping
+    skipping.connection_made(transport)
+    for chunk in chunks:
+        skipping.data_received(chunk)
+    expected = [e.pairs for e in plain if e.event not in IGNORED_EVENTS]
+    assert [e.pairs for e in kept] == expected
+    assert skipping.skipped_events == len(plain) - len(expected)
+
+
+def test_parsed_message_index_and_pairs_agree_with_the_pairs_constructor() -> None:
+    from callcenter.pbx.message import parse_message
+
+    text = (
+        "Event: Newchannel\r\nChanVariable: CC_CALLID=1\r\nUniqueID: 1.1\r\nchanvariable: IVR_CHOICE=2\r\n"
+        "Uniqueid: 9.9\r\nOutput:\r\nno colon here\r\nKey: a: b\r\nEmpty: \r\nCHANVARIABLE: X=\r\n"
+    )
+    parsed = parse_message(text)
+    built = AmiMessage(parsed.pairs)
+    assert parsed.pairs[:3] == (("Event", "Newchannel"), ("ChanVariable", "CC_CALLID=1"), ("UniqueID", "1.1"))
+    for key in ("chanVariable", "uniqueid", "Output", "", "key", "empty", "missing", "Event"):
+        assert parsed.get_all(key) == built.get_all(key), key
+        assert parsed.get(key) == built.get(key), key
+    assert parsed.get_all("ChanVariable") == ["CC_CALLID=1", "IVR_CHOICE=2", "X="]
+    assert parsed["UNIQUEID"] == "1.1" and parsed["key"] == "a: b" and parsed[""] == "no colon here"
+    assert parsed.as_dict() == built.as_dict()
+    got = parsed.get_all("ChanVariable")
+    got.append("mutated")
+    assert parsed.get_all("ChanVariable") == ["CC_CALLID=1", "IVR_CHOICE=2", "X="]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 
 from callcenter.domain.acd import (
     AgentConfig,
@@ -320,3 +321,46 @@ async def test_concurrent_claims_never_double_book(acd_state: AcdState) -> None:
     for agent in offered.values():
         counts[agent] += 1
     assert max(counts.values()) - min(counts.values()) <= 1
+
+
+async def test_entries_record_their_owner_and_claiming_instance(acd_state: AcdState) -> None:
+    await setup(acd_state, 1)
+    await enqueue(acd_state, "c1", owner="inst-a")
+    await enqueue(acd_state, "c2", owner="inst-b")
+    await enqueue(acd_state, "cb", kind=EntryKind.CALLBACK)
+    claim = await acd_state.claim("q", "c1", T0 + 1, 0.0, "inst-a")
+    assert claim.status is EntryStatus.OFFERED
+    by_id = {e.id: e for e in await acd_state.entries()}
+    assert set(by_id) == {"c1", "c2", "cb"}  # waiting and offered, calls and callbacks
+    assert (by_id["c1"].owner, by_id["c1"].claimed_by, by_id["c1"].status) == (
+        "inst-a",
+        "inst-a",
+        EntryStatus.OFFERED,
+    )
+    assert (by_id["c2"].owner, by_id["c2"].claimed_by) == ("inst-b", "")
+    assert await acd_state.requeue("c1")
+    entry = await acd_state.get_entry("c1")
+    assert entry is not None and entry.claimed_by == "" and entry.owner == "inst-a"
+    await acd_state.remove("c2")
+    await acd_state.delete_queue("q")
+    assert await acd_state.entries() == []
+
+
+async def test_instance_leases_expire_and_the_seed_marker(acd_state: AcdState) -> None:
+    assert not await acd_state.seeded()
+    await acd_state.mark_seeded()
+    assert await acd_state.seeded()
+    now = time.time()
+    await acd_state.renew_lease("a", 0.2, now)
+    await acd_state.renew_lease("b", 30.0, now)
+    assert await acd_state.instances(now) == {"a": True, "b": True}
+    deadline = time.monotonic() + 5
+    while (await acd_state.instances(time.time()))["a"]:
+        assert time.monotonic() < deadline, "lease a never expired"
+        await asyncio.sleep(0.02)
+    assert await acd_state.instances(time.time()) == {"a": False, "b": True}
+    await acd_state.forget_instance("a")
+    await acd_state.drop_lease("b")
+    assert await acd_state.instances(time.time()) == {"b": False}
+    await acd_state.renew_lease("b", 30.0, time.time())  # an instance that comes back is alive again
+    assert await acd_state.instances(time.time()) == {"b": True}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from callcenter.webapp import create_web_app
 from callcenter.webapp.ratelimit import LoginRateLimiter
 from tests.webapp.fakes import FakeCrmStore
 from tests.webapp.helpers import PASSWORD, SECRET, T0
+from tests.webapp.live_server import LiveService
 
 FAST_ARGON2: dict[str, int] = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
 
@@ -122,3 +123,10 @@ def app(
 async def client(app: web.Application, users: dict[str, User]) -> AsyncIterator[TestClient[Any, Any]]:
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
+    """The whole service (SQLite, in-process state, the fake PBX) on a loopback port, one token per role."""
+    with LiveService(tmp_path_factory.mktemp("live")) as live:
+        yield live

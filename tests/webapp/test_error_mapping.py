@@ -22,6 +22,7 @@ from callcenter.domain.errors import (
     AuthError,
     CallcenterError,
     ConfigError,
+    InvalidValue,
     NotFound,
     PbxError,
     PbxUnavailable,
@@ -30,7 +31,7 @@ from callcenter.domain.errors import (
     StoreError,
     StoreUnavailable,
 )
-from callcenter.services.console import DispositionRequired, NoCall
+from callcenter.services.console import DispositionRequired, HoldFailed, NoCall, TransferFailed
 from callcenter.services.crm_import import ImportRejected
 from callcenter.services.ivr import IvrFlowError
 from callcenter.services.recordings import RecordingAccessDenied
@@ -86,12 +87,30 @@ CASES: dict[str, tuple[Callable[[], BaseException], int, dict[str, object] | Non
         409,
         {"error": "already exists: a unique key (name, number, token) is taken"},
     ),
+    "invalid_value": (  # the database refused a value: bad input, never an outage; SQL not shown
+        lambda: InvalidValue('get_customer: invalid byte sequence for encoding "UTF8": 0x00'),
+        400,
+        {"error": "a value is out of range or cannot be stored (too large, NUL character)"},
+    ),
     "acd": (lambda: AcdError("unknown strategy"), 400, {"error": "unknown strategy"}),
     "config": (lambda: ConfigError("queue.timeout must be > 0"), 400, {"error": "queue.timeout must be > 0"}),
     "ami-action": (
         lambda: AmiActionError("Redirect", "Channel not found"),
         502,
         {"error": "the PBX refused the action: Channel not found"},
+    ),
+    "transfer-failed": (
+        lambda: TransferFailed("Transfer invalid"),
+        502,
+        {
+            "error": "the PBX refused the action: the transfer was refused (Transfer invalid); "
+            "the call is still yours"
+        },
+    ),
+    "hold-failed": (
+        lambda: HoldFailed("bridged_back", "Secondary redirect failed"),
+        502,
+        {"error": "the PBX refused the action: the hold did not work; your call is back with you"},
     ),
     "pbx-unavailable": (lambda: PbxUnavailable("down"), 503, None),
     "ami-timeout": (lambda: AmiActionTimeout("Ping"), 503, None),

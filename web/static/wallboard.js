@@ -14,6 +14,7 @@ const model = {
   dayStart: 0,
   interval: 900,
   lastUpdate: null, // the last message (tests read it)
+  pbx: null, // PBX health: last Ping round trip, 5-minute history, alert (server: services/pbx_health)
 };
 window.wallboard = model;
 
@@ -188,7 +189,43 @@ function renderChart() {
   $("wb-chart-title").textContent = name === "*" ? "(whole center)" : `(${name})`;
 }
 
+// --- PBX health: the Ping round trip, its recent history (sparkline) and the "PBX slow" alert -----
+function renderPbx() {
+  const h = model.pbx;
+  const box = $("wb-pbx");
+  if (!h) {
+    box.hidden = true;
+    return;
+  }
+  box.hidden = false;
+  const ping = $("wb-pbx-ping");
+  ping.textContent = h.ping_ms === null ? "—" : `${h.ping_ms < 10 ? h.ping_ms.toFixed(1) : Math.round(h.ping_ms)} ms`;
+  ping.title = h.ping_ms === null ? "no Ping answered yet" : `last Ping round trip at ${new Date(h.at * 1000).toLocaleTimeString()}`;
+  const minutes = Math.round(h.history_seconds / 60);
+  $("wb-pbx-note").textContent = h.max_ms === null
+    ? `threshold ${h.threshold_ms} ms`
+    : `max ${Math.round(h.max_ms)} ms in ${minutes} min · threshold ${h.threshold_ms} ms for ${h.slow_for} s`;
+  const flags = h.alert ? ["pbx_slow"] : [];
+  checkAlerts("pbx", flags);
+  box.classList.toggle("alert", Boolean(h.alert));
+  $("wb-pbx-alert").textContent = h.alert ? h.alert.message : "";
+  // sparkline: the history on a fixed time axis (now - history .. now), y up to max(threshold, max) ms
+  const W = 240, H = 40;
+  const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": "Ping history" });
+  const end = serverNow(), start = end - h.history_seconds;
+  const top = Math.max(h.threshold_ms * 1.2, h.max_ms || 0, 1);
+  const y = (ms) => (H - 2 - (Math.min(ms, top) / top) * (H - 4)).toFixed(1);
+  const ty = y(h.threshold_ms);
+  s.append(svg("line", { class: "pbx-threshold", x1: 0, x2: W, y1: ty, y2: ty }));
+  const points = h.history.map(([at, ms]) => `${(((at - start) / (end - start)) * W).toFixed(1)},${y(ms)}`);
+  if (points.length) s.append(svg("polyline", { class: "pbx-line", points: points.join(" ") }));
+  $("wb-pbx-chart").replaceChildren(s);
+}
+
 // --- staffing ------------------------------------------------------------------------------------
+// no figure (null: the queue would grow without bound) is shown as a dash with an explanation, never ∞
+const UNSTABLE = "no finite wait: with this many agents the queue grows without bound";
+const asaText = (v) => (v === null || v === undefined ? "—" : secs(v));
 function renderStaffing() {
   const body = $("wb-staffing").tBodies[0];
   const rows = [];
@@ -200,9 +237,14 @@ function renderStaffing() {
       [name, ""], [st.rate_per_hour.toFixed(0), "num"], [st.next_rate_per_hour.toFixed(0), "num"], [secs(st.aht), "num"],
       [st.traffic_erlangs.toFixed(2), "num"], [String(st.needed_now), "num"], [String(st.needed_next), "num"],
       [String(st.staffed), "num"], [pct(st.sl_staffed), "num"], [pct(st.sl_minus_one), "num"], [pct(st.sl_plus_one), "num"],
-      [`${st.asa_minus_one === null ? "∞" : secs(st.asa_minus_one)} / ${st.asa_plus_one === null ? "∞" : secs(st.asa_plus_one)}`, "num"],
+      [`${asaText(st.asa_minus_one)} / ${asaText(st.asa_plus_one)}`, "num",
+        st.asa_minus_one === null || st.asa_plus_one === null ? UNSTABLE : ""],
     ];
-    for (const [text, cls] of cells) tr.append(el("td", cls ? { class: cls } : {}, text));
+    for (const [text, cls, title] of cells) {
+      const attrs = cls ? { class: cls } : {};
+      if (title) attrs.title = title;
+      tr.append(el("td", attrs, text));
+    }
     if (st.staffed < st.needed_now) tr.classList.add("understaffed");
     rows.push(tr);
   }
@@ -315,6 +357,10 @@ function apply(msg) {
     const current = chartSel.value || "*";
     chartSel.replaceChildren(...names.map((n) => el("option", { value: n }, n === "*" ? "Whole center" : n)));
     chartSel.value = names.includes(current) ? current : "*";
+  }
+  if (msg.pbx !== undefined) {
+    model.pbx = msg.pbx;
+    renderPbx();
   }
   renderChart();
   renderStaffing();

@@ -196,6 +196,8 @@ class WaitingEntry:
     seq: int = 0  # assigned by the state on enqueue (FIFO within a priority)
     status: EntryStatus = EntryStatus.WAITING
     agent: str = ""  # while offered
+    owner: str = ""  # the instance whose FastAGI session holds the caller ("" = none: a callback request)
+    claimed_by: str = ""  # the instance that reserved ``agent`` for this entry (while offered)
 
 
 @dataclass(frozen=True, slots=True)

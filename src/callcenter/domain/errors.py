@@ -14,7 +14,9 @@ services and the web layer never see panoramisk, SQLAlchemy or redis exceptions.
     ├── AgiError               a FastAGI session failed (caller hung up, bad reply, timeout)
     │   └── AgiHangup          the caller is gone (HANGUP line, EOF or 511)
     ├── StoreError             the database failed or is unreachable
-    │   └── StoreUnavailable
+    │   ├── StoreUnavailable
+    │   ├── DuplicateError     a unique key is taken
+    │   └── InvalidValue       the database refused a value (out of range, NUL in text): bad input
     ├── StateError             the shared live state (Redis) failed
     ├── AuthError              login failed or missing
     │   └── PermissionDenied   authenticated but not allowed
@@ -80,6 +82,12 @@ class StoreUnavailable(StoreError):
 class DuplicateError(StoreError, ValueError):
     """A unique key is taken (username, token, phone number). Also a ``ValueError`` so services can
     catch it as bad input."""
+
+
+class InvalidValue(StoreError, ValueError):
+    """The database refused a value it cannot store or compare (an integer past its column's range, a
+    NUL character in text). The request's fault, not an outage: the web layer answers 400. The web
+    layer's own checks (``webapp/params.py``, ``domain/bounds.py``) should stop such values first."""
 
 
 class StateError(CallcenterError):

@@ -8,6 +8,11 @@ from typing import Any
 
 from callcenter.domain.errors import StateError
 
+#: Set by the console on a customer it sends back into a queue after a failed hold; the ``queue``
+#: FastAGI script (``[cc-queue]``) reads it, clears it, and enqueues the call with that priority.
+REQUEUE_PRIORITY_VARIABLE = "CC_QUEUE_PRIORITY"
+MAX_REQUEUE_PRIORITY = 1000
+
 
 @dataclass(frozen=True, slots=True)
 class HeldCall:
@@ -21,6 +26,9 @@ class HeldCall:
     agent_channel: str
     agent_uniqueid: str
     since: float
+    #: False while the hold redirect is being verified: the hang-up watch then leaves the other side
+    #: alone (the console rolls the hold back itself, ``services/console_hold``)
+    confirmed: bool = True
 
     def other_channel(self, uniqueid: str) -> str | None:
         """The channel of the other side than the leg ``uniqueid`` (None: not a leg of this hold)."""
@@ -40,6 +48,7 @@ def held_to_mapping(held: HeldCall) -> dict[str, Any]:
         "agent_channel": held.agent_channel,
         "agent_uniqueid": held.agent_uniqueid,
         "since": held.since,
+        "confirmed": held.confirmed,
     }
 
 
@@ -53,6 +62,7 @@ def held_from_mapping(raw: Mapping[str, Any]) -> HeldCall:
             agent_channel=str(raw["agent_channel"]),
             agent_uniqueid=str(raw["agent_uniqueid"]),
             since=float(raw["since"]),
+            confirmed=bool(raw.get("confirmed", True)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StateError(f"malformed hold record: {exc}") from exc

@@ -85,6 +85,11 @@ def _local_midnight(day: date, tzinfo: ZoneInfo) -> float:
     return datetime(day.year, day.month, day.day, tzinfo=tzinfo).timestamp()
 
 
+#: The days a report can be about (``domain.bounds``: 1970 to 3000).
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+
+
 def period(kind: str, day: str | date, tz: str = "UTC") -> Period:
     """The period of ``kind`` (day, week, month) containing ``day`` (``YYYY-MM-DD``), in timezone ``tz``:
     from local midnight of its first day to local midnight after its last day (23 or 25 hours on DST
@@ -98,6 +103,8 @@ def period(kind: str, day: str | date, tz: str = "UTC") -> Period:
             day = date.fromisoformat(day)
         except ValueError as exc:
             raise ValidationError("date must be YYYY-MM-DD") from exc
+    if not FIRST_DAY <= day <= LAST_DAY:  # the period, and its intervals, must be times datetime can hold
+        raise ValidationError(f"date must be between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}")
     tzinfo = zone(tz)
     if k is PeriodKind.DAY:
         first, after = day, day + timedelta(days=1)

@@ -23,11 +23,11 @@ for any ticket with a due date.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
+from callcenter.domain import bounds
 from callcenter.domain.customers import MAX_NOTE, ValidationError
 from callcenter.domain.errors import CallcenterError
 
@@ -290,9 +290,7 @@ def clean_call_id(raw: str) -> str | None:
 
 
 def clean_epoch(value: float) -> float:
-    if not math.isfinite(value) or value < 0:
-        raise ValueError("must be a time after 1970")
-    return float(value)
+    return bounds.check_epoch(value)
 
 
 def parse_enum(kind: type[E], raw: str, what: str) -> E:

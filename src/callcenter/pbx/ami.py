@@ -33,7 +33,9 @@ defects listed in DESIGN.md "Stack notes". :class:`AmiLink` owns that part inste
 
 Handler contract: ``handler(item)`` is called from the single consumer task, in order, with every AMI
 *event* (``AmiMessage``; never a response to our own actions, never an item of a list action other than
-the resync ones) and with ``LinkUp`` / ``LinkDown`` / ``ResyncComplete``. It must be quick and synchronous.
+the resync ones, never an event named in ``skip_events``: those are dropped from their first line by the
+protocol, before any parsing, and counted in ``status()["events_skipped"]``) and with ``LinkUp`` /
+``LinkDown`` / ``ResyncComplete``. It must be quick and synchronous.
 
 ``send_action`` returns the response in the normal form of :meth:`AmiMessage.as_dict` (repeated keys as
 lists). For a list action (the response carries ``EventList: start``) it waits for the ``…Complete`` event
@@ -53,7 +55,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from callcenter.config import Settings
@@ -83,9 +85,17 @@ _YIELD_EVERY = 256  # consumer yields to the loop this often when the queue is b
 class AmiLink:
     """A hardened AMI session; satisfies :class:`callcenter.ports.PbxControl`."""
 
-    def __init__(self, settings: Settings, handler: Handler, *, observe_queues: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        handler: Handler,
+        *,
+        observe_queues: bool = False,
+        skip_events: Collection[str] = (),
+    ) -> None:
         self._s = settings
         self._handler = handler
+        self._skip_events = frozenset(skip_events)
         self.observe_queues = observe_queues
         self._queue: asyncio.Queue[Item] | None = None
         self._deferred: deque[Item] = deque()  # link events waiting for room in a full queue
@@ -99,6 +109,8 @@ class AmiLink:
         self._resync_wanted: asyncio.Event | None = None
         # counters / health
         self.last_ping_rtt: float | None = None
+        #: called with each measured Ping round trip (seconds): the PBX health history (services/pbx_health)
+        self.on_ping: Callable[[float], None] | None = None
         self.last_error: str | None = None
         self.protocol_version: str | None = None
         self.logins = 0
@@ -110,6 +122,7 @@ class AmiLink:
         self.handler_errors = 0
         self.resyncs = 0
         self._malformed_before = 0  # malformed frames of closed connections
+        self._skipped_before = 0  # events skipped at intake by closed connections
         self._overflowing = False
         self._overflow_epoch = 0
         # backpressure: pause reading at half the queue, resume at a quarter
@@ -216,6 +229,12 @@ class AmiLink:
         proto = self._proto
         return self._malformed_before + (proto.malformed_frames if proto is not None else 0)
 
+    @property
+    def events_skipped(self) -> int:
+        """Events dropped at intake, from their name alone (``skip_events``): never parsed or queued."""
+        proto = self._proto
+        return self._skipped_before + (proto.skipped_events if proto is not None else 0)
+
     def status(self) -> dict[str, Any]:
         """Health for ``/healthz`` and ``/metrics``; ``last_ping_rtt`` (seconds) is the PBX health."""
         return {
@@ -227,7 +246,8 @@ class AmiLink:
             "logins": self.logins,
             "reconnects": self.reconnects,
             "connect_attempts": self.connect_attempts,
-            "events_received": self.events_received,
+            "events_received": self.events_received + self.events_skipped,
+            "events_skipped": self.events_skipped,
             "events_dropped": self.events_dropped,
             "queue_size": self._queue.qsize() if self._queue is not None else 0,
             "malformed_frames": self.malformed_frames,
@@ -353,6 +373,8 @@ class AmiLink:
         await self._request(proto, "Ping", (), limit)
         rtt = loop.time() - t0
         self.last_ping_rtt = rtt
+        if self.on_ping is not None:
+            self.on_ping(rtt)
         return rtt
 
     # --- internals: the queue -------------------------------------------------------------------
@@ -494,6 +516,7 @@ class AmiLink:
                     failures = 0
                     reason = await self._session(proto)
                     self._malformed_before += proto.malformed_frames
+                    self._skipped_before += proto.skipped_events
                     self.last_error = f"connection lost: {reason}"
                     log.warning("ami: connection to %s lost: %s", self._where, reason)
                     self._set_state("down")
@@ -514,6 +537,7 @@ class AmiLink:
 
     async def _drop(self, proto: AmiProtocol, reason: str) -> None:
         self._malformed_before += proto.malformed_frames
+        self._skipped_before += proto.skipped_events
         if self._proto is proto:
             self._proto = None
         proto.close(reason)
@@ -527,7 +551,9 @@ class AmiLink:
         proto: AmiProtocol | None = None
 
         def factory() -> AmiProtocol:
-            return AmiProtocol(self._on_event, label=f"ami#{self.connect_attempts}")
+            return AmiProtocol(
+                self._on_event, label=f"ami#{self.connect_attempts}", skip_events=self._skip_events
+            )
 
         try:
             async with asyncio.timeout(timeout):

@@ -212,13 +212,16 @@ class AgiSession:
         if "\n" in line or "\r" in line:
             raise ValueError("an AGI command is one line")
         self.commands += 1
+        self._stats.commands += 1
         if self._replied_at:  # the turnaround this service added: previous reply read -> this command
             self._stats.observe(time.perf_counter() - self._replied_at)
-        self._writer.write(line.encode("utf-8", "replace") + b"\n")
+        writer = self._writer
+        writer.write(line.encode("utf-8", "replace") + b"\n")
         self._in_flight = True
         try:
             async with asyncio.timeout(timeout if timeout is not None else self._cfg.command_timeout):
-                await self._writer.drain()
+                if writer.transport.get_write_buffer_size():  # the line did not go out at once
+                    await writer.drain()
                 reply = await self._read_reply()
             self._in_flight = False
             self._replied_at = time.perf_counter()
@@ -262,6 +265,31 @@ class AgiSession:
             self._broken = True
             raise AgiError("over-long line from Asterisk") from None
         return raw.decode("utf-8", "replace").rstrip("\r\n")
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """``ports.IdleAgiChannel``: no command outstanding; True once the caller is gone (the
+        asynchronous ``HANGUP`` line or EOF, fact 24), False after ``timeout``. Cancel-safe: a line not
+        complete stays in the reader's buffer. The idle time is not counted as the service's turnaround."""
+        if self._hung_up or self._eof or self._broken:
+            return True
+        if self._in_flight:
+            raise AgiError("wait_idle with a command in flight")
+        try:
+            async with asyncio.timeout(max(0.0, timeout)):
+                while True:
+                    line = await self._readline()
+                    if line == "HANGUP":
+                        self._hung_up = True
+                        return True
+                    if line:
+                        self._broken = True
+                        raise AgiError(f"unexpected line from Asterisk between commands: {line[:40]!r}")
+        except TimeoutError:
+            return False
+        except AgiHangup:
+            return True
+        finally:
+            self._replied_at = 0.0
 
     def _check(self, reply: AgiReply, what: str) -> AgiReply:
         if reply.code != 200:
@@ -385,6 +413,7 @@ class FastAgiStats:
     command_timeouts: int = 0
     failsafe: int = 0
     max_active: int = 0
+    commands: int = 0  # AGI commands sent, every session
     #: per-command turnaround added by the service, counts per TURNAROUND_BUCKETS bound (not cumulative)
     turnaround: list[int] = field(default_factory=lambda: [0] * len(TURNAROUND_BUCKETS))
     turnaround_sum: float = 0.0

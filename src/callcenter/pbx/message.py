@@ -22,14 +22,43 @@ from callcenter.domain.errors import AmiProtocolError
 
 
 class AmiMessage:
-    __slots__ = ("_index", "pairs")
+    """One message. Built by :func:`parse_message` from text, the index comes first and the ordered
+    ``pairs`` are only split out when asked for (most events are only ever looked up by key)."""
+
+    __slots__ = ("_index", "_multi", "_pairs", "_text")
 
     def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
-        self.pairs: tuple[tuple[str, str], ...] = tuple(pairs)
+        self._pairs: tuple[tuple[str, str], ...] | None = tuple(pairs)
+        self._text: str | None = None
         index: dict[str, str] = {}
-        for key, value in self.pairs:
-            index.setdefault(key.lower(), value)
+        multi: dict[str, list[str]] | None = None
+        for key, value in self._pairs:
+            lowered = key.lower()
+            if lowered in index:
+                multi = _add_repeat(multi, index, lowered, value)
+            else:
+                index[lowered] = value
         self._index = index
+        self._multi = multi
+
+    @classmethod
+    def _from_text(cls, text: str, index: dict[str, str], multi: dict[str, list[str]] | None) -> AmiMessage:
+        """A message whose index ``parse_message`` built; ``pairs`` come from ``text`` on demand."""
+        msg = cls.__new__(cls)
+        msg._pairs = None
+        msg._text = text
+        msg._index = index
+        msg._multi = multi
+        return msg
+
+    @property
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """Every ``(key, value)`` exactly as received, in order."""
+        pairs = self._pairs
+        if pairs is None:
+            assert self._text is not None
+            pairs = self._pairs = tuple(_split_lines(self._text))
+        return pairs
 
     # --- lookup ---------------------------------------------------------------------------
     def get(self, key: str, default: str | None = None) -> str | None:
@@ -46,7 +75,13 @@ class AmiMessage:
 
     def get_all(self, key: str) -> list[str]:
         lowered = key.lower()
-        return [v for k, v in self.pairs if k.lower() == lowered]
+        multi = self._multi
+        if multi is not None:
+            values = multi.get(lowered)
+            if values is not None:
+                return list(values)
+        value = self._index.get(lowered)
+        return [] if value is None else [value]
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self.pairs)
@@ -83,22 +118,54 @@ class AmiMessage:
         return f"AmiMessage({kind!r}, {len(self.pairs)} fields)"
 
 
+def _add_repeat(
+    multi: dict[str, list[str]] | None, index: dict[str, str], lowered: str, value: str
+) -> dict[str, list[str]]:
+    """Record one more value of a repeated key (``ChanVariable``): every value, in arrival order."""
+    if multi is None:
+        multi = {}
+    values = multi.get(lowered)
+    if values is None:
+        multi[lowered] = [index[lowered], value]
+    else:
+        values.append(value)
+    return multi
+
+
+def _split_line(line: str) -> tuple[str, str]:
+    key, sep, value = line.partition(": ")
+    if sep:
+        return key, value
+    if line.endswith(":"):
+        return line[:-1], ""
+    return "", line
+
+
+def _split_lines(text: str) -> list[tuple[str, str]]:
+    return [_split_line(line) for line in text.split("\r\n") if line]
+
+
 def parse_message(text: str) -> AmiMessage:
-    """Parse one message (without its terminating blank line) from already-decoded text."""
-    pairs: list[tuple[str, str]] = []
+    """Parse one message (without its terminating blank line) from already-decoded text.
+
+    This runs for every AMI event: one pass builds the case-insensitive index (first value of each key,
+    every value of a repeated one); the ordered pairs are split out of ``text`` only if asked for."""
+    index: dict[str, str] = {}
+    multi: dict[str, list[str]] | None = None
     for line in text.split("\r\n"):
         if not line:
             continue
-        sep = line.find(": ")
-        if sep >= 0:
-            pairs.append((line[:sep], line[sep + 2 :]))
-        elif line.endswith(":"):
-            pairs.append((line[:-1], ""))
+        key, sep, value = line.partition(": ")
+        if not sep:
+            key, value = _split_line(line)
+        lowered = key.lower()
+        if lowered in index:
+            multi = _add_repeat(multi, index, lowered, value)
         else:
-            pairs.append(("", line))
-    if not pairs:
+            index[lowered] = value
+    if not index:
         raise AmiProtocolError("empty AMI message")
-    return AmiMessage(pairs)
+    return AmiMessage._from_text(text, index, multi)
 
 
 def parse_frame(frame: bytes) -> AmiMessage:

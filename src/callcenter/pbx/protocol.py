@@ -17,6 +17,11 @@ that lose or corrupt data:
   ``Message`` says (panoramisk keeps ``QueueAdd`` and ``... successfully queued`` waiting forever).
 * A frame that is neither an event nor a response is counted in :attr:`AmiProtocol.malformed_frames`
   and logged with its bytes (``repr``, truncated); it never raises out of ``data_received``.
+* Header first: an event whose name is in ``skip_events`` (the ones the owner would ignore anyway) is
+  counted in :attr:`AmiProtocol.skipped_events` and dropped from its first line, before the frame is
+  decoded or a message built (a quarter of a filtered call's events: DeviceStateChange, BridgeCreate...).
+  While any action is pending nothing is skipped: a list action's items and its ``...Complete`` event
+  (``CoreShowChannelsComplete`` is an ignored name) must reach it.
 * Events go to one callback (``on_event``), which must not raise (the link only enqueues). If it does
   anyway, the error is logged and counted and the read goes on (panoramisk's ``dispatch`` exception
   kills the connection).
@@ -29,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from panoramisk.ami_protocol import AMIProtocol
@@ -98,9 +103,17 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk has no type 
     item of one of our list actions (and with those too when the action asked for ``forward_items``).
     """
 
-    def __init__(self, on_event: Callable[[AmiMessage], None], *, label: str = "ami") -> None:
+    def __init__(
+        self,
+        on_event: Callable[[AmiMessage], None],
+        *,
+        label: str = "ami",
+        skip_events: Collection[str] = (),
+    ) -> None:
         loop = asyncio.get_running_loop()
         self._on_event = on_event
+        self._skip = frozenset(name.encode("ascii") for name in skip_events)
+        self.skipped_events = 0
         self.label = label
         self.transport: asyncio.Transport | None = None
         self.closed = False
@@ -141,10 +154,17 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk has no type 
             self._scan = start
         find = buf.find
         handle = self._handle
+        skip = self._skip
         pos = find(_SEP, max(self._scan, start))
         while pos >= 0:
             frame = buf[start:pos]
             start = pos + 4
+            if skip and not self.pending and frame.startswith(b"Event: "):
+                eol = frame.find(b"\r\n")
+                if (frame[7:eol] if eol >= 0 else frame[7:]) in skip:
+                    self.frames += 1
+                    self.skipped_events += 1
+                    continue
             if frame.strip(b"\r\n"):
                 self.frames += 1
                 try:

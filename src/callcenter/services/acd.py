@@ -3,10 +3,14 @@
 ``AcdService`` implements ``ports.CallRouter``. ``route()`` holds the caller's AGI session:
 
 1. nobody logged in → ``NO_AGENTS`` (the queue's fallback); queue full → ``OVERFLOW``;
-2. the caller is enqueued (priority first, FIFO within a priority) and the wait loop runs, app_queue
-   style, about once a second (``wait_slice``): one ``claim`` on the shared state (atomically reserves
-   an agent when it is this caller's turn), then music on hold (``SET MUSIC ON``) with ``WAIT FOR
-   DIGIT`` for the slice, periodic position and expected-wait announcements, the callback digit;
+2. the caller is enqueued (priority first, FIFO within a priority) and waits under music on hold
+   (``SET MUSIC ON``): a ``claim`` on the shared state (atomically reserves an agent when it is this
+   caller's turn) runs when the caller is woken (``acd_waiters``: an agent of the queue freed or
+   logged out, here or in another instance) or an announcement (position, expected wait, callback
+   offer), the max wait or ``idle_claim`` is due; in between no AGI command is outstanding (the
+   asynchronous HANGUP line says when the caller leaves) and the callback digit is read in a window
+   after the offer. A queue offering callbacks without announcements listens all the time instead
+   (``WAIT FOR DIGIT`` slices of ``wait_slice``, app_queue style);
 3. an agent reserved → ``EXEC Dial <endpoint>,<ring timeout>,m(<music>)U(mixmon)``: the agent's phone
    rings while the caller hears music; ``DIALSTATUS`` decides: ANSWER → the call was bridged and
    recorded and has ended (the agent goes to wrap-up) — unless the console put it on hold (``CC_HOLD``
@@ -22,6 +26,8 @@ records every transition (written behind to ``AgentStateLog``) and publishes it 
 (``observe``, fed by the composition root) mark the agent on call when the dial is answered, on hold,
 and *busy* when their phone is used outside the ACD. Callbacks are worked by a background loop: the
 next free agent is called first (Originate), then the customer from the queue's callback context.
+What events cannot keep right (a PBX killed, a service killed, Redis back empty, an instance dead) the
+reconciler repairs (``acd_reconcile``); each instance holds a lease in the shared state.
 """
 
 from __future__ import annotations
@@ -66,7 +72,9 @@ from callcenter.domain.agi import AgiReply
 from callcenter.domain.errors import AgiError, AgiHangup, CallcenterError, ConfigError, PbxError, StateError
 from callcenter.domain.queueing import QueueRequest, RouteOutcome, RouteResult
 from callcenter.domain.routing import announce_minutes, expected_wait, merge_skills, service_level
-from callcenter.ports import AcdState, AgentStateLog, AgiChannel, PbxControl, Publisher
+from callcenter.ports import AcdState, AgentStateLog, AgiChannel, IdleAgiChannel, PbxControl, Publisher
+from callcenter.services.acd_reconcile import RECONCILE_STATS, AcdReconciler
+from callcenter.services.acd_waiters import Waiter, WaiterBoard, idle
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +100,9 @@ class AcdSounds:
 @dataclass(frozen=True, slots=True)
 class AcdOptions:
     wait_slice: float = 1.0  # seconds per wait-loop tick (WAIT FOR DIGIT under music on hold)
+    evented_wait: bool = True  # callers sleep until an agent frees (see ``acd_waiters``)
+    idle_claim: float = 5.0  # evented wait: a claim at least this often (a lost bus event)
+    callback_window: float = 5.0  # evented wait: seconds of listening for the digit after the offer
     tick: float = 0.25  # timers (wrap-up, busy rest), callbacks, config refresh
     config_refresh: float = 5.0
     handle_time_refresh: float = 10.0
@@ -100,6 +111,11 @@ class AcdOptions:
     log_max_pending: int = 100_000
     observe_queue: int = 10_000
     callback_grace: float = 15.0  # seconds past the ring timeout to wait for OriginateResponse
+    instance_id: str = ""  # this instance's lease name ("" = a fresh random one per start)
+    lease_ttl: float = 10.0  # an instance silent this long is dead: survivors release what it held
+    lease_renew: float = 2.5  # lease renewal, dead-instance and empty-state check period
+    reconcile_interval: float = 30.0  # steady-state reconcile period (also after link/state events)
+    reconcile_grace: float = 5.0  # agents and entries that changed less than this ago are left alone
     pause_reasons: tuple[str, ...] = tuple(r.value for r in PauseReason)
     sounds: AcdSounds = field(default_factory=AcdSounds)
 
@@ -154,6 +170,16 @@ class AcdService:
         self._ht_cache: dict[str, tuple[float, list[float]]] = {}
         self._refresh_needed = False
         self._pending_config: AcdConfig | None = None
+        self.instance = self.options.instance_id or f"acd-{uuid.uuid4().hex[:12]}"
+        #: entry ids whose caller's FastAGI session runs ``route`` in this instance right now
+        self.live_entries: set[str] = set()
+        #: every PBX channel seen alive (uniqueid → linkedid); pruned at each resync
+        self.channels: dict[str, str] = {}
+        #: True once a resync listed the PBX's channels since the last (re)connect
+        self.channels_known = False
+        self._file_config: AcdConfig | None = None
+        self.reconciler = AcdReconciler(self)
+        self.waiters = WaiterBoard()
         self._stop = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -171,6 +197,8 @@ class AcdService:
             "publish_errors": 0,
             "log_failures": 0,
             "cas_retries": 0,
+            "wait_claims": 0,
+            **{key: 0 for key in RECONCILE_STATS},
         }
 
     # --- configuration -------------------------------------------------------------------------
@@ -249,8 +277,10 @@ class AcdService:
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self, config: AcdConfig | None = None) -> None:
         self._pending_config = config
+        self._file_config = config
         try:
             await self._apply_pending()
+            await self.reconciler.heartbeat()
         except StateError as exc:
             # Redis down at start: serve what we can (callers get the error outcome: the IVR's fallback)
             # and apply the configuration once the shared state answers again (``tick``)
@@ -268,6 +298,8 @@ class AcdService:
             self._unsubscribe()
             self._unsubscribe = None
         with contextlib.suppress(CallcenterError, TimeoutError):
+            await asyncio.wait_for(self.state.drop_lease(self.instance), timeout=2.0)
+        with contextlib.suppress(CallcenterError, TimeoutError):
             await asyncio.wait_for(self.flush_log(), timeout=5.0)
 
     async def _run(self) -> None:
@@ -275,6 +307,8 @@ class AcdService:
             tg.create_task(self._loop(self.options.tick, self.tick, "acd tick"))
             tg.create_task(self._loop(self.options.log_flush, self._flush_quietly, "acd log"))
             tg.create_task(self._observer())
+            tg.create_task(self._loop(self.options.lease_renew, self.reconciler.heartbeat, "acd lease"))
+            tg.create_task(self.reconciler.run(self._stop))
 
     async def _loop(self, interval: float, step: Callable[[], Awaitable[None]], what: str) -> None:
         while not self._stop.is_set():
@@ -295,10 +329,23 @@ class AcdService:
             self._pending_config = None
         else:
             await self.refresh()
+        await self.state.mark_seeded()
+        self.reconciler.request("start")
+
+    @property
+    def file_config(self) -> AcdConfig | None:
+        """The configuration file as loaded at start (None: the shared state is the only source)."""
+        return self._file_config
 
     def _on_bus(self, topic: str, event: Mapping[str, Any]) -> None:
-        if topic == TOPIC and str(event.get("type", "")).startswith("config."):
+        if topic != TOPIC:
+            return
+        kind = str(event.get("type", ""))
+        if kind.startswith("config."):
             self._refresh_needed = True
+        elif kind == "agent.state":
+            self.reconciler.note_bus(event)
+            self._wake_waiters(event)
 
     async def tick(self) -> None:
         """Timers (wrap-up end, busy rest), callbacks, configuration refresh: run every ``tick``."""
@@ -350,9 +397,25 @@ class AcdService:
         if q.max_callers and counts.waiting >= q.max_callers:
             return await self._overflow(q, request, started, "max_callers")
         priority = request.priority + (q.vip_priority if request.vip else 0)
+        entry_id = request.call_id or request.uniqueid
+        self.live_entries.add(entry_id)  # before the entry exists: the reconciler never sees it orphaned
+        try:
+            return await self._queued(channel, request, q, started, entry_id, priority)
+        finally:
+            self.live_entries.discard(entry_id)
+
+    async def _queued(
+        self,
+        channel: AgiChannel,
+        request: QueueRequest,
+        q: QueueConfig,
+        started: float,
+        entry_id: str,
+        priority: int,
+    ) -> RouteResult:
         entry = await self.state.enqueue(
             WaitingEntry(
-                id=request.call_id or request.uniqueid,
+                id=entry_id,
                 queue=q.name,
                 call_id=request.call_id or request.uniqueid,
                 priority=priority,
@@ -360,6 +423,7 @@ class AcdService:
                 skills=parse_skills(list(request.skills), "caller skills"),
                 caller_num=request.caller_num,
                 caller_name=request.caller_name,
+                owner=self.instance,
             )
         )
         await self._count(q.name, "queued")
@@ -388,25 +452,61 @@ class AcdService:
     async def _wait(
         self, channel: AgiChannel, q: QueueConfig, entry: WaitingEntry, request: QueueRequest, started: float
     ) -> RouteResult:
+        waiter = self.waiters.add(q.name, entry.id, entry.priority, entry.seq, bool(entry.skills))
+        try:
+            return await self._wait_loop(channel, q, entry, request, started, waiter)
+        finally:
+            self.waiters.remove(q.name, entry.id)
+
+    async def _wait_loop(
+        self,
+        channel: AgiChannel,
+        q: QueueConfig,
+        entry: WaitingEntry,
+        request: QueueRequest,
+        started: float,
+        waiter: Waiter,
+    ) -> RouteResult:
+        """The caller's wait; ``claim`` runs only once woken (``acd_waiters``), or when an announcement,
+        the max wait or ``idle_claim`` is due. In between the caller sits under music with no AGI command
+        outstanding when the channel can (``IdleAgiChannel``) and DTMF is only needed after a callback
+        offer; else (a queue offering callbacks without announcements listens all the time) in ``WAIT
+        FOR DIGIT`` slices of ``wait_slice``, app_queue style."""
         moh = False
         next_announce = started + q.announce_interval if q.announce_interval > 0 else float("inf")
+        evented = (
+            self.options.evented_wait
+            and isinstance(channel, IdleAgiChannel)
+            and not (q.callback and q.announce_interval <= 0)
+        )
+        max_wait_at = started + q.max_wait if q.max_wait else float("inf")
         while True:
             if channel.hung_up:
                 raise _Hangup
             now = self._clock()
-            claim = await self.state.claim(q.name, entry.id, now, self._rng.random())
+            waiter.event.clear()
+            self.stats["wait_claims"] += 1
+            claim = await self.state.claim(q.name, entry.id, now, self._rng.random(), self.instance)
             if claim.status is EntryStatus.GONE:
                 log.warning("waiting entry vanished", extra={"linkedid": request.call_id, "queue": q.name})
                 return RouteResult(RouteOutcome.ERROR, target=q.fallback, wait_seconds=now - started)
             if claim.status is EntryStatus.OFFERED and claim.agent is not None:
+                if claim.available > 0:
+                    self.waiters.wake_next(q.name, waiter, served=True)
                 if moh:
                     moh = False
                     await self._music(channel, None)
-                result = await self._offer(channel, q, entry, request, claim, started)
+                waiter.offering = True
+                try:
+                    result = await self._offer(channel, q, entry, request, claim, started)
+                finally:
+                    waiter.offering = False
                 if result is not None:
                     return result
                 await self.state.requeue(entry.id)
                 continue
+            if claim.available > 0:
+                self.waiters.wake_next(q.name, waiter, served=False)
             waited = now - started
             if q.max_wait and waited >= q.max_wait:
                 return await self._overflow(q, request, started, "max_wait")
@@ -422,17 +522,32 @@ class AcdService:
                     await self._music(channel, None)
                 digit = await self._announce(channel, q, claim)
                 next_announce = self._clock() + q.announce_interval
-            if digit is None:
+                if digit is None and evented and q.callback:
+                    moh = True
+                    await self._music(channel, q.music_class)
+                    digit = await self._callback_window(channel, q, waiter, next_announce)
+            if digit is None and evented:
                 if not moh:
                     moh = True
                     await self._music(channel, q.music_class)
-                slice_s = self.options.wait_slice
-                if q.max_wait:
-                    slice_s = min(slice_s, max(0.01, q.max_wait - waited))
-                slice_s = min(slice_s, max(0.01, next_announce - now))
-                reply = await channel.wait_for_digit(max(10, int(slice_s * 1000)))
-                _check_hangup(reply)
-                digit = reply.digit
+                until = min(next_announce, max_wait_at, self._clock() + self.options.idle_claim)
+                assert isinstance(channel, IdleAgiChannel)
+                if await idle(channel, waiter.event, until - self._clock()):
+                    raise _Hangup
+            elif digit is None:
+                # listening all the time: WAIT FOR DIGIT slices, a claim only once woken or due
+                if not moh:
+                    moh = True
+                    await self._music(channel, q.music_class)
+                until = min(next_announce, max_wait_at, now + self.options.idle_claim)
+                while digit is None and not waiter.event.is_set():
+                    left = until - self._clock()
+                    if left <= 0:
+                        break
+                    slice_ms = max(10, int(min(self.options.wait_slice, left) * 1000))
+                    reply = await channel.wait_for_digit(slice_ms)
+                    _check_hangup(reply)
+                    digit = reply.digit
             if (
                 digit is not None
                 and q.callback
@@ -442,6 +557,34 @@ class AcdService:
                 if moh:
                     await self._music(channel, None)
                 return await self._callback_requested(channel, q, request, started)
+
+    async def _callback_window(
+        self, channel: AgiChannel, q: QueueConfig, waiter: Waiter, next_announce: float
+    ) -> str | None:
+        """Right after the callback offer: listen for the digit (``WAIT FOR DIGIT`` slices under music)
+        for ``callback_window`` seconds, until an agent may be free for this caller."""
+        end = min(self._clock() + self.options.callback_window, next_announce)
+        while not waiter.event.is_set():
+            left = end - self._clock()
+            if left <= 0:
+                return None
+            reply = await channel.wait_for_digit(max(10, int(min(self.options.wait_slice, left) * 1000)))
+            _check_hangup(reply)
+            if reply.digit is not None:
+                return reply.digit
+        return None
+
+    def _wake_waiters(self, event: Mapping[str, Any]) -> None:
+        """An agent's state changed (here or in another instance): wake the callers it may concern."""
+        cfg = self._agents.get(str(event.get("agent", "")))
+        if cfg is None:
+            return
+        state = event.get("state")
+        for m in cfg.queues:
+            if state == S.AVAILABLE.value:
+                self.waiters.wake_head(m.queue)
+            elif state == S.LOGGED_OUT.value:
+                self.waiters.wake_all(m.queue)
 
     async def _music(self, channel: AgiChannel, music_class: str | None) -> None:
         line = f"SET MUSIC ON {music_class}" if music_class else "SET MUSIC OFF"
@@ -608,7 +751,9 @@ class AcdService:
         if dial_status == "ANSWER":
             answer_at = max(offered_at, now - answered_time) if answered_time else now
             await self._answered(agent, call_id, answer_at)
-            if await self._held_by_console(channel):
+            # held by the console, unless the agent's phone is gone already (a hold whose dual Redirect
+            # tore the agent down, fact 32: its Hangup came before this Dial returned)
+            if await self._held_by_console(channel) and (self.directory is None or self._legs.get(agent)):
                 if len(self._detached) >= MAX_DETACHED:  # hang-ups missed (link down): forget the oldest
                     del self._detached[next(iter(self._detached))]
                 self._detached[call_id] = (agent, q.name, answer_at)
@@ -731,6 +876,7 @@ class AcdService:
         self._pending_log.append(record)
 
     async def _emit_state(self, record: AgentTransition, status: AgentStatus) -> None:
+        self.reconciler.note(status.agent, status.state, status.reason)
         await self._emit(
             {
                 "type": "agent.state",
@@ -1000,7 +1146,7 @@ class AcdService:
             q = self._queues.get(entry.queue)
             if q is None:
                 continue
-            claim = await self.state.claim(entry.queue, entry.id, now, self._rng.random())
+            claim = await self.state.claim(entry.queue, entry.id, now, self._rng.random(), self.instance)
             if claim.status is EntryStatus.OFFERED and claim.agent is not None:
                 await self._originate_callback(q, entry, claim, now)
 
@@ -1100,7 +1246,10 @@ class AcdService:
             | ev.DialEnded
             | ev.HoldStarted
             | ev.HoldEnded
-            | ev.OriginateResult,
+            | ev.OriginateResult
+            | ev.LinkUp
+            | ev.LinkDown
+            | ev.ResyncComplete,
         ):
             return
         try:
@@ -1146,7 +1295,12 @@ class AcdService:
         """Apply one PBX event (the observer task calls this in arrival order)."""
         if isinstance(event, ev.OriginateResult):
             await self._on_originate(event)
+        elif isinstance(event, ev.LinkUp | ev.LinkDown):
+            self.channels_known = False  # until the resync that follows every login lists them again
+        elif isinstance(event, ev.ResyncComplete):
+            self._channels_resynced(event.live_uniqueids)
         elif isinstance(event, ev.ChannelCreated | ev.ChannelListed):
+            self.channels[event.chan.uniqueid] = event.chan.linkedid
             agent = self._agent_of(event.chan.channel)
             if agent is not None:
                 legs = self._legs.setdefault(agent, {})
@@ -1154,6 +1308,7 @@ class AcdService:
                     legs[event.chan.uniqueid] = event.chan.linkedid
                     await self._phone_check(agent, event.chan.linkedid, event.at)
         elif isinstance(event, ev.ChannelHungUp):
+            self.channels.pop(event.chan.uniqueid, None)
             await self._detached_leg_gone(event)
             pending = self._cb_legs.pop(event.chan.uniqueid, None)
             if pending is not None:
@@ -1176,6 +1331,32 @@ class AcdService:
             agent = self._agent_of(event.chan.channel) or self._acd_calls.get(event.chan.linkedid)
             if agent is not None:
                 await self._hold(agent, event.chan.linkedid, isinstance(event, ev.HoldStarted), event.at)
+
+    def _channels_resynced(self, live: frozenset[str]) -> None:
+        """A resync listed every live channel: forget the others (after a PBX restart: all of them,
+        no Hangup events came, fact 34), then reconcile the agents against what is left."""
+        for uniqueid in [u for u in self.channels if u not in live]:
+            del self.channels[uniqueid]
+        for agent in list(self._legs):
+            legs = self._legs[agent]
+            for uniqueid in [u for u in legs if u not in live]:
+                del legs[uniqueid]
+            if not legs:
+                del self._legs[agent]
+        self.channels_known = True
+        self.reconciler.request("pbx resync")
+
+    def agent_has_channel(self, agent: str, call_id: str, linkedids: set[str]) -> bool:
+        """Whether the PBX has a channel of the agent's phone or of the agent's call."""
+        return bool(self._legs.get(agent)) or (bool(call_id) and call_id in linkedids)
+
+    def forget_call(self, call_id: str) -> None:
+        """The reconciler released the agent of ``call_id``: nothing here waits for it any more."""
+        self._detached.pop(call_id, None)
+        self._acd_calls.pop(call_id, None)
+
+    def pending_callback_entries(self) -> set[str]:
+        return {p.entry.id for p in self._cb_pending.values()}
 
     async def _detached_leg_gone(self, event: ev.ChannelHungUp) -> None:
         """A call that left its ACD session (console hold) ends with the agent's channel."""
@@ -1268,6 +1449,9 @@ class AcdService:
     def metrics(self) -> dict[str, float]:
         out = {f"callcenter_acd_{k}_total": float(v) for k, v in self.stats.items()}
         out["callcenter_acd_transitions_pending"] = float(len(self._pending_log))
+        out["callcenter_acd_wait_wakeups_total"] = float(self.waiters.wakeups)
+        last = self.reconciler.last
+        out["callcenter_acd_reconcile_last_seconds"] = last.seconds if last is not None else -1.0
         return out
 
 

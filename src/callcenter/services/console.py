@@ -7,16 +7,23 @@ Everything acts for *one* agent (the signed-in one): the web layer never passes 
   has none (``DispositionRequired``). A timed wrap-up (``wrapup: 10`` in ``config/acd.yaml``) still ends
   on its timer: queues that require a disposition should use ``wrapup: -1`` (until the agent ends it).
 - Calls: hold, blind transfer and hang-up act on the agent's own live channel, found in the call
-  tracker's legs (``AgentLegs``). Blind transfer is AMI ``BlindTransfer`` on the agent's channel: the
+  tracker's legs (``AgentLegs``): the one bridged to the customer, a ``Local/`` agent's ``;1`` and never
+  its ``;2`` (``domain/agent_channel``, the rule the supervisor's monitor uses too). Blind transfer is
+  AMI ``BlindTransfer`` on the agent's channel: the
   party bridged with the agent (the customer) goes to ``<target>@<context>`` (an agent → ``transfer``,
   a number → ``outbound``, a queue → ``cc-queue``: a dialplan context that hands the call back to the
   service's ACD over FastAGI, ``agi://…/queue?queue=<name>&linkedid=…``: same Linkedid, same call record).
-  The queue name is checked against the ACD's queues before any AMI action.
+  The queue name is checked against the ACD's queues before any AMI action. A refused transfer
+  (``Response: Error``, e.g. ``Transfer invalid``) raises ``TransferFailed`` (a 502 whose message tells
+  the agent the call is still theirs); the tracker stores no transfer for it (``Result: Invalid``).
 - Hold: Asterisk has no AMI hold action (hold is a phone feature), so the console holds server-side:
   ``Setvar CC_HOLD=1`` on the customer's channel (the party bridged with the agent: the ACD's Dial sees
   it and keeps the agent on the call), then one AMI ``Redirect`` of the customer to ``cc-hold,s,1``
   (``MusicOnHold()``) with ``ExtraChannel`` = the agent's channel to ``cc-hold-agent,s,1`` (silence):
-  "Dual Redirect successful". Resume is AMI ``Bridge`` (Channel1 = customer, Channel2 = agent): both
+  "Dual Redirect successful", which proves nothing about the agent's side (fact 32): the hold is
+  verified and, when it failed halfway, rolled back (``services/console_hold``: back with the agent,
+  else the front of the queue, else the failsafe; ``HoldFailed``, audited). Resume is AMI ``Bridge``
+  (Channel1 = customer, Channel2 = agent): both
   leave their applications and meet in a new bridge. The tracker counts the music in ``cc-hold`` as
   hold time, never as a transfer. If either side hangs up while on hold, the other is hung up too
   (``on_leg_ended``), so no one is left waiting; hanging up from the console hangs up both.
@@ -45,12 +52,14 @@ from typing import Any
 import yaml
 
 from callcenter.domain.acd import AgentState, AgentStatus
+from callcenter.domain.agent_channel import agent_call_leg
 from callcenter.domain.calls import CallDisposition, LegRecord, LegRole
 from callcenter.domain.customers import ValidationError
 from callcenter.domain.errors import AmiActionError, CallcenterError, ConfigError, NotFound, PbxUnavailable
 from callcenter.domain.hold import HeldCall
-from callcenter.ports import DispositionStore, HoldStore, PbxControl
-from callcenter.services.acd import HOLD_VARIABLE, AcdService
+from callcenter.ports import AuditLog, DispositionStore, HoldStore, PbxControl
+from callcenter.services.acd import AcdService
+from callcenter.services.console_hold import ConsoleOptions, HoldControl, HoldFailed, NoCall
 from callcenter.services.screenpop import ScreenPopService
 
 log = logging.getLogger(__name__)
@@ -73,8 +82,13 @@ class DispositionRequired(CallcenterError):
     """Wrap-up cannot end: this queue requires a disposition code for the call first."""
 
 
-class NoCall(CallcenterError):
-    """The agent has no live call to act on."""
+class TransferFailed(AmiActionError):
+    """The PBX refused a blind transfer (``Response: Error``, e.g. ``Transfer invalid``); the call stays
+    with the agent and nothing is stored as a transfer."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("BlindTransfer", f"the transfer was refused ({message}); the call is still yours")
+        self.reason = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,19 +166,6 @@ def load_console_config(path: str | Path) -> DispositionRules:
     return rules_from_mapping(raw, f"console config {p}")
 
 
-@dataclass(frozen=True, slots=True)
-class ConsoleOptions:
-    transfer_context: str = "transfer"  # an agent: <agent id>@transfer
-    outbound_context: str = "outbound"  # a number: <number>@outbound (also click-to-dial)
-    queue_context: str = "cc-queue"  # a queue: <queue>@cc-queue
-    hold_context: str = "cc-hold"  # the customer on hold: MusicOnHold()
-    hold_agent_context: str = "cc-hold-agent"  # the agent's channel meanwhile: Wait()
-    dial_timeout_ms: int = 30_000
-    action_timeout: float = 5.0
-    default_country_code: str = "1"
-    hold_refresh: float = 60.0  # seconds between refreshes of the live holds' time to live
-
-
 class ConsoleService:
     def __init__(
         self,
@@ -179,6 +180,7 @@ class ConsoleService:
         bridge_peers: CallLegs | None = None,
         rules: DispositionRules | None = None,
         options: ConsoleOptions | None = None,
+        audit: AuditLog | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.acd = acd
@@ -197,6 +199,16 @@ class ConsoleService:
         self._hangups: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=1000)
         self._watch: list[asyncio.Task[None]] = []
         self.stats = {"hold_hangups": 0, "hold_hangups_dropped": 0, "hold_store_errors": 0}
+        self.holding = HoldControl(
+            acd,
+            holds,
+            pbx=self._pbx,
+            call_legs=lambda call_id: self.call_legs(call_id),
+            queue_of=self.queue_of,
+            options=self.options,
+            audit=audit,
+            clock=clock,
+        )
 
     def queue_rules(self, queue: str | None) -> dict[str, Any]:
         return self.rules.as_json(queue)
@@ -237,6 +249,9 @@ class ConsoleService:
                 log.warning("hold store unavailable", extra={"linkedid": call_id, "error": str(exc)})
                 continue
             if held is None:
+                continue
+            if not held.confirmed:  # a hold being verified: its rollback decides about the other side
+                log.info("a side of a pending hold hung up", extra={"linkedid": held.call_id})
                 continue
             other = held.other_channel(uniqueid)
             assert other is not None
@@ -328,6 +343,18 @@ class ConsoleService:
         status = await self.acd.state.get_agent(agent)
         return status is not None and status.call_id == call_id
 
+    async def queue_of(self, agent: str, call_id: str) -> str | None:
+        """The queue the agent took the call from (the pop, else the ACD state), None if unknown."""
+        pop = self.screenpop.pop_for_call(agent, call_id)
+        if pop is not None:
+            queue = pop["call"].get("queue")
+            if queue:
+                return str(queue)
+        status = await self.acd.state.get_agent(agent)
+        if status is not None and status.call_id == call_id:
+            return status.queue or None
+        return None
+
     async def set_disposition(self, agent: str, data: Mapping[str, Any], *, author: str) -> CallDisposition:
         errors: dict[str, str] = {}
         call_id = data.get("call_id")
@@ -345,13 +372,7 @@ class ConsoleService:
             assert isinstance(call_id, str)
             if not await self.may_act_on(agent, call_id):
                 raise NotFound(f"no call {call_id!r} of yours")
-            pop = self.screenpop.pop_for_call(agent, call_id)
-            if pop is not None:
-                queue = pop["call"].get("queue")
-            else:
-                status = await self.acd.state.get_agent(agent)
-                if status is not None and status.call_id == call_id:
-                    queue = status.queue or None
+            queue = await self.queue_of(agent, call_id)
         codes = self.rules.for_queue(queue).codes
         if not isinstance(code, str) or code not in codes:
             errors["code"] = f"one of: {', '.join(codes)}"
@@ -385,11 +406,11 @@ class ConsoleService:
         return self.pbx
 
     def live_leg(self, agent: str) -> LegRecord:
-        legs = [leg for leg in self.agent_legs(agent) if leg.ended_at is None]
-        if not legs:
+        """The agent's leg to act on: the half bridged to the customer (``domain/agent_channel``)."""
+        leg = agent_call_leg(self.agent_legs(agent), lambda leg: self.bridge_peers(leg.uniqueid))
+        if leg is None:
             raise NoCall("you have no call on your phone")
-        answered = [leg for leg in legs if leg.answered_at is not None]
-        return max(answered or legs, key=lambda leg: leg.started_at)
+        return leg
 
     async def hangup(self, agent: str) -> dict[str, Any]:
         held = await self.holds.remove(agent)
@@ -432,90 +453,13 @@ class ConsoleService:
         if leg.answered_at is None:
             raise NoCall("your call is not answered yet")
         customer = self._customer_leg(leg)
-        pbx = self._pbx()
-        opts = self.options
-        held = HeldCall(
-            agent=agent,
-            call_id=leg.call_id,
-            customer_channel=customer.channel,
-            customer_uniqueid=customer.uniqueid,
-            agent_channel=leg.channel,
-            agent_uniqueid=leg.uniqueid,
-            since=self.clock(),
-        )
-        # the record first: once the channels are parked, any instance must be able to resume them
-        if not await self.holds.put(held):
-            other = await self.holds.get(agent)  # held meanwhile (another tab, another instance)
-            if other is not None:
-                return {"call_id": other.call_id, "held": True, "since": other.since}
-            raise NoCall("your call's hold changed meanwhile: try again")
-        marked = False
-        try:
-            await pbx.send_action(
-                "Setvar",
-                {"Channel": customer.channel, "Variable": HOLD_VARIABLE, "Value": "1"},
-                timeout=opts.action_timeout,
-            )
-            marked = True
-            await self._redirect_to_hold(pbx, customer.channel, leg.channel)
-        except CallcenterError:
-            with contextlib.suppress(CallcenterError):  # not held after all
-                await self.holds.remove(agent)
-            if marked:
-                with contextlib.suppress(CallcenterError):  # the ACD must not think so either
-                    await pbx.send_action(
-                        "Setvar",
-                        {"Channel": customer.channel, "Variable": HOLD_VARIABLE, "Value": ""},
-                        timeout=opts.action_timeout,
-                    )
-            raise
-        await self._acd_hold(agent, leg.call_id, True)
-        log.info(
-            "call on hold", extra={"linkedid": leg.call_id, "agent": agent, "customer": customer.channel}
-        )
-        return {"call_id": leg.call_id, "held": True, "since": held.since}
-
-    async def _redirect_to_hold(self, pbx: PbxControl, customer: str, agent_channel: str) -> None:
-        """One dual Redirect: the customer to music on hold, the agent's channel to silence."""
-        opts = self.options
-        await pbx.send_action(
-            "Redirect",
-            {
-                "Channel": customer,
-                "Context": opts.hold_context,
-                "Exten": "s",
-                "Priority": "1",
-                "ExtraChannel": agent_channel,
-                "ExtraContext": opts.hold_agent_context,
-                "ExtraExten": "s",
-                "ExtraPriority": "1",
-            },
-            timeout=opts.action_timeout,
-        )
+        return await self.holding.hold(agent, leg, customer)
 
     async def _resume(self, agent: str) -> dict[str, Any]:
         held = await self.holds.get(agent)
-        if held is None:
+        if held is None or not held.confirmed:
             raise NoCall("your call is not on hold")
-        await self._pbx().send_action(
-            "Bridge",
-            {"Channel1": held.customer_channel, "Channel2": held.agent_channel, "Tone": "no"},
-            timeout=self.options.action_timeout,
-        )
-        try:
-            await self.holds.remove(agent)
-        except CallcenterError as exc:  # bridged all the same: the record expires
-            self.stats["hold_store_errors"] += 1
-            log.warning("hold record not removed", extra={"linkedid": held.call_id, "error": str(exc)})
-        await self._acd_hold(agent, held.call_id, False)
-        log.info("call resumed", extra={"linkedid": held.call_id, "agent": agent})
-        return {"call_id": held.call_id, "held": False}
-
-    async def _acd_hold(self, agent: str, call_id: str, on: bool) -> None:
-        try:
-            await self.acd.set_hold(agent, call_id, on, by=agent)
-        except CallcenterError as exc:  # the console's hold works even if the state lags
-            log.warning("agent state not changed for hold", extra={"agent": agent, "error": str(exc)})
+        return await self.holding.resume(held)
 
     def transfer_target(self, kind: Any, target: Any) -> tuple[str, str]:
         """(context, exten) for a blind transfer; ``ValidationError`` on bad input."""
@@ -543,11 +487,18 @@ class ConsoleService:
         if await self.holds.get(agent) is not None:
             raise ValidationError({"target": "resume the call before transferring it"})
         leg = self.live_leg(agent)
-        await self._pbx().send_action(
-            "BlindTransfer",
-            {"Channel": leg.channel, "Context": context, "Exten": exten},
-            timeout=self.options.action_timeout,
-        )
+        try:
+            await self._pbx().send_action(
+                "BlindTransfer",
+                {"Channel": leg.channel, "Context": context, "Exten": exten},
+                timeout=self.options.action_timeout,
+            )
+        except AmiActionError as exc:  # Transfer invalid, Channel specified does not exist (fact 33)
+            log.warning(
+                "blind transfer refused",
+                extra={"linkedid": leg.call_id, "agent": agent, "channel": leg.channel, "error": exc.message},
+            )
+            raise TransferFailed(exc.message) from exc
         log.info(
             "blind transfer",
             extra={"linkedid": leg.call_id, "agent": agent, "context": context, "exten": exten},
@@ -601,3 +552,17 @@ class ConsoleService:
 
 def _cid(text: str) -> str:
     return "".join(c for c in text if c not in '"<>\r\n')[:80]
+
+
+__all__ = [
+    "ConsoleOptions",
+    "ConsoleService",
+    "DispositionRequired",
+    "DispositionRules",
+    "HoldFailed",
+    "NoCall",
+    "QueueDispositions",
+    "TransferFailed",
+    "load_console_config",
+    "rules_from_mapping",
+]

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from callcenter.domain import bounds
 from callcenter.domain.calls import CallRecord
 from callcenter.domain.customers import (
     Customer,
@@ -208,10 +209,11 @@ def _customer_id(fields: Fields, raw: Any) -> int | None:
     if isinstance(raw, bool):
         fields.add("customer_id", "must be a customer id")
         return None
-    if isinstance(raw, int):
-        return raw
-    if isinstance(raw, str) and raw.strip().isdigit():
-        return int(raw.strip())
+    if bounds.is_record_id(raw):
+        return int(raw)
+    text = raw.strip() if isinstance(raw, str) else ""
+    if text.isascii() and text.isdigit() and len(text) <= 10 and bounds.is_record_id(int(text)):
+        return int(text)
     fields.add("customer_id", "required: a customer id" if raw in (None, "") else "must be a customer id")
     return None
 

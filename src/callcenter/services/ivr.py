@@ -21,12 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from callcenter.domain.errors import AgiHangup, CallcenterError
+from callcenter.domain.hold import MAX_REQUEUE_PRIORITY, REQUEUE_PRIORITY_VARIABLE
 from callcenter.domain.ivr import (
     BranchNode,
     CallbackNode,
@@ -66,6 +68,27 @@ MAX_OVERFLOWS = 3
 INTERNAL_CONTEXT = "transfer"
 EXTERNAL_CONTEXT = "outbound"
 DIGITS = "0123456789*#"
+
+
+#: what may go into one ``MSet`` unquoted: Asterisk splits its argument on "," and honours quotes,
+#: parentheses, brackets and backslashes, so a value with any of those is set on its own instead
+_MSET_NAME = re.compile(r"[A-Za-z0-9_]+(\([A-Za-z0-9_]*\))?")
+_MSET_VALUE = re.compile(r"[A-Za-z0-9_.+*#>:@/-]*")
+
+
+async def set_variables(channel: AgiChannel, variables: Sequence[tuple[str, str]]) -> None:
+    """Set channel variables in one AGI round trip (``EXEC MSet a=1,b=2``: one VarSet event each, as
+    ``SET VARIABLE`` gives) when they are plain names and values; one ``SET VARIABLE`` each otherwise,
+    and when the PBX refuses the application."""
+    batchable = len(variables) > 1 and all(
+        _MSET_NAME.fullmatch(name) and _MSET_VALUE.fullmatch(value) for name, value in variables
+    )
+    if batchable:
+        reply = await channel.exec("MSet", ",".join(f"{name}={value}" for name, value in variables))
+        if reply.code == 200 and reply.result == "0":
+            return
+    for name, value in variables:
+        await channel.set_variable(name, value)
 
 
 class IvrFlowError(CallcenterError):
@@ -152,10 +175,12 @@ class IvrService:
         name = env.get("calleridname", "")
         customer = await self._find_customer(caller, call_id)
         await channel.set_variable("CC_QUEUE", queue)
+        priority = await _requeue_priority(channel)  # a failed console hold: the front of the queue
         request = QueueRequest(
             call_id=call_id,
             uniqueid=channel.uniqueid,
             queue=queue,
+            priority=priority,
             caller_num=caller,
             caller_name="" if name in ("unknown", "<unknown>") else name,
             language=env.get("language", "en") or "en",
@@ -164,7 +189,7 @@ class IvrService:
             vip=bool(customer and customer.vip),
             variables={"transferred": "queue"},
         )
-        log.info("queue transfer enters the ACD", extra=extra)
+        log.info("queue transfer enters the ACD", extra={**extra, "priority": priority})
         result = await router.route(channel, request)
         log.info("queue transfer routed", extra={**extra, "outcome": result.outcome.value})
         if result.outcome in (RouteOutcome.NO_AGENTS, RouteOutcome.OVERFLOW, RouteOutcome.ERROR):
@@ -322,8 +347,8 @@ class _Run:
         if isinstance(node, SetNode):
             for name, value in node.values:
                 self.vars[name] = substitute(value, self.vars)
-                if node.export:
-                    await self.ch.set_variable(name, self.vars[name])
+            if node.export:
+                await set_variables(self.ch, [(name, self.vars[name]) for name, _ in node.values])
             return self._at(flow, node.next)
         if isinstance(node, QueueNode):
             return await self._queue(flow, node, step)
@@ -522,10 +547,10 @@ class _Run:
 
     async def _route(self, queue: str, priority: int, node: QueueNode, step: IvrStep) -> RouteResult:
         self.queue = queue
-        await self.ch.set_variable("CC_QUEUE", queue)
-        await self.ch.set_variable("CC_PRIORITY", str(priority))
+        variables = [("CC_QUEUE", queue), ("CC_PRIORITY", str(priority))]
         if self.choices:
-            await self.ch.set_variable("IVR_CHOICE", ">".join(self.choices))
+            variables.append(("IVR_CHOICE", ">".join(self.choices)))
+        await set_variables(self.ch, variables)
         router = self.svc.router
         if router is None:
             self.svc.stats.no_router += 1
@@ -605,3 +630,16 @@ class _Run:
         if node.prompt:
             await self._play(node.prompt, step)
         return self._at(flow, node.next)
+
+
+async def _requeue_priority(channel: AgiChannel) -> int:
+    """``CC_QUEUE_PRIORITY`` (set by the console before it sends a failed hold's customer back to the
+    queue: ``services/console_hold``), read once and cleared; 0 when unset or not a number."""
+    raw = await channel.get_variable(REQUEUE_PRIORITY_VARIABLE)
+    if not raw:
+        return 0
+    await channel.set_variable(REQUEUE_PRIORITY_VARIABLE, "")
+    try:
+        return max(0, min(MAX_REQUEUE_PRIORITY, int(raw)))
+    except ValueError:
+        return 0

@@ -9,6 +9,9 @@ Directory layout (``Settings.ivr_flows_dir``):
 * ``queues.yaml``: ``queues: [sales, support, ...]``, the queue names flows may use, until the ACD's own
   configuration owns them (a ``has_queue`` callable, the ACD's, is consulted first when given).
 
+``callcenter ivr check --sounds DIR`` also looks every prompt up in the PBX's sounds directory (the flows'
+prompts, the catalogue, the ACD's ``queue-*``/``acd-callback-*``): a missing file is a warning.
+
 ``callcenter ivr check`` also cross-checks the flows against the ACD configuration file when it is given
 (``check_flow_files(acd=...)``, rules in ``domain.ivr_staffing``): queues that do not exist there or
 that no configured agent can answer are errors, queues fewer than two agents can answer warnings.
@@ -112,6 +115,65 @@ def check_paths(
     return report.flows, report.problems, report.notes
 
 
+def sound_index(directory: Path) -> frozenset[str]:
+    """Blocking: the prompt names under one sounds directory (``digits/1`` for ``digits/1.gsm``): every
+    file, relative, without its format extension (Asterisk picks the format)."""
+    names: set[str] = set()
+    if directory.is_dir():
+        for file in directory.rglob("*"):
+            if file.is_file() and not file.name.startswith("."):
+                names.add(file.relative_to(directory).with_suffix("").as_posix())
+    return frozenset(names)
+
+
+def check_prompt_files(
+    sounds_dir: str | Path,
+    catalog: Catalog,
+    flows: Sequence[Flow],
+    service_prompts: Sequence[tuple[str, str]] = (),
+) -> tuple[list[Problem], list[Problem]]:
+    """Blocking: the prompts the PBX must be able to play, looked up in its sounds directory (``DIR/<lang>/
+    <name>.<format>``, or ``DIR/<name>.<format>`` as Asterisk falls back to): the names the flows play in
+    each of their languages, every name of the sounds catalogue, and the service's own prompts
+    (``service_prompts``: (name, what plays it), e.g. the ACD's ``queue-*`` / ``acd-callback-*``) in every
+    catalogue language (``en`` without a catalogue). Returns (problems, warnings): a missing directory is a
+    problem, a missing prompt a warning."""
+    root = Path(sounds_dir)
+    if not root.is_dir():
+        return [Problem(str(root), 0, "sounds directory does not exist")], []
+    common = sound_index(root)
+    by_lang: dict[str, frozenset[str]] = {}
+
+    def has(lang: str, name: str) -> bool:
+        if lang not in by_lang:
+            by_lang[lang] = sound_index(root / lang)
+        return name in by_lang[lang] or name in common
+
+    warnings: list[Problem] = []
+    seen: set[tuple[str, str]] = set()
+
+    def need(lang: str, name: str, file: str, line: int, what: str) -> None:
+        if (lang, name) in seen:
+            return
+        seen.add((lang, name))
+        if not has(lang, name):
+            warnings.append(Problem(file, line, f"{what}: prompt {name!r} not found in {root / lang}"))
+
+    for flow in flows:
+        for node in flow.nodes.values():
+            for prompt in node.prompts():
+                for lang in flow.languages:
+                    need(lang, prompt, flow.file, node.line, f"node {node.id!r}")
+    languages = sorted(catalog.sounds) if catalog.sounds else ["en"]
+    for lang in languages:
+        for name, what in service_prompts:
+            need(lang, name, str(root), 0, what)
+    for lang, names in sorted((catalog.sounds or {}).items()):
+        for name in sorted(names):
+            need(lang, name, catalog.sounds_source or SOUNDS_FILE, 0, f"[{lang}] catalogue")
+    return [], warnings
+
+
 def check_flow_files(
     paths: Sequence[str | Path],
     *,
@@ -120,10 +182,12 @@ def check_flow_files(
     catalog_dir: str | Path | None = None,
     acd: AcdConfig | None = None,
     acd_source: str = "the ACD configuration",
+    sounds_dir: str | Path | None = None,
+    service_prompts: Sequence[tuple[str, str]] = (),
 ) -> CheckReport:
     """Blocking: what ``callcenter ivr check`` runs: the static flow check, plus with ``acd`` the
     cross-check of the queues the flows route to against that configuration (``acd_source`` names it
-    in messages)."""
+    in messages), plus with ``sounds_dir`` the prompts looked up on disk (``check_prompt_files``)."""
     sources = read_sources(paths, catalog_dir)
     notes: list[str] = []
     if sources.catalog.sounds is None:
@@ -144,6 +208,15 @@ def check_flow_files(
         staffing = check_queue_staffing(flows, acd, source=acd_source)
         problems += staffing.errors
         warnings = staffing.warnings
+    if sounds_dir is not None:
+        parsed: list[Flow]
+        if flow_set is not None:
+            parsed = list(flow_set.flows.values())
+        else:
+            parsed = [f for f in (parse_flow(text, file)[0] for file, text in sources.flows) if f is not None]
+        missing_dir, missing = check_prompt_files(sounds_dir, sources.catalog, parsed, service_prompts)
+        problems += missing_dir
+        warnings = [*warnings, *missing]
     return CheckReport((flow_set if not problems else None), problems, warnings, notes)
 
 

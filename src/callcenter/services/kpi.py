@@ -2,8 +2,9 @@
 recomputes the same numbers from the store for reports.
 
 Live inputs (wired by the composition root): the tracker's final call records (``on_call_finished``) and
-the ACD bus (``on_bus``: ``agent.state``). Calls waiting and the longest wait are read from the ACD's
-shared state once per publish interval. Outputs:
+the ACD bus (``on_bus``: ``agent.state``; ``call.*`` events wake the publish loop). Calls waiting and the
+longest wait are read from the ACD's shared state at each tick: after a change, every publish interval
+while callers wait, else once a minute (no polling of an idle center). Outputs:
 
 * ``snapshot()``: every scope's figures, the 15-minute chart of today, the agent grid, the staffing
   advice (``GET /api/wallboard``, and the first message of each wallboard websocket);
@@ -47,6 +48,7 @@ from callcenter.ports import AgentStateLog, Broadcaster, CrmStore
 from callcenter.services.acd import TOPIC as ACD_TOPIC
 from callcenter.services.acd import AcdService
 from callcenter.services.kpi_config import KpiConfig
+from callcenter.services.pbx_health import PbxHealth
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +82,13 @@ class KpiService:
         self._first_change: float | None = None
         self._waiting: dict[str, tuple[int, float | None, int]] = {}
         self._alerts: dict[str, tuple[str, ...]] = {}
+        #: PBX health (services/pbx_health): its figure on the wallboard, its alert on the center scope
+        self.pbx: PbxHealth | None = None
+        self._pbx_version = -1
+        self._pbx_alerting = False
         self._last_minute = -1
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()  # something changed: the publish loop runs a tick
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self.stats: dict[str, float] = {
@@ -130,7 +137,12 @@ class KpiService:
         self.stats["cpu_seconds"] += time.thread_time() - started
 
     def on_bus(self, topic: str, event: Mapping[str, Any]) -> None:
-        if topic != ACD_TOPIC or event.get("type") != "agent.state":
+        if topic != ACD_TOPIC:
+            return
+        kind = event.get("type")
+        if kind != "agent.state":
+            if isinstance(kind, str) and kind.startswith("call."):
+                self._wake.set()  # a caller entered or left a queue: the waiting figures are read again
             return
         started = time.thread_time()
         parsed = agent_state_from_event(event)
@@ -144,6 +156,7 @@ class KpiService:
     def _changed(self) -> None:
         if self._first_change is None:
             self._first_change = self._clock()
+        self._wake.set()
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -161,6 +174,7 @@ class KpiService:
 
     async def close(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
@@ -169,16 +183,34 @@ class KpiService:
             self._unsubscribe = None
 
     async def _run(self) -> None:
-        # a fixed cadence (not "interval after the previous tick"): the period stays the interval even
-        # when a tick takes time or the loop is busy, so the update delay stays under about one interval
+        # Woken by changes (a finished call, an agent state, a caller entering or leaving a queue), not by
+        # polling: at most one tick per publish interval, on a fixed cadence while changes keep coming, so
+        # the update delay stays under about one interval. Time alone changes the figures in two ways,
+        # and only those wake the loop without an event: the sliding windows move at each minute, and
+        # the longest wait grows while callers wait (a tick every interval then, as before).
         loop = asyncio.get_running_loop()
-        deadline = loop.time()
+        last = loop.time() - self.config.publish_interval
         while not self._stop.is_set():
-            deadline = max(deadline + self.config.publish_interval, loop.time())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=max(0.0, deadline - loop.time()))
+            interval = self.config.publish_interval  # configure() may change it
+            now = loop.time()
+            if any(count or callbacks for count, _, callbacks in self._waiting.values()):
+                wake_in = last + interval - now
+            else:
+                clock = self._clock()
+                wake_in = (clock // MINUTE + 1) * MINUTE - clock
+            if not self._wake.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, wake_in))
             if self._stop.is_set():
                 return
+            due = last + interval - loop.time()
+            if due > 0:  # coalesce: no more than one tick per interval
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=due)
+                if self._stop.is_set():
+                    return
+            self._wake.clear()
+            last = loop.time()
             try:
                 await self.tick()
             except CallcenterError as exc:
@@ -197,7 +229,8 @@ class KpiService:
                 self._waiting[name] = value
                 self.engine.dirty.add(name)
                 self.engine.dirty.add(CENTER)
-                self._changed()
+                if self._first_change is None:  # (not _changed: this tick publishes it already)
+                    self._first_change = self._clock()
 
     async def tick(self) -> None:
         """One publish interval: read the waiting callers, push what changed."""
@@ -211,6 +244,11 @@ class KpiService:
         if minute != self._last_minute:  # sliding windows moved: every scope changes
             self._last_minute = minute
             engine.dirty.update(self.scope_names())
+        pbx = self.pbx
+        pbx_changed = pbx is not None and pbx.version != self._pbx_version
+        if pbx is not None and (pbx.alert is not None) != self._pbx_alerting:
+            self._pbx_alerting = pbx.alert is not None
+            engine.dirty.add(CENTER)  # the center's alerts carry pbx_slow
         for name in self.scope_names():  # the longest-wait alert depends on time too (waits grow)
             if name in engine.dirty:
                 continue  # recomputed anyway; the SL alert only changes with the figures
@@ -221,10 +259,11 @@ class KpiService:
                 engine.dirty.add(name)
         broadcast = self._broadcast
         if broadcast is None or broadcast.subscribers(TOPIC) == 0:
+            self._pbx_version = pbx.version if pbx is not None else -1
             self._clear_changes()
             self.stats["cpu_seconds"] += time.thread_time() - started
             return
-        if not engine.dirty and not engine.changed_agents:
+        if not engine.dirty and not engine.changed_agents and not pbx_changed:
             self._first_change = None
             self.stats["cpu_seconds"] += time.thread_time() - started
             return
@@ -246,6 +285,9 @@ class KpiService:
             "chart": chart,
             "agents": agents,
         }
+        if pbx is not None and pbx_changed:
+            message["pbx"] = pbx.view()
+            self._pbx_version = pbx.version
         self._clear_changes()
         self.stats["deliveries"] += broadcast.publish(TOPIC, message)
         self.stats["updates"] += 1
@@ -282,6 +324,8 @@ class KpiService:
     ) -> tuple[str, ...]:
         flags: list[str] = []
         if name == CENTER:
+            if self.pbx is not None and self.pbx.alert is not None:
+                flags.append("pbx_slow")
             if any("longest_wait" in self._alert_flags(q, now, compute_sl=False) for q in self.acd.queues):
                 flags.append("longest_wait")
         else:
@@ -390,6 +434,7 @@ class KpiService:
                 for name in names
             },
             "agents": [self.agent_row(a) for a in agents],
+            "pbx": self.pbx.view() if self.pbx is not None else None,
         }
 
     # --- reports: the same engine fed from the store ---------------------------------------------

@@ -180,8 +180,10 @@ class ReportService:
         convention: Callable[[str], SlConvention],
         short_abandon: Callable[[], float],
         queues: Callable[[], Iterable[str]] = tuple,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
+        self.clock = clock  # a period still running (today) is counted up to now, not to its end
         self.threshold_of = threshold_of
         self.convention = convention
         self.short_abandon = short_abandon
@@ -253,10 +255,13 @@ class ReportService:
             )
             for row in live:
                 calls.setdefault(row.key, Tally()).add(row.tally)
-        if mid < p.until:
-            rows = await self.store.agent_log(mid, p.until, req.agent)
+        # the state each agent is still in counts up to now: today's report must not count the time
+        # from now to midnight (nor a future day's the whole day)
+        live_until = min(p.until, self.clock())
+        if mid < live_until:
+            rows = await self.store.agent_log(mid, live_until, req.agent)
             starts = await self.store.agent_states_before(mid, TRANSITION_LOOKBACK, req.agent)
-            parts = await asyncio.to_thread(split_agent_time, rows, starts, mid, p.until)
+            parts = await asyncio.to_thread(split_agent_time, rows, starts, mid, live_until)
             live_time = sum_agent_time((agent, part) for (agent, _), part in parts.items())
             for agent, spent in live_time.items():
                 times.setdefault(agent, AgentTime()).add(spent)

@@ -37,6 +37,7 @@ from callcenter.domain.queueing import QueueRequest, RouteResult
 from callcenter.domain.tickets import DONE, Ticket, TicketQuery, TicketStatus
 from callcenter.ports import AgiChannel, CallRouter, DispositionStore
 from callcenter.services.crm import CrmService
+from callcenter.services.customer_lookup import CustomerLookup
 from callcenter.services.ivr_cases import case_summary
 
 log = logging.getLogger(__name__)
@@ -188,8 +189,11 @@ class ScreenPopService:
         options: ScreenPopOptions | None = None,
         clock: Callable[[], float] = time.time,
         queue_rules: Callable[[str | None], dict[str, Any]] | None = None,
+        lookup: CustomerLookup | None = None,
     ) -> None:
         self.crm = crm
+        #: the IVR's customer lookups, handed to the card loads of the same calls
+        self.lookup = lookup
         self.dispositions = dispositions
         self.options = options or ScreenPopOptions()
         self._clock = clock
@@ -205,6 +209,7 @@ class ScreenPopService:
         self._states: dict[str, dict[str, Any]] = {}  # agent → last agent.state event
         self._recent: dict[str, deque[str]] = {}  # agent → call ids offered to / dialed by them
         self._stop = asyncio.Event()
+        self._idle: set[asyncio.Task[None]] = set()  # workers waiting for a job
         self._runner: asyncio.Task[None] | None = None
         self.stats: dict[str, int] = {
             "pops": 0,
@@ -224,6 +229,8 @@ class ScreenPopService:
 
     async def close(self) -> None:
         self._stop.set()
+        for worker in tuple(self._idle):  # a busy worker finishes its card, then sees the stop
+            worker.cancel()
         if self._runner is not None:
             await asyncio.gather(self._runner, return_exceptions=True)
             self._runner = None
@@ -234,11 +241,19 @@ class ScreenPopService:
                 tg.create_task(self._worker(), name=f"screenpop-worker-{n}")
 
     async def _worker(self) -> None:
+        # waits on the job queue itself (no polling timeout): an idle center costs no wake-ups
+        me = asyncio.current_task()
+        assert me is not None
         while not self._stop.is_set():
+            self._idle.add(me)
             try:
-                call_id, key = await asyncio.wait_for(self._jobs.get(), timeout=0.5)
-            except TimeoutError:
-                continue
+                call_id, key = await self._jobs.get()
+            except asyncio.CancelledError:
+                if self._stop.is_set():
+                    return  # close() woke an idle worker
+                raise
+            finally:
+                self._idle.discard(me)
             try:
                 await self._load(call_id, key)
             except Exception:
@@ -395,14 +410,19 @@ class ScreenPopService:
             if self.stats["jobs_dropped"] in (1, 100, 10_000):
                 log.error("screen pop queue full: customer card not loaded", extra={"linkedid": call_id})
 
-    async def load_card(self, key: str) -> dict[str, Any]:
-        """The customer card for ``id:<n>`` or ``phone:<number>`` (``customer`` None: unknown caller)."""
+    async def load_card(self, key: str, *, handed_over: bool = False) -> dict[str, Any]:
+        """The customer card for ``id:<n>`` or ``phone:<number>`` (``customer`` None: unknown caller).
+        ``handed_over``: take the customer the IVR looked up moments ago, if any (``CustomerLookup``)."""
         kind, _, value = key.partition(":")
         customer: Customer | None = None
-        if kind == "id" and value.isdigit():
-            customer = await self.crm.records.get_customer(int(value))
-        elif kind == "phone" and value:
-            customer = await self.crm.by_phone(value)
+        known = False
+        if handed_over and self.lookup is not None:
+            known, customer = self.lookup.take(key)
+        if not known:
+            if kind == "id" and value.isdigit():
+                customer = await self.crm.records.get_customer(int(value))
+            elif kind == "phone" and value:
+                customer = await self.crm.by_phone(value)
         if customer is None:
             return {"customer": None}
         now = self._clock()
@@ -437,7 +457,7 @@ class ScreenPopService:
         self.stats["loads"] += 1
         try:
             async with asyncio.timeout(self.options.load_timeout):
-                card.data = await self.load_card(key)
+                card.data = await self.load_card(key, handed_over=True)
         except (CallcenterError, TimeoutError) as exc:
             self.stats["load_errors"] += 1
             card.data = {"customer": None, "error": "the customer record is unavailable right now"}

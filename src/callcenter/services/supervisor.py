@@ -7,9 +7,10 @@ Monitoring is Asterisk's ChanSpy started by AMI ``Originate`` to the supervisor'
 
 ``q`` quiet (no beep / channel name announcement), ``E`` end when the spied channel hangs up; ``w``
 whisper (the agent hears the supervisor, the customer does not), ``B`` barge (both hear the
-supervisor). The agent channel is the live leg the tracker knows for the agent. The supervisor's phone:
-``supervisor_phones`` / ``default_supervisor_phone`` in ``config/wallboard.yaml``, else the phone the
-request names (checked against a strict pattern).
+supervisor). The agent channel is the live leg the tracker knows for the agent (for a ``Local/`` agent
+the ``;1`` half bridged to the customer, by the console's rule: ``domain/agent_channel``). The
+supervisor's phone: ``supervisor_phones`` / ``default_supervisor_phone`` in ``config/wallboard.yaml``,
+else the phone the request names (checked against a strict pattern).
 
 Agent states go through ``AcdService`` (pause with a reason, make available, log in, log out) with
 ``by="supervisor:<username>"``. Every action, refused or failed ones included, is written to the audit
@@ -26,6 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from callcenter.domain.acd import IN_CALL, AcdError, AgentState
+from callcenter.domain.agent_channel import agent_call_leg
 from callcenter.domain.audit import AuditEntry
 from callcenter.domain.errors import CallcenterError, NotFound, PbxError
 from callcenter.domain.users import User
@@ -61,15 +63,24 @@ class SupervisorError(AcdError):
 
 
 def agent_channel_finder(tracker: CallTracker) -> Callable[[str], str | None]:
-    """The live channel of an agent's phone leg, from the tracker (None when they have none)."""
+    """The live channel of an agent's phone leg, from the tracker (None when they have none): the
+    bridged half of a ``Local/`` agent, by the rule the console uses too (``domain/agent_channel``)."""
 
     def find(agent: str) -> str | None:
-        for leg in tracker.legs.values():
-            if leg.agent == agent and leg.ended_at is None:
-                return leg.channel
-        return None
+        legs = [leg.record() for leg in tracker.legs.values() if leg.agent == agent and leg.ended_at is None]
+        leg = agent_call_leg(legs, lambda leg: tracker.bridge_peers(leg.uniqueid))
+        return leg.channel if leg is not None else None
 
     return find
+
+
+def spy_prefix(dial_target: str) -> str:
+    """The ChanSpy channel prefix of an agent's dial string: ``PJSIP/1001`` → ``PJSIP/1001-``,
+    ``Local/1001@agents/n`` → ``Local/1001@agents-`` (a Local dial string's ``/n`` is not in the name)."""
+    target = dial_target.split(",", 1)[0]
+    if target.startswith("Local/"):
+        target = re.sub(r"/[A-Za-z]+$", "", target)
+    return target + "-"
 
 
 class SupervisorService:
@@ -130,9 +141,8 @@ class SupervisorService:
             channel = self.channel_of(agent)
             if channel is None and (status is None or status.state not in IN_CALL):
                 raise SupervisorError(f"agent {agent} is not on a call")
-            if channel is None:
-                cfg = self.acd.agents[agent]
-                channel = cfg.dial_target().split(",", 1)[0] + "-"  # ChanSpy matches a channel prefix
+            if channel is None:  # ChanSpy matches a channel prefix: PJSIP/1001-, Local/1001@agents-
+                channel = spy_prefix(self.acd.agents[agent].dial_target())
             detail["channel"] = channel
             if self.pbx is None or not self.pbx.connected:
                 raise PbxError("the PBX is not connected")

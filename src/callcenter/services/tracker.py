@@ -825,6 +825,8 @@ class CallTracker:
     # transfers
     def _on_blind_transfer(self, e: ev.PbxEvent) -> None:
         assert isinstance(e, ev.BlindTransferred)
+        if e.result not in ("", "Success"):  # refused (Result: Invalid, fact 33): the call did not move
+            return
         call = self._transfer_call(e.transferer, e.transferee, e.at)
         if call is not None:
             target = f"{e.extension}@{e.context}"

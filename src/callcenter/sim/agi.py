@@ -532,6 +532,12 @@ class AgiSession:
             if name:
                 pbx.set_var(chan, name, value)
             return 0
+        if a == "mset":  # MSet(name1=value1,name2=value2,...): one VarSet per variable
+            for pair in data.split(","):
+                name, _, value = pair.partition("=")
+                if name:
+                    pbx.set_var(chan, name, value)
+            return 0
         if a == "answer":
             if chan.agi_dead:
                 return -1

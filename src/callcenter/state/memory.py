@@ -54,6 +54,9 @@ class MemoryAcdState:
         self._seq = 0
         self._handle: dict[str, deque[float]] = {}
         self._counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self._leases: dict[str, float] = {}  # instance → lease expiry (epoch seconds)
+        self._instances: set[str] = set()
+        self._seeded = False
 
     # --- configuration --------------------------------------------------------------------------
     async def save_queue(self, queue: QueueConfig) -> None:
@@ -153,6 +156,7 @@ class MemoryAcdState:
             caller_num=entry.caller_num,
             caller_name=entry.caller_name,
             seq=self._seq,
+            owner=entry.owner,
         )
         if entry.id in self._entries:
             self._drop_entry(entry.id)
@@ -185,7 +189,7 @@ class MemoryAcdState:
             self._wait_remove(entry)
         return entry
 
-    async def claim(self, queue: str, entry_id: str, now: float, rnd: float = 0.0) -> Claim:
+    async def claim(self, queue: str, entry_id: str, now: float, rnd: float = 0.0, owner: str = "") -> Claim:
         entry = self._entries.get(entry_id)
         q = self._queues.get(queue)
         if entry is None or q is None or entry.queue != queue:
@@ -221,7 +225,7 @@ class MemoryAcdState:
                     start = min(size - 1, int(rnd * size))
                 else:
                     start = 0
-                return self._commit(q, entry, avail[(start + rank) % size], now)
+                return self._commit(q, entry, avail[(start + rank) % size], now, owner)
         taken: set[str] = set()
         cursor = self._cursor[queue]
         key = self._strategy_key(q.strategy)
@@ -236,7 +240,7 @@ class MemoryAcdState:
             if other.id == entry.id:
                 if cand is None:
                     return waiting
-                return self._commit(q, entry, cand, now)
+                return self._commit(q, entry, cand, now, owner)
             if cand is not None:
                 taken.add(cand[2])
                 cursor = cand[1]
@@ -251,7 +255,7 @@ class MemoryAcdState:
             return lambda agent: float(self._status[agent].calls)
         return None
 
-    def _commit(self, q: QueueConfig, entry: WaitingEntry, cand: Candidate, now: float) -> Claim:
+    def _commit(self, q: QueueConfig, entry: WaitingEntry, cand: Candidate, now: float, owner: str) -> Claim:
         agent = cand[2]
         cfg = self._agents[agent]
         current = self._status[agent]
@@ -261,7 +265,9 @@ class MemoryAcdState:
         self._status[agent] = ringing
         self._index(cfg, ringing)
         self._wait_remove(entry)
-        self._entries[entry.id] = _replace_entry(entry, status=EntryStatus.OFFERED, agent=agent)
+        self._entries[entry.id] = _replace_entry(
+            entry, status=EntryStatus.OFFERED, agent=agent, claimed_by=owner
+        )
         self._cursor[q.name] = cand[1]
         counts = self._counts(q.name)
         return Claim(
@@ -279,7 +285,7 @@ class MemoryAcdState:
         if entry is None or entry.queue not in self._queues:
             return False
         if entry.status is EntryStatus.OFFERED:
-            entry = _replace_entry(entry, status=EntryStatus.WAITING, agent="")
+            entry = _replace_entry(entry, status=EntryStatus.WAITING, agent="", claimed_by="")
             self._entries[entry_id] = entry
             self._wait_add(entry)
         return True
@@ -306,6 +312,9 @@ class MemoryAcdState:
             for e in self._entries.values()
             if e.kind is EntryKind.CALLBACK and e.status is EntryStatus.WAITING
         ]
+
+    async def entries(self) -> list[WaitingEntry]:
+        return list(self._entries.values())
 
     async def counts(self, queue: str) -> QueueCounts:
         return self._counts(queue)
@@ -334,6 +343,26 @@ class MemoryAcdState:
 
     async def counters(self, queue: str) -> dict[str, int]:
         return dict(self._counters.get(queue, {}))
+
+    # --- instances and the state's own health -------------------------------------------------
+    async def renew_lease(self, instance: str, ttl: float, now: float) -> None:
+        self._leases[instance] = now + ttl
+        self._instances.add(instance)
+
+    async def drop_lease(self, instance: str) -> None:
+        self._leases.pop(instance, None)
+
+    async def instances(self, now: float) -> dict[str, bool]:
+        return {i: self._leases.get(i, 0.0) > now for i in sorted(self._instances)}
+
+    async def forget_instance(self, instance: str) -> None:
+        self._instances.discard(instance)
+
+    async def seeded(self) -> bool:
+        return self._seeded
+
+    async def mark_seeded(self) -> None:
+        self._seeded = True
 
     async def close(self) -> None:
         return None

@@ -21,6 +21,9 @@ Keys (``P`` = the prefix, one per deployment; tests use a unique one per test):
 ``P:wsk:<queue>``      string  how many waiting entries carry skills (0 = the fast path applies)
 ``P:e:<entry>``        hash    a waiting entry (status waiting/offered, agent, score, ...)
 ``P:cb``               set     callback entry ids
+``P:ents``             set     every entry id (waiting or offered, all queues): what the reconciler reads
+``P:inst``             set     instances that held a lease; ``P:lease:<id>`` string with a TTL: alive
+``P:seed``             string  set once the configuration is stored: missing = Redis came back empty
 ``P:tm``               zset    agent → end of timed wrap-up / busy rest
 ``P:seq``              string  entry sequence counter
 ``P:ht:<queue>``       list    recent handle times; ``P:ct:<queue>`` hash: counters
@@ -163,7 +166,7 @@ _ENQUEUE = (
     (
         _LIB
         + r"""
--- ARGV: P, id, queue, call_id, priority, enqueued_at, skills, kind, caller_num, caller_name
+-- ARGV: P, id, queue, call_id, priority, enqueued_at, skills, kind, caller_num, caller_name, owner
 local id, q = ARGV[2], ARGV[3]
 local e = P..':e:'..id
 local old = redis.call('HMGET', e, 'queue', 'status', 'skills')
@@ -178,8 +181,10 @@ local prio = math.max(0, math.min(PMAX, tonumber(ARGV[5])))
 local score = (PMAX - prio) * SEQSPAN + (seq % SEQSPAN)
 redis.call('HSET', e, 'queue', q, 'call_id', ARGV[4], 'priority', ARGV[5], 'enqueued_at', ARGV[6],
            'skills', ARGV[7], 'kind', ARGV[8], 'caller_num', ARGV[9], 'caller_name', ARGV[10],
-           'seq', seq, 'score', string.format('%.0f', score), 'status', 'waiting', 'agent', '')
+           'seq', seq, 'score', string.format('%.0f', score), 'status', 'waiting', 'agent', '',
+           'owner', ARGV[11], 'claimed_by', '')
 redis.call('ZADD', P..':w:'..q, score, id)
+redis.call('SADD', P..':ents', id)
 if ARGV[7] ~= '' then redis.call('INCR', P..':wsk:'..q) end
 if ARGV[8] == 'callback' then redis.call('SADD', P..':cb', id) end
 return seq
@@ -197,7 +202,7 @@ local e = P..':e:'..id
 local f = redis.call('HMGET', e, 'queue', 'status', 'score', 'skills')
 if not f[1] or redis.call('HEXISTS', P..':q', f[1]) == 0 then return 0 end
 if f[2] == 'offered' then
-  redis.call('HSET', e, 'status', 'waiting', 'agent', '')
+  redis.call('HSET', e, 'status', 'waiting', 'agent', '', 'claimed_by', '')
   redis.call('ZADD', P..':w:'..f[1], f[3], id)
   if f[4] ~= '' then redis.call('INCR', P..':wsk:'..f[1]) end
 end
@@ -217,6 +222,7 @@ if f[2] == 'waiting' then
   if redis.call('ZREM', P..':w:'..f[1], id) == 1 and f[3] ~= '' then redis.call('DECR', P..':wsk:'..f[1]) end
 end
 redis.call('SREM', P..':cb', id)
+redis.call('SREM', P..':ents', id)
 redis.call('DEL', e)
 return all
 """
@@ -242,6 +248,7 @@ local ids = redis.call('ZRANGE', P..':w:'..q, 0, -1)
 for _, id in ipairs(ids) do
   redis.call('DEL', P..':e:'..id)
   redis.call('SREM', P..':cb', id)
+  redis.call('SREM', P..':ents', id)
 end
 redis.call('DEL', P..':w:'..q, P..':wsk:'..q, P..':rr:'..q, P..':qs:'..q)
 redis.call('HDEL', P..':q', q)
@@ -252,8 +259,9 @@ return #ids
 _CLAIM = (
     _LIB
     + r"""
--- ARGV: P, queue, entry, now, rnd, max_scan
+-- ARGV: P, queue, entry, now, rnd, max_scan, owner (the claiming instance)
 local q, entry, now, rnd, max_scan = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local owner = ARGV[7] or ''
 local e = P..':e:'..entry
 local ef = redis.call('HMGET', e, 'status', 'queue', 'agent')
 local qs = redis.call('HMGET', P..':qs:'..q, 'strategy', 'skills')
@@ -286,7 +294,7 @@ local function commit(agent, score)
   redis.call('ZREM', wk, entry)
   local sk = redis.call('HGET', e, 'skills')
   if sk and sk ~= '' then redis.call('DECR', P..':wsk:'..q) end
-  redis.call('HSET', e, 'status', 'offered', 'agent', agent)
+  redis.call('HSET', e, 'status', 'offered', 'agent', agent, 'claimed_by', owner)
   redis.call('SET', P..':rr:'..q, string.format('%.0f', score - math.floor(score / SPAN) * SPAN))
   local cc = counts(q)
   return {'offered', agent, prev, 0, cc[1], cc[2], cc[3], cc[4], redis.call('HGETALL', ak)}
@@ -401,6 +409,28 @@ return waiting
 """
 )
 
+_LIST_AGENTS = r"""
+-- every configured agent's status in one reply: {order, id, field values...} per agent (no parsing of
+-- 2,000 hashes on the client: one flat array)
+local P = ARGV[1]
+local conf = redis.call('HGETALL', P..':ac')
+local out = {}
+for i = 1, #conf, 2 do
+  local id = conf[i]
+  local f = redis.call('HMGET', P..':as:'..id, 'state', 'since', 'reason', 'call_id', 'queue', 'until',
+                       'idle_since', 'calls', 'offers', 'pending_pause', 'version')
+  if f[1] then
+    local ok, cfg = pcall(cjson.decode, conf[i+1])
+    local order = 0
+    if ok and type(cfg) == 'table' and tonumber(cfg['order']) then order = tonumber(cfg['order']) end
+    local row = {tostring(order), id}
+    for j = 1, 11 do row[#row+1] = f[j] or '' end
+    out[#out+1] = table.concat(row, '\31')
+  end
+end
+return out
+"""
+
 _STATUS_FIELDS = (
     "state",
     "since",
@@ -412,6 +442,21 @@ _STATUS_FIELDS = (
     "calls",
     "offers",
     "pending_pause",
+)
+
+
+_LIST_FIELDS = (
+    "state",
+    "since",
+    "reason",
+    "call_id",
+    "queue",
+    "until",
+    "idle_since",
+    "calls",
+    "offers",
+    "pending_pause",
+    "version",
 )
 
 
@@ -511,6 +556,8 @@ def entry_from_hash(entry_id: str, raw: Mapping[Any, Any] | Sequence[Any]) -> Wa
         seq=int(_f(data.get("seq"))),
         status=EntryStatus(data.get("status") or "waiting"),
         agent=data.get("agent", ""),
+        owner=data.get("owner", ""),
+        claimed_by=data.get("claimed_by", ""),
     )
 
 
@@ -531,6 +578,7 @@ class RedisAcdState(RedisCalls):
         self._to_callback_s: AsyncScript = client.register_script(_TO_CALLBACK)
         self._delete_queue_s: AsyncScript = client.register_script(_DELETE_QUEUE)
         self._claim_s: AsyncScript = client.register_script(_CLAIM)
+        self._list_agents_s: AsyncScript = client.register_script(_LIST_AGENTS)
         self.max_scan = 200
 
     @property
@@ -590,22 +638,14 @@ class RedisAcdState(RedisCalls):
         return status_from_hash(agent_id, raw)
 
     async def list_agents(self) -> list[AgentStatus]:
-        agents = await self.load_agents()
-
-        async def go() -> list[Any]:
-            pipe = self._r.pipeline(transaction=False)
-            for a in agents:
-                pipe.hgetall(self._k("as", a.id))
-            result: list[Any] = await pipe.execute()
-            return result
-
-        raws = await self._run("list_agents", go())
-        out = []
-        for a, raw in zip(agents, raws, strict=True):
-            status = status_from_hash(a.id, raw)
+        rows: list[tuple[float, str, AgentStatus]] = []
+        for raw in await self._script("list_agents", self._list_agents_s):
+            order, agent, *values = _s(raw).split("\x1f")
+            status = status_from_hash(agent, dict(zip(_LIST_FIELDS, values, strict=True)))
             if status is not None:
-                out.append(status)
-        return out
+                rows.append((_f(order), agent, status))
+        rows.sort(key=lambda row: (row[0], row[1]))
+        return [status for _order, _agent, status in rows]
 
     async def compare_and_set(self, status: AgentStatus) -> AgentStatus | None:
         version = await self._script(
@@ -633,6 +673,7 @@ class RedisAcdState(RedisCalls):
             entry.kind.value,
             entry.caller_num,
             entry.caller_name,
+            entry.owner,
         )
         return WaitingEntry(
             id=entry.id,
@@ -645,11 +686,12 @@ class RedisAcdState(RedisCalls):
             caller_num=entry.caller_num,
             caller_name=entry.caller_name,
             seq=int(seq),
+            owner=entry.owner,
         )
 
-    async def claim(self, queue: str, entry_id: str, now: float, rnd: float = 0.0) -> Claim:
+    async def claim(self, queue: str, entry_id: str, now: float, rnd: float = 0.0, owner: str = "") -> Claim:
         res = await self._script(
-            "claim", self._claim_s, queue, entry_id, repr(now), repr(rnd), str(self.max_scan)
+            "claim", self._claim_s, queue, entry_id, repr(now), repr(rnd), str(self.max_scan), owner
         )
         status = EntryStatus(_s(res[0]))
         if status is EntryStatus.GONE:
@@ -708,6 +750,10 @@ class RedisAcdState(RedisCalls):
             if e.kind is EntryKind.CALLBACK and e.status is EntryStatus.WAITING
         ]
 
+    async def entries(self) -> list[WaitingEntry]:
+        ids = sorted(_s(i) for i in await self._run("entries", self._r.smembers(self._k("ents"))))
+        return await self._entries(ids)
+
     async def counts(self, queue: str) -> QueueCounts:
         async def go() -> list[Any]:
             pipe = self._r.pipeline(transaction=False)
@@ -741,6 +787,42 @@ class RedisAcdState(RedisCalls):
     async def counters(self, queue: str) -> dict[str, int]:
         raw = await self._run("counters", self._r.hgetall(self._k("ct", queue)))
         return {_s(k): int(v) for k, v in raw.items()}
+
+    # --- instances and the state's own health -------------------------------------------------
+    async def renew_lease(self, instance: str, ttl: float, now: float) -> None:
+        async def go() -> None:
+            pipe = self._r.pipeline(transaction=True)
+            pipe.set(self._k("lease", instance), repr(now), px=max(1, int(ttl * 1000)))
+            pipe.sadd(self._k("inst"), instance)
+            await pipe.execute()
+
+        await self._run("renew_lease", go())
+
+    async def drop_lease(self, instance: str) -> None:
+        await self._run("drop_lease", self._r.delete(self._k("lease", instance)))
+
+    async def instances(self, now: float) -> dict[str, bool]:
+        ids = sorted(_s(i) for i in await self._run("instances", self._r.smembers(self._k("inst"))))
+
+        async def go() -> list[Any]:
+            pipe = self._r.pipeline(transaction=False)
+            for instance in ids:
+                pipe.exists(self._k("lease", instance))
+            result: list[Any] = await pipe.execute()
+            return result
+
+        alive = await self._run("instances", go()) if ids else []
+        return {instance: bool(a) for instance, a in zip(ids, alive, strict=True)}
+
+    async def forget_instance(self, instance: str) -> None:
+        """Stop listing a dead instance (its lease is left alone: one that comes back renews it)."""
+        await self._run("forget_instance", self._r.srem(self._k("inst"), instance))
+
+    async def seeded(self) -> bool:
+        return bool(await self._run("seeded", self._r.exists(self._k("seed"))))
+
+    async def mark_seeded(self) -> None:
+        await self._run("mark_seeded", self._r.set(self._k("seed"), "1"))
 
     async def clear(self) -> int:
         """Delete every key under the prefix (tests, ``acd reset``). Returns how many."""

@@ -90,7 +90,7 @@ class RedisBus:
             finally:
                 with contextlib.suppress(RedisError, OSError, TimeoutError):
                     async with asyncio.timeout(self._timeout):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                        await pubsub.aclose()
 
     def _handle(self, data: Any) -> None:
         try:

@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
-from redis.asyncio.retry import Retry
 
 from callcenter.config import mask_url_password
 from callcenter.domain.errors import StateError

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from callcenter.config import async_database_url
-from callcenter.domain.errors import DuplicateError, StoreError, StoreUnavailable
+from callcenter.domain.errors import DuplicateError, InvalidValue, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 __all__ = ["DuplicateError", "SqlReads", "make_engine", "translate_errors", "utc"]
@@ -111,6 +111,15 @@ def is_unavailable(error: BaseException) -> bool:
     return isinstance(error, exc.DisconnectionError | exc.TimeoutError | OSError)
 
 
+def is_invalid_value(error: BaseException) -> bool:
+    """True when the database refused a value (SQLSTATE class 22, "data exception": an integer past its
+    column, NUL in text): the caller's input, not an outage."""
+    if isinstance(error, exc.DataError):
+        return True
+    sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None)
+    return isinstance(error, exc.DBAPIError) and isinstance(sqlstate, str) and sqlstate.startswith("22")
+
+
 @contextlib.contextmanager
 def translate_errors(what: str) -> Iterator[None]:
     """Convert SQLAlchemy/driver exceptions into the ``StoreError`` tree (``raise ... from``)."""
@@ -120,7 +129,11 @@ def translate_errors(what: str) -> Iterator[None]:
         raise
     except exc.IntegrityError as error:
         raise DuplicateError(f"{what}: {_short(error)}") from error
+    except OverflowError as error:  # SQLite: an integer past 64 bits
+        raise InvalidValue(f"{what}: {error}") from error
     except (exc.SQLAlchemyError, OSError) as error:
+        if is_invalid_value(error):
+            raise InvalidValue(f"{what}: {_short(error)}") from error
         if is_unavailable(error):
             raise StoreUnavailable(f"{what}: database unavailable: {_short(error)}") from error
         raise StoreError(f"{what}: {_short(error)}") from error

@@ -17,6 +17,7 @@ from callcenter.webapp import (
     openapi,
     views_acd,
     views_api,
+    views_audit,
     views_auth,
     views_crm,
     views_crm_pages,
@@ -45,6 +46,7 @@ from callcenter.webapp.keys import (
     MetricsProvider,
 )
 from callcenter.webapp.metrics import WebStats
+from callcenter.webapp.params import input_middleware
 from callcenter.webapp.ratelimit import LoginRateLimiter
 from callcenter.webapp.security import add_security_headers
 from callcenter.webapp.sessions import DEFAULT_MAX_AGE, SessionCodec, session_key_from_settings
@@ -73,8 +75,11 @@ def create_web_app(
     ``console_setup`` (optional) registers the agent console.
     """
     # Middlewares run outermost first: cookie bookkeeping sees every response, errors become
-    # JSON/HTML answers, CSRF is checked right before the handler.
-    app = web.Application(middlewares=[session_middleware, error_middleware, csrf_middleware])
+    # JSON/HTML answers, NUL characters in the URL are refused (webapp/params.py), CSRF is checked
+    # right before the handler.
+    app = web.Application(
+        middlewares=[session_middleware, error_middleware, input_middleware, csrf_middleware]
+    )
     app[SETTINGS] = settings
     app[STORE] = store
     app[ACCOUNTS] = accounts
@@ -111,6 +116,7 @@ def create_web_app(
         app
     )  # /wallboard, /ws/wallboard, /api/wallboard, /api/kpis (app[KPI] set by the service)
     views_supervisor.setup(app)  # /api/supervisor/..., /api/audit (app[SUPERVISOR] set by the service)
+    views_audit.setup(app)  # /audit: the audit log page (admin)
     if console_setup is not None:  # the agent console: /agent, /ws/agent, /api/console/...
         console_setup(app)
     views_qa.setup(app)  # /qa/calls, /api/qa/..., /api/recordings/... (app[views_qa.QA] set by the service)
@@ -119,4 +125,11 @@ def create_web_app(
     )  # /reports, /api/reports/... (app[views_reports.REPORT_SERVICE] set by the service)
     views_pages.setup(app)  # "/" and placeholder landing pages for paths still free
     app.router.add_static("/static/", web_dir / "static", name="static")
+    favicon = web_dir / "static" / "favicon.svg"
+
+    async def favicon_ico(_request: web.Request) -> web.StreamResponse:
+        """Browsers ask for /favicon.ico whatever the page links: the same icon, never a 404."""
+        return web.FileResponse(favicon, headers={"Content-Type": "image/svg+xml"})
+
+    app.router.add_get("/favicon.ico", favicon_ico, name="favicon")
     return app

@@ -19,7 +19,7 @@ domain.tickets.InvalidTransition (customers.Validat…)  409     "invalid input"
 domain.customers.ValidationError                       400     "invalid input" + ``fields``
 domain.reports.ValidationError                         400     the message
 domain.qa.ValidationError                              400     the message
-webapp.queries.BadQuery                                400     the message
+webapp.params.BadQuery                                 400     the message
 services.recordings.RecordingAccessDenied              404     "recording not found" (hides paths)
 PermissionDenied                                       403     the message
 AuthError                                              401     the message (+ WWW-Authenticate)
@@ -30,6 +30,7 @@ services.console.DispositionRequired                   409     the message
 services.console.NoCall                                409     the message
 domain.tickets.ConcurrentUpdate                        409     the message + "; reload and try again"
 DuplicateError (a unique key is taken)                 409     fixed text (the store's may quote SQL)
+InvalidValue (the database refused a value)            400     fixed text (the store's may quote SQL)
 AcdError                                               400     the message
 ConfigError (a submitted configuration is invalid)     400     the message
 AmiActionError (the PBX answered ``Response: Error``)  502     "the PBX refused the action: …"
@@ -73,6 +74,7 @@ from callcenter.domain.errors import (
     AuthError,
     ConfigError,
     DuplicateError,
+    InvalidValue,
     NotFound,
     PbxError,
     PermissionDenied,
@@ -82,8 +84,9 @@ from callcenter.domain.errors import (
 from callcenter.services.console import DispositionRequired, NoCall
 from callcenter.services.recordings import RecordingAccessDenied
 from callcenter.services.supervisor import SupervisorError
+from callcenter.webapp.jsonenc import json_response
 from callcenter.webapp.keys import TEMPLATES
-from callcenter.webapp.queries import BadQuery
+from callcenter.webapp.params import BadQuery
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +114,7 @@ def json_error(
     body: dict[str, object] = {"error": message}
     if fields is not None:
         body["fields"] = dict(fields)
-    return web.json_response(body, status=status, headers=headers)
+    return json_response(body, status=status, headers=headers)
 
 
 def error_response(
@@ -178,6 +181,7 @@ RULES: tuple[ErrorRule, ...] = (
     ErrorRule(NoCall, 409),
     ErrorRule(tickets.ConcurrentUpdate, 409, lambda exc: f"{exc}; reload and try again"),
     ErrorRule(DuplicateError, 409, "already exists: a unique key (name, number, token) is taken"),
+    ErrorRule(InvalidValue, 400, "a value is out of range or cannot be stored (too large, NUL character)"),
     ErrorRule(AcdError, 400),
     ErrorRule(ConfigError, 400),
     ErrorRule(AmiActionError, 502, _pbx_refused),

@@ -29,6 +29,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from callcenter.domain.users import Role
 from callcenter.webapp.auth import Principal, get_principal
 from callcenter.webapp.errors import json_error
+from callcenter.webapp.jsonenc import dumps
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class WsConnection:
 
 
 def encode(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"), default=str)
+    return dumps(message, compact=True, default=str)
 
 
 def to_agent(agent: str) -> Recipient:

@@ -37,15 +37,36 @@ def _format_value(value: float) -> str:
 
 def render_prometheus(values: Mapping[str, float]) -> str:
     """Exposition text. Keys are ``name`` or ``name{label="value",...}``; invalid keys are skipped.
-    Names ending in ``_total`` are typed as counters, the rest as gauges."""
+    Names ending in ``_total`` are typed as counters; a ``<base>_bucket{le=...}`` family with its
+    ``<base>_sum`` and ``<base>_count`` as one histogram (buckets in the provider's order, ascending);
+    the rest as gauges."""
     by_name: dict[str, list[tuple[str, float]]] = {}
     for series, value in values.items():
         match = _SERIES.fullmatch(series)
         if match is None or not isinstance(value, int | float):
             continue
         by_name.setdefault(match.group(1), []).append((series, float(value)))
+    histograms = {
+        name[: -len("_bucket")]
+        for name in by_name
+        if name.endswith("_bucket") and name[: -len("_bucket")] + "_count" in by_name
+    }
+    family: dict[str, str] = {}
+    for histogram in histograms:
+        for suffix in ("_bucket", "_sum", "_count"):
+            family[histogram + suffix] = histogram
     lines: list[str] = []
     for name in sorted(by_name):
+        base = family.get(name)
+        if base is not None:
+            if name != base + "_bucket":
+                continue  # written with its histogram
+            lines.append(f"# TYPE {base} histogram")
+            for part in ("_bucket", "_sum", "_count"):
+                lines.extend(
+                    f"{series} {_format_value(value)}" for series, value in by_name.get(base + part, [])
+                )
+            continue
         kind = "counter" if name.endswith("_total") else "gauge"
         lines.append(f"# TYPE {name} {kind}")
         lines.extend(f"{series} {_format_value(value)}" for series, value in sorted(by_name[name]))

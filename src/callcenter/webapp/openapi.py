@@ -13,6 +13,9 @@ from typing import Any
 from aiohttp import web
 
 from callcenter import __version__
+from callcenter.domain import bounds
+from callcenter.domain.calls import CallOutcome
+from callcenter.webapp.jsonenc import json_response
 
 JsonObj = dict[str, Any]
 
@@ -46,10 +49,22 @@ def _query(name: str, description: str, schema: JsonObj | None = None) -> JsonOb
     return _param(name, "query", description, schema)
 
 
+_TEXT = {"type": "string", "maxLength": 128}
 _LIMIT = _query("limit", "page size (1-200, default 50)", {"type": "integer", "minimum": 1, "maximum": 200})
-_OFFSET = _query("offset", "rows to skip (default 0)", {"type": "integer", "minimum": 0})
-_CUSTOMER_ID = _param("customer_id", "path", "customer id", {"type": "integer"})
-_TICKET_ID = _param("ticket_id", "path", "ticket id", {"type": "integer"})
+_OFFSET = _query(
+    "offset", "rows to skip (default 0)", {"type": "integer", "minimum": 0, "maximum": 1_000_000}
+)
+#: a record id (``domain.bounds``): a larger one is not found, a smaller or non-numeric one too
+_RECORD_ID = {"type": "integer", "minimum": 1, "maximum": bounds.MAX_RECORD_ID}
+_CUSTOMER_ID = _param("customer_id", "path", "customer id", _RECORD_ID)
+_TICKET_ID = _param("ticket_id", "path", "ticket id", _RECORD_ID)
+#: a time parameter: ISO 8601 (no zone: UTC) or epoch seconds, 1970-01-01 to 3000-01-01 (``domain.bounds``)
+_TIME_PARAM = {
+    "oneOf": [
+        {"type": "number", "minimum": bounds.MIN_EPOCH, "maximum": bounds.MAX_EPOCH},
+        {"type": "string", "format": "date-time"},
+    ]
+}
 
 _READ = {
     "401": _error("not authenticated"),
@@ -296,12 +311,12 @@ PATHS: dict[str, JsonObj] = {
             {"200": _json(_ref("CallPage")), "400": _error("bad parameter"), **_READ},
             tags=_CALLS,
             parameters=[
-                _query("since", "ISO 8601 or epoch seconds"),
-                _query("until", "ISO 8601 or epoch seconds"),
-                _query("caller", "substring of the caller number"),
-                _query("agent", "agent id"),
-                _query("queue", "queue name"),
-                _query("outcome", "call outcome"),
+                _query("since", "ISO 8601 or epoch seconds (1970-3000)", _TIME_PARAM),
+                _query("until", "ISO 8601 or epoch seconds (1970-3000), later than since", _TIME_PARAM),
+                _query("caller", "substring of the caller number", _TEXT),
+                _query("agent", "agent id", _TEXT),
+                _query("queue", "queue name", _TEXT),
+                _query("outcome", "call outcome", {"enum": [o.value for o in CallOutcome]}),
                 _LIMIT,
                 _OFFSET,
             ],
@@ -328,7 +343,7 @@ PATHS: dict[str, JsonObj] = {
                 _query("q", "case-insensitive substring of name, company or email"),
                 _query("phone", "a phone number in any format"),
                 _query("tag", "a tag"),
-                _query("segment", "vip, regular or new"),
+                _query("segment", "vip, regular or new", {"enum": ["vip", "regular", "new"]}),
                 _LIMIT,
                 _OFFSET,
             ],
@@ -391,7 +406,7 @@ PATHS: dict[str, JsonObj] = {
             parameters=[
                 _query("status", "one status or several separated by commas"),
                 _query("assignee", "username or agent id"),
-                _query("customer", "customer id", {"type": "integer"}),
+                _query("customer", "customer id", _RECORD_ID),
                 _query("overdue", "true: only overdue; false: only not overdue", {"type": "boolean"}),
                 _query("category", "inquiry, complaint, after_sales or follow_up"),
                 _LIMIT,
@@ -467,7 +482,7 @@ PATHS: dict[str, JsonObj] = {
             tags=_TICKETS,
             parameters=[
                 _query("assignee", "supervisors: whose follow-ups (default: all)"),
-                _query("limit", "1-200"),
+                _query("limit", "1-200 (default 100)", {"type": "integer", "minimum": 1, "maximum": 200}),
             ],
         )
     },
@@ -554,7 +569,15 @@ def _acd_paths() -> dict[str, JsonObj]:
                 "Stored state changes of an agent",
                 {"200": obj, **common},
                 tags=tags,
-                parameters=[agent, _query("since", "epoch seconds"), _query("limit", "rows")],
+                parameters=[
+                    agent,
+                    _query("since", "ISO 8601 or epoch seconds (1970-3000)", _TIME_PARAM),
+                    _query(
+                        "limit",
+                        "rows (1-10000, default 1000)",
+                        {"type": "integer", "minimum": 1, "maximum": 10_000},
+                    ),
+                ],
             )
         },
     }
@@ -618,7 +641,7 @@ def document(app: web.Application | None = None) -> JsonObj:
 
 
 async def openapi_json(request: web.Request) -> web.StreamResponse:
-    return web.json_response(document(request.app))
+    return json_response(document(request.app))
 
 
 def setup(app: web.Application) -> None:

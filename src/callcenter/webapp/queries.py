@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
 from callcenter.domain.calls import CallOutcome, CallQuery, CallRecord
 from callcenter.domain.users import ROLE_CAN_SEE_ALL_CALLS, User
+from callcenter.webapp.params import BadQuery, QueryParams, parse_time
+
+__all__ = ["BadQuery", "parse_call_query", "parse_time", "restrict_to_user"]
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -16,75 +17,22 @@ MAX_OFFSET = 1_000_000
 KNOWN_PARAMS = frozenset({"since", "until", "caller", "agent", "queue", "outcome", "limit", "offset"})
 
 
-class BadQuery(ValueError):
-    """A query parameter is invalid; the message says which and why (shown to the client)."""
-
-
-def parse_time(name: str, raw: str) -> float:
-    """Epoch seconds from an ISO 8601 string (naive means UTC) or a number of epoch seconds."""
-    text = raw.strip()
-    try:
-        value = float(text)
-    except ValueError:
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise BadQuery(
-                f"{name}: expected ISO 8601 (2024-05-01T08:00:00Z) or epoch seconds, got {raw!r}"
-            ) from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.timestamp()
-    if not math.isfinite(value) or value < 0:
-        raise BadQuery(f"{name}: epoch seconds must be a finite number >= 0, got {raw!r}")
-    return value
-
-
-def _parse_int(name: str, raw: str, lo: int, hi: int) -> int:
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise BadQuery(f"{name}: expected an integer, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise BadQuery(f"{name}: must be between {lo} and {hi}, got {value}")
-    return value
-
-
-def _text(name: str, raw: str) -> str | None:
-    text = raw.strip()
-    if len(text) > 128:
-        raise BadQuery(f"{name}: at most 128 characters")
-    return text or None
-
-
 def parse_call_query(params: Mapping[str, str]) -> CallQuery:
     """A ``CallQuery`` from URL parameters; raises ``BadQuery`` with a clear message."""
-    unknown = sorted(set(params) - KNOWN_PARAMS)
-    if unknown:
-        raise BadQuery(
-            f"unknown parameter(s): {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_PARAMS))}"
-        )
-    since = parse_time("since", params["since"]) if params.get("since") else None
-    until = parse_time("until", params["until"]) if params.get("until") else None
+    q = QueryParams(params, KNOWN_PARAMS)
+    since = q.time("since")
+    until = q.time("until")
     if since is not None and until is not None and until <= since:
         raise BadQuery("until must be later than since")
-    outcome = None
-    if params.get("outcome"):
-        try:
-            outcome = CallOutcome(params["outcome"].strip())
-        except ValueError:
-            raise BadQuery(
-                f"outcome: one of {', '.join(o.value for o in CallOutcome)}, got {params['outcome']!r}"
-            ) from None
     return CallQuery(
         since=since,
         until=until,
-        caller=_text("caller", params.get("caller", "")),
-        agent=_text("agent", params.get("agent", "")),
-        queue=_text("queue", params.get("queue", "")),
-        outcome=outcome,
-        limit=_parse_int("limit", params["limit"], 1, MAX_LIMIT) if params.get("limit") else DEFAULT_LIMIT,
-        offset=_parse_int("offset", params["offset"], 0, MAX_OFFSET) if params.get("offset") else 0,
+        caller=q.text("caller"),
+        agent=q.text("agent"),
+        queue=q.text("queue"),
+        outcome=q.choice("outcome", CallOutcome),
+        limit=q.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        offset=q.integer("offset", 0, 0, MAX_OFFSET),
     )
 
 

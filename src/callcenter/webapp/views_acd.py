@@ -26,7 +26,6 @@ Every change is published on the bus by the service (screen pop, wallboard).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,6 +37,8 @@ from callcenter.ports import AgentStateLog
 from callcenter.services.acd import AcdService
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error, require_service
+from callcenter.webapp.jsonenc import json_response, loads
+from callcenter.webapp.params import QueryParams
 
 ACD = web.AppKey[AcdService]("acd")
 ACD_LOG = web.AppKey[AgentStateLog]("acd_transitions")
@@ -74,7 +75,7 @@ async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
     if not raw:
         return {}
     try:
-        body = json.loads(raw)
+        body = loads(raw)
     except ValueError:
         return json_error(400, "body must be JSON")
     if not isinstance(body, dict):
@@ -92,13 +93,13 @@ async def list_queues(request: web.Request) -> web.StreamResponse:
     async def go() -> Any:
         return {"queues": [await acd.queue_view(name) for name in sorted(acd.queues)]}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role()
 async def get_queue(request: web.Request) -> web.StreamResponse:
     acd = _acd(request)
-    return web.json_response(await acd.queue_view(request.match_info["name"]))
+    return json_response(await acd.queue_view(request.match_info["name"]))
 
 
 @require_role(Role.ADMIN)
@@ -114,7 +115,7 @@ async def put_queue(request: web.Request) -> web.StreamResponse:
         q = await acd.put_queue(name, body, by=by)
         return {"name": q.name, "config": queue_to_mapping(q)}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role(Role.ADMIN)
@@ -127,7 +128,7 @@ async def delete_queue(request: web.Request) -> web.StreamResponse:
         await acd.delete_queue(name, by=by)
         return {"deleted": name}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 # --- agents -------------------------------------------------------------------------------------------
@@ -140,7 +141,7 @@ async def list_agents(request: web.Request) -> web.StreamResponse:
     async def go() -> Any:
         return {"agents": await acd.agents_view()}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role()
@@ -149,7 +150,7 @@ async def get_agent(request: web.Request) -> web.StreamResponse:
     agent = request.match_info["agent"]
     if not _may_view(current_principal(request).user, agent):
         return json_error(404, f"no agent {agent!r}")
-    return web.json_response(await acd.agent_view(agent))
+    return json_response(await acd.agent_view(agent))
 
 
 @require_role()
@@ -159,7 +160,7 @@ async def me(request: web.Request) -> web.StreamResponse:
     if not user.agent:
         return json_error(404, "this login is not an agent")
     agent = user.agent
-    return web.json_response(await acd.agent_view(agent))
+    return json_response(await acd.agent_view(agent))
 
 
 @require_role(Role.ADMIN)
@@ -175,7 +176,7 @@ async def put_agent(request: web.Request) -> web.StreamResponse:
         cfg = await acd.put_agent({**body, "id": agent}, by=by)
         return agent_to_mapping(cfg)
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role(Role.ADMIN)
@@ -188,7 +189,7 @@ async def delete_agent(request: web.Request) -> web.StreamResponse:
         await acd.delete_agent(agent, by=by)
         return {"deleted": agent}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 def _control(action: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -224,7 +225,7 @@ def _control(action: str) -> Callable[[web.Request], Awaitable[web.StreamRespons
                 await acd.end_wrapup(agent, by=by)
             return await acd.agent_view(agent)
 
-        return web.json_response(await go())
+        return json_response(await go())
 
     handler.__name__ = f"agent_{action}"
     return handler
@@ -236,14 +237,12 @@ async def transitions(request: web.Request) -> web.StreamResponse:
     if not _may_view(current_principal(request).user, agent):
         return json_error(404, f"no agent {agent!r}")
     store = require_service(request.app.get(ACD_LOG), "the ACD is not running")
-    try:
-        since = float(request.query["since"]) if "since" in request.query else None
-        limit = int(request.query.get("limit", "1000"))
-    except ValueError:
-        return json_error(400, "since must be epoch seconds and limit an integer")
+    q = QueryParams(request.query, ("since", "limit"))
+    since = q.time("since")
+    limit = q.integer("limit", 1000, 1, 10_000)
 
     async def go() -> Any:
-        rows = await store.list_transitions(agent, since=since, limit=max(1, min(limit, 10_000)))
+        rows = await store.list_transitions(agent, since=since, limit=limit)
         return {
             "agent": agent,
             "transitions": [
@@ -261,7 +260,7 @@ async def transitions(request: web.Request) -> web.StreamResponse:
             ],
         }
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 def setup(app: web.Application) -> None:

@@ -12,6 +12,7 @@ from aiohttp import web
 from callcenter.domain.calls import CallPage
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error
+from callcenter.webapp.jsonenc import json_response
 from callcenter.webapp.keys import STORE
 from callcenter.webapp.queries import may_see_call, parse_call_query, restrict_to_user
 from callcenter.webapp.serialize import call_json, page_json, user_json
@@ -28,7 +29,7 @@ async def me(request: web.Request) -> web.StreamResponse:
     if principal.session is not None:
         body["csrf_token"] = principal.session.csrf  # for fetch() POSTs (X-CSRF-Token)
         body["session_expires"] = principal.session.expires
-    return web.json_response(body)
+    return json_response(body)
 
 
 @require_role()
@@ -40,7 +41,7 @@ async def list_calls(request: web.Request) -> web.StreamResponse:
         page = CallPage(calls=(), total=0, limit=query.limit, offset=query.offset)
     else:
         page = await request.app[STORE].list_calls(restricted)
-    return web.json_response(page_json(page))
+    return json_response(page_json(page))
 
 
 @require_role()
@@ -54,7 +55,7 @@ async def get_call(request: web.Request) -> web.StreamResponse:
     ivr = await ivr_sessions_json(request.app, call.call_id)
     if ivr is not None:
         body["ivr"] = ivr  # the recorded IVR path(s) of the call
-    return web.json_response(body)
+    return json_response(body)
 
 
 def setup(app: web.Application) -> None:

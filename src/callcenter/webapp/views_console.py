@@ -15,9 +15,12 @@ POST     /api/console/pause              ``{"reason": "break"}``
 POST     /api/console/available          log in, end a pause, or end wrap-up (disposition checked)
 POST     /api/console/wrapup/end         end wrap-up (409 while a required disposition is missing)
 POST     /api/console/call/hold          ``{"on": true}`` music on hold (Redirect to [cc-hold]); ``false``:
-                                         resume (Bridge); 409 when there is nothing to hold/resume
+                                         resume (Bridge); 409 when there is nothing to hold/resume; 502
+                                         when the PBX did not complete the hold: the message says where
+                                         the call went (back with the agent, front of the queue, failsafe)
 POST     /api/console/call/transfer      ``{"kind": "agent|queue|number", "target": "1002"}`` (400 for an
-                                         unknown queue or while on hold)
+                                         unknown queue or while on hold; 502 "the transfer was refused
+                                         (<PBX message>); the call is still yours")
 POST     /api/console/call/hangup        (on hold: both sides)
 POST     /api/console/dial               ``{"number": "+33...", "customer_id": 12}`` click-to-dial
 POST     /api/console/disposition        ``{"call_id": ..., "code": ..., "note": ...}``
@@ -26,6 +29,9 @@ POST     /api/console/pop/customer       ``{"customer_id": 12}``: the caller is 
 POST     /api/console/pop/dismiss        close the current pop
 GET      /api/console/followups          the agent's due follow-up calls (回访)
 =======  ==============================  ==================================================================
+
+Call controls act on the agent's half bridged to the customer (a ``Local/`` agent's ``;1``, never its
+``;2``: ``domain/agent_channel``), the same channel the supervisor's monitor uses.
 
 Customers, notes and tickets are written through the CRM API (``/api/customers``, ``/api/tickets``).
 Errors propagate to ``webapp/errors.py``, which maps them for every view (one table, one JSON shape).
@@ -51,6 +57,7 @@ from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error
 from callcenter.webapp.hub import HUB, WsConnection, to_agent
+from callcenter.webapp.jsonenc import json_response
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.views_pages import LANDING, page_context
 
@@ -107,7 +114,7 @@ def agent_api(
         result = await handler(request, _console(request), user, agent)
         if isinstance(result, web.StreamResponse):
             return result
-        return web.json_response(result)
+        return json_response(result)
 
     return wrapper
 

@@ -11,12 +11,12 @@ the same body; an unknown id 404; a ticket changed by someone else at the same i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
+from callcenter.domain import bounds
 from callcenter.domain.customers import Customer, CustomerNote, CustomerQuery, ValidationError, clean_segment
 from callcenter.domain.tickets import (
     Ticket,
@@ -31,6 +31,8 @@ from callcenter.domain.users import Role
 from callcenter.services.crm import CrmService, own_assignees
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error
+from callcenter.webapp.jsonenc import json_response, loads
+from callcenter.webapp.params import path_id
 from callcenter.webapp.serialize import iso
 
 CRM = web.AppKey[CrmService]("crm")
@@ -118,8 +120,8 @@ def event_json(event: TicketEvent) -> dict[str, Any]:
 
 async def json_body(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = await request.json(loads=loads)
+    except ValueError:  # malformed, not UTF-8, or not strict (NaN, Infinity, 1e400)
         raise ValidationError({"body": "not valid JSON"}) from None
     if not isinstance(body, dict):
         raise ValidationError({"body": "must be a JSON object"})
@@ -130,6 +132,8 @@ def _int_param(params: Mapping[str, str], name: str, default: int, lo: int, hi: 
     raw = params.get(name, "").strip()
     if not raw:
         return default
+    if len(raw) > 20:
+        raise ValidationError({name: f"must be between {lo} and {hi}"})
     try:
         value = int(raw)
     except ValueError:
@@ -143,6 +147,10 @@ def _text_param(params: Mapping[str, str], name: str) -> str | None:
     text = params.get(name, "").strip()
     if len(text) > MAX_PARAM:
         raise ValidationError({name: f"at most {MAX_PARAM} characters"})
+    try:
+        bounds.check_text(text)
+    except ValueError as exc:
+        raise ValidationError({name: str(exc)}) from None
     return text or None
 
 
@@ -152,13 +160,6 @@ def _check_params(params: Mapping[str, str], known: frozenset[str]) -> None:
         raise ValidationError(
             {name: f"unknown parameter; known: {', '.join(sorted(known))}" for name in unknown}
         )
-
-
-def _path_id(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if len(raw) > 12:
-        raise web.HTTPNotFound(reason=f"{name.split('_')[0]} not found")
-    return int(raw)
 
 
 CUSTOMER_PARAMS = frozenset({"q", "phone", "tag", "segment", "limit", "offset"})
@@ -205,7 +206,7 @@ def parse_ticket_query(params: Mapping[str, str], now: float) -> TicketQuery:
         overdue = raw.lower() in ("true", "1")
     customer = None
     if raw := _text_param(params, "customer"):
-        if not raw.isdigit() or len(raw) > 12:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and bounds.is_record_id(int(raw))):
             raise ValidationError({"customer": "a customer id"})
         customer = int(raw)
     assignee = _text_param(params, "assignee")
@@ -246,7 +247,7 @@ async def customer_detail(crm: CrmService, customer: Customer) -> dict[str, Any]
 async def list_customers(request: web.Request) -> web.StreamResponse:
     query = parse_customer_query(request.query)
     page = await request.app[CRM].search(query)
-    return web.json_response(
+    return json_response(
         {
             "customers": [customer_json(c) for c in page.customers],
             "total": page.total,
@@ -260,7 +261,7 @@ async def list_customers(request: web.Request) -> web.StreamResponse:
 async def create_customer(request: web.Request) -> web.StreamResponse:
     actor = current_principal(request).user.username
     customer = await request.app[CRM].create_customer(await json_body(request), actor=actor)
-    return web.json_response(
+    return json_response(
         customer_json(customer), status=201, headers={"Location": f"/api/customers/{customer.id}"}
     )
 
@@ -268,28 +269,28 @@ async def create_customer(request: web.Request) -> web.StreamResponse:
 @require_role()
 async def get_customer(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
-    customer = await crm.get_customer(_path_id(request, "customer_id"))
-    return web.json_response(await customer_detail(crm, customer))
+    customer = await crm.get_customer(path_id(request, "customer_id", "customer"))
+    return json_response(await customer_detail(crm, customer))
 
 
 @require_role(*WRITERS)
 async def patch_customer(request: web.Request) -> web.StreamResponse:
     actor = current_principal(request).user.username
-    customer_id = _path_id(request, "customer_id")
+    customer_id = path_id(request, "customer_id", "customer")
     customer = await request.app[CRM].update_customer(customer_id, await json_body(request), actor=actor)
-    return web.json_response(customer_json(customer))
+    return json_response(customer_json(customer))
 
 
 @require_role(*WRITERS)
 async def add_note(request: web.Request) -> web.StreamResponse:
     actor = current_principal(request).user.username
-    customer_id = _path_id(request, "customer_id")
+    customer_id = path_id(request, "customer_id", "customer")
     body = await json_body(request)
     extra = sorted(set(body) - {"text"})
     if extra:
         raise ValidationError(dict.fromkeys(extra, "unknown field"))
     note = await request.app[CRM].add_note(customer_id, body.get("text"), actor=actor)
-    return web.json_response(note_json(note), status=201)
+    return json_response(note_json(note), status=201)
 
 
 @require_role()
@@ -299,7 +300,7 @@ async def customer_by_phone(request: web.Request) -> web.StreamResponse:
     customer = await crm.by_phone(number) if len(number) <= 64 else None
     if customer is None:
         return json_error(404, "no customer has this number")
-    return web.json_response(await customer_detail(crm, customer))
+    return json_response(await customer_detail(crm, customer))
 
 
 # -- tickets ----------------------------------------------------------------------------------------
@@ -310,7 +311,7 @@ async def list_tickets(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
     now = crm.now()
     page = await crm.list_tickets(parse_ticket_query(request.query, now))
-    return web.json_response(
+    return json_response(
         {
             "tickets": [ticket_json(t, now) for t in page.tickets],
             "total": page.total,
@@ -325,7 +326,7 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
     actor = current_principal(request).user.username
     ticket = await crm.create_ticket(await json_body(request), actor=actor)
-    return web.json_response(
+    return json_response(
         ticket_json(ticket, crm.now()), status=201, headers={"Location": f"/api/tickets/{ticket.id}"}
     )
 
@@ -333,25 +334,25 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
 @require_role()
 async def get_ticket(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
-    ticket = await crm.get_ticket(_path_id(request, "ticket_id"))
-    return web.json_response(ticket_json(ticket, crm.now()))
+    ticket = await crm.get_ticket(path_id(request, "ticket_id", "ticket"))
+    return json_response(ticket_json(ticket, crm.now()))
 
 
 @require_role(*WRITERS)
 async def patch_ticket(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
     actor = current_principal(request).user.username
-    ticket_id = _path_id(request, "ticket_id")
+    ticket_id = path_id(request, "ticket_id", "ticket")
     ticket = await crm.update_ticket(ticket_id, await json_body(request), actor=actor)
-    return web.json_response(ticket_json(ticket, crm.now()))
+    return json_response(ticket_json(ticket, crm.now()))
 
 
 @require_role()
 async def ticket_history(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
-    ticket_id = _path_id(request, "ticket_id")
+    ticket_id = path_id(request, "ticket_id", "ticket")
     events = await crm.history(ticket_id)
-    return web.json_response({"ticket_id": ticket_id, "history": [event_json(e) for e in events]})
+    return json_response({"ticket_id": ticket_id, "history": [event_json(e) for e in events]})
 
 
 @require_role()
@@ -368,7 +369,7 @@ async def due_followups(request: web.Request) -> web.StreamResponse:
         assignees = (assignee,) if assignee else ()
     page = await crm.due_followups(assignees, limit=limit)
     now = crm.now()
-    return web.json_response(
+    return json_response(
         {"tickets": [ticket_json(t, now) for t in page.tickets], "total": page.total, "now_iso": iso(now)}
     )
 

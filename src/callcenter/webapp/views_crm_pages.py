@@ -26,6 +26,7 @@ from callcenter.domain.users import Role, User
 from callcenter.services.crm import CrmService, own_assignees
 from callcenter.webapp.auth import Principal, current_principal, require_role
 from callcenter.webapp.keys import TEMPLATES
+from callcenter.webapp.params import path_id
 from callcenter.webapp.serialize import iso
 from callcenter.webapp.views_crm import CRM, WRITERS, parse_customer_query
 from callcenter.webapp.views_pages import LandingPage, page_context
@@ -62,13 +63,6 @@ def _local_input(ts: float | None) -> str:
 async def _form(request: web.Request) -> dict[str, str]:
     data = await request.post()
     return {k: v for k, v in data.items() if isinstance(v, str) and k != "csrf"}
-
-
-def _path_id(request: web.Request, name: str, what: str) -> int:
-    raw = request.match_info[name]
-    if len(raw) > 12:
-        raise web.HTTPNotFound(reason=f"{what} not found")
-    return int(raw)
 
 
 # -- search -----------------------------------------------------------------------------------------
@@ -168,7 +162,7 @@ async def _visible_calls(crm: CrmService, customer_id: int, user: User) -> list[
 
 @require_role()
 async def customer_page(request: web.Request) -> web.StreamResponse:
-    customer = await request.app[CRM].get_customer(_path_id(request, "customer_id", "customer"))
+    customer = await request.app[CRM].get_customer(path_id(request, "customer_id", "customer"))
     return await _render_customer(request, customer)
 
 
@@ -176,7 +170,7 @@ async def customer_page(request: web.Request) -> web.StreamResponse:
 async def customer_note_post(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
     actor = current_principal(request).user.username
-    customer = await crm.get_customer(_path_id(request, "customer_id", "customer"))
+    customer = await crm.get_customer(path_id(request, "customer_id", "customer"))
     form = await _form(request)
     try:
         await crm.add_note(customer.id, form.get("text", ""), actor=actor)
@@ -191,7 +185,7 @@ async def customer_note_post(request: web.Request) -> web.StreamResponse:
 async def customer_ticket_post(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
     actor = current_principal(request).user.username
-    customer = await crm.get_customer(_path_id(request, "customer_id", "customer"))
+    customer = await crm.get_customer(path_id(request, "customer_id", "customer"))
     form = await _form(request)
     data = {k: v for k, v in form.items() if v.strip() or k == "subject"}
     try:
@@ -238,7 +232,7 @@ async def _render_ticket(
 
 @require_role()
 async def ticket_page(request: web.Request) -> web.StreamResponse:
-    ticket = await request.app[CRM].get_ticket(_path_id(request, "ticket_id", "ticket"))
+    ticket = await request.app[CRM].get_ticket(path_id(request, "ticket_id", "ticket"))
     return await _render_ticket(request, ticket)
 
 
@@ -246,7 +240,7 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
 async def ticket_post(request: web.Request) -> web.StreamResponse:
     crm = request.app[CRM]
     actor = current_principal(request).user.username
-    ticket = await crm.get_ticket(_path_id(request, "ticket_id", "ticket"))
+    ticket = await crm.get_ticket(path_id(request, "ticket_id", "ticket"))
     form = await _form(request)
     data: dict[str, Any] = {
         k: v for k, v in form.items() if k in ("status", "priority", "assignee", "comment")

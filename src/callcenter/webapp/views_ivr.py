@@ -15,6 +15,7 @@ from callcenter.domain.errors import StoreError
 from callcenter.domain.users import Role
 from callcenter.ports import IvrSessionStore
 from callcenter.webapp.auth import require_role
+from callcenter.webapp.jsonenc import json_response
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,13 +32,13 @@ IVR_ADMIN = web.AppKey[IvrAdmin]("ivr_admin")
 
 @require_role(Role.ADMIN)
 async def ivr_status(request: web.Request) -> web.StreamResponse:
-    return web.json_response(request.app[IVR_ADMIN].status())
+    return json_response(request.app[IVR_ADMIN].status())
 
 
 @require_role(Role.ADMIN)
 async def ivr_reload(request: web.Request) -> web.StreamResponse:
     report = await request.app[IVR_ADMIN].reload()
-    return web.json_response(report, status=200 if report.get("ok") else 422)
+    return json_response(report, status=200 if report.get("ok") else 422)
 
 
 async def ivr_sessions_json(app: web.Application, call_id: str) -> list[dict[str, Any]] | None:

@@ -12,6 +12,7 @@ from aiohttp import web
 from callcenter.config import Secret, mask_url_password
 from callcenter.domain.users import Role
 from callcenter.webapp.auth import require_role
+from callcenter.webapp.jsonenc import json_response
 from callcenter.webapp.keys import HEALTH, METRICS, WEB_STATS
 from callcenter.webapp.metrics import CONTENT_TYPE, render_prometheus
 
@@ -56,7 +57,7 @@ async def healthz(request: web.Request) -> web.StreamResponse:
     body["status"] = status
     for component in COMPONENTS:
         body.setdefault(component, {})
-    return web.json_response(body, status=200 if status == "ok" else 503)
+    return json_response(body, status=200 if status == "ok" else 503)
 
 
 @require_role(Role.SUPERVISOR, Role.ADMIN)

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 from typing import Any
 
 from aiohttp import web
 
-from callcenter.domain.errors import PermissionDenied
+from callcenter.domain import bounds
+from callcenter.domain.errors import NotFound, PermissionDenied
 from callcenter.domain.qa import sections_to_json
 from callcenter.domain.qa_recordings import (
     CallSearch,
@@ -47,7 +47,9 @@ from callcenter.services.recordings import CHUNK, RecordingAccessDenied
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error, require_service
+from callcenter.webapp.jsonenc import json_response, loads
 from callcenter.webapp.keys import TEMPLATES
+from callcenter.webapp.params import BadQuery, QueryParams, path_id
 from callcenter.webapp.serialize import call_json, iso
 from callcenter.webapp.views_pages import LANDING, page_context
 
@@ -105,7 +107,7 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     if len(raw) > MAX_BODY:
         return json_error(413, "request body too large")
     try:
-        body = json.loads(raw) if raw else {}
+        body = loads(raw) if raw else {}
     except ValueError:
         return json_error(400, "body must be JSON")
     if not isinstance(body, dict):
@@ -113,39 +115,41 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     return body
 
 
-def _opt_float(query: Any, name: str) -> float | None:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return None
-    value = float(raw)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(name)
-    return value
+SEARCH_PARAMS = frozenset(
+    {
+        "since", "until", "queue", "agent", "customer_id", "caller", "outcome", "disposition",
+        "min_duration", "max_duration", "has_recording", "min_score", "max_score", "sort", "order",
+        "limit", "offset",
+    }
+)  # fmt: skip
+MAX_SEARCH_LIMIT = 500
+MAX_SEARCH_OFFSET = 1_000_000
 
 
 def parse_search(query: Any) -> CallSearch:
-    """``CallSearch`` from query parameters (ValueError on bad input)."""
-    outcome = query.get("outcome") or None
-    has_rec = query.get("has_recording") or None
-    customer = query.get("customer_id") or None
+    """``CallSearch`` from query parameters (``BadQuery``, a 400, on bad input)."""
+    q = QueryParams(query, SEARCH_PARAMS)
+    order = (q.text("order") or "desc").lower()
+    if order not in ("asc", "desc"):
+        raise BadQuery(f"order: asc or desc, got {order[:10]!r}")
     return CallSearch(
-        since=_opt_float(query, "since"),
-        until=_opt_float(query, "until"),
-        queue=query.get("queue") or None,
-        agent=query.get("agent") or None,
-        customer_id=None if customer is None else int(customer),
-        caller=query.get("caller") or None,
-        outcome=None if outcome is None else SearchOutcome(outcome),
-        disposition=query.get("disposition") or None,
-        min_duration=_opt_float(query, "min_duration"),
-        max_duration=_opt_float(query, "max_duration"),
-        has_recording=None if has_rec is None else has_rec.lower() in ("1", "true", "yes"),
-        min_score=_opt_float(query, "min_score"),
-        max_score=_opt_float(query, "max_score"),
-        sort=SortKey(query.get("sort") or "started_at"),
-        descending=(query.get("order") or "desc").lower() != "asc",
-        limit=max(1, min(500, int(query.get("limit") or 50))),
-        offset=max(0, int(query.get("offset") or 0)),
+        since=q.time("since"),
+        until=q.time("until"),
+        queue=q.text("queue"),
+        agent=q.text("agent"),
+        customer_id=q.record_id("customer_id"),
+        caller=q.text("caller"),
+        outcome=q.choice("outcome", SearchOutcome),
+        disposition=q.text("disposition"),
+        min_duration=q.number("min_duration", 0, bounds.MAX_EPOCH),
+        max_duration=q.number("max_duration", 0, bounds.MAX_EPOCH),
+        has_recording=q.flag("has_recording"),
+        min_score=q.number("min_score", -1e6, 1e6),
+        max_score=q.number("max_score", -1e6, 1e6),
+        sort=q.choice("sort", SortKey, SortKey.STARTED) or SortKey.STARTED,
+        descending=order != "asc",
+        limit=q.integer("limit", 50, 1, MAX_SEARCH_LIMIT),
+        offset=q.integer("offset", 0, 0, MAX_SEARCH_OFFSET),
     )
 
 
@@ -155,10 +159,7 @@ def parse_search(query: Any) -> CallSearch:
 @require_role(*REVIEWERS)
 async def api_search(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
-    try:
-        q = parse_search(request.query)
-    except ValueError as exc:
-        return json_error(400, f"bad search parameter: {exc}")
+    q = parse_search(request.query)  # a BadQuery propagates: 400 (webapp/errors.py)
 
     async def go() -> dict[str, Any]:
         hits = await svc.search(q)
@@ -169,7 +170,7 @@ async def api_search(request: web.Request) -> web.StreamResponse:
             calls.append(item)
         return {"calls": calls, "total": hits.total, "limit": hits.limit, "offset": hits.offset}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role()
@@ -180,16 +181,13 @@ async def api_review(request: web.Request) -> web.StreamResponse:
     async def go() -> dict[str, Any]:
         return review_json(await svc.review(user, request.match_info["call_id"]))
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role(*REVIEWERS)
 async def api_calibration(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
-    try:
-        form_id = int(request.query["form_id"]) if request.query.get("form_id") else None
-    except ValueError:
-        return json_error(400, "form_id must be an integer")
+    form_id = QueryParams(request.query, ("form_id",)).record_id("form_id")
 
     async def go() -> dict[str, Any]:
         form, cal = await svc.calibration(request.match_info["call_id"], form_id)
@@ -197,7 +195,7 @@ async def api_calibration(request: web.Request) -> web.StreamResponse:
             "calibration": _plain(cal)
         }
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role(*REVIEWERS)
@@ -206,10 +204,10 @@ async def api_evaluate(request: web.Request) -> web.StreamResponse:
     body = await _body(request)
     if isinstance(body, web.Response):
         return body
-    try:
-        form_id = int(body.get("form_id", ""))
-    except (TypeError, ValueError):
-        return json_error(400, "form_id must be an integer")
+    form_id = body.get("form_id")
+    if not bounds.is_record_id(form_id):
+        return json_error(400, "form_id must be a form id (a positive integer)")
+    assert isinstance(form_id, int)
     user = current_principal(request).user
 
     async def go() -> dict[str, Any]:
@@ -218,7 +216,7 @@ async def api_evaluate(request: web.Request) -> web.StreamResponse:
         )
         return {"evaluation": _plain(ev)}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role()
@@ -234,7 +232,7 @@ async def api_forms(request: web.Request) -> web.StreamResponse:
             ]
         }
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role(Role.ADMIN)
@@ -249,28 +247,25 @@ async def api_create_form(request: web.Request) -> web.StreamResponse:
         form = await svc.create_form(user, str(body.get("name") or ""), body.get("sections"))
         return {"form": {"id": form.id, "name": form.name, "sections": sections_to_json(form.sections)}}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role(Role.AGENT)
 async def api_acknowledge(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
-    try:
-        ev_id = int(request.match_info["evaluation_id"])
-    except ValueError:
-        return json_error(404, "evaluation not found")
+    ev_id = path_id(request, "evaluation_id", "evaluation")
     user = current_principal(request).user
 
     async def go() -> dict[str, Any]:
         return {"evaluation": _plain(await svc.acknowledge(user, ev_id))}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 def _recording_id(request: web.Request) -> int | None:
     try:
-        return int(request.match_info["recording_id"])
-    except ValueError:
+        return path_id(request, "recording_id", "recording")
+    except NotFound:
         return None
 
 
@@ -292,7 +287,7 @@ async def api_hold(request: web.Request) -> web.StreamResponse:
         rec = await svc.recordings.set_hold(user, rid, held, str(body.get("reason") or ""))
         return {"recording": recording_json(rec)}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role(*HOLDERS)
@@ -306,7 +301,7 @@ async def api_playbacks(request: web.Request) -> web.StreamResponse:
         rows = await svc.recordings.store.playbacks(rid)
         return {"playbacks": [_plain(p) | {"at_iso": iso(p.at)} for p in rows]}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 @require_role()
@@ -424,26 +419,33 @@ def _paths() -> dict[str, Any]:
         return {"name": name, "in": where, "required": required, "description": desc, "schema": schema}
 
     call_id = p("call_id", "path", "call id (Linkedid)", {"type": "string"}, True)
-    rec_id = p("recording_id", "path", "recording id", {"type": "integer"}, True)
-    num = {"type": "number"}
+    num = {"type": "number", "minimum": 0}
+    time = {"type": "number", "minimum": 0, "maximum": bounds.MAX_EPOCH}
+    record = {"type": "integer", "minimum": 1, "maximum": bounds.MAX_RECORD_ID}
+    rec_id = p("recording_id", "path", "recording id", record, True)
     search_params = [
-        p("since", "query", "calls started at or after (epoch seconds)", num),
-        p("until", "query", "calls started before (epoch seconds)", num),
+        p("since", "query", "calls started at or after (epoch seconds, or ISO 8601)", time),
+        p("until", "query", "calls started before (epoch seconds, or ISO 8601)", time),
         p("queue", "query", "queue name", {"type": "string"}),
         p("agent", "query", "agent id", {"type": "string"}),
-        p("customer_id", "query", "customer id", {"type": "integer"}),
+        p("customer_id", "query", "customer id", record),
         p("caller", "query", "substring of the caller number", {"type": "string"}),
         p("outcome", "query", "call outcome", {"enum": [o.value for o in SearchOutcome]}),
         p("disposition", "query", "wrap-up code", {"type": "string"}),
         p("min_duration", "query", "talk seconds at least", num),
         p("max_duration", "query", "talk seconds at most", num),
         p("has_recording", "query", "true/false", {"type": "boolean"}),
-        p("min_score", "query", "an evaluation scored at least", num),
-        p("max_score", "query", "an evaluation scored at most", num),
+        p("min_score", "query", "an evaluation scored at least", {"type": "number"}),
+        p("max_score", "query", "an evaluation scored at most", {"type": "number"}),
         p("sort", "query", "sort key", {"enum": [s.value for s in SortKey]}),
         p("order", "query", "asc or desc (default)", {"enum": ["asc", "desc"]}),
-        p("limit", "query", "page size (1-500, default 50)", {"type": "integer"}),
-        p("offset", "query", "rows to skip", {"type": "integer"}),
+        p(
+            "limit",
+            "query",
+            "page size (1-500, default 50)",
+            {"type": "integer", "minimum": 1, "maximum": MAX_SEARCH_LIMIT},
+        ),
+        p("offset", "query", "rows to skip", {"type": "integer", "minimum": 0, "maximum": MAX_SEARCH_OFFSET}),
     ]
 
     def body(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -475,7 +477,7 @@ def _paths() -> dict[str, Any]:
                 "tags": tags,
                 "parameters": [
                     call_id,
-                    p("form_id", "query", "form (default: the latest used)", {"type": "integer"}),
+                    p("form_id", "query", "form (default: the latest used)", record),
                 ],
                 "responses": {"200": obj, **common, "404": e("no evaluations or unknown form")},
             }
@@ -522,7 +524,7 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "summary": "The evaluated call's agent acknowledges the evaluation",
                 "tags": tags,
-                "parameters": [p("evaluation_id", "path", "evaluation id", {"type": "integer"}, True)],
+                "parameters": [p("evaluation_id", "path", "evaluation id", record, True)],
                 "responses": {"200": obj, **common, "404": e("unknown evaluation")},
             }
         },

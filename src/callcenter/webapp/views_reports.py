@@ -27,6 +27,7 @@ from callcenter.services.reports import REPORTS, Report, ReportRequest, ReportSe
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import public_error, require_service
+from callcenter.webapp.jsonenc import json_response
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.views_pages import page_context
 
@@ -71,7 +72,7 @@ async def _run(request: web.Request, name: str) -> Report:
 
 @require_role(*VIEWERS)
 async def list_reports(request: web.Request) -> web.StreamResponse:
-    return web.json_response({"reports": [{"name": n, "title": TITLES[n]} for n in REPORTS]})
+    return json_response({"reports": [{"name": n, "title": TITLES[n]} for n in REPORTS]})
 
 
 @require_role(*VIEWERS)
@@ -82,7 +83,7 @@ async def get_report(request: web.Request) -> web.StreamResponse:
         name = name[: -len(".csv")]
     result = await _run(request, name)
     if not csv_wanted:
-        return web.json_response(result.as_dict())
+        return json_response(result.as_dict())
     rows = [*result.rows, *([result.totals] if result.totals else [])]
     filename = f"{name}-{result.request.period.kind.value}-{result.request.period.first_day.isoformat()}.csv"
     return web.Response(
@@ -171,7 +172,11 @@ def _paths() -> dict[str, Any]:
             "day, week (Monday to Sunday) or month (default day)",
             {"enum": ["day", "week", "month"]},
         ),
-        q("date", "a day inside the period, YYYY-MM-DD (default today in tz)", {"type": "string"}),
+        q(
+            "date",
+            "a day inside the period, YYYY-MM-DD, 1970-01-01 to 2999-12-31 (default today in tz)",
+            {"type": "string", "format": "date"},
+        ),
         q("tz", "IANA timezone of the period and intervals (default UTC)", {"type": "string"}),
         q("queue", "only this queue", {"type": "string"}),
         q("agent", "only this agent", {"type": "string"}),

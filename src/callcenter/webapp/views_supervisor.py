@@ -16,7 +16,6 @@ for every view, in ``webapp/errors.py``).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +25,8 @@ from callcenter.services.supervisor import AgentAction, MonitorMode, SupervisorS
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error, require_service
+from callcenter.webapp.jsonenc import json_response, loads
+from callcenter.webapp.params import QueryParams
 
 SUPERVISOR = web.AppKey[SupervisorService]("supervisor")
 SUPERVISORS = (Role.SUPERVISOR, Role.ADMIN)
@@ -43,7 +44,7 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     if not raw:
         return {}
     try:
-        body = json.loads(raw)
+        body = loads(raw)
     except ValueError:
         return json_error(400, "body must be JSON")
     if not isinstance(body, dict):
@@ -64,7 +65,7 @@ async def post_monitor(request: web.Request) -> web.StreamResponse:
     phone = body.get("phone")
     user = current_principal(request).user
     agent = request.match_info["agent"]
-    return web.json_response(await svc.monitor(user, agent, mode, str(phone) if phone else None))
+    return json_response(await svc.monitor(user, agent, mode, str(phone) if phone else None))
 
 
 @require_role(*SUPERVISORS)
@@ -80,23 +81,21 @@ async def post_state(request: web.Request) -> web.StreamResponse:
     reason = str(body.get("reason") or "")
     user = current_principal(request).user
     agent = request.match_info["agent"]
-    return web.json_response(await svc.set_agent_state(user, agent, action, reason))
+    return json_response(await svc.set_agent_state(user, agent, action, reason))
 
 
 @require_role(*SUPERVISORS)
 async def get_audit(request: web.Request) -> web.StreamResponse:
     svc = _service(request, "the audit log is not available")
-    try:
-        since = float(request.query["since"]) if "since" in request.query else None
-        limit = max(1, min(1000, int(request.query.get("limit", "200"))))
-    except ValueError:
-        return json_error(400, "since must be epoch seconds and limit an integer")
-    actor = request.query.get("actor") or None
+    q = QueryParams(request.query, ("since", "actor", "limit"))
+    since = q.time("since")
+    limit = q.integer("limit", 200, 1, 1000)
+    actor = q.text("actor")
 
     async def go() -> dict[str, Any]:
         return {"entries": await svc.entries(since=since, actor=actor, limit=limit)}
 
-    return web.json_response(await go())
+    return json_response(await go())
 
 
 def _paths() -> dict[str, Any]:
@@ -162,9 +161,13 @@ def _paths() -> dict[str, Any]:
                 "parameters": [
                     {"name": n, "in": "query", "required": False, "description": d, "schema": s}
                     for n, d, s in (
-                        ("since", "epoch seconds", {"type": "number"}),
+                        ("since", "epoch seconds or ISO 8601 (1970-3000)", {"type": "number"}),
                         ("actor", "username", {"type": "string"}),
-                        ("limit", "rows (1-1000, default 200)", {"type": "integer"}),
+                        (
+                            "limit",
+                            "rows (1-1000, default 200)",
+                            {"type": "integer", "minimum": 1, "maximum": 1000},
+                        ),
                     )
                 ],
                 "responses": {"200": obj, **common, "400": e("bad parameter"), "503": e("store unavailable")},

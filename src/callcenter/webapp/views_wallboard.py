@@ -20,9 +20,11 @@ from callcenter.domain.users import Role
 from callcenter.services.kpi import TOPIC, KpiService
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
-from callcenter.webapp.errors import json_error, require_service
+from callcenter.webapp.errors import require_service
 from callcenter.webapp.hub import HUB, Hub, WsConnection, to_roles
+from callcenter.webapp.jsonenc import json_response
 from callcenter.webapp.keys import TEMPLATES
+from callcenter.webapp.params import QueryParams
 from callcenter.webapp.views_pages import LANDING, page_context
 
 KPI = web.AppKey[KpiService]("kpi")
@@ -72,25 +74,22 @@ async def wallboard_socket(request: web.Request) -> web.StreamResponse:
 @require_role(*SUPERVISORS)
 async def get_wallboard(request: web.Request) -> web.StreamResponse:
     kpi = require_service(_kpi(request), "the KPI service is not running")
-    return web.json_response(kpi.snapshot())
+    return json_response(kpi.snapshot())
 
 
 @require_role(*SUPERVISORS, Role.QA)
 async def get_kpis(request: web.Request) -> web.StreamResponse:
     kpi = require_service(_kpi(request), "the KPI service is not running")
-    scopes = request.query.getall("scope", []) or None
-    return web.json_response(kpi.live_figures(scopes=scopes))
+    scopes = QueryParams(request.query, ("scope",)).texts("scope") or None
+    return json_response(kpi.live_figures(scopes=scopes))
 
 
 @require_role(*SUPERVISORS, Role.QA)
 async def get_kpi_report(request: web.Request) -> web.StreamResponse:
     kpi = require_service(_kpi(request), "the KPI service is not running")
-    try:
-        at = float(request.query["at"]) if "at" in request.query else None
-    except ValueError:
-        return json_error(400, "at must be epoch seconds")
-    scopes = request.query.getall("scope", []) or None
-    return web.json_response(await kpi.report(at, scopes=scopes))
+    q = QueryParams(request.query, ("scope", "at"))
+    at = q.time("at")
+    return json_response(await kpi.report(at, scopes=q.texts("scope") or None))
 
 
 def _paths() -> dict[str, Any]:
@@ -137,7 +136,8 @@ def _paths() -> dict[str, Any]:
                         "name": "at",
                         "in": "query",
                         "required": False,
-                        "description": "the moment the windows end (epoch seconds; default now)",
+                        "description": "the moment the windows end (epoch seconds or ISO 8601, "
+                        "1970-3000; default now)",
                         "schema": {"type": "number"},
                     },
                 ],
