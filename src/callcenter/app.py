@@ -168,6 +168,7 @@ class Service:
             slow_ms=settings.pbx_slow_ping_ms,
             slow_for=settings.pbx_slow_for,
             history=settings.pbx_ping_history,
+            on_alert=self.kpi.wake,
         )
         self.link.on_ping = self.pbx_health.record
         self.kpi.pbx = self.pbx_health

@@ -153,6 +153,10 @@ class KpiService:
             self._changed()
         self.stats["cpu_seconds"] += time.thread_time() - started
 
+    def wake(self) -> None:
+        """Something outside the engine changed (the PBX health alert): publish at the next tick."""
+        self._wake.set()
+
     def _changed(self) -> None:
         if self._first_change is None:
             self._first_change = self._clock()

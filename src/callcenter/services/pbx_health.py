@@ -48,8 +48,11 @@ class PbxHealth:
         slow_for: float = 30.0,
         history: float = 300.0,
         clock: Callable[[], float] = time.time,
+        on_alert: Callable[[], None] | None = None,
     ) -> None:
         self.slow = slow_ms / 1000.0
+        #: called when the alert is raised or cleared (the wallboard publishes at once, not at its next tick)
+        self._on_alert = on_alert
         self.slow_for = slow_for
         self.history = history
         self._clock = clock
@@ -68,6 +71,7 @@ class PbxHealth:
     # --- input (the AMI link's watchdog, on the loop; never blocks) ---------------------------------
     def record(self, rtt: float) -> None:
         """One measured Ping round trip (seconds)."""
+        alerting = self.alert is not None
         now = self._clock()
         self._samples.append(PingSample(now, rtt))
         self._count += 1
@@ -98,6 +102,8 @@ class PbxHealth:
                 log.info("PBX back to normal: Ping round trip %.1f ms", rtt * 1000)
             self._slow_since, self.alert = None, None
         self.version += 1
+        if (self.alert is not None) != alerting and self._on_alert is not None:
+            self._on_alert()
 
     def _prune(self, now: float) -> None:
         while self._samples and self._samples[0].at < now - self.history:
