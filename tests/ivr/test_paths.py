@@ -339,8 +339,9 @@ async def test_queue_variables_reach_the_pbx_channel_in_one_round_trip(ivr_acd: 
 
     router.route = route  # type: ignore[method-assign]
     before = ivr_acd.server.stats.commands
-    await ivr_acd.call("1;3;1234567")
+    await ivr_acd.call("1;3;cc-case-ask:0")
     # the simulated Asterisk set the three from one EXEC MSet (VarSet each, as SET VARIABLE would)
     assert seen == {"CC_QUEUE": "rma", "CC_PRIORITY": "2", "IVR_CHOICE": "3"}
-    # linkedid, greeting, language, CHANNEL(language), menu, order number, prompt-less queue: MSet
-    assert commands[0] - before == 7
+    # linkedid, greeting, language, CHANNEL(language), menu, case status (no case: "none" prompt, the
+    # question answered 0), prompt-less queue: MSet
+    assert commands[0] - before == 8
