@@ -24,7 +24,7 @@ from callcenter import __version__
 from callcenter.config import Settings, async_database_url, journal_path, mask_url_password
 from callcenter.domain.agents import AgentDirectory
 from callcenter.domain.calls import LegRecord
-from callcenter.domain.cases import WarrantyPolicy, parse_warranty_months
+from callcenter.domain.cases import SlaPolicy, WarrantyPolicy, parse_sla_days, parse_warranty_months
 from callcenter.domain.errors import ConfigError, StoreError
 from callcenter.domain.events import IvrSessionStarted, LinkDown, LinkUp, PbxEvent
 from callcenter.domain.qa_recordings import parse_retention
@@ -186,6 +186,7 @@ class Service:
             warranty=WarrantyPolicy(
                 settings.cases_warranty_months, parse_warranty_months(settings.cases_warranty)
             ),
+            sla=SlaPolicy(days=parse_sla_days(settings.cases_sla)),
             calendar=flows_calendar(lambda: self.ivr_flows.current),
         )
         # notifications and webhooks (issue 16): a durable outbox delivered by one worker task

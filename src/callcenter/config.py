@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from callcenter.domain.cases import parse_warranty_months
+from callcenter.domain.cases import parse_sla_days, parse_warranty_months
 from callcenter.domain.errors import ConfigError
 from callcenter.domain.qa_recordings import parse_retention
 
@@ -102,6 +102,8 @@ class Settings:
     # service cases (RMA, issue 16): warranty months by default and per product ("router=36,phone=12")
     cases_warranty_months: int = 24
     cases_warranty: str = ""
+    # SLA per stage in working days over the defaults ("in_repair=5,shipped=3")
+    cases_sla: str = ""
     # notifications (issue 16): e-mails to customers through SMTP (off while smtp_host is empty), signed
     # webhooks to each URL of webhook_urls (comma separated), the customers' status links under public_url
     smtp_host: str = ""
@@ -261,6 +263,10 @@ def validate(s: Settings) -> None:
         )
     if s.status_link_days < 1:
         problems.append("CALLCENTER_STATUS_LINK_DAYS: must be at least 1")
+    try:
+        parse_sla_days(s.cases_sla)
+    except ValueError as exc:
+        problems.append(f"CALLCENTER_CASES_SLA: {exc} (e.g. in_repair=5,shipped=3)")
     if s.cases_warranty_months < 0:
         problems.append("CALLCENTER_CASES_WARRANTY_MONTHS: must be 0 or more")
     if problems:

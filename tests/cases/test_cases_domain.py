@@ -173,3 +173,15 @@ def test_detail_changes_are_history() -> None:
     assert [e.field for e in events] == ["technician", "carrier", "tracking"] and new.version == 2
     same, none = apply_changes(new, CaseChanges(technician="tom"), actor="a", now=2)
     assert none == [] and same is new
+
+
+def test_sla_days_from_settings() -> None:
+    from callcenter.domain.cases import DEFAULT_SLA_DAYS, parse_sla_days
+
+    days = parse_sla_days("in_repair=3, shipped=7")
+    assert (
+        days[S.IN_REPAIR] == 3 and days[S.SHIPPED] == 7 and days[S.RECEIVED] == DEFAULT_SLA_DAYS[S.RECEIVED]
+    )
+    for bad in ("in_repair", "nowhere=3", "closed=2", "in_repair=x"):
+        with pytest.raises(ValueError):
+            parse_sla_days(bad)

@@ -158,6 +158,23 @@ def parse_warranty_months(raw: str) -> dict[str, int]:
 # ----------------------------------------------------------------------------------------- SLA
 
 
+def parse_sla_days(raw: str) -> dict[CaseStage, int]:
+    """The default SLA with ``"in_repair=5,shipped=3"`` applied (working days; ValueError on bad input)."""
+    days = dict(DEFAULT_SLA_DAYS)
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        name, sep, value = part.partition("=")
+        try:
+            stage = CaseStage(name.strip().lower())
+        except ValueError:
+            raise ValueError(f"unknown stage {name.strip()!r}") from None
+        if not sep or not value.strip().isdigit() or stage in DONE:
+            raise ValueError(f"expected stage=working days, got {part.strip()!r}")
+        days[stage] = int(value)
+    return days
+
+
 def is_working_day(day: date, schedule: Schedule) -> bool:
     """Open at some hour that weekday, and not a holiday."""
     if any(h.matches(day) for h in schedule.holidays):
