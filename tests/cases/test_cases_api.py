@@ -210,3 +210,12 @@ async def test_outbox_api_roles(client: tuple[Client, Clock]) -> None:
     h = await as_user(c, "admin")
     assert (await c.post("/api/admin/outbox/999/retry", headers=h)).status == 404
     assert (await c.get("/api/admin/outbox/999")).status == 404
+
+
+async def test_wallboard_has_the_case_card(client: tuple[Client, Clock]) -> None:
+    c, _ = client
+    await as_user(c, "sup")
+    page = await (await c.get("/wallboard")).text()
+    assert 'id="cases-card"' in page and 'src="/static/cases_card.js"' in page
+    script = await c.get("/static/cases_card.js")
+    assert script.status == 200 and "/api/cases/overdue" in await script.text()
