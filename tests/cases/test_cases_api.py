@@ -112,6 +112,10 @@ async def test_lifecycle_roles_and_errors(client: tuple[Client, Clock]) -> None:
     )
     assert resp.status == 404
     assert (await c.get("/api/cases/999")).status == 404
+    assert (await c.get("/api/cases/99999999999")).status == 404  # past 32 bits: 404, not a database error
+    assert (await c.get("/api/cases?customer_id=99999999999")).status == 400
+    big = {"customer_id": 2**40, "product": "p", "serial": "s", "fault": "f"}
+    assert (await c.post("/api/cases", json=big, headers=h)).status == 400
     assert (await c.post("/api/cases", data="nope", headers=h)).status == 400
     assert (await c.get("/api/cases?stage=bogus")).status == 400
     resp = await c.post(

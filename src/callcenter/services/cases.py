@@ -102,7 +102,7 @@ def draft_from(data: Mapping[str, Any]) -> CaseDraft:
     """A ``CaseDraft`` from request data (``ValidationError`` naming every bad field)."""
     errors: dict[str, str] = {}
     customer_id = data.get("customer_id")
-    if not isinstance(customer_id, int) or isinstance(customer_id, bool) or customer_id <= 0:
+    if not isinstance(customer_id, int) or isinstance(customer_id, bool) or not 0 < customer_id < 2**31:
         errors["customer_id"] = "a customer id"
     values: dict[str, Any] = {}
     for name, limit, required in (("product", 200, True), ("serial", 100, True), ("fault", MAX_FAULT, True)):
@@ -301,7 +301,7 @@ class CaseService:
             raise ValidationError({"ref": "a call id (Linkedid) or a ticket id"})
         case = await self.get(case_id)
         if kind == "ticket":
-            if not text.isdigit():
+            if not text.isdigit() or len(text) > 9:
                 raise ValidationError({"ref": "a ticket id"})
             ticket = await self.crm.get_ticket(int(text))  # NotFound → 404
             if ticket.customer_id != case.customer_id:

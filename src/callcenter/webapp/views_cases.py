@@ -125,7 +125,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 def _case_id(request: web.Request) -> int:
     raw = request.match_info["case_id"]
-    if len(raw) > 12 or not raw.isdigit():
+    if len(raw) > 9 or not raw.isdigit():  # beyond a 32-bit id: no such case (never a database error)
         raise web.HTTPNotFound(reason="case not found")
     return int(raw)
 
@@ -144,7 +144,7 @@ def parse_query(query: Any, now: float) -> CaseQuery:
     customer_id = None
     if query.get("customer_id"):
         text = str(query["customer_id"])
-        if text.isdigit() and len(text) <= 12:
+        if text.isdigit() and len(text) <= 9:
             customer_id = int(text)
         else:
             errors["customer_id"] = "a customer id"

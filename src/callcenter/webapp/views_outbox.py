@@ -71,7 +71,7 @@ def item_json(item: OutboxItem) -> dict[str, Any]:
 
 def _item_id(request: web.Request) -> int:
     raw = request.match_info["item_id"]
-    if not raw.isdigit() or len(raw) > 12:
+    if not raw.isdigit() or len(raw) > 9:
         raise web.HTTPNotFound(reason="message not found")
     return int(raw)
 
@@ -130,6 +130,8 @@ async def api_status_link(request: web.Request) -> web.StreamResponse:
     views = _views(request)
     cases: CaseService = require_service(request.app.get(CASES), "cases are not available")
     raw = request.match_info["case_id"]
+    if len(raw) > 9:
+        raise web.HTTPNotFound(reason="case not found")
     case = await cases.get(int(raw))
     return web.json_response({"url": await views.notifier.status_link(case.id)})
 
