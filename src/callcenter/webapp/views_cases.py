@@ -43,6 +43,7 @@ from callcenter.services.cases import CaseDetail, CaseService
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import require_service
+from callcenter.webapp.jsonenc import json_response
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.serialize import iso
 from callcenter.webapp.views_pages import LandingPage, page_context
@@ -179,7 +180,7 @@ async def api_list(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
     now = svc.clock()
     page = await svc.search(parse_query(request.query, now))
-    return web.json_response(
+    return json_response(
         {
             "cases": [case_json(c, now) for c in page.cases],
             "total": page.total,
@@ -194,14 +195,14 @@ async def api_create(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
     body = await _body(request)
     case = await svc.create(current_principal(request).user, body)
-    return web.json_response({"case": case_json(case, svc.clock())}, status=201)
+    return json_response({"case": case_json(case, svc.clock())}, status=201)
 
 
 @require_role(*READERS)
 async def api_get(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
     detail = await svc.detail(_case_id(request))
-    return web.json_response(detail_json(detail, svc.clock()))
+    return json_response(detail_json(detail, svc.clock()))
 
 
 @require_role(*WRITERS)
@@ -210,7 +211,7 @@ async def api_patch(request: web.Request) -> web.StreamResponse:
     case_id = _case_id(request)
     body = await _body(request)
     case = await svc.update(current_principal(request).user, case_id, body)
-    return web.json_response({"case": case_json(case, svc.clock())})
+    return json_response({"case": case_json(case, svc.clock())})
 
 
 @require_role(*WRITERS)
@@ -225,7 +226,7 @@ async def api_stage(request: web.Request) -> web.StreamResponse:
         body.get("note", ""),
         body.get("quote", ""),
     )
-    return web.json_response({"case": case_json(case, svc.clock())})
+    return json_response({"case": case_json(case, svc.clock())})
 
 
 @require_role(*WRITERS)
@@ -234,14 +235,14 @@ async def api_link(request: web.Request) -> web.StreamResponse:
     case_id = _case_id(request)
     body = await _body(request)
     link = await svc.link(current_principal(request).user, case_id, body.get("kind"), body.get("ref"))
-    return web.json_response({"link": {"kind": link.kind, "ref": link.ref, "at": link.at}})
+    return json_response({"link": {"kind": link.kind, "ref": link.ref, "at": link.at}})
 
 
 @require_role(*SUPERVISORS)
 async def api_report(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
     report = await svc.report()
-    return web.json_response(
+    return json_response(
         {
             "at": report.at,
             "at_iso": iso(report.at),
@@ -256,7 +257,7 @@ async def api_report(request: web.Request) -> web.StreamResponse:
 @require_role()
 async def api_overdue(request: web.Request) -> web.StreamResponse:
     report = await _svc(request).report()
-    return web.json_response({"open": report.open, "overdue": report.overdue})
+    return json_response({"open": report.open, "overdue": report.overdue})
 
 
 # -- pages -----------------------------------------------------------------------------------------------

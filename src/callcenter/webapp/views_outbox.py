@@ -25,6 +25,7 @@ from callcenter.services.notify import Notifier
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import require_role
 from callcenter.webapp.errors import json_error, require_service
+from callcenter.webapp.jsonenc import json_response
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.serialize import iso
 from callcenter.webapp.views_cases import CASES, WRITERS
@@ -86,7 +87,7 @@ async def api_list(request: web.Request) -> web.StreamResponse:
     items = await views.store.items(
         kind=request.query.get("kind") or None, status=request.query.get("status") or None, limit=limit
     )
-    return web.json_response({"messages": [item_json(i) for i in items]})
+    return json_response({"messages": [item_json(i) for i in items]})
 
 
 @require_role(*READERS)
@@ -97,7 +98,7 @@ async def api_get(request: web.Request) -> web.StreamResponse:
     if item is None:
         return json_error(404, "message not found")
     attempts = await views.store.attempts(item_id)
-    return web.json_response(
+    return json_response(
         {
             "message": item_json(item),
             "attempts": [
@@ -122,7 +123,7 @@ async def api_retry(request: web.Request) -> web.StreamResponse:
         return json_error(404, "message not found")
     item = await views.store.get(item_id)
     assert item is not None
-    return web.json_response({"message": item_json(item)})
+    return json_response({"message": item_json(item)})
 
 
 @require_role(*WRITERS)
@@ -133,7 +134,7 @@ async def api_status_link(request: web.Request) -> web.StreamResponse:
     if len(raw) > 9:
         raise web.HTTPNotFound(reason="case not found")
     case = await cases.get(int(raw))
-    return web.json_response({"url": await views.notifier.status_link(case.id)})
+    return json_response({"url": await views.notifier.status_link(case.id)})
 
 
 async def status_page(request: web.Request) -> web.StreamResponse:
