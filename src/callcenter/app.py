@@ -24,9 +24,12 @@ from callcenter import __version__
 from callcenter.config import Settings, async_database_url, journal_path, mask_url_password
 from callcenter.domain.agents import AgentDirectory
 from callcenter.domain.calls import LegRecord
+from callcenter.domain.cases import SlaPolicy, WarrantyPolicy, parse_sla_days, parse_warranty_months
 from callcenter.domain.errors import ConfigError, StoreError
 from callcenter.domain.events import IvrSessionStarted, LinkDown, LinkUp, PbxEvent
 from callcenter.domain.qa_recordings import parse_retention
+from callcenter.notify.smtp import SmtpSender
+from callcenter.notify.webhook import WebhookSender
 from callcenter.pbx.ami import AmiLink
 from callcenter.pbx.fastagi import AgiHandler, FastAgiConfig, FastAgiServer
 from callcenter.pbx.message import AmiMessage
@@ -36,6 +39,7 @@ from callcenter.services.accounts import Accounts
 from callcenter.services.acd import AcdService, build_acd_options
 from callcenter.services.acd_config import load_acd_config_if_present
 from callcenter.services.admin import AdminService
+from callcenter.services.cases import CaseService, flows_calendar
 from callcenter.services.console import ConsoleService, load_console_config
 from callcenter.services.crm import CrmService
 from callcenter.services.customer_lookup import CustomerLookup
@@ -45,6 +49,8 @@ from callcenter.services.ivr_records import IvrSessionRecorder
 from callcenter.services.journal import CallJournal
 from callcenter.services.kpi import KpiService
 from callcenter.services.kpi_config import load_kpi_config
+from callcenter.services.notify import Notifier, NotifyOptions, parse_urls
+from callcenter.services.outbox import OutboxService, Sender
 from callcenter.services.pbx_health import PbxHealth
 from callcenter.services.qa import QaService
 from callcenter.services.recordings import RecordingService
@@ -59,12 +65,14 @@ from callcenter.state.acd_factory import acd_backends, hold_backend
 from callcenter.state.redis_conn import connect_redis, redis_health
 from callcenter.store.agent_log import SqlAgentStateLog
 from callcenter.store.audit import SqlAuditLog
+from callcenter.store.cases import SqlCaseStore
 from callcenter.store.console import SqlDispositionStore
 from callcenter.store.crm import SqlCrmStore, create_store
 from callcenter.store.crm_records import SqlCrmRecords
 from callcenter.store.customer_lookup import SqlCustomerLookup
 from callcenter.store.ivr import SqlIvrSessionStore
 from callcenter.store.migrate import migrate
+from callcenter.store.outbox import SqlOutboxStore
 from callcenter.store.pop_card import SqlPopCardReader
 from callcenter.store.qa import SqlQaStore
 from callcenter.store.recordings import SqlRecordingStore
@@ -73,8 +81,10 @@ from callcenter.store.user_admin import SqlUserAdmin
 from callcenter.webapp import (
     views_acd,
     views_admin,
+    views_cases,
     views_console,
     views_ivr,
+    views_outbox,
     views_qa,
     views_reports,
     views_supervisor,
@@ -176,6 +186,45 @@ class Service:
         # IVR (issue #4): flows from ivr_flows/ run on our FastAGI server; the queue node hands calls to
         # ``self.ivr.router`` (the ACD; None: the queue node takes its no-agents fallback)
         self.ivr_flows = FlowLibrary(settings.ivr_flows_dir)
+        # service cases (RMA, issue 16): per-stage SLA in working days of the IVR's business hours
+        self.cases = CaseService(
+            SqlCaseStore(self.store.engine),
+            self.crm,
+            audit=self.audit,
+            warranty=WarrantyPolicy(
+                settings.cases_warranty_months, parse_warranty_months(settings.cases_warranty)
+            ),
+            sla=SlaPolicy(days=parse_sla_days(settings.cases_sla)),
+            calendar=flows_calendar(lambda: self.ivr_flows.current),
+        )
+        # notifications and webhooks (issue 16): a durable outbox delivered by one worker task
+        self.outbox_store = SqlOutboxStore(self.store.engine)
+        self.webhook_sender = WebhookSender(settings.webhook_secret.reveal())
+        senders: dict[str, Sender] = {"webhook": self.webhook_sender}
+        if settings.smtp_host:
+            senders["email"] = SmtpSender(
+                settings.smtp_host,
+                settings.smtp_port,
+                sender=settings.smtp_from,
+                username=settings.smtp_user,
+                password=settings.smtp_password.reveal(),
+                starttls=settings.smtp_starttls,
+            )
+        self.outbox = OutboxService(self.outbox_store, senders)
+        self.notifier = Notifier(
+            self.outbox,
+            self.crm,
+            self.outbox_store,
+            NotifyOptions(
+                email=bool(settings.smtp_host),
+                webhook_urls=parse_urls(settings.webhook_urls),
+                public_url=settings.public_url,
+                link_days=settings.status_link_days,
+            ),
+        )
+        self.cases.listeners.append(self.notifier.on_case_changed)
+        self.crm.ticket_listeners.append(self.notifier.on_ticket_changed)
+        self.tracker.on_finished(self.notifier.on_call_finished)
         self.ivr_sessions = SqlIvrSessionStore(self.store.engine)
         self.ivr_recorder = IvrSessionRecorder(self.ivr_sessions)
         self.ivr = IvrService(
@@ -184,6 +233,7 @@ class Service:
             directory=self.customer_lookup,
             callbacks=self.acd,  # the callback node files its request with the ACD
             on_session=self.ivr_recorder,
+            cases=self.cases,  # the case_status node (self-service repair status)
         )
         # QA and recordings (issue #8): call search and review, scoring, playback with audit, retention
         recording_store = SqlRecordingStore(self.store.engine)
@@ -410,6 +460,13 @@ class Service:
         await self.fastagi.close()
         await self.ivr_recorder.close()
 
+    async def _outbox_ctx(self, _app: web.Application) -> AsyncIterator[None]:
+        await self.outbox.start()
+        yield
+        with contextlib.suppress(StoreError):
+            await self.outbox.close()
+        await self.webhook_sender.close()
+
     async def _acd_ctx(self, _app: web.Application) -> AsyncIterator[None]:
         config = await asyncio.to_thread(load_acd_config_if_present, self.settings.acd_config)
         await self.acd_bus.start()
@@ -475,6 +532,10 @@ class Service:
         app[views_admin.ADMIN] = AdminService(
             self.accounts, SqlUserAdmin(self.store.engine), audit=self.audit
         )
+        views_cases.setup(app)  # /cases, /api/cases/...
+        app[views_cases.CASES] = self.cases
+        views_outbox.setup(app)  # /api/admin/outbox/..., /status/{token}
+        app[views_outbox.OUTBOX] = views_outbox.OutboxViews(self.outbox_store, self.notifier)
         app[views_reports.REPORT_SERVICE] = self.reports
         self.kpi.attach(views_wallboard.HubBroadcaster(app[HUB]))
         views_ivr.setup(
@@ -490,6 +551,7 @@ class Service:
         app.cleanup_ctx.append(self._wallboard_ctx)
         app.cleanup_ctx.append(self._reports_ctx)
         app.cleanup_ctx.append(self._recordings_ctx)
+        app.cleanup_ctx.append(self._outbox_ctx)
         app.cleanup_ctx.append(self._fastagi)
         app.cleanup_ctx.append(self._recorder)
         app.cleanup_ctx.append(self._pbx)

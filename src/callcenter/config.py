@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from callcenter.domain.cases import parse_sla_days, parse_warranty_months
 from callcenter.domain.errors import ConfigError
 from callcenter.domain.qa_recordings import parse_retention
 
@@ -100,6 +101,23 @@ class Settings:
     acd_config: str = "config/acd.yaml"
     acd_redis_prefix: str = "callcenter:acd"
     acd_wait_slice: float = 1.0
+    # service cases (RMA, issue 16): warranty months by default and per product ("router=36,phone=12")
+    cases_warranty_months: int = 24
+    cases_warranty: str = ""
+    # SLA per stage in working days over the defaults ("in_repair=5,shipped=3")
+    cases_sla: str = ""
+    # notifications (issue 16): e-mails to customers through SMTP (off while smtp_host is empty), signed
+    # webhooks to each URL of webhook_urls (comma separated), the customers' status links under public_url
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "service@localhost"
+    smtp_user: str = ""
+    smtp_password: Secret = field(default_factory=lambda: Secret(""))
+    smtp_starttls: bool = False
+    webhook_urls: str = ""
+    webhook_secret: Secret = field(default_factory=lambda: Secret(""))
+    public_url: str = "http://localhost:8080"
+    status_link_days: int = 30
     # logging
     log_level: str = "INFO"
     log_json: bool = False
@@ -236,6 +254,25 @@ def validate(s: Settings) -> None:
         parse_retention(s.recordings_retention, s.recordings_retention_days)
     except ValueError as exc:
         problems.append(f"CALLCENTER_RECORDINGS_RETENTION: {exc} (e.g. sales=30,support=90)")
+    try:
+        parse_warranty_months(s.cases_warranty)
+    except ValueError as exc:
+        problems.append(f"CALLCENTER_CASES_WARRANTY: {exc} (e.g. router=36,phone=12)")
+    for url in filter(None, (u.strip() for u in s.webhook_urls.split(","))):
+        if not url.startswith(("http://", "https://")):
+            problems.append(f"CALLCENTER_WEBHOOK_URLS: {url[:60]!r} is not an http(s) URL")
+    if s.webhook_urls.strip() and not s.webhook_secret.reveal():
+        problems.append(
+            "CALLCENTER_WEBHOOK_SECRET: required when CALLCENTER_WEBHOOK_URLS is set (signatures)"
+        )
+    if s.status_link_days < 1:
+        problems.append("CALLCENTER_STATUS_LINK_DAYS: must be at least 1")
+    try:
+        parse_sla_days(s.cases_sla)
+    except ValueError as exc:
+        problems.append(f"CALLCENTER_CASES_SLA: {exc} (e.g. in_repair=5,shipped=3)")
+    if s.cases_warranty_months < 0:
+        problems.append("CALLCENTER_CASES_WARRANTY_MONTHS: must be 0 or more")
     if problems:
         raise ConfigError("invalid settings:\n  " + "\n  ".join(problems))
 

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from callcenter.app import Service
 from callcenter.config import Secret, Settings
+from callcenter.demo_cases import seed_demo_cases
 from callcenter.demo_center import (
     DEMO_AGENTS,
     DemoCenter,
@@ -122,6 +123,7 @@ async def seed_demo(service: Service) -> None:
                     value_score=round(random.Random(number).uniform(0, 100), 1),
                 )
     await seed_demo_tickets(service, customers)
+    await seed_demo_cases(service, customers)  # RMA cases at every stage, a local SMTP sink (issue 16)
 
 
 #: (customer index, subject, category, priority, assignee, due in hours (None: no due date), status)

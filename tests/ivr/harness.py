@@ -16,6 +16,7 @@ from callcenter.domain.queueing import QueueRequest, RouteOutcome, RouteResult
 from callcenter.pbx.fastagi import AgiHandler, FastAgiConfig, FastAgiServer
 from callcenter.ports import AgiChannel
 from callcenter.services.ivr import IvrService
+from callcenter.services.ivr_cases import CaseLookup
 from callcenter.services.ivr_flows import FlowLibrary
 from callcenter.sim.config import AgentPhoneProfile, SimConfig
 from callcenter.sim.pbx import CallStat
@@ -136,6 +137,7 @@ async def start_harness(
     clock: Clock | None = None,
     handler_wrap: Callable[[AgiHandler], AgiHandler] | None = None,
     config: FastAgiConfig | None = None,
+    cases: CaseLookup | None = None,
 ) -> Harness:
     library = FlowLibrary(flows_dir, has_queue=router.has_queue if router else None)
     report = await library.load()
@@ -150,6 +152,7 @@ async def start_harness(
         directory=directory,
         clock=clock,
         on_session=lambda r: holder[0].on_session(r),
+        cases=cases,
     )
     handler: AgiHandler = ivr.handle
     if handler_wrap is not None:

@@ -105,30 +105,28 @@ async def test_operator_choice_and_transfer(ivr: Harness) -> None:
     assert rec.outcome is IvrOutcome.TRANSFERRED
 
 
-async def test_order_number_invalid_then_valid(ivr: Harness) -> None:
-    rec = await ivr.call("1;3;0123456;7654321;1")
-    collect = ivr.step(rec, "rma_order")
-    assert collect["invalid"] == 1 and collect["digits"] == ["0123456", "7654321"]
-    assert collect["prompts"] == ["cc-enter-order", "cc-invalid-order", "cc-enter-order"]
-    assert ivr.nodes(rec)[-4:] == ["rma", "no_agents", "callback", "goodbye"]
+async def test_rma_status_without_case_service_then_goodbye(ivr: Harness) -> None:
+    rec = await ivr.call("1;3;cc-case-ask:1234567;cc-case-ask:-")
+    step = ivr.step(rec, "rma_status")
+    assert step["prompts"] == ["cc-case-none", "cc-case-ask", "cc-case-unknown", "cc-case-ask"]
+    assert step["invalid"] == 1 and step["timeouts"] == 1
+    assert ivr.nodes(rec)[-2:] == ["rma_status", "goodbye"] and rec.outcome is IvrOutcome.SELF_SERVED
 
 
-async def test_order_number_timeouts_fall_back_to_rma_without_number(ivr_acd: Harness) -> None:
-    rec = await ivr_acd.call("1;3;-;-;-")
-    collect = ivr_acd.step(rec, "rma_order")
-    assert collect["timeouts"] == 3 and collect["result"] == "fallback"
+async def test_rma_status_zero_goes_to_the_rma_queue_without_a_case(ivr_acd: Harness) -> None:
+    rec = await ivr_acd.call("1;3;cc-case-ask:0")
+    assert ivr_acd.step(rec, "rma_status")["result"] == "agent"
     assert ivr_acd.router is not None
     request = ivr_acd.router.requests[-1]
-    assert request.queue == "rma" and "order_number" not in request.variables
+    assert request.queue == "rma" and "case_id" not in request.variables
 
 
 async def test_queue_answered_with_acd(ivr_acd: Harness) -> None:
-    rec = await ivr_acd.call("1;3;1234567")
+    rec = await ivr_acd.call("1;3;cc-case-ask:0")
     assert rec.outcome is IvrOutcome.QUEUED and rec.route_outcome == RouteOutcome.ANSWERED
     assert ivr_acd.router is not None
     request = ivr_acd.router.requests[-1]
     assert request.queue == "rma" and request.priority == 2 and request.skills == ("rma",)
-    assert request.variables["order_number"] == "1234567"
     assert request.ivr_choices == ("3",)
     assert request.call_id == rec.call_id and request.uniqueid == rec.uniqueid
     assert not request.vip
@@ -179,7 +177,7 @@ async def test_route_outcomes_drive_the_flow(ivr_acd: Harness) -> None:
     assert rec.outcome is IvrOutcome.QUEUED and rec.queue == "complaints"
     # the ACD took a callback / voicemail
     router.results["rma"] = RouteResult(RouteOutcome.CALLBACK)
-    rec = await ivr_acd.call("1;3;1234567", number="0555000012")
+    rec = await ivr_acd.call("1;3;cc-case-ask:0", number="0555000012")
     assert rec.outcome is IvrOutcome.CALLBACK
     router.results["complaints"] = RouteResult(RouteOutcome.VOICEMAIL, target="200@callcenter")
     rec = await ivr_acd.call("1;4", number="0555000013")
@@ -249,7 +247,7 @@ async def test_holiday_message_then_voicemail_through_goto(ivr: Harness) -> None
 
 
 async def test_many_callers_at_once(ivr_acd: Harness) -> None:
-    scripts = ["1;1", "2;4", "1;3;1234567", "-;2;#", "1;9;4"]
+    scripts = ["1;1", "2;4", "1;3;cc-case-ask:0", "-;2;#", "1;9;4"]
     numbers = [f"05550001{i:02d}" for i in range(25)]
     records = await asyncio.gather(
         *(ivr_acd.call(scripts[i % len(scripts)], number) for i, number in enumerate(numbers))
@@ -276,8 +274,9 @@ HANGUPS = [
     ("1;-;cc-no-input:h", None, None, "main_menu", IvrOutcome.ABANDONED),
     ("1;1;cc-transfer-sales:h", None, None, "sales", IvrOutcome.ABANDONED),
     ("1;2;cc-enter-customer-number:h", None, None, "support_customer_number", IvrOutcome.ABANDONED),
-    ("1;3;cc-enter-order:h", None, None, "rma_order", IvrOutcome.ABANDONED),
-    ("1;3;12;cc-invalid-order:h", None, None, "rma_order", IvrOutcome.ABANDONED),
+    ("1;3;cc-case-none:h", None, None, "rma_status", IvrOutcome.ABANDONED),
+    ("1;3;cc-case-ask:h", None, None, "rma_status", IvrOutcome.ABANDONED),
+    ("1;3;cc-case-ask:12;cc-case-unknown:h", None, None, "rma_status", IvrOutcome.ABANDONED),
     ("1;0;cc-please-hold:h", None, None, "operator", IvrOutcome.ABANDONED),
     ("1;0;dial:h", None, None, "operator", IvrOutcome.ABANDONED),
     ("1;4;cc-no-agents:h", None, None, "no_agents", IvrOutcome.ABANDONED),
@@ -311,9 +310,13 @@ async def test_hang_up_while_queued_with_acd_in_every_queue() -> None:
     try:
         assert h.router is not None
         h.router.hold = "default,30"
-        for i, script in enumerate(
-            ["1;1;musiconhold:h", "1;2;#;musiconhold:h", "1;3;1234567;musiconhold:h", "1;4;musiconhold:h"]
-        ):
+        scripts = [
+            "1;1;musiconhold:h",
+            "1;2;#;musiconhold:h",
+            "1;3;cc-case-ask:0;musiconhold:h",
+            "1;4;musiconhold:h",
+        ]
+        for i, script in enumerate(scripts):
             rec = await h.call(script, f"05550002{i:02d}")
             assert rec.route_outcome == RouteOutcome.ABANDONED
     finally:
@@ -336,8 +339,9 @@ async def test_queue_variables_reach_the_pbx_channel_in_one_round_trip(ivr_acd: 
 
     router.route = route  # type: ignore[method-assign]
     before = ivr_acd.server.stats.commands
-    await ivr_acd.call("1;3;1234567")
+    await ivr_acd.call("1;3;cc-case-ask:0")
     # the simulated Asterisk set the three from one EXEC MSet (VarSet each, as SET VARIABLE would)
     assert seen == {"CC_QUEUE": "rma", "CC_PRIORITY": "2", "IVR_CHOICE": "3"}
-    # linkedid, greeting, language, CHANNEL(language), menu, order number, prompt-less queue: MSet
-    assert commands[0] - before == 7
+    # linkedid, greeting, language, CHANNEL(language), menu, case status (no case: "none" prompt, the
+    # question answered 0), prompt-less queue: MSet
+    assert commands[0] - before == 8

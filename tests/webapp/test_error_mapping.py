@@ -34,6 +34,7 @@ from callcenter.domain.errors import (
 from callcenter.services.console import DispositionRequired, HoldFailed, NoCall, TransferFailed
 from callcenter.services.crm_import import ImportRejected
 from callcenter.services.ivr import IvrFlowError
+from callcenter.services.outbox import DeliveryError
 from callcenter.services.recordings import RecordingAccessDenied
 from callcenter.services.supervisor import SupervisorError
 from callcenter.store.engine import DuplicateError
@@ -123,6 +124,8 @@ CASES: dict[str, tuple[Callable[[], BaseException], int, dict[str, object] | Non
     "agi": (lambda: AgiError("bad reply"), 500, {"error": "internal server error"}),
     "agi-hangup": (lambda: AgiHangup("gone"), 500, {"error": "internal server error"}),
     "ivr-flow": (lambda: IvrFlowError("no flows"), 500, {"error": "internal server error"}),
+    # the outbox catches its delivery failures (retried, logged): one reaching a handler is a bug
+    "delivery": (lambda: DeliveryError("SMTP 451", 451), 500, {"error": "internal server error"}),
     "import-rejected": (lambda: ImportRejected("2 errors"), 500, {"error": "internal server error"}),
     "callcenter": (lambda: CallcenterError("odd"), 500, {"error": "internal server error"}),
     "runtime": (lambda: RuntimeError(f"boom {SECRET_URL}"), 500, {"error": "internal server error"}),

@@ -34,6 +34,7 @@ class NodeType(StrEnum):
     SUBFLOW = "subflow"
     RETURN = "return"
     HANGUP = "hangup"
+    CASE_STATUS = "case_status"  # self-service: the caller's repair (RMA) cases read out (issue 16)
 
 
 #: nodes that wait for the caller (or for time to pass): a loop must contain one of them
@@ -46,6 +47,7 @@ WAITING_NODES = frozenset(
         NodeType.TRANSFER,
         NodeType.VOICEMAIL,
         NodeType.CALLBACK,
+        NodeType.CASE_STATUS,
     }
 )
 
@@ -380,6 +382,34 @@ class CallbackNode(Node):
 
     def prompts(self) -> list[str]:
         return [self.prompt] if self.prompt else []
+
+
+@dataclass(frozen=True, slots=True)
+class CaseStatusNode(Node):
+    """The caller's open repair cases (found by caller number) read out: for each, ``number_prompt``
+    then the RMA number (SAY DIGITS), the stage's prompt, and ``expected_prompt`` then the stage's due
+    date (SAY DATE) when it has one. Then ``ask_prompt``: the caller types an RMA number (7 digits) to
+    hear that case, or 0 for an agent (``agent``; the channel gets ``CC_CASE`` = the case id), or nothing
+    (``next``). An RMA number that is unknown or of another customer counts as a wrong attempt
+    (``invalid_prompt``); after ``retries`` of them the call goes to ``fallback`` (default ``agent``)."""
+
+    number_prompt: str = "cc-case-number"
+    stage_prompts: tuple[tuple[str, str], ...] = ()  # (stage, sound), one per stage
+    expected_prompt: str = "cc-case-expected"
+    none_prompt: str = "cc-case-none"
+    ask_prompt: str = "cc-case-ask"
+    retry: Retry = field(default_factory=Retry)
+    max_cases: int = 3
+    agent: str = ""
+    next: str = ""
+    fallback: str | None = None
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [("agent", self.agent), ("next", self.next), *_opt("fallback", self.fallback)]
+
+    def prompts(self) -> list[str]:
+        fixed = [self.number_prompt, self.expected_prompt, self.none_prompt, self.ask_prompt]
+        return [*fixed, *(sound for _, sound in self.stage_prompts), *self.retry.prompts()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from callcenter.domain.cases import DONE, CaseStage
 from callcenter.domain.ivr import (
     VALIDATORS,
     WAITING_NODES,
@@ -27,6 +28,7 @@ from callcenter.domain.ivr import (
     BranchNode,
     CallbackNode,
     Case,
+    CaseStatusNode,
     Catalog,
     CollectNode,
     Condition,
@@ -260,6 +262,18 @@ _KEYS: dict[NodeType, set[str]] = {
     NodeType.SUBFLOW: {"flow", "next"},
     NodeType.RETURN: set(),
     NodeType.HANGUP: {"prompt", "outcome"},
+    NodeType.CASE_STATUS: {
+        "number_prompt",
+        "stage_prompts",
+        "expected_prompt",
+        "none_prompt",
+        "ask_prompt",
+        "max_cases",
+        "agent",
+        "next",
+        "fallback",
+        *_RETRY_KEYS,
+    },
 }
 
 
@@ -424,6 +438,41 @@ def _conditions(ctx: _Ctx, raw: Any, line: int) -> tuple[Condition, ...]:
     return tuple(out)
 
 
+def _case_status(ctx: _Ctx, node_id: str, m: Located, line: int) -> CaseStatusNode:
+    """``case_status``: one prompt per stage (``cc-case-<stage>`` unless ``stage_prompts`` names another)."""
+    stages = {
+        stage.value: f"cc-case-{stage.value.replace('_', '-')}" for stage in CaseStage if stage not in DONE
+    }
+    given = ctx.mapping(m, "stage_prompts")
+    if given is not None:
+        for stage, sound in given.items():
+            if stage not in stages:
+                ctx.error(
+                    given.line_of(stage),
+                    f"stage_prompts: unknown stage {stage!r} (known: {', '.join(stages)})",
+                )
+            elif not isinstance(sound, str) or not _SOUND_RE.match(sound.strip()):
+                ctx.error(given.line_of(stage), f"stage_prompts.{stage}: {sound!r} is not a sound name")
+            else:
+                stages[stage] = sound.strip()
+    defaults = CaseStatusNode(id=node_id, type=NodeType.CASE_STATUS, line=line)
+    return CaseStatusNode(
+        id=node_id,
+        type=NodeType.CASE_STATUS,
+        line=line,
+        number_prompt=ctx.sound(m, "number_prompt") or defaults.number_prompt,
+        stage_prompts=tuple(stages.items()),
+        expected_prompt=ctx.sound(m, "expected_prompt") or defaults.expected_prompt,
+        none_prompt=ctx.sound(m, "none_prompt") or defaults.none_prompt,
+        ask_prompt=ctx.sound(m, "ask_prompt") or defaults.ask_prompt,
+        retry=_retry(ctx, m),
+        max_cases=ctx.integer(m, "max_cases", 3, minimum=1, maximum=10),
+        agent=ctx.node_ref(m, "agent") or "",
+        next=ctx.node_ref(m, "next") or "",
+        fallback=ctx.node_ref(m, "fallback", required=False),
+    )
+
+
 def _parse_node(ctx: _Ctx, node_id: str, m: Located, line: int) -> Node | None:
     kind_raw = m.get("type")
     if not isinstance(kind_raw, str):
@@ -518,6 +567,8 @@ def _parse_node(ctx: _Ctx, node_id: str, m: Located, line: int) -> Node | None:
             retry=_retry(ctx, m, 2),
             next=ctx.node_ref(m, "next") or "",
         )
+    if kind is NodeType.CASE_STATUS:
+        return _case_status(ctx, node_id, m, line)
     if kind is NodeType.LOOKUP:
         by = ctx.text(m, "by", default="caller") or "caller"
         key = ctx.text(m, "key", default="phone") or "phone"

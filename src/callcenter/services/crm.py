@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -318,6 +318,8 @@ class CrmService:
         self.records = records
         self.cc = default_country_code
         self.clock = clock
+        #: told about every ticket change (notifications and webhooks, issue 16); failures are logged
+        self.ticket_listeners: list[Callable[[Ticket, list[TicketEvent]], Awaitable[None]]] = []
 
     def now(self) -> float:
         return self.clock()
@@ -407,6 +409,11 @@ class CrmService:
                 "ticket updated",
                 extra={"ticket_id": ticket_id, "actor": actor, "changes": [e.field for e in events]},
             )
+            for listener in self.ticket_listeners:
+                try:
+                    await listener(new, events)
+                except Exception:  # a notification problem never fails the ticket change
+                    log.exception("ticket listener failed", extra={"ticket_id": ticket_id})
             return new
         raise AssertionError("unreachable")  # pragma: no cover
 

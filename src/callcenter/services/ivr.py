@@ -32,6 +32,7 @@ from callcenter.domain.hold import MAX_REQUEUE_PRIORITY, REQUEUE_PRIORITY_VARIAB
 from callcenter.domain.ivr import (
     BranchNode,
     CallbackNode,
+    CaseStatusNode,
     CollectNode,
     CustomerInfo,
     Flow,
@@ -58,6 +59,7 @@ from callcenter.domain.ivr import (
 )
 from callcenter.domain.queueing import QueueRequest, RouteOutcome, RouteResult
 from callcenter.ports import AgiChannel, CallbackRequests, CallRouter, CustomerDirectory
+from callcenter.services.ivr_cases import CaseLookup, run_case_status
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +118,10 @@ class IvrService:
         on_session: Callable[[IvrSessionRecord], None] | None = None,
         clock: Callable[[], float] = time.time,
         lookup_timeout: float = 1.5,
+        cases: CaseLookup | None = None,
     ) -> None:
         self._flows = flows
+        self.cases = cases  # the case_status node's lookups (services/ivr_cases.py)
         self.router = router
         self.directory = directory
         self.callbacks = callbacks
@@ -373,6 +377,8 @@ class _Run:
             return (other, other.nodes[other.start])
         if isinstance(node, ReturnNode):
             return self.stack.pop() if self.stack else None
+        if isinstance(node, CaseStatusNode):
+            return await run_case_status(self, flow, node, step)
         if isinstance(node, HangupNode):
             if node.prompt:
                 await self._play(node.prompt, step)

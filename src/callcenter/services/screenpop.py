@@ -38,6 +38,7 @@ from callcenter.domain.tickets import DONE, Ticket, TicketQuery, TicketStatus
 from callcenter.ports import AgiChannel, CallRouter, DispositionStore
 from callcenter.services.crm import CrmService
 from callcenter.services.customer_lookup import CustomerLookup
+from callcenter.services.ivr_cases import case_summary
 
 log = logging.getLogger(__name__)
 
@@ -320,6 +321,7 @@ class ScreenPopService:
                 "segment": event.get("segment"),
                 "ivr_choices": [str(c) for c in event.get("ivr_choices") or ()],
                 "ivr_inputs": ivr_inputs(request.variables) if request is not None else {},
+                "case": case_summary(request.variables) if request is not None else None,  # issue 16
                 "offered_at": float(event.get("at") or self._clock()),
             },
             "disposition": self.queue_rules(str(queue) if queue else None),

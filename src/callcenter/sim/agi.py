@@ -35,6 +35,7 @@ COMMANDS: dict[tuple[str, ...], tuple[int, bool]] = {
     ("SAY", "DIGITS"): (2, False),
     ("SAY", "NUMBER"): (2, False),
     ("SAY", "ALPHA"): (2, False),
+    ("SAY", "DATE"): (2, False),
     ("SET", "VARIABLE"): (2, True),
     ("GET", "VARIABLE"): (1, True),
     ("GET", "FULL", "VARIABLE"): (1, True),
@@ -368,6 +369,14 @@ class AgiSession:
 
     async def cmd_say_alpha(self, args: list[str]) -> tuple[str, int]:
         return await self._say(len(args[0]), args[1])
+
+    async def cmd_say_date(self, args: list[str]) -> tuple[str, int]:
+        # res_agi handle_saydate: the date is an integer (seconds since the epoch, UTC), else usage
+        # (520); English says weekday, month, day of month: about three words
+        text = args[0]
+        if not (text.lstrip("-").isdigit() and len(text.lstrip("-")) <= 30):
+            return USAGE, 1
+        return await self._say(3, args[1])
 
     async def cmd_say_number(self, args: list[str]) -> tuple[str, int]:
         return await self._say(max(1, len(args[0]) - 1), args[1])

@@ -561,3 +561,8 @@ class ReportRollupState(Base):
     name: Mapped[str] = mapped_column(String, primary_key=True)
     settled_until: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[datetime]
+
+
+# ------------------------------------------------------------------ service cases (RMA, issue 16)
+
+from callcenter.store import models_cases as models_cases  # noqa: E402  (shares Base.metadata)
