@@ -133,6 +133,7 @@ function renderState() {
   $("state-reason").textContent = model.state && model.state.pending_pause
     ? `Pause (${model.state.pending_pause}) after this call`
     : reason === "disposition_required" ? "Set a disposition code: the wrap-up waits for it"
+    : reason === "call_lost" ? "The phone system lost the call: wrap-up ends on its timer"
     : reason ? `Reason: ${reason}` : "";
   const loggedOut = s === "logged_out";
   const inCall = s === "ringing" || s === "on_call" || s === "on_hold";
