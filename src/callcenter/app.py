@@ -50,6 +50,7 @@ from callcenter.services.journal import CallJournal
 from callcenter.services.kpi import KpiService
 from callcenter.services.kpi_config import load_kpi_config
 from callcenter.services.notify import Notifier, NotifyOptions, parse_urls
+from callcenter.services.surveys import SurveyService
 from callcenter.services.outbox import OutboxService, Sender
 from callcenter.services.pbx_health import PbxHealth
 from callcenter.services.qa import QaService
@@ -73,6 +74,7 @@ from callcenter.store.customer_lookup import SqlCustomerLookup
 from callcenter.store.ivr import SqlIvrSessionStore
 from callcenter.store.migrate import migrate
 from callcenter.store.outbox import SqlOutboxStore
+from callcenter.store.surveys import SqlSurveyStore
 from callcenter.store.pop_card import SqlPopCardReader
 from callcenter.store.qa import SqlQaStore
 from callcenter.store.recordings import SqlRecordingStore
@@ -225,6 +227,15 @@ class Service:
         self.cases.listeners.append(self.notifier.on_case_changed)
         self.crm.ticket_listeners.append(self.notifier.on_ticket_changed)
         self.tracker.on_finished(self.notifier.on_call_finished)
+        # post-call surveys (CSAT, issue 16): the survey node's answers, the survey.answered webhook, a
+        # ticket for a low score on a complaint
+        self.surveys = SurveyService(
+            SqlSurveyStore(self.store.engine),
+            tickets=self.crm,
+            audit=self.audit,
+            complaint_queues=[q.strip() for q in settings.csat_complaint_queues.split(",") if q.strip()],
+        )
+        self.surveys.listeners.append(self.notifier.on_survey_answered)
         self.ivr_sessions = SqlIvrSessionStore(self.store.engine)
         self.ivr_recorder = IvrSessionRecorder(self.ivr_sessions)
         self.ivr = IvrService(
@@ -234,6 +245,7 @@ class Service:
             callbacks=self.acd,  # the callback node files its request with the ACD
             on_session=self.ivr_recorder,
             cases=self.cases,  # the case_status node (self-service repair status)
+            surveys=self.surveys,  # the survey node (post-call CSAT)
         )
         # QA and recordings (issue #8): call search and review, scoring, playback with audit, retention
         recording_store = SqlRecordingStore(self.store.engine)
@@ -250,6 +262,7 @@ class Service:
             recordings=self.recordings,
             ivr=self.ivr_sessions,
             dispositions=self.dispositions,
+            surveys=self.surveys,
         )
         # standard reports (issue #8): the KPI engine fed from the store, per period
         self.reports = ReportService(

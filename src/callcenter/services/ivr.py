@@ -53,6 +53,7 @@ from callcenter.domain.ivr import (
     ReturnNode,
     SetNode,
     SubflowNode,
+    SurveyNode,
     TransferNode,
     VoicemailNode,
     substitute,
@@ -60,6 +61,7 @@ from callcenter.domain.ivr import (
 from callcenter.domain.queueing import QueueRequest, RouteOutcome, RouteResult
 from callcenter.ports import AgiChannel, CallbackRequests, CallRouter, CustomerDirectory
 from callcenter.services.ivr_cases import CaseLookup, run_case_status
+from callcenter.services.ivr_survey import SurveySink, run_survey, survey_start
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +121,11 @@ class IvrService:
         clock: Callable[[], float] = time.time,
         lookup_timeout: float = 1.5,
         cases: CaseLookup | None = None,
+        surveys: SurveySink | None = None,
     ) -> None:
         self._flows = flows
         self.cases = cases  # the case_status node's lookups (services/ivr_cases.py)
+        self.surveys = surveys  # the survey node's answers (services/ivr_survey.py)
         self.router = router
         self.directory = directory
         self.callbacks = callbacks
@@ -192,6 +196,10 @@ class IvrService:
         log.info("queue transfer enters the ACD", extra={**extra, "priority": priority})
         result = await router.route(channel, request)
         log.info("queue transfer routed", extra={**extra, "outcome": result.outcome.value})
+        flows = self._flows()
+        if result.outcome is RouteOutcome.ANSWERED and result.survey and flows is not None:
+            await self._survey_after_transfer(channel, flows, result, queue)
+            return
         if result.outcome in (RouteOutcome.NO_AGENTS, RouteOutcome.OVERFLOW, RouteOutcome.ERROR):
             # nobody to take it: the queue's numeric fallback, else a goodbye (no IVR flow to go back to)
             with contextlib.suppress(AgiHangup):
@@ -199,6 +207,29 @@ class IvrService:
                     await channel.exec("Dial", f"Local/{result.target}@{EXTERNAL_CONTEXT}/n,30")
                 elif not channel.hung_up:
                     await channel.stream_file("goodbye")
+
+    async def _survey_after_transfer(
+        self, channel: AgiChannel, flows: FlowSet, result: RouteResult, queue: str
+    ) -> None:
+        """A transferred call's agent hung up first: the queue's survey, recorded like an IVR session."""
+        survey = flows.get(result.survey or "")
+        if survey is None:
+            log.warning("survey flow not loaded: no survey", extra={"flow": result.survey})
+            return
+        run = _Run(self, channel, flows, survey)
+        run.queue, run.route, run.outcome = queue, result, IvrOutcome.QUEUED
+        step = IvrStep("queue", "queue", 0.0, result=result.outcome.value)
+        run.path.append(step)
+        if await survey_start(run, result, step) is None:
+            return
+        try:
+            await run.execute()
+        finally:
+            if self.on_session is not None:
+                try:
+                    self.on_session(run.record())
+                except Exception:
+                    log.exception("IVR session sink failed", extra={"linkedid": run.call_id})
 
     async def _find_customer(self, number: str, call_id: str) -> CustomerInfo | None:
         directory = self.directory
@@ -379,6 +410,8 @@ class _Run:
             return self.stack.pop() if self.stack else None
         if isinstance(node, CaseStatusNode):
             return await run_case_status(self, flow, node, step)
+        if isinstance(node, SurveyNode):
+            return await run_survey(self, flow, node, step)
         if isinstance(node, HangupNode):
             if node.prompt:
                 await self._play(node.prompt, step)
@@ -513,6 +546,8 @@ class _Run:
             outcome = result.outcome
             if outcome is RouteOutcome.ANSWERED or outcome is RouteOutcome.ABANDONED:
                 self.outcome = IvrOutcome.QUEUED
+                if outcome is RouteOutcome.ANSWERED and result.survey:  # the agent hung up first
+                    return await survey_start(self, result, step)
                 return None
             if outcome is RouteOutcome.CALLBACK:
                 self.outcome = IvrOutcome.CALLBACK

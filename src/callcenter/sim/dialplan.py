@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from callcenter.sim.model import (
+    IN_SURVEY,
     _QUEUE_EXTEN,
     HOLD_AGENT_CONTEXT,
     HOLD_CONTEXT,
@@ -156,6 +157,12 @@ class TracesDialplan(_Base):
                         chan.call.connected = True
                     if await self.wait_app(chan, talk):
                         return
+                    if v.get(IN_SURVEY):
+                        # answering the post-call survey (the agent hung up first): stay until the
+                        # IVR ends the call (sim/survey.py)
+                        stay = self.cfg.customers.survey.stay
+                        if await self.wait_app(chan, stay):
+                            return
                     break
                 left = deadline - self.clock.mono()
                 if left <= 0:

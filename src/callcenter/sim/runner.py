@@ -15,6 +15,8 @@ from callcenter.sim.config import HOSTILE_NAMES, AgentPhoneProfile, CustomerProf
 from callcenter.sim.crash import kill_ami, kill_pbx
 from callcenter.sim.pbx import CallStat, Channel, Pbx
 from callcenter.sim.script import CustomerScripts
+from callcenter.sim.survey import PLAN as SURVEY_PLAN
+from callcenter.sim.survey import SurveyAnswers, survey_plan
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +74,16 @@ class Simulator:
         pbx = Pbx(cfg)
         pbx.agi_runner = self._agi
         self.scripts = CustomerScripts(pbx)
-        pbx.agi_hook = self.scripts.on_command
+        self.surveys = SurveyAnswers(pbx, cfg.customers.survey)
+        pbx.agi_hook = self._on_agi_command
         ami = AmiServer(cfg, pbx)
         await ami.start()
         self.pbx, self.ami = pbx, ami
         return pbx, ami
+
+    def _on_agi_command(self, chan: Channel, words: tuple[str, ...], args: list[str]) -> None:
+        self.surveys.on_command(chan, words, args)
+        self.scripts.on_command(chan, words, args)
 
     async def _agi(self, chan: Channel, url: str, args: list[str]) -> str:
         assert self.pbx is not None
@@ -183,6 +190,8 @@ class Simulator:
         ]
         if script is not None:
             variables.append(("CUST_SCRIPT", script))
+        elif cfg.mode == "agi":  # the post-call survey, from the call's own stream (sim/survey.py)
+            variables.append((SURVEY_PLAN, survey_plan(cp.survey, cfg.seed, len(pbx.calls))))
         pbx.spawn(self._originate(stat, exten, num, name, variables))
         return stat
 
