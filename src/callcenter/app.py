@@ -50,7 +50,6 @@ from callcenter.services.journal import CallJournal
 from callcenter.services.kpi import KpiService
 from callcenter.services.kpi_config import load_kpi_config
 from callcenter.services.notify import Notifier, NotifyOptions, parse_urls
-from callcenter.services.surveys import SurveyService
 from callcenter.services.outbox import OutboxService, Sender
 from callcenter.services.pbx_health import PbxHealth
 from callcenter.services.qa import QaService
@@ -60,6 +59,7 @@ from callcenter.services.reports import ReportService
 from callcenter.services.resume import CallResumer
 from callcenter.services.screenpop import RequestTap, ScreenPopService
 from callcenter.services.supervisor import SupervisorService, agent_channel_finder
+from callcenter.services.surveys import SurveyService
 from callcenter.services.tracker import CallTracker
 from callcenter.services.wrapup_rule import WrapupRule
 from callcenter.state.acd_factory import acd_backends, hold_backend
@@ -74,11 +74,11 @@ from callcenter.store.customer_lookup import SqlCustomerLookup
 from callcenter.store.ivr import SqlIvrSessionStore
 from callcenter.store.migrate import migrate
 from callcenter.store.outbox import SqlOutboxStore
-from callcenter.store.surveys import SqlSurveyStore
 from callcenter.store.pop_card import SqlPopCardReader
 from callcenter.store.qa import SqlQaStore
 from callcenter.store.recordings import SqlRecordingStore
 from callcenter.store.reports import SqlReportStore
+from callcenter.store.surveys import SqlSurveyStore
 from callcenter.store.user_admin import SqlUserAdmin
 from callcenter.webapp import (
     views_acd,

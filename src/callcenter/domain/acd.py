@@ -384,7 +384,7 @@ def queue_from_mapping(
 def _survey_flow(raw: Any, where: str) -> str | None:
     name = _opt_str(raw)
     if name is not None and not valid_name(name):
-        raise ConfigError(f"{where}: survey must name an IVR flow (letters, digits, '_', '-', '.'), got {name!r}")
+        raise ConfigError(f"{where}: survey must name an IVR flow (letters, digits, '_', '-', '.'): {name!r}")
     return name
 
 

@@ -29,7 +29,6 @@ from callcenter.domain.ivr import (
     CallbackNode,
     Case,
     CaseStatusNode,
-    SurveyNode,
     Catalog,
     CollectNode,
     Condition,
@@ -54,6 +53,7 @@ from callcenter.domain.ivr import (
     Schedule,
     SetNode,
     SubflowNode,
+    SurveyNode,
     TransferNode,
     VoicemailNode,
 )

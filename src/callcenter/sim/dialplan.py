@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from callcenter.sim.model import (
-    IN_SURVEY,
     _QUEUE_EXTEN,
     HOLD_AGENT_CONTEXT,
     HOLD_CONTEXT,
     HOLD_MAX_SECONDS,
+    IN_SURVEY,
     PROMPT_SECONDS,
     QUEUE_CONTEXT,
     Channel,

@@ -22,6 +22,7 @@ import random
 from callcenter.sim.config import SurveyProfile
 from callcenter.sim.model import IN_SURVEY
 from callcenter.sim.pbx import Channel, Pbx
+
 PLAN = "CUST_SURVEY"
 REACTION = 0.3  # simulated seconds into the prompt before the customer acts
 

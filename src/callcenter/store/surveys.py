@@ -80,11 +80,7 @@ class SqlSurveyStore:
         return await self._write("add_offer", stmt) > 0
 
     async def set_score(self, call_id: str, score: int, at: float) -> bool:
-        stmt = (
-            update(_SURVEYS)
-            .where(_SURVEYS.c.call_id == call_id)
-            .values(score=score, answered_at=utc(at))
-        )
+        stmt = update(_SURVEYS).where(_SURVEYS.c.call_id == call_id).values(score=score, answered_at=utc(at))
         return await self._write("set_score", stmt) > 0
 
     async def set_solved(self, call_id: str, solved: bool) -> bool:
@@ -110,7 +106,8 @@ class SqlSurveyStore:
         if customer is None and tickets:
             customer = tickets[-1]["customer_id"]
         briefs = [
-            TicketBrief(int(t["id"]), TicketCategory(t["category"]), TicketStatus(t["status"])) for t in tickets
+            TicketBrief(int(t["id"]), TicketCategory(t["category"]), TicketStatus(t["status"]))
+            for t in tickets
         ]
         return (None if customer is None else int(customer)), briefs
 
