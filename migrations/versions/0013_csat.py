@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("score", sa.Integer(), nullable=True),
         sa.Column("solved", sa.Boolean(), nullable=True),
         sa.Column("answered_at", TS, nullable=True),
+        sa.Column("customer_id", sa.Integer(), nullable=True),
         sa.CheckConstraint(
             "score IS NULL OR (score >= 1 AND score <= 5)", name=op.f("ck_call_surveys_score_range")
         ),

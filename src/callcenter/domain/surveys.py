@@ -49,6 +49,7 @@ class CallSurvey:
     score: int | None = None
     solved: bool | None = None
     answered_at: float | None = None
+    customer_id: int | None = None  # as the IVR knew the caller (lookup) when the survey started
 
     @property
     def answered(self) -> bool:
@@ -64,6 +65,7 @@ class CallSurvey:
             "score": self.score,
             "solved": self.solved,
             "answered_at": self.answered_at,
+            "customer_id": self.customer_id,
         }
 
 

@@ -198,7 +198,7 @@ class IvrService:
         log.info("queue transfer routed", extra={**extra, "outcome": result.outcome.value})
         flows = self._flows()
         if result.outcome is RouteOutcome.ANSWERED and result.survey and flows is not None:
-            await self._survey_after_transfer(channel, flows, result, queue)
+            await self._survey_after_transfer(channel, flows, result, queue, customer)
             return
         if result.outcome in (RouteOutcome.NO_AGENTS, RouteOutcome.OVERFLOW, RouteOutcome.ERROR):
             # nobody to take it: the queue's numeric fallback, else a goodbye (no IVR flow to go back to)
@@ -209,7 +209,12 @@ class IvrService:
                     await channel.stream_file("goodbye")
 
     async def _survey_after_transfer(
-        self, channel: AgiChannel, flows: FlowSet, result: RouteResult, queue: str
+        self,
+        channel: AgiChannel,
+        flows: FlowSet,
+        result: RouteResult,
+        queue: str,
+        customer: CustomerInfo | None,
     ) -> None:
         """A transferred call's agent hung up first: the queue's survey, recorded like an IVR session."""
         survey = flows.get(result.survey or "")
@@ -217,7 +222,7 @@ class IvrService:
             log.warning("survey flow not loaded: no survey", extra={"flow": result.survey})
             return
         run = _Run(self, channel, flows, survey)
-        run.queue, run.route, run.outcome = queue, result, IvrOutcome.QUEUED
+        run.queue, run.route, run.outcome, run.customer = queue, result, IvrOutcome.QUEUED, customer
         step = IvrStep("queue", "queue", 0.0, result=result.outcome.value)
         run.path.append(step)
         if await survey_start(run, result, step) is None:

@@ -42,7 +42,9 @@ FINISH_TIMEOUT = 5.0
 class SurveySink(Protocol):
     """Where survey answers go (``services/surveys.SurveyService``)."""
 
-    async def offered(self, call_id: str, agent: str | None, queue: str | None, flow: str) -> None: ...
+    async def offered(
+        self, call_id: str, agent: str | None, queue: str | None, flow: str, customer_id: int | None
+    ) -> None: ...
 
     async def scored(self, call_id: str, score: int) -> None: ...
 
@@ -71,7 +73,9 @@ async def survey_start(run: _Run, result: RouteResult, step: IvrStep) -> Positio
     run.vars.update(survey_agent=result.agent or "", survey_queue=run.queue or "")
     sink = run.svc.surveys
     if sink is not None:
-        await _guarded(run.call_id, "offered", sink.offered(run.call_id, result.agent, run.queue, flow.name))
+        customer = run.customer.id if run.customer is not None else None
+        offer = sink.offered(run.call_id, result.agent, run.queue, flow.name, customer)
+        await _guarded(run.call_id, "offered", offer)
     step.result = f"{step.result}; survey {flow.name}"
     log.info("survey offered", extra={"linkedid": run.call_id, "agent": result.agent, "queue": run.queue})
     return (flow, flow.nodes[flow.start])

@@ -96,10 +96,13 @@ class SurveyService:
 
     # -- the IVR's sink (services/ivr_survey.SurveySink) ---------------------------------------------------
 
-    async def offered(self, call_id: str, agent: str | None, queue: str | None, flow: str) -> None:
+    async def offered(
+        self, call_id: str, agent: str | None, queue: str | None, flow: str, customer_id: int | None = None
+    ) -> None:
         if not call_id or len(call_id) > MAX_CALL_ID:
             raise CallcenterError(f"survey: bad call id {call_id[:40]!r}")
-        if await self.store.add_offer(CallSurvey(call_id, agent, queue, flow, self.clock())):
+        survey = CallSurvey(call_id, agent, queue, flow, self.clock(), customer_id=customer_id)
+        if await self.store.add_offer(survey):
             self.stats["offered"] += 1
 
     async def scored(self, call_id: str, score: int) -> None:
@@ -134,7 +137,8 @@ class SurveyService:
 
     async def apply_low_score(self, survey: CallSurvey) -> LowScoreAction:
         assert survey.score is not None
-        customer_id, tickets = await self.store.call_context(survey.call_id)
+        known, tickets = await self.store.call_context(survey.call_id)
+        customer_id = survey.customer_id if survey.customer_id is not None else known
         action = low_score_action(survey.score, survey.queue, tickets, customer_id, self.complaint_queues)
         if action.kind is LowScoreKind.NONE:
             return action

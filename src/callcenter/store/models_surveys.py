@@ -33,3 +33,4 @@ class CallSurveyRow(Base):
     score: Mapped[int | None] = mapped_column(Integer)
     solved: Mapped[bool | None] = mapped_column(Boolean)
     answered_at: Mapped[datetime | None]
+    customer_id: Mapped[int | None] = mapped_column(Integer)

@@ -43,6 +43,7 @@ def survey_from_row(r: Any) -> CallSurvey:
         score=r["score"],
         solved=r["solved"],
         answered_at=_ep(r["answered_at"]),
+        customer_id=r["customer_id"],
     )
 
 
@@ -76,6 +77,7 @@ class SqlSurveyStore:
             score=None,
             solved=None,
             answered_at=None,
+            customer_id=survey.customer_id,
         )
         return await self._write("add_offer", stmt) > 0
 
