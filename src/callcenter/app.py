@@ -271,6 +271,7 @@ class Service:
             convention=self.kpi.convention,
             short_abandon=lambda: self.kpi.config.short_abandon,
             queues=lambda: tuple(self.acd.queues),
+            csat=self.surveys.store,
         )
         self.fastagi = FastAgiServer(
             self._agi_route, FastAgiConfig(host=settings.agi_host, port=settings.agi_port)
