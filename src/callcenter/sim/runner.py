@@ -190,7 +190,7 @@ class Simulator:
         ]
         if script is not None:
             variables.append(("CUST_SCRIPT", script))
-        elif cfg.mode == "agi":  # the post-call survey, from the call's own stream (sim/survey.py)
+        if cfg.mode == "agi":  # the post-call survey, from the call's own stream (sim/survey.py)
             variables.append((SURVEY_PLAN, survey_plan(cp.survey, cfg.seed, len(pbx.calls))))
         pbx.spawn(self._originate(stat, exten, num, name, variables))
         return stat

@@ -11,8 +11,9 @@ run), kept in ``CUST_SURVEY``:
     "h"              hang up at the score question (a survey offered and not answered)
 
 A customer who is answering stays on the line after their talk time (``SurveyProfile.stay``) until the
-IVR ends the call. Scripted customers (``CUST_SCRIPT``) answer with their script instead
-(``"cc-survey-score:4;cc-survey-solved:1"``), and stay the same way.
+IVR ends the call. A scripted customer (``CUST_SCRIPT``) whose script names a survey prompt answers
+with its script instead (``"1;cc-survey-score:4;cc-survey-solved:1"``), and stays the same way; other
+scripted customers (the demo's) answer from their plan.
 """
 
 from __future__ import annotations
@@ -59,8 +60,9 @@ class SurveyAnswers:
             return
         if prompt == p.score_prompt:
             cust.vars[IN_SURVEY] = "1"
-        if cust.vars.get("CUST_SCRIPT"):
-            return  # the script answers
+        script = cust.vars.get("CUST_SCRIPT", "")
+        if p.score_prompt in script or p.solved_prompt in script:
+            return  # the script answers the survey itself
         plan = cust.vars.get(PLAN, "")
         if not plan:
             return  # a customer placed without a plan: lets the question time out
