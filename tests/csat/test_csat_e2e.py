@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from callcenter.domain.tickets import TicketCategory, TicketPriority
@@ -111,3 +112,41 @@ async def test_low_score_on_a_complaint_creates_a_follow_up_ticket(tmp_path: Pat
         entries = [e for e in audit if e.action == "csat.low_score"]
         assert [e.detail["ticket_id"] for e in entries] == [t.id]
         assert entries[0].detail["result"] == "follow_up"
+
+
+async def test_a_call_transferred_to_a_survey_queue_is_surveyed_after_its_second_agent(
+    tmp_path: Path,
+) -> None:
+    """The console's blind transfer to a queue (``[cc-queue]`` → FastAGI ``queue?queue=support``): the
+    first leg (queue ``plain``, no survey) ends in the transfer, the second agent hangs up, the survey
+    runs in the queue session and is stored with that queue."""
+    phones = dataclasses.replace(AGENT_HANGS_UP, talk_min=12.0, talk_max=12.0)
+    async with csat_rig(tmp_path, phones) as rig:
+        rig.sim.place_call(
+            number="0555000105",
+            script="3;cc-survey-score:3;cc-survey-solved:1",
+            patience=600.0,
+            talk=600.0,
+        )
+        pbx = rig.sim.pbx
+        assert pbx is not None
+
+        def agent_bridged() -> str | None:
+            chan = next((c for n, c in pbx.channels.items() if n.startswith("PJSIP/1001-")), None)
+            return chan.name if chan is not None and chan.bridge is not None else None
+
+        await eventually(agent_bridged, timeout=10.0)
+        name = agent_bridged()
+        assert name is not None
+        reply = await rig.service.link.send_action(
+            "BlindTransfer", {"Channel": name, "Context": "cc-queue", "Exten": "support"}
+        )
+        assert reply.get("Response") == "Success", reply
+        await rig.answered_survey(timeout=30.0)
+
+        async def solved() -> bool:  # the queue session is not counted in ivr.stats.active
+            return any(s.solved is not None for s in await rig.surveys())
+
+        await eventually(solved, timeout=10.0)
+        (survey,) = await rig.surveys()
+        assert (survey.queue, survey.agent, survey.score, survey.solved) == ("support", "1001", 3, True)

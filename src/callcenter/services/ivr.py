@@ -61,7 +61,7 @@ from callcenter.domain.ivr import (
 from callcenter.domain.queueing import QueueRequest, RouteOutcome, RouteResult
 from callcenter.ports import AgiChannel, CallbackRequests, CallRouter, CustomerDirectory
 from callcenter.services.ivr_cases import CaseLookup, run_case_status
-from callcenter.services.ivr_survey import SurveySink, run_survey, survey_start
+from callcenter.services.ivr_survey import SurveySink, run_survey, survey_after_transfer, survey_start
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ class IvrService:
         log.info("queue transfer routed", extra={**extra, "outcome": result.outcome.value})
         flows = self._flows()
         if result.outcome is RouteOutcome.ANSWERED and result.survey and flows is not None:
-            await self._survey_after_transfer(channel, flows, result, queue, customer)
+            await survey_after_transfer(self, channel, flows, result, queue, customer)
             return
         if result.outcome in (RouteOutcome.NO_AGENTS, RouteOutcome.OVERFLOW, RouteOutcome.ERROR):
             # nobody to take it: the queue's numeric fallback, else a goodbye (no IVR flow to go back to)
@@ -207,34 +207,6 @@ class IvrService:
                     await channel.exec("Dial", f"Local/{result.target}@{EXTERNAL_CONTEXT}/n,30")
                 elif not channel.hung_up:
                     await channel.stream_file("goodbye")
-
-    async def _survey_after_transfer(
-        self,
-        channel: AgiChannel,
-        flows: FlowSet,
-        result: RouteResult,
-        queue: str,
-        customer: CustomerInfo | None,
-    ) -> None:
-        """A transferred call's agent hung up first: the queue's survey, recorded like an IVR session."""
-        survey = flows.get(result.survey or "")
-        if survey is None:
-            log.warning("survey flow not loaded: no survey", extra={"flow": result.survey})
-            return
-        run = _Run(self, channel, flows, survey)
-        run.queue, run.route, run.outcome, run.customer = queue, result, IvrOutcome.QUEUED, customer
-        step = IvrStep("queue", "queue", 0.0, result=result.outcome.value)
-        run.path.append(step)
-        if await survey_start(run, result, step) is None:
-            return
-        try:
-            await run.execute()
-        finally:
-            if self.on_session is not None:
-                try:
-                    self.on_session(run.record())
-                except Exception:
-                    log.exception("IVR session sink failed", extra={"linkedid": run.call_id})
 
     async def _find_customer(self, number: str, call_id: str) -> CustomerInfo | None:
         directory = self.directory

@@ -23,12 +23,13 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol
 
 from callcenter.domain.errors import CallcenterError
-from callcenter.domain.ivr import Flow, IvrStep, SurveyNode
+from callcenter.domain.ivr import CustomerInfo, Flow, FlowSet, IvrOutcome, IvrStep, SurveyNode
 from callcenter.domain.queueing import RouteResult
 from callcenter.domain.surveys import SCORES
 
 if TYPE_CHECKING:
-    from callcenter.services.ivr import Position, _Run
+    from callcenter.ports import AgiChannel
+    from callcenter.services.ivr import IvrService, Position, _Run
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,38 @@ async def survey_start(run: _Run, result: RouteResult, step: IvrStep) -> Positio
     step.result = f"{step.result}; survey {flow.name}"
     log.info("survey offered", extra={"linkedid": run.call_id, "agent": result.agent, "queue": run.queue})
     return (flow, flow.nodes[flow.start])
+
+
+async def survey_after_transfer(
+    svc: IvrService,
+    channel: AgiChannel,
+    flows: FlowSet,
+    result: RouteResult,
+    queue: str,
+    customer: CustomerInfo | None,
+) -> None:
+    """A call transferred to a queue (``[cc-queue]``) whose agent hung up first: the queue's survey on the
+    same channel, recorded like an IVR session."""
+    from callcenter.services.ivr import _Run  # the runner of services/ivr.py (imports this module)
+
+    survey = flows.get(result.survey or "")
+    if survey is None:
+        log.warning("survey flow not loaded: no survey", extra={"flow": result.survey})
+        return
+    run = _Run(svc, channel, flows, survey)
+    run.queue, run.route, run.outcome, run.customer = queue, result, IvrOutcome.QUEUED, customer
+    step = IvrStep("queue", "queue", 0.0, result=result.outcome.value)
+    run.path.append(step)
+    if await survey_start(run, result, step) is None:
+        return
+    try:
+        await run.execute()
+    finally:
+        if svc.on_session is not None:
+            try:
+                svc.on_session(run.record())
+            except Exception:
+                log.exception("IVR session sink failed", extra={"linkedid": run.call_id})
 
 
 async def _ask_digit(run: _Run, prompt: str, node: SurveyNode, step: IvrStep, valid: frozenset[str]) -> str:
