@@ -100,11 +100,14 @@ async def test_a_score_out_of_range_is_refused_and_nothing_is_stored(crm: SqlCrm
     await svc.offered("c-bad", "1001", "support", "survey")
     for bad in (9, 0, -1, True, 2.5, "3"):
         with pytest.raises(ValidationError):
-            await svc.scored("c-bad", bad)  # type: ignore[arg-type]
+            await svc.answered("c-bad", bad, None)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        await svc.answered("c-bad", 3, "yes")  # type: ignore[arg-type]
     survey = await svc.for_call("c-bad")
     assert survey is not None and survey.score is None
     assert await svc.for_call("x" * 500) is None
-    await svc.finished("c-bad")  # not answered: nothing happens
+    await svc.answered("never-offered", 4, None)  # nothing to update: logged, no row
+    assert await svc.for_call("never-offered") is None
 
 
 async def test_agent_and_queue_reports_show_csat_with_any_rollup(crm: SqlCrmStore) -> None:
@@ -167,8 +170,7 @@ async def test_low_score_reopens_a_resolved_complaint_ticket(crm: SqlCrmStore) -
         ticket = await crm_svc.update_ticket(ticket.id, {"status": status}, actor="t")
     # a support call (not the complaints queue) is a complaint through its ticket
     await svc.offered("r1", "1001", "support", "survey")
-    await svc.scored("r1", 2)
-    await svc.finished("r1")
+    await svc.answered("r1", 2, None)
     again = await crm_svc.get_ticket(ticket.id)
     assert (again.status, again.priority) == (TicketStatus.OPEN, TicketPriority.HIGH)
     history = await crm_svc.history(ticket.id)
@@ -179,12 +181,12 @@ async def test_low_score_reopens_a_resolved_complaint_ticket(crm: SqlCrmStore) -
     await svc.offered("r2", "1001", "support", "survey")
     async with crm.engine.begin() as conn:
         await conn.execute(text("UPDATE tickets SET call_id = 'r2' WHERE id = :id"), {"id": ticket.id})
-    await svc.scored("r2", 1)
+    await svc.answered("r2", 1, False)
     survey = await svc.for_call("r2")
     assert survey is not None
     assert (await svc.apply_low_score(survey)).kind is LowScoreKind.ALREADY_OPEN
     # a 3 is not low; a low score outside a complaint does nothing
     await svc.offered("r3", "1001", "support", "survey", customer.id)
-    await svc.scored("r3", 1)
+    await svc.answered("r3", 1, None)
     survey = await svc.for_call("r3")
     assert survey is not None and (await svc.apply_low_score(survey)).kind is LowScoreKind.NONE

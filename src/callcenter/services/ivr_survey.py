@@ -8,11 +8,12 @@ survey. :func:`survey_start` then records the survey as offered (call, agent, qu
 goes on in that flow, on the same channel.
 
 The ``survey`` node (:func:`run_survey`): GET DATA on ``score_prompt`` for one digit; 1-5 is the score
-(stored at once), anything else (``9``, ``*``) is a wrong attempt, silence a timeout; after ``retries``
-the node ends without a score. With ``solved_prompt``: the ``yes``/``no`` digit (anything else is asked
-again; no answer leaves it unknown). Then ``thanks_prompt``. Once a score was given, ``finished`` runs
-whatever follows (the webhook, a ticket for a low score on a complaint), also when the caller hangs up
-before the yes/no question is over.
+(anything else, ``9`` or ``*``, is a wrong attempt, silence a timeout; after ``retries`` the node ends
+without a score). With ``solved_prompt``: the ``yes``/``no`` digit (anything else is asked again; no
+answer leaves it unknown). Then ``answered`` stores score and answer in one write and runs what follows
+(the webhook, a ticket for a low score on a complaint), also when the caller hangs up during the yes/no
+question; then ``thanks_prompt``. Two writes per survey (offered, answered): aiosqlite costs about 1 ms
+of CPU per transaction.
 """
 
 from __future__ import annotations
@@ -47,11 +48,7 @@ class SurveySink(Protocol):
         self, call_id: str, agent: str | None, queue: str | None, flow: str, customer_id: int | None
     ) -> None: ...
 
-    async def scored(self, call_id: str, score: int) -> None: ...
-
-    async def solved(self, call_id: str, solved: bool) -> None: ...
-
-    async def finished(self, call_id: str) -> None: ...
+    async def answered(self, call_id: str, score: int, solved: bool | None) -> None: ...
 
 
 async def _guarded(call_id: str, what: str, write: Awaitable[None], timeout: float = WRITE_TIMEOUT) -> None:
@@ -134,22 +131,19 @@ async def run_survey(run: _Run, flow: Flow, node: SurveyNode, step: IvrStep) -> 
         return run._at(flow, node.next)
     score = int(digit)
     run.vars["survey_score"] = digit
+    step.result = f"score {score}"
+    solved: bool | None = None
     try:
-        if sink is not None:
-            await _guarded(call_id, "scored", sink.scored(call_id, score))
-        step.result = f"score {score}"
         if node.solved_prompt:
             answer = await _ask_digit(run, node.solved_prompt, node, step, frozenset((node.yes, node.no)))
             if answer:
                 solved = answer == node.yes
                 run.vars["survey_solved"] = "yes" if solved else "no"
                 step.result += f", solved {run.vars['survey_solved']}"
-                if sink is not None:
-                    await _guarded(call_id, "solved", sink.solved(call_id, solved))
-        if node.thanks_prompt:
-            await run._play(node.thanks_prompt, step)
-    finally:
+    finally:  # also when the caller hangs up during the yes/no question: the score counts
         if sink is not None:
-            await _guarded(call_id, "finished", sink.finished(call_id), FINISH_TIMEOUT)
+            await _guarded(call_id, "answered", sink.answered(call_id, score, solved), FINISH_TIMEOUT)
+    if node.thanks_prompt:
+        await run._play(node.thanks_prompt, step)
     log.info("survey answered", extra={"linkedid": call_id, "score": score})
     return run._at(flow, node.next)

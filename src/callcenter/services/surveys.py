@@ -1,8 +1,8 @@
 """Post-call surveys (CSAT, issue 16): the IVR survey node's sink, the call page's read, the reports'
 sums, and what a complete survey triggers.
 
-``offered`` → ``scored`` → (``solved``) → ``finished`` arrive from the caller's FastAGI session
-(``services/ivr_survey.py``). ``finished`` (once a score was given):
+``offered`` then (when the caller gave a score) ``answered`` arrive from the caller's FastAGI session
+(``services/ivr_survey.py``): one write each. ``answered``, after its write:
 
 1. tells the listeners (the ``survey.answered`` webhook through the outbox, ``services/notify.py``);
 2. applies the low-score rule (``domain.surveys.low_score_action``): a score of 1-2 on a complaint
@@ -13,15 +13,19 @@ sums, and what a complete survey triggers.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Literal, Protocol
 
 from callcenter.domain.audit import AuditEntry
+from callcenter.domain.customers import ValidationError
 from callcenter.domain.errors import CallcenterError
 from callcenter.domain.surveys import (
     FOLLOW_UP_DELAY,
+    LOW_SCORES,
     MAX_CALL_ID,
     CallSurvey,
     CsatTally,
@@ -37,14 +41,13 @@ from callcenter.ports import AuditLog
 log = logging.getLogger(__name__)
 
 ACTOR = "csat"
+MAX_RUNNING = 10_000
 
 
 class SurveyStore(Protocol):
     async def add_offer(self, survey: CallSurvey) -> bool: ...
 
-    async def set_score(self, call_id: str, score: int, at: float) -> bool: ...
-
-    async def set_solved(self, call_id: str, solved: bool) -> bool: ...
+    async def set_answer(self, call_id: str, score: int, solved: bool | None, at: float) -> bool: ...
 
     async def get_survey(self, call_id: str) -> CallSurvey | None: ...
 
@@ -92,6 +95,8 @@ class SurveyService:
         self.clock = clock
         #: told about every answered survey (the webhook); a failing listener is logged
         self.listeners: list[SurveyListener] = []
+        #: the surveys running in this instance, as written: ``finished`` needs no read back
+        self._running: OrderedDict[str, CallSurvey] = OrderedDict()
         self.stats = {"offered": 0, "answered": 0, "low_score_tickets": 0}
 
     # -- the IVR's sink (services/ivr_survey.SurveySink) ---------------------------------------------------
@@ -104,21 +109,30 @@ class SurveyService:
         survey = CallSurvey(call_id, agent, queue, flow, self.clock(), customer_id=customer_id)
         if await self.store.add_offer(survey):
             self.stats["offered"] += 1
+            self._remember(survey)
 
-    async def scored(self, call_id: str, score: int) -> None:
+    def _remember(self, survey: CallSurvey) -> None:
+        self._running[survey.call_id] = survey
+        self._running.move_to_end(survey.call_id)
+        while len(self._running) > MAX_RUNNING:  # sessions that never finished (a crash of the PBX)
+            self._running.popitem(last=False)
+
+    async def answered(self, call_id: str, score: int, solved: bool | None) -> None:
+        """The caller's answers (one write), then the listeners and the low-score rule."""
         check_score(score)
-        if await self.store.set_score(call_id, score, self.clock()):
-            self.stats["answered"] += 1
-
-    async def solved(self, call_id: str, solved: bool) -> None:
-        await self.store.set_solved(call_id, bool(solved))
-
-    async def finished(self, call_id: str) -> None:
-        survey = await self.store.get_survey(call_id)
-        if survey is None or survey.score is None:
+        if solved is not None and not isinstance(solved, bool):
+            raise ValidationError({"solved": "must be true, false or null"})
+        now = self.clock()
+        if not await self.store.set_answer(call_id, score, solved, now):
+            log.warning("survey answered but never offered", extra={"linkedid": call_id})
             return
-        extra = {"linkedid": call_id, "agent": survey.agent, "queue": survey.queue, "score": survey.score}
-        log.info("survey complete", extra={**extra, "solved": survey.solved})
+        self.stats["answered"] += 1
+        offered = self._running.pop(call_id, None) or await self.store.get_survey(call_id)
+        if offered is None:
+            return
+        survey = dataclasses.replace(offered, score=score, solved=solved, answered_at=now)
+        extra = {"linkedid": call_id, "agent": survey.agent, "queue": survey.queue, "score": score}
+        log.info("survey complete", extra={**extra, "solved": solved})
         for listener in self.listeners:
             try:
                 await listener(survey)
@@ -137,6 +151,8 @@ class SurveyService:
 
     async def apply_low_score(self, survey: CallSurvey) -> LowScoreAction:
         assert survey.score is not None
+        if survey.score not in LOW_SCORES:
+            return LowScoreAction(LowScoreKind.NONE)  # no read of the call's tickets
         known, tickets = await self.store.call_context(survey.call_id)
         customer_id = survey.customer_id if survey.customer_id is not None else known
         action = low_score_action(survey.score, survey.queue, tickets, customer_id, self.complaint_queues)

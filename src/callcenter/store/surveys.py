@@ -81,6 +81,15 @@ class SqlSurveyStore:
         )
         return await self._write("add_offer", stmt) > 0
 
+    async def set_answer(self, call_id: str, score: int, solved: bool | None, at: float) -> bool:
+        """Score and "solved" in one write (the survey node's end)."""
+        stmt = (
+            update(_SURVEYS)
+            .where(_SURVEYS.c.call_id == call_id)
+            .values(score=score, solved=solved, answered_at=utc(at))
+        )
+        return await self._write("set_answer", stmt) > 0
+
     async def set_score(self, call_id: str, score: int, at: float) -> bool:
         stmt = update(_SURVEYS).where(_SURVEYS.c.call_id == call_id).values(score=score, answered_at=utc(at))
         return await self._write("set_score", stmt) > 0
