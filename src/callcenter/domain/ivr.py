@@ -418,8 +418,9 @@ class CaseStatusNode(Node):
 class SurveyNode(Node):
     """The post-call survey (``services/ivr_survey.py``): ``score_prompt`` asks for one digit 1-5 (other
     digits are wrong attempts, ``retry``); then, when ``solved_prompt`` is set, ``yes``/``no`` digits for
-    "was your problem solved" (no answer leaves it unknown); then ``thanks_prompt``. The score is stored
-    the moment it is given; ``next`` (optional: the call ends) follows either way."""
+    "was your problem solved" (no answer leaves it unknown); then ``thanks_prompt``. Score and answer
+    are stored when the questions end (a hang-up at the yes/no question keeps the score); ``next``
+    (optional: the call ends) follows either way."""
 
     score_prompt: str = "cc-survey-score"
     solved_prompt: str | None = None
