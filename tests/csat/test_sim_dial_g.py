@@ -17,6 +17,7 @@ from callcenter.ports import AgiChannel
 from callcenter.sim.config import AgentPhoneProfile, CustomerProfile, SimConfig, SurveyProfile
 from callcenter.sim.runner import Simulator
 from callcenter.sim.survey import survey_plan
+from tests.support.sim_agents import AGENT_TECHS, AgentTech, agent_endpoint
 
 
 def _phones(agent_hangs_up: bool) -> AgentPhoneProfile:
@@ -32,13 +33,15 @@ def _phones(agent_hangs_up: bool) -> AgentPhoneProfile:
     )
 
 
-async def _dial(options: str, *, agent_hangs_up: bool, customer_talk: float) -> dict[str, object]:
+async def _dial(
+    options: str, *, agent_hangs_up: bool, customer_talk: float, tech: AgentTech = "PJSIP"
+) -> dict[str, object]:
     seen: dict[str, object] = {}
     done = asyncio.Event()
 
     async def handler(channel: AgiChannel) -> None:
         try:
-            reply = await channel.exec("Dial", f"PJSIP/1001,10,{options}")
+            reply = await channel.exec("Dial", f"{agent_endpoint(tech, '1001')},10,{options}")
             seen["result"] = reply.result
             seen["status"] = await channel.get_variable("DIALSTATUS")
             seen["hung_up"] = channel.hung_up
@@ -57,6 +60,7 @@ async def _dial(options: str, *, agent_hangs_up: bool, customer_talk: float) -> 
             mode="agi",
             agi_port=server.port,
             agents=1,
+            agent_tech=tech,
             speed=10.0,
             customers=CustomerProfile(hostile_name_prob=0.0, dtmf_choices=("",)),
             phones=_phones(agent_hangs_up),
@@ -72,8 +76,9 @@ async def _dial(options: str, *, agent_hangs_up: bool, customer_talk: float) -> 
     return seen
 
 
-async def test_g_returns_0_only_when_the_agent_hung_up() -> None:
-    seen = await _dial("m(default)gU(mixmon)", agent_hangs_up=True, customer_talk=600.0)
+@pytest.mark.parametrize("tech", AGENT_TECHS)
+async def test_g_returns_0_only_when_the_agent_hung_up(tech: AgentTech) -> None:
+    seen = await _dial("m(default)gU(mixmon)", agent_hangs_up=True, customer_talk=600.0, tech=tech)
     assert seen == {"result": "0", "status": "ANSWER", "hung_up": False, "then": 200}
 
 
@@ -82,8 +87,9 @@ async def test_without_g_an_agent_hang_up_is_minus_1_with_the_caller_still_up() 
     assert seen["result"] == "-1" and seen["status"] == "ANSWER" and seen["hung_up"] is False
 
 
-async def test_g_with_a_caller_hang_up_is_minus_1_and_hangup() -> None:
-    seen = await _dial("m(default)g", agent_hangs_up=False, customer_talk=0.5)
+@pytest.mark.parametrize("tech", AGENT_TECHS)
+async def test_g_with_a_caller_hang_up_is_minus_1_and_hangup(tech: AgentTech) -> None:
+    seen = await _dial("m(default)g", agent_hangs_up=False, customer_talk=0.5, tech=tech)
     assert seen["result"] == "-1" and seen["status"] == "ANSWER" and seen["hung_up"] is True
     assert "then" not in seen
 
