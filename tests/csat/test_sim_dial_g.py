@@ -109,3 +109,16 @@ def test_survey_answers_follow_the_configured_distribution() -> None:
         SurveyProfile(answer_prob=1.5)
     with pytest.raises(ValueError):
         SurveyProfile(scores=(0.0, 0.0, 0.0, 0.0, 0.0))
+
+
+def test_sim_cli_survey_distribution() -> None:
+    import argparse
+
+    from callcenter.sim.runner import add_sim_arguments, config_from_args
+
+    parser = add_sim_arguments(argparse.ArgumentParser())
+    cfg = config_from_args(parser.parse_args(["--survey-answer-prob", "0.5", "--survey-scores", "0,0,1,1,2"]))
+    assert cfg.customers.survey.answer_prob == 0.5 and cfg.customers.survey.scores == (0, 0, 1, 1, 2)
+    for bad in (["--survey-scores", "1,2"], ["--survey-scores", "a,b,c,d,e"], ["--survey-answer-prob", "2"]):
+        with pytest.raises(ValueError):
+            config_from_args(parser.parse_args(bad))

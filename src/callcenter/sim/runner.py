@@ -11,7 +11,7 @@ from typing import Any
 
 from callcenter.sim.agi import run_agi
 from callcenter.sim.ami import AmiServer
-from callcenter.sim.config import HOSTILE_NAMES, AgentPhoneProfile, CustomerProfile, SimConfig
+from callcenter.sim.config import HOSTILE_NAMES, AgentPhoneProfile, CustomerProfile, SimConfig, SurveyProfile
 from callcenter.sim.crash import kill_ami, kill_pbx
 from callcenter.sim.pbx import CallStat, Channel, Pbx
 from callcenter.sim.script import CustomerScripts
@@ -346,6 +346,18 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
         help="comma-separated caller numbers of known customers (screen pops hit CRM records)",
     )
     g.add_argument("--known-numbers-file", default="", help="file with one known caller number per line")
+    sv = cp.survey
+    g.add_argument(
+        "--survey-answer-prob",
+        type=float,
+        default=sv.answer_prob,
+        help="share of customers who answer the post-call survey (the others hang up at its question)",
+    )
+    g.add_argument(
+        "--survey-scores",
+        default=",".join(f"{w:g}" for w in sv.scores),
+        help="weights of the survey scores 1,2,3,4,5 (comma separated)",
+    )
     g.add_argument(
         "--hostile-prob",
         type=float,
@@ -426,8 +438,16 @@ def config_from_args(ns: argparse.Namespace, settings: Any | None = None) -> Sim
     if ns.known_numbers_file:
         with open(ns.known_numbers_file, encoding="utf-8") as fh:
             known += [line.strip() for line in fh if line.strip() and not line.startswith("#")]
+    try:
+        weights = tuple(float(w) for w in str(ns.survey_scores).split(","))
+    except ValueError:
+        raise ValueError(f"--survey-scores: five numbers, got {ns.survey_scores!r}") from None
+    if len(weights) != 5:
+        raise ValueError(f"--survey-scores: five weights (scores 1-5), got {len(weights)}")
+    survey = replace(SurveyProfile(), answer_prob=ns.survey_answer_prob, scores=weights)
     customers = replace(
         CustomerProfile(),
+        survey=survey,
         known_numbers=tuple(known),
         hostile_name_prob=ns.hostile_prob,
         patience_min=ns.patience[0],
@@ -484,7 +504,10 @@ def main(argv: list[str] | None = None) -> int:
     add_sim_arguments(parser)
     ns = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = config_from_args(ns)
+    try:
+        cfg = config_from_args(ns)
+    except ValueError as exc:  # a bad option value: argparse's usage error (exit 2), no traceback
+        parser.error(str(exc))
     try:
         report = asyncio.run(run_simulator(cfg))
     except KeyboardInterrupt:
