@@ -81,6 +81,8 @@ class DemoTraffic:
     busy_prob: float = 0.0
     #: queue-level handle time beyond talk: ring + wrap-up (config/acd.yaml: 10 s, complaints 30 s)
     after_call: float = 12.5
+    #: the agent ends the call (then the caller gets the post-call survey) in this share of calls
+    agent_hangs_up_prob: float = 0.6
 
 
 def forecast(
@@ -138,6 +140,9 @@ def sim_config(settings: Settings, traffic: DemoTraffic, *, speed: float = 1.0, 
             busy_prob=traffic.busy_prob,
             talk_min=traffic.talk[0],
             talk_max=traffic.talk[1],
+            # an agent who ends the call leaves the caller to the post-call survey (every queue of
+            # config/acd.yaml offers it); the customers answer it per CustomerProfile.survey
+            agent_hangs_up_prob=traffic.agent_hangs_up_prob,
         ),
     )
 

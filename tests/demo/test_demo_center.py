@@ -94,9 +94,17 @@ async def test_an_hour_of_the_demo_settles_around_80_20(tmp_path: Path) -> None:
         view = service.kpi.scope_view(CENTER)
         agents = await service.acd.agents_view()
         report = sim.report()
+        surveys = await service.surveys.store.csat_tallies(0.0, 4e9, "queue")
     hour = view["windows"]["60m"]
     today = view["windows"]["today"]
-    info: dict[str, Any] = {"today": today, "60m": hour, "report": report.format(), "people": people.stats()}
+    csat = {q: (t.offered, t.answered, t.average) for q, t in surveys.items()}
+    info: dict[str, Any] = {
+        "today": today,
+        "60m": hour,
+        "report": report.format(),
+        "people": people.stats(),
+        "csat": csat,
+    }
     print(f"\ndemo hour at {SPEED:g}x: {info}")
     assert report.placed > 120, info
     assert today["offered"] > 100, info
@@ -112,6 +120,12 @@ async def test_an_hour_of_the_demo_settles_around_80_20(tmp_path: Path) -> None:
     for queue in ("sales", "support", "rma", "complaints"):
         q = service.kpi.scope_view(queue)["windows"]["today"]
         assert q["offered"] > 0 and q["answered"] > 0, (queue, q)
+    # the queues offer the post-call survey and the customers answer it (sim CustomerProfile.survey)
+    offered = sum(t.offered for t in surveys.values())
+    answered = sum(t.answered for t in surveys.values())
+    assert offered > 20 and 0.4 <= answered / offered <= 0.95, info
+    average = sum(t.score_sum for t in surveys.values()) / answered
+    assert 3.3 <= average <= 4.6, info  # the default weights' mean is 3.97
     # the human agent's phone is never rung outside the ACD (agent1001 stays logged out here)
     assert dialed_1001 == [], dialed_1001
 
