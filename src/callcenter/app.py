@@ -254,6 +254,7 @@ class Service:
             settings.recordings_dir,
             retention=parse_retention(settings.recordings_retention, settings.recordings_retention_days),
         )
+        self.tracker.on_finished(self.recordings.on_call_finished)  # metadata filled when a call ends
         self.screenpop.recording_ids = recording_store.recording_ids_for_calls  # the pop's play controls
         self.screenpop.card_read = SqlPopCardReader(self.store.engine).card_records  # one read per card
         self.qa = QaService(
