@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from callcenter.domain.text import N_
 from callcenter.domain.acd import AgentTransition
 from callcenter.domain.errors import CallcenterError
 from callcenter.domain.kpi_tallies import (
@@ -151,15 +152,15 @@ class Report:
 
 
 _QUEUE_COLS = (
-    Column("offered", "Offered", "int"),
-    Column("answered", "Answered", "int"),
-    Column("abandoned", "Abandoned", "int"),
-    Column("abandoned_short", "Short abandons", "int"),
-    Column("service_level", "Service level", "ratio"),
-    Column("asa", "ASA (s)", "seconds"),
-    Column("aht", "AHT (s)", "seconds"),
-    Column("abandon_rate", "Abandon rate", "ratio"),
-    Column("max_wait", "Max wait (s)", "seconds"),
+    Column("offered", N_("Offered"), "int"),
+    Column("answered", N_("Answered"), "int"),
+    Column("abandoned", N_("Abandoned"), "int"),
+    Column("abandoned_short", N_("Short abandons"), "int"),
+    Column("service_level", N_("Service level"), "ratio"),
+    Column("asa", N_("ASA (s)"), "seconds"),
+    Column("aht", N_("AHT (s)"), "seconds"),
+    Column("abandon_rate", N_("Abandon rate"), "ratio"),
+    Column("max_wait", N_("Max wait (s)"), "seconds"),
 )
 
 
@@ -367,7 +368,7 @@ class ReportService:
             "queue",
             f"Queue report — {req.queue or 'all queues'}",
             req,
-            (Column("interval", "Interval"), *_QUEUE_COLS),
+            (Column("interval", N_("Interval")), *_QUEUE_COLS),
             rows,
             totals,
             (f"Service level: {convention.label(None if scope == CENTER else self.threshold_of(scope))}",),
@@ -392,7 +393,7 @@ class ReportService:
             "hourly",
             "Hourly distribution",
             req,
-            (Column("hour", "Hour"), *_QUEUE_COLS),
+            (Column("hour", N_("Hour")), *_QUEUE_COLS),
             rows,
             None,
             ("Calls by local hour of arrival, summed over the period.",),
@@ -430,17 +431,17 @@ class ReportService:
                 row[f"pause:{reason}"] = round(by_reason.get(reason, 0.0), 1)
             rows.append(row)
         columns = (
-            Column("agent", "Agent"),
-            Column("calls", "Calls", "int"),
-            Column("talk", "Talk (s)", "seconds"),
-            Column("hold", "Hold (s)", "seconds"),
-            Column("wrapup", "Wrap-up (s)", "seconds"),
-            Column("aht", "AHT (s)", "seconds"),
-            Column("staffed", "Staffed (s)", "seconds"),
-            Column("occupancy", "Occupancy", "ratio"),
-            Column("pause", "Pause (s)", "seconds"),
-            *(Column(f"pause:{r}", f"Pause: {r or 'no reason'} (s)", "seconds") for r in reasons),
-            Column("missed_offers", "Missed offers", "int"),
+            Column("agent", N_("Agent")),
+            Column("calls", N_("Calls"), "int"),
+            Column("talk", N_("Talk (s)"), "seconds"),
+            Column("hold", N_("Hold (s)"), "seconds"),
+            Column("wrapup", N_("Wrap-up (s)"), "seconds"),
+            Column("aht", N_("AHT (s)"), "seconds"),
+            Column("staffed", N_("Staffed (s)"), "seconds"),
+            Column("occupancy", N_("Occupancy"), "ratio"),
+            Column("pause", N_("Pause (s)"), "seconds"),
+            *(Column(f"pause:{r}", f"{N_('Pause')}: {r or N_('no reason')} (s)", "seconds") for r in reasons),
+            Column("missed_offers", N_("Missed offers"), "int"),
         )
         return Report(
             "agents",
@@ -469,14 +470,14 @@ class ReportService:
                 else ("requested" if row["callback_requested"] else "none")
             )
         columns = (
-            Column("time", "Time"),
-            Column("call_id", "Call"),
-            Column("queue", "Queue"),
-            Column("caller_num", "Caller"),
-            Column("wait", "Wait (s)", "seconds"),
-            Column("callback", "Callback status"),
+            Column("time", N_("Time")),
+            Column("call_id", N_("Call")),
+            Column("queue", N_("Queue")),
+            Column("caller_num", N_("Caller")),
+            Column("wait", N_("Wait (s)"), "seconds"),
+            Column("callback", N_("Callback status")),
         )
-        return Report("abandoned", "Abandoned calls", req, columns, rows)
+        return Report("abandoned", N_("Abandoned calls"), req, columns, rows)
 
     async def disposition_report(self, req: ReportRequest) -> Report:
         p = req.period
@@ -486,9 +487,9 @@ class ReportService:
             {"code": code, "calls": n, "share": round(n / total, 4) if total else None} for code, n in counts
         ]
         columns = (
-            Column("code", "Disposition"),
-            Column("calls", "Calls", "int"),
-            Column("share", "Share", "ratio"),
+            Column("code", N_("Disposition")),
+            Column("calls", N_("Calls"), "int"),
+            Column("share", N_("Share"), "ratio"),
         )
         return Report(
             "dispositions",
@@ -504,14 +505,14 @@ class ReportService:
         p = req.period
         rows = await self.store.qa_scores(p.since, p.until, req.agent)
         columns = (
-            Column("agent", "Agent"),
-            Column("evaluations", "Evaluations", "int"),
-            Column("average", "Average score", "number"),
-            Column("min", "Min", "number"),
-            Column("max", "Max", "number"),
-            Column("failed", "Failed", "int"),
+            Column("agent", N_("Agent")),
+            Column("evaluations", N_("Evaluations"), "int"),
+            Column("average", N_("Average score"), "number"),
+            Column("min", N_("Min"), "number"),
+            Column("max", N_("Max"), "number"),
+            Column("failed", N_("Failed"), "int"),
         )
-        return Report("qa", "QA scores by agent", req, columns, rows, chart=("agent", ("average",)))
+        return Report("qa", N_("QA scores by agent"), req, columns, rows, chart=("agent", ("average",)))
 
 
 def _all_queues(per_queue: Sequence[KeyedTally]) -> list[KeyedTally]:
