@@ -1,0 +1,174 @@
+"""The agent console and the wallboard in zh-CN, in Chromium on the real call path (simulator → FastAGI
+IVR → ACD → screen pop): the users' stored language wins over the browser's English, no English UI text
+is left on screen (only data: names, numbers, queue and agent codes), and both pages fit a 390 px phone
+and a 1366 px laptop without horizontal scrolling (screenshots in test-artifacts/)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from callcenter.app import Service
+from tests.browser.conftest import screenshot_path
+from tests.console.conftest import SimEnv
+from tests.support.sim_agents import AgentTech
+from tests.webapp.helpers import PASSWORD
+
+CUSTOMER = "张伟"
+NUMBER = "+8613800138000"
+
+#: Every visible text of the page (text nodes of rendered elements, the shown option of each select,
+#: placeholders, button values, the title), one string per item.
+VISIBLE_TEXTS = """() => {
+  const out = [document.title];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const parent = node.parentElement;
+    if (!parent || ["SCRIPT", "STYLE", "OPTION", "NOSCRIPT", "TEMPLATE"].includes(parent.tagName)) continue;
+    if (!parent.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true })) continue;
+    const text = node.textContent.trim();
+    if (text) out.push(text);
+  }
+  for (const el of document.querySelectorAll("select, input[placeholder], textarea[placeholder]")) {
+    if (!el.checkVisibility()) continue;
+    if (el.tagName === "SELECT") { if (el.selectedOptions[0]) out.push(el.selectedOptions[0].textContent.trim()); }
+    else out.push(el.placeholder);
+  }
+  return out.filter(Boolean);
+}"""
+
+#: Data and codes, not UI text: the brand, people's and agents' names, queue names, the IVR's variable
+#: names, the CRM's demo company, the example endpoint, units that are names (Ping, AMI, Erlang C).
+DATA = [
+    "callcenter",
+    "Alice Agent",
+    "ZHANG WEI",  # the caller-ID name the PBX sent
+    "Sam Supervisor",
+    "support",
+    "sales",
+    "customer number",
+    "Acme Logistics",
+    "PJSIP/2001",
+    "AMI Ping",
+    "Ping",
+    "Erlang C",
+]
+LATIN = re.compile(r"[A-Za-z]{2,}")
+
+
+#: The agents' names in config/acd.yaml of the test (the wallboard's grid shows them).
+AGENT_NAMES = ["Agent 1001", "Agent 1002"]
+
+
+def english_left(texts: list[str], data: list[str]) -> list[str]:
+    left = []
+    for text in texts:
+        rest = text
+        for word in data:
+            rest = rest.replace(word, " ")
+        if LATIN.search(rest):
+            left.append(text)
+    return left
+
+
+@pytest.fixture
+def agent_tech() -> AgentTech:
+    return "PJSIP"  # the endpoint kind is covered by the console suite; here the language is the subject
+
+
+async def set_language(service: Service, username: str, language: str) -> None:
+    creds = await service.store.get_credentials(username)
+    assert creds is not None
+    await service.store.set_user_language(creds.user.id, language)
+
+
+async def login(page: Any, base: str, username: str, landing: str) -> None:
+    await page.goto(f"{base}/login")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("form[action='/login'] button[type=submit]")
+    await page.wait_for_url(f"{base}{landing}")
+
+
+#: The elements that stick out to the right of the viewport (for the failure message).
+WIDER = """() => {
+  const out = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const r = el.getBoundingClientRect();
+    if (r.right > innerWidth + 0.5 && el.checkVisibility()) out.push(`${el.tagName}#${el.id}.${el.className} ${Math.round(r.right)}`);
+  }
+  return out.slice(0, 10);
+}"""
+
+
+async def fits(page: Any) -> tuple[int, int]:
+    width: list[int] = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    return width[0], width[1]
+
+
+async def check_page(page: Any, name: str, data: list[str] = DATA) -> None:
+    left = english_left(await page.evaluate(VISIBLE_TEXTS), data)
+    assert left == [], f"English left on the {name} in zh-CN: {left}"
+
+
+async def test_console_and_wallboard_in_chinese_on_a_phone_and_a_laptop(browser: Any, sim_console: SimEnv) -> None:
+    env = sim_console
+    await env.service.crm.create_customer(
+        {"name": CUSTOMER, "company": "上海贸易有限公司", "phones": [NUMBER], "segment": "vip"}, actor="seed"
+    )
+    for user in ("alice", "sam"):
+        await set_language(env.service, user, "zh-CN")
+    pages = {}
+    for width, height in ((1366, 900), (390, 844)):
+        context = await browser.new_context(viewport={"width": width, "height": height}, locale="en-US")
+        page = await context.new_page()
+        page.set_default_timeout(10_000)
+        pages[width] = page
+
+    # the agent console: logged in, available, then a call from a Chinese customer pops
+    desk, phone = pages[1366], pages[390]
+    await login(desk, env.url, "alice", "/agent")
+    assert await desk.get_attribute("html", "lang") == "zh-CN"  # the stored setting, not the browser's en-US
+    await desk.wait_for_selector("#link.link-up")
+    assert await desk.inner_text("#link") == "实时"
+    await check_page(desk, "console (idle)")
+    await desk.click("#btn-login")
+    await desk.wait_for_selector("#state.state-available")
+    assert await desk.inner_text("#state") == "空闲"
+    env.sim.place_call(number=NUMBER, name="ZHANG WEI", script="2;4711#", patience=600.0, talk=120.0)
+    await desk.wait_for_selector(f"#pop-caller:has-text('{CUSTOMER}')", timeout=15_000)
+    await desk.wait_for_selector("#state.state-on_call", timeout=10_000)
+    assert await desk.inner_text("#state") == "通话中"
+    assert await desk.inner_text("#cust-segment") == "贵宾"
+    await check_page(desk, "console (screen pop)")
+    await desk.screenshot(path=screenshot_path("i18n-console-zh-1366"), full_page=True)
+    scroll, inner = await fits(desk)
+    assert scroll <= inner
+
+    # the same console on a phone: the live pop (the hello message replays it), nothing wider than 390 px
+    await login(phone, env.url, "alice", "/agent")
+    await phone.wait_for_selector(f"#pop-caller:has-text('{CUSTOMER}')", timeout=10_000)
+    await check_page(phone, "console on a phone")
+    await phone.screenshot(path=screenshot_path("i18n-console-zh-390"), full_page=True)
+    scroll, inner = await fits(phone)
+    assert scroll <= inner, f"the console scrolls sideways at 390 px: {scroll} > {inner}: {await phone.evaluate(WIDER)}"
+    for selector in ("#btn-hangup", "#btn-hold", "#note-text", "#disp-code"):  # usable, not clipped away
+        box = await phone.locator(selector).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= inner, selector
+
+    # the wallboard, for the supervisor, on both screens
+    for width, page in pages.items():
+        await page.context.clear_cookies()
+        await login(page, env.url, "sam", "/wallboard")
+        await page.wait_for_selector("[data-testid=status].live", timeout=10_000)
+        await page.wait_for_selector("#wb-agents tr[data-agent='1001']", timeout=10_000)
+        await page.wait_for_selector(".wb-scope[data-scope='*'] [data-kpi=offered]")
+        assert "整个中心" in await page.inner_text(".wb-scope[data-scope='*']")
+        await check_page(page, f"wallboard at {width} px", [*AGENT_NAMES, *DATA])
+        await page.screenshot(path=screenshot_path(f"i18n-wallboard-zh-{width}"), full_page=True)
+        scroll, inner = await fits(page)
+        assert scroll <= inner, f"the wallboard scrolls sideways at {width} px: {scroll} > {inner}: {await page.evaluate(WIDER)}"
+    for page in pages.values():
+        await page.context.close()
