@@ -33,8 +33,8 @@ VISIBLE_TEXTS = """() => {
   }
   for (const el of document.querySelectorAll("select, input[placeholder], textarea[placeholder]")) {
     if (!el.checkVisibility()) continue;
-    if (el.tagName === "SELECT") { if (el.selectedOptions[0]) out.push(el.selectedOptions[0].textContent.trim()); }
-    else out.push(el.placeholder);
+    if (el.tagName !== "SELECT") out.push(el.placeholder);
+    else if (el.selectedOptions[0]) out.push(el.selectedOptions[0].textContent.trim());
   }
   return out.filter(Boolean);
 }"""
@@ -97,7 +97,8 @@ WIDER = """() => {
   const out = [];
   for (const el of document.querySelectorAll("body *")) {
     const r = el.getBoundingClientRect();
-    if (r.right > innerWidth + 0.5 && el.checkVisibility()) out.push(`${el.tagName}#${el.id}.${el.className} ${Math.round(r.right)}`);
+    if (r.right > innerWidth + 0.5 && el.checkVisibility())
+      out.push(`${el.tagName}#${el.id}.${el.className} ${Math.round(r.right)}`);
   }
   return out.slice(0, 10);
 }"""
@@ -113,7 +114,9 @@ async def check_page(page: Any, name: str, data: list[str] = DATA) -> None:
     assert left == [], f"English left on the {name} in zh-CN: {left}"
 
 
-async def test_console_and_wallboard_in_chinese_on_a_phone_and_a_laptop(browser: Any, sim_console: SimEnv) -> None:
+async def test_console_and_wallboard_in_chinese_on_a_phone_and_a_laptop(
+    browser: Any, sim_console: SimEnv
+) -> None:
     env = sim_console
     await env.service.crm.create_customer(
         {"name": CUSTOMER, "company": "上海贸易有限公司", "phones": [NUMBER], "segment": "vip"}, actor="seed"
@@ -153,7 +156,9 @@ async def test_console_and_wallboard_in_chinese_on_a_phone_and_a_laptop(browser:
     await check_page(phone, "console on a phone")
     await phone.screenshot(path=screenshot_path("i18n-console-zh-390"), full_page=True)
     scroll, inner = await fits(phone)
-    assert scroll <= inner, f"the console scrolls sideways at 390 px: {scroll} > {inner}: {await phone.evaluate(WIDER)}"
+    assert scroll <= inner, (
+        f"the console scrolls sideways at 390 px: {scroll} > {inner}: {await phone.evaluate(WIDER)}"
+    )
     for selector in ("#btn-hangup", "#btn-hold", "#note-text", "#disp-code"):  # usable, not clipped away
         box = await phone.locator(selector).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= inner, selector
@@ -169,6 +174,8 @@ async def test_console_and_wallboard_in_chinese_on_a_phone_and_a_laptop(browser:
         await check_page(page, f"wallboard at {width} px", [*AGENT_NAMES, *DATA])
         await page.screenshot(path=screenshot_path(f"i18n-wallboard-zh-{width}"), full_page=True)
         scroll, inner = await fits(page)
-        assert scroll <= inner, f"the wallboard scrolls sideways at {width} px: {scroll} > {inner}: {await page.evaluate(WIDER)}"
+        assert scroll <= inner, (
+            f"the wallboard scrolls sideways at {width} px: {scroll} > {inner}: {await page.evaluate(WIDER)}"
+        )
     for page in pages.values():
         await page.context.close()

@@ -34,7 +34,9 @@ async def _ids(records: SqlCrmRecords, text: str) -> list[int]:
 
 async def test_pinyin_and_initials_find_chinese_names(records: SqlCrmRecords) -> None:
     zhang = (await records.create_customer(CustomerDraft(name="张伟"), author="t", now=T0)).id
-    wang = (await records.create_customer(CustomerDraft(name="王芳", company="上海贸易"), author="t", now=T0)).id
+    wang = (
+        await records.create_customer(CustomerDraft(name="王芳", company="上海贸易"), author="t", now=T0)
+    ).id
     ann = (await records.create_customer(CustomerDraft(name="Ann Able"), author="t", now=T0)).id
     await records.create_customer(CustomerDraft(name="李娜"), author="t", now=T0)
     assert await _ids(records, "zhangwei") == [zhang]

@@ -15,7 +15,15 @@ from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCALE = ROOT / "src" / "callcenter" / "locale"
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "t": None, "tr": None, "localize": None}
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "ngettext": (1, 2),
+    "N_": None,
+    "t": None,
+    "tr": None,
+    "localize": None,
+}
 
 
 def _extracted() -> set[str]:

@@ -124,7 +124,9 @@ async def test_scripts_catalogue(client: TestClient[Any, Any]) -> None:
     assert (await client.get("/i18n/..%2Fsecret.json")).status == 404
 
 
-async def test_api_errors_keep_their_english_error(client: TestClient[Any, Any], users: dict[str, User]) -> None:
+async def test_api_errors_keep_their_english_error(
+    client: TestClient[Any, Any], users: dict[str, User]
+) -> None:
     zh = await client.get("/api/me", headers=ZH)
     assert zh.status == 401
     assert await zh.json() == {"error": "authentication required", "message": "需要登录"}

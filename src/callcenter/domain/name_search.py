@@ -17,10 +17,32 @@ _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _NOT_KEY = re.compile(r"[^a-z0-9]")
 #: Surnames read otherwise than the character's usual reading (``曾`` zeng, not ceng).
 SURNAME_READINGS: dict[str, str] = {
-    "曾": "zeng", "单": "shan", "解": "xie", "仇": "qiu", "朴": "piao", "区": "ou", "查": "zha",
-    "乐": "yue", "尉": "yu", "覃": "qin", "翟": "zhai", "盖": "ge", "缪": "miao", "召": "shao",
-    "种": "chong", "秘": "bi", "黑": "he", "员": "yun", "繁": "po", "句": "gou", "长": "chang",
-    "藏": "zang", "重": "chong", "折": "she", "那": "na", "宁": "ning",
+    "曾": "zeng",
+    "单": "shan",
+    "解": "xie",
+    "仇": "qiu",
+    "朴": "piao",
+    "区": "ou",
+    "查": "zha",
+    "乐": "yue",
+    "尉": "yu",
+    "覃": "qin",
+    "翟": "zhai",
+    "盖": "ge",
+    "缪": "miao",
+    "召": "shao",
+    "种": "chong",
+    "秘": "bi",
+    "黑": "he",
+    "员": "yun",
+    "繁": "po",
+    "句": "gou",
+    "长": "chang",
+    "藏": "zang",
+    "重": "chong",
+    "折": "she",
+    "那": "na",
+    "宁": "ning",
 }
 #: Longest key kept (a name is at most 200 characters; its pinyin about six times that).
 MAX_KEY = 2000

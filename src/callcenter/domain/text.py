@@ -8,5 +8,5 @@ shows them (``webapp/i18n.py``).
 from __future__ import annotations
 
 
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention
+def N_(message: str) -> str:
     return message

@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from callcenter.domain.text import N_
 from callcenter.domain.acd import AgentTransition
 from callcenter.domain.errors import CallcenterError
 from callcenter.domain.kpi_tallies import (
@@ -54,6 +53,7 @@ from callcenter.domain.reports import (
     bucket_start,
     local_label,
 )
+from callcenter.domain.text import N_
 
 #: a call may spend this long in the IVR before it enters its queue (rows are read from start − this)
 ARRIVAL_LOOKBACK = 3600.0

@@ -80,8 +80,8 @@ def create_web_app(
     ``console_setup`` (optional) registers the agent console.
     """
     # Middlewares run outermost first: cookie bookkeeping sees every response, the request's language
-    # is decided (webapp/i18n.py; the error answers speak it too), errors become JSON/HTML answers, NUL characters in the URL are refused (webapp/params.py), CSRF is checked
-    # right before the handler.
+    # is decided (webapp/i18n.py; the error answers speak it too), errors become JSON/HTML answers,
+    # NUL characters in the URL are refused (webapp/params.py), CSRF is checked right before the handler.
     app = web.Application(
         middlewares=[
             session_middleware,

@@ -125,7 +125,6 @@ def json_error(
     return json_response(body, status=status, headers=headers)
 
 
-
 def error_response(
     request: web.Request,
     status: int,
@@ -171,7 +170,9 @@ class ErrorRule:
 
 
 def _pbx_refused(exc: BaseException) -> str:
-    return f"{N_('the PBX refused the action')}: {exc.message}" if isinstance(exc, AmiActionError) else str(exc)
+    return (
+        f"{N_('the PBX refused the action')}: {exc.message}" if isinstance(exc, AmiActionError) else str(exc)
+    )
 
 
 #: The mapping table, most specific first (see the module docstring).
@@ -199,9 +200,7 @@ RULES: tuple[ErrorRule, ...] = (
     ErrorRule(AmiActionError, 502, _pbx_refused),
     ErrorRule(PbxError, 503, N_("the PBX is unavailable, try again shortly"), retry_after=True),
     ErrorRule(StoreError, 503, N_("the database is unavailable, try again shortly"), retry_after=True),
-    ErrorRule(
-        StateError, 503, N_("the live state is unavailable, try again shortly"), retry_after=True
-    ),
+    ErrorRule(StateError, 503, N_("the live state is unavailable, try again shortly"), retry_after=True),
 )
 
 _DEFAULT_MESSAGES = {

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import logging
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -30,6 +29,7 @@ from babel.support import NullTranslations, Translations
 from callcenter.domain.errors import StoreError
 from callcenter.domain.text import N_
 from callcenter.domain.users import LANGUAGES
+from callcenter.webapp import jsonenc
 
 __all__ = ["N_", "current_language", "gettext", "localize", "ngettext", "tr"]
 
@@ -81,7 +81,7 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 
 
 def pgettext(context: str, message: str) -> str:
-    return translations(current_language()).pgettext(context, message)
+    return str(translations(current_language()).pgettext(context, message))
 
 
 def tr(message: object) -> str:
@@ -193,7 +193,7 @@ def catalogue_json(language: str) -> bytes:
     """Every translated message of ``language`` as a JSON object ``{msgid: msgstr}`` (en: ``{}``)."""
     catalog: Mapping[Any, str] = getattr(translations(language), "_catalog", {})
     messages = {key: value for key, value in catalog.items() if isinstance(key, str) and key and value}
-    return json.dumps(messages, ensure_ascii=False, sort_keys=True).encode()
+    return jsonenc.dumps(dict(sorted(messages.items()))).encode()
 
 
 @functools.cache

@@ -31,9 +31,9 @@ from callcenter.domain.errors import CallcenterError
 from callcenter.domain.users import Role, User
 from callcenter.services.acd import AcdService
 from callcenter.services.admin import AdminService
-from callcenter.webapp.i18n import gettext
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import public_error, require_service
+from callcenter.webapp.i18n import gettext
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.views_acd import ACD
 from callcenter.webapp.views_pages import page_context
@@ -292,7 +292,9 @@ async def new_queue(request: web.Request) -> web.StreamResponse:
     name = field(form, "name", 64)
     acd = acd_service(request)
     if name in acd.queues:
-        return await _queues_page(request, error=gettext("queue %(name)r already exists") % {"name": name}, status=400)
+        return await _queues_page(
+            request, error=gettext("queue %(name)r already exists") % {"name": name}, status=400
+        )
     return await _save_queue(request, name)
 
 
@@ -369,7 +371,9 @@ async def new_agent(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     agent_id = field(form, "id", 64)
     if agent_id in acd_service(request).agents:
-        return await _agents_page(request, error=gettext("agent %(id)r already exists") % {"id": agent_id}, status=400)
+        return await _agents_page(
+            request, error=gettext("agent %(id)r already exists") % {"id": agent_id}, status=400
+        )
     return await _save_agent(request, agent_id)
 
 

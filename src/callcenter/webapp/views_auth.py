@@ -118,7 +118,11 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         stats.logins["failed"] += 1
         log.info("login failed: username=%r address=%s", username, address)
         return _login_page(
-            request, next_url=next_url, username=username, status=401, error=gettext("Invalid username or password.")
+            request,
+            next_url=next_url,
+            username=username,
+            status=401,
+            error=gettext("Invalid username or password."),
         )
 
     limiter.succeeded(username, address)

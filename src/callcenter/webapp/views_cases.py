@@ -41,9 +41,9 @@ from callcenter.domain.errors import NotFound, StoreError
 from callcenter.domain.users import Role
 from callcenter.services.cases import CaseDetail, CaseService
 from callcenter.webapp import openapi
-from callcenter.webapp.i18n import N_
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import require_service
+from callcenter.webapp.i18n import N_
 from callcenter.webapp.jsonenc import json_response
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.serialize import iso

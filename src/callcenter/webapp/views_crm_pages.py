@@ -24,8 +24,8 @@ from callcenter.domain.tickets import (
 )
 from callcenter.domain.users import Role, User
 from callcenter.services.crm import CrmService, own_assignees
-from callcenter.webapp.i18n import N_
 from callcenter.webapp.auth import Principal, current_principal, require_role
+from callcenter.webapp.i18n import N_
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.params import path_id
 from callcenter.webapp.serialize import iso

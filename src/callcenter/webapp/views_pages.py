@@ -18,8 +18,8 @@ from aiohttp.typedefs import Handler
 from callcenter.domain.calls import CallQuery
 from callcenter.domain.errors import StoreError
 from callcenter.domain.users import Role
-from callcenter.webapp.i18n import N_
 from callcenter.webapp.auth import Principal, current_principal, require_role
+from callcenter.webapp.i18n import N_
 from callcenter.webapp.keys import STORE, TEMPLATES
 from callcenter.webapp.queries import restrict_to_user
 from callcenter.webapp.serialize import iso
@@ -38,7 +38,9 @@ class LandingPage:
 LANDING: dict[Role, LandingPage] = {
     Role.AGENT: LandingPage("/agent", N_("Agent console"), frozenset({Role.AGENT, Role.ADMIN})),
     Role.SUPERVISOR: LandingPage("/wallboard", N_("Wallboard"), frozenset({Role.SUPERVISOR, Role.ADMIN})),
-    Role.QA: LandingPage("/qa/calls", N_("Quality review"), frozenset({Role.QA, Role.SUPERVISOR, Role.ADMIN})),
+    Role.QA: LandingPage(
+        "/qa/calls", N_("Quality review"), frozenset({Role.QA, Role.SUPERVISOR, Role.ADMIN})
+    ),
     Role.ADMIN: LandingPage("/admin", N_("Administration"), frozenset({Role.ADMIN})),
 }
 

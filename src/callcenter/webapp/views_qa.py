@@ -45,9 +45,9 @@ from callcenter.domain.users import Role
 from callcenter.services.qa import CallReview, QaService
 from callcenter.services.recordings import CHUNK, RecordingAccessDenied
 from callcenter.webapp import openapi
-from callcenter.webapp.i18n import N_
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error, require_service
+from callcenter.webapp.i18n import N_
 from callcenter.webapp.jsonenc import json_response, loads
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.params import BadQuery, QueryParams, path_id
