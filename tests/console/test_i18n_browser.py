@@ -5,12 +5,16 @@ and a 1366 px laptop without horizontal scrolling (screenshots in test-artifacts
 
 from __future__ import annotations
 
+import asyncio
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from callcenter.app import Service
+from callcenter.domain.calls import CallQuery
+from callcenter.domain.users import Role
 from tests.browser.conftest import screenshot_path
 from tests.console.conftest import SimEnv
 from tests.support.sim_agents import AgentTech
@@ -62,12 +66,15 @@ LATIN = re.compile(r"[A-Za-z]{2,}")
 AGENT_NAMES = ["Agent 1001", "Agent 1002"]
 
 
-def english_left(texts: list[str], data: list[str]) -> list[str]:
+def english_left(texts: list[str], data: list[str], codes: re.Pattern[str] | None = None) -> list[str]:
+    """The texts with Latin words left once the data (longest first) and the codes are taken out."""
     left = []
     for text in texts:
         rest = text
-        for word in data:
+        for word in sorted(data, key=len, reverse=True):
             rest = rest.replace(word, " ")
+        if codes is not None:
+            rest = codes.sub(" ", rest)
         if LATIN.search(rest):
             left.append(text)
     return left
@@ -179,3 +186,144 @@ async def test_console_and_wallboard_in_chinese_on_a_phone_and_a_laptop(
         )
     for page in pages.values():
         await page.context.close()
+
+
+#: The pages an administrator opens, beyond the console and the wallboard ({customer}, {ticket},
+#: {case} and {call} are filled in).
+PAGES = [
+    "/customers",
+    "/customers?text=zw",
+    "/customers/{customer}",
+    "/tickets/{ticket}",
+    "/cases",
+    "/cases/{case}",
+    "/qa/calls",
+    "/qa/calls/{call}",
+    "/qa/calls/{call}/calibration",
+    "/reports?report=queue&period=day",
+    "/reports?report=agents&period=week",
+    "/audit",
+    "/admin",
+    "/admin/users",
+    "/admin/queues",
+    "/admin/agents",
+    "/admin/qa-forms",
+    "/admin/ivr",
+    "/nowhere",
+]
+#: Data on those pages: usernames, the test's product and serial, the flows' and forms' own texts
+#: (shown as they are written), audit action codes.
+PAGE_DATA = [
+    *AGENT_NAMES,
+    *DATA,
+    "admin",
+    "alice",
+    "bob",
+    "sam",
+    "quinn",
+    "Quinn QA",
+    "Bob Agent",
+    "SN0001",
+    "lin",
+    "PJSIP/1001",
+    "PJSIP/1002",
+    "UTC",
+    "CSV",
+    "JSON",
+    "Test Caller",
+    "seed",
+    "system",  # who created the default QA form
+    "english:2",  # example skills (codes) in the admin forms' placeholders
+    "billing",
+    "main.yaml",
+    "README",
+    "sounds.txt",
+]
+#: Identifiers of the flows (flow, node and node-type names: what the IVR file calls them) in the QA
+#: timeline, the audit log's action codes and targets, and the default QA form's own texts (content an
+#: administrator replaces, not UI).
+CODES = re.compile(
+    r"\b(main|identify|main_menu|bye|sales|support|lookup|menu|queue|hangup)\b"
+    r"|\b[a-z]+\.[a-z_.]+\b|\b[a-z]+:\d+\b|\{.*\}"
+)
+#: Not translated yet (said in the report): the service-level convention of the reports' note.
+KNOWN_LEFT = ["≤T / answered"]
+QA_FORM = [
+    "Standard call review",
+    "Opening",
+    "Greeted the caller and gave their name",
+    "Verified the caller's identity before discussing the account",
+    "Handling",
+    "Listened and understood the need",
+    "Resolved the issue or set a clear next step",
+    "Asked before placing on hold",
+    "Closing",
+    "Summarised what was agreed",
+    "Courteous and professional throughout",
+]
+
+
+async def test_every_page_in_chinese(browser: Any, sim_console: SimEnv) -> None:
+    env = sim_console
+    svc = env.service
+    admin = await svc.accounts.create_user("admin", PASSWORD, Role.ADMIN, "管理员")
+    await svc.store.set_user_language(admin.id, "zh-CN")
+    customer = await svc.crm.create_customer(
+        {"name": CUSTOMER, "company": "上海贸易有限公司", "phones": [NUMBER], "segment": "vip"}, actor="seed"
+    )
+    await svc.crm.add_note(customer.id, "客户希望上午联系", actor="seed")
+    ticket = await svc.crm.create_ticket(
+        {"subject": "发票有误", "category": "complaint", "priority": "high"},
+        actor="seed",
+        customer_id=customer.id,
+    )
+    case = await svc.cases.create(
+        admin,
+        {
+            "customer_id": customer.id,
+            "product": "路由器",
+            "serial": "SN0001",
+            "fault": "无法开机",
+            "purchase_date": "2026-06-01",
+            "technician": "lin",
+            "repair_mode": "in_house",
+        },
+    )
+    record = await wait_for_call(env)
+    flows_dir = str(Path(svc.settings.ivr_flows_dir).resolve())
+    context = await browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-US")
+    page = await context.new_page()
+    page.set_default_timeout(10_000)
+    await login(page, env.url, "admin", "/admin")
+    left: dict[str, list[str]] = {}
+    for path in PAGES:
+        url = path.format(customer=customer.id, ticket=ticket.id, case=case.id, call=record)
+        await page.goto(f"{env.url}{url}")
+        await page.wait_for_load_state("networkidle")
+        assert await page.get_attribute("html", "lang") == "zh-CN", url
+        texts = await page.evaluate(VISIBLE_TEXTS_NO_CODE)
+        found = english_left(texts, [flows_dir, *QA_FORM, *KNOWN_LEFT, *PAGE_DATA], CODES)
+        if found:
+            left[url] = found
+    assert left == {}, "English left in zh-CN:\n" + "\n".join(
+        f"{url}: {texts}" for url, texts in left.items()
+    )
+    await context.close()
+
+
+#: As VISIBLE_TEXTS, without <pre>/<code> blocks (file contents, code names).
+VISIBLE_TEXTS_NO_CODE = VISIBLE_TEXTS.replace(
+    '"NOSCRIPT", "TEMPLATE"', '"NOSCRIPT", "TEMPLATE", "PRE", "CODE"'
+)
+
+
+async def wait_for_call(env: SimEnv) -> str:
+    """One stored call (nobody logged in: the caller hears the no-agents branch and leaves)."""
+    env.sim.place_call(number="2025550199", name="Test Caller", script="1", patience=5.0, talk=5.0)
+    for _ in range(200):
+        page = await env.service.store.list_calls(CallQuery(limit=5))
+        done = [c for c in page.calls if c.outcome.value != "in_progress"]
+        if done:
+            return done[0].call_id
+        await asyncio.sleep(0.1)
+    raise AssertionError("no call was stored")

@@ -55,6 +55,14 @@ from callcenter.domain.reports import (
 )
 from callcenter.domain.text import N_
 
+#: Texts composed into report titles and notes (translated where shown: the title's head, a note's
+#: prefix before the colon).
+QUEUE_REPORT = N_("Queue report")
+ALL_QUEUES = N_("all queues")
+SERVICE_LEVEL = N_("Service level")
+PAUSE = N_("Pause")
+NO_REASON = N_("no reason")
+
 #: a call may spend this long in the IVR before it enters its queue (rows are read from start − this)
 ARRIVAL_LOOKBACK = 3600.0
 #: agent transitions read before the period to know each agent's state when it starts
@@ -360,18 +368,18 @@ class ReportService:
                 }
             )
         totals = {
-            "interval": "Total",
+            "interval": N_("Total"),
             "start": p.since,
             **_kpi_row(total, convention, max(max_wait.values()) if max_wait else None),
         }
         return Report(
             "queue",
-            f"Queue report — {req.queue or 'all queues'}",
+            f"{QUEUE_REPORT} — {req.queue or ALL_QUEUES}",
             req,
             (Column("interval", N_("Interval")), *_QUEUE_COLS),
             rows,
             totals,
-            (f"Service level: {convention.label(None if scope == CENTER else self.threshold_of(scope))}",),
+            (f"{SERVICE_LEVEL}: {convention.label(None if scope == CENTER else self.threshold_of(scope))}",),
             ("interval", ("offered", "answered", "abandoned")),
         )
 
@@ -391,12 +399,12 @@ class ReportService:
         ]
         return Report(
             "hourly",
-            "Hourly distribution",
+            N_("Hourly distribution"),
             req,
             (Column("hour", N_("Hour")), *_QUEUE_COLS),
             rows,
             None,
-            ("Calls by local hour of arrival, summed over the period.",),
+            (N_("Calls by local hour of arrival, summed over the period."),),
             ("hour", ("offered", "answered", "abandoned")),
         )
 
@@ -440,19 +448,19 @@ class ReportService:
             Column("staffed", N_("Staffed (s)"), "seconds"),
             Column("occupancy", N_("Occupancy"), "ratio"),
             Column("pause", N_("Pause (s)"), "seconds"),
-            *(Column(f"pause:{r}", f"{N_('Pause')}: {r or N_('no reason')} (s)", "seconds") for r in reasons),
+            *(Column(f"pause:{r}", f"{PAUSE}: {r or NO_REASON} (s)", "seconds") for r in reasons),
             Column("missed_offers", N_("Missed offers"), "int"),
         )
         return Report(
             "agents",
-            "Agent report",
+            N_("Agent report"),
             req,
             columns,
             rows,
             None,
             (
-                "Occupancy = (on call + on hold + wrap-up) / (that + available + ringing).",
-                "Missed offers: rang and was not answered (ringing → not on call).",
+                N_("Occupancy = (on call + on hold + wrap-up) / (that + available + ringing)."),
+                N_("Missed offers: rang and was not answered (ringing → not on call)."),
             ),
             ("agent", ("calls",)),
         )
@@ -497,7 +505,7 @@ class ReportService:
             req,
             columns,
             rows,
-            {"code": "Total", "calls": total, "share": 1.0 if total else None},
+            {"code": N_("Total"), "calls": total, "share": 1.0 if total else None},
             chart=("code", ("calls",)),
         )
 

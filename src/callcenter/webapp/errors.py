@@ -169,10 +169,12 @@ class ErrorRule:
         return isinstance(exc, self.exc)
 
 
+PBX_REFUSED = N_("the PBX refused the action")
+RELOAD_AND_RETRY = N_("reload and try again")
+
+
 def _pbx_refused(exc: BaseException) -> str:
-    return (
-        f"{N_('the PBX refused the action')}: {exc.message}" if isinstance(exc, AmiActionError) else str(exc)
-    )
+    return f"{PBX_REFUSED}: {exc.message}" if isinstance(exc, AmiActionError) else str(exc)
 
 
 #: The mapping table, most specific first (see the module docstring).
@@ -190,7 +192,7 @@ RULES: tuple[ErrorRule, ...] = (
     ErrorRule(SupervisorError, 409),
     ErrorRule(DispositionRequired, 409),
     ErrorRule(NoCall, 409),
-    ErrorRule(tickets.ConcurrentUpdate, 409, lambda exc: f"{exc}; {N_('reload and try again')}"),
+    ErrorRule(tickets.ConcurrentUpdate, 409, lambda exc: f"{exc}; {RELOAD_AND_RETRY}"),
     ErrorRule(DuplicateError, 409, N_("already exists: a unique key (name, number, token) is taken")),
     ErrorRule(
         InvalidValue, 400, N_("a value is out of range or cannot be stored (too large, NUL character)")
@@ -202,6 +204,9 @@ RULES: tuple[ErrorRule, ...] = (
     ErrorRule(StoreError, 503, N_("the database is unavailable, try again shortly"), retry_after=True),
     ErrorRule(StateError, 503, N_("the live state is unavailable, try again shortly"), retry_after=True),
 )
+
+#: aiohttp's reasons of the HTTP errors people meet, for the catalogue (error pages translate them).
+HTTP_REASONS = (N_("Not Found"), N_("Method Not Allowed"), N_("Forbidden"), N_("Request Entity Too Large"))
 
 _DEFAULT_MESSAGES = {
     400: N_("bad request"),

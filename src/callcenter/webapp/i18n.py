@@ -31,7 +31,7 @@ from callcenter.domain.text import N_
 from callcenter.domain.users import LANGUAGES
 from callcenter.webapp import jsonenc
 
-__all__ = ["N_", "current_language", "gettext", "localize", "ngettext", "tr"]
+__all__ = ["N_", "current_language", "enum_label", "gettext", "localize", "ngettext", "tr", "tr_values"]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,70 @@ def localize(message: object) -> str:
     head, _, tail = text.partition(": ")
     head_translated = gettext(head)
     return text if head_translated == head else f"{head_translated}: {tail}"
+
+
+#: Enum values shown by the server (the scripts have their own table in format.js, same messages).
+ENUM_LABELS: dict[str, str] = {
+    "new": N_("New"),
+    "open": N_("Open"),
+    "pending": N_("Pending"),
+    "resolved": N_("Resolved"),
+    "closed": N_("Closed"),
+    "low": N_("Low"),
+    "normal": N_("Normal"),
+    "high": N_("High"),
+    "urgent": N_("Urgent"),
+    "answered": N_("Answered"),
+    "abandoned": N_("Abandoned"),
+    "abandoned_in_ivr": N_("Abandoned in IVR"),
+    "unanswered": N_("Unanswered"),
+    "failed": N_("Failed"),
+    "lost": N_("Lost"),
+    "in_progress": N_("In progress"),
+    "transferred": N_("Transferred"),
+    "voicemail": N_("Voicemail"),
+    "callback": N_("Callback"),
+    "queued": N_("Queued"),
+    "self_served": N_("Self-served"),
+    "error": N_("Error"),
+    "caller": N_("caller"),
+    "agent": N_("agent"),
+    "system": N_("system"),
+    "unknown": N_("unknown"),
+    "menu": N_("menu"),
+    "lookup": N_("lookup"),
+    "queue": N_("queue"),
+    "hangup": N_("hang-up"),
+    "play": N_("play"),
+    "collect": N_("input"),
+    "branch": N_("branch"),
+    "hours": N_("opening hours"),
+    "language": N_("language"),
+    "set": N_("set"),
+    "transfer": N_("transfer"),
+    "case_status": N_("repair status"),
+    "blind": N_("blind"),
+    "busy": N_("Busy"),
+    "noanswer": N_("No answer"),
+    "congestion": N_("congestion"),
+    "cancel": N_("cancelled"),
+    "chanunavail": N_("unavailable"),
+}
+
+
+def enum_label(value: object) -> str:
+    """The label of an enum value in the current language (the value itself when it has none)."""
+    text = "" if value is None else str(value)
+    msgid = ENUM_LABELS.get(text)
+    return gettext(msgid) if msgid is not None else text
+
+
+def tr_values(message: str, values: Mapping[str, str]) -> str:
+    """``message`` (a ``%(name)s`` pattern) in the current language, its enum values labelled."""
+    try:
+        return gettext(message) % {name: enum_label(value) for name, value in values.items()}
+    except (KeyError, ValueError, TypeError):  # a translation that lost a placeholder: the English text
+        return message % dict(values)
 
 
 def parse_accept_language(header: str) -> list[str]:

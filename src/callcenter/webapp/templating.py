@@ -37,6 +37,8 @@ class Templates:
             current_path=i18n.current_path,
             tr=i18n.tr,
             localize=i18n.localize,
+            enum_label=i18n.enum_label,
+            tr_values=i18n.tr_values,
             catalogue_url=i18n.catalogue_url,
             language_names=i18n.language_names,
         )

@@ -33,7 +33,7 @@ from callcenter.services.acd import AcdService
 from callcenter.services.admin import AdminService
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import public_error, require_service
-from callcenter.webapp.i18n import gettext
+from callcenter.webapp.i18n import N_, gettext
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.views_acd import ACD
 from callcenter.webapp.views_pages import page_context
@@ -42,23 +42,23 @@ ADMIN = web.AppKey[AdminService]("admin")
 
 #: The notices a redirect may show (``?done=``): fixed texts, nothing from the query is echoed.
 NOTICES = {
-    "user-created": "User created.",
-    "user-saved": "User saved.",
-    "password-reset": "Password reset.",
-    "queue-saved": "Queue saved.",
-    "queue-deleted": "Queue deleted.",
-    "agent-saved": "Agent saved.",
-    "agent-deleted": "Agent deleted.",
-    "form-saved": "QA form saved.",
-    "ivr-reloaded": "IVR flows reloaded.",
+    "user-created": N_("User created."),
+    "user-saved": N_("User saved."),
+    "password-reset": N_("Password reset."),
+    "queue-saved": N_("Queue saved."),
+    "queue-deleted": N_("Queue deleted."),
+    "agent-saved": N_("Agent saved."),
+    "agent-deleted": N_("Agent deleted."),
+    "form-saved": N_("QA form saved."),
+    "ivr-reloaded": N_("IVR flows reloaded."),
 }
 
 SECTIONS = (
-    ("/admin/users", "Users"),
-    ("/admin/queues", "Queues"),
-    ("/admin/agents", "Agents"),
-    ("/admin/qa-forms", "QA forms"),
-    ("/admin/ivr", "IVR flows"),
+    ("/admin/users", N_("Users")),
+    ("/admin/queues", N_("Queues")),
+    ("/admin/agents", N_("Agents")),
+    ("/admin/qa-forms", N_("QA forms")),
+    ("/admin/ivr", N_("IVR flows")),
 )
 
 
