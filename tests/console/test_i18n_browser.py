@@ -290,7 +290,7 @@ async def test_every_page_in_chinese(browser: Any, sim_console: SimEnv) -> None:
         },
     )
     record = await wait_for_call(env)
-    flows_dir = str(Path(svc.settings.ivr_flows_dir).resolve())
+    flows_dir = absolute(svc.settings.ivr_flows_dir)
     context = await browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-US")
     page = await context.new_page()
     page.set_default_timeout(10_000)
@@ -315,6 +315,10 @@ async def test_every_page_in_chinese(browser: Any, sim_console: SimEnv) -> None:
 VISIBLE_TEXTS_NO_CODE = VISIBLE_TEXTS.replace(
     '"NOSCRIPT", "TEMPLATE"', '"NOSCRIPT", "TEMPLATE", "PRE", "CODE"'
 )
+
+
+def absolute(path: str) -> str:
+    return str(Path(path).resolve())
 
 
 async def wait_for_call(env: SimEnv) -> str:
