@@ -121,6 +121,9 @@ class Settings:
     webhook_secret: Secret = field(default_factory=lambda: Secret(""))
     public_url: str = "http://localhost:8080"
     status_link_days: int = 30
+    # post-call survey (CSAT, issue 16): a score of 1-2 on a call of these queues (comma separated) is a
+    # low score on a complaint (so is one on a call with a complaint ticket)
+    csat_complaint_queues: str = "complaints"
     # logging
     log_level: str = "INFO"
     log_json: bool = False
@@ -276,6 +279,9 @@ def validate(s: Settings) -> None:
         parse_sla_days(s.cases_sla)
     except ValueError as exc:
         problems.append(f"CALLCENTER_CASES_SLA: {exc} (e.g. in_repair=5,shipped=3)")
+    for name in filter(None, (q.strip() for q in s.csat_complaint_queues.split(","))):
+        if not all(ch.isalnum() or ch in "_-." for ch in name) or len(name) > 64:
+            problems.append(f"CALLCENTER_CSAT_COMPLAINT_QUEUES: {name[:40]!r} is not a queue name")
     if s.cases_warranty_months < 0:
         problems.append("CALLCENTER_CASES_WARRANTY_MONTHS: must be 0 or more")
     if problems:

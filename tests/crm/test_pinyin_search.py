@@ -1,5 +1,5 @@
 """Chinese names are found by their pinyin, with or without spaces, and by their initials (on SQLite and
-PostgreSQL); the key follows a renamed customer; migration 0015 back-fills the key of existing rows."""
+PostgreSQL); the key follows a renamed customer; migration 0014 back-fills the key of existing rows."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ async def test_add_customer_fills_the_key(sql_store: SqlCrmStore, records: SqlCr
 
 async def test_migration_backfills_the_key(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/old.db"
-    await migrate(url, revision="0012")
+    await migrate(url, revision="0013")  # the revision before 0014_i18n
     engine = make_engine(url)
     try:
         async with engine.begin() as conn:

@@ -50,14 +50,14 @@ def check(text: str, catalog: Catalog = CATALOG, *more: tuple[str, str]) -> list
 def test_the_shipped_flows_pass() -> None:
     flows, problems, notes = check_paths([FLOWS_DIR])
     assert problems == [] and notes == []
-    assert flows is not None and set(flows.flows) == {"main", "after_hours"}
+    assert flows is not None and set(flows.flows) == {"main", "after_hours", "survey"}
     used = {n.type for f in flows.flows.values() for n in f.nodes.values()}
     assert used == set(NodeType)  # the sample exercises every node type
 
 
 def test_cli_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["ivr", "check", str(FLOWS_DIR)]) == 0
-    assert "ok: 2 flow(s): after_hours, main" in capsys.readouterr().out
+    assert "ok: 3 flow(s): after_hours, main, survey" in capsys.readouterr().out
     bad = tmp_path / "main.yaml"
     bad.write_text(GOOD.replace("next: menu", "next: nowhere"))
     assert main(["ivr", "check", str(tmp_path)]) == 1

@@ -140,6 +140,7 @@ function renderState() {
   $("state-reason").textContent = model.state && model.state.pending_pause
     ? t("Pause ({reason}) after this call", { reason: label(model.state.pending_pause) })
     : reason === "disposition_required" ? t("Set a disposition code: the wrap-up waits for it")
+    : reason === "call_lost" ? t("The phone system lost the call: wrap-up ends on its timer")
     : reason ? t("Reason: {reason}", { reason: label(reason) }) : "";
   const loggedOut = s === "logged_out";
   const inCall = s === "ringing" || s === "on_call" || s === "on_hold";

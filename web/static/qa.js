@@ -73,6 +73,7 @@ function initSearch(root) {
             el("td", { text: fmt(c.talk_seconds) }),
             el("td", { text: c.recordings ? "▶" : "" }),
             el("td", { text: fmt(c.score, 1) }),
+            el("td", { "data-testid": "qa-csat", text: c.csat == null ? "—" : `${c.csat}/5` }),
           ),
         ),
       );

@@ -1,7 +1,7 @@
 """Pinyin search keys of customer names: ``张伟`` is found by ``zhangwei``, ``zhang wei`` and ``zw``.
 
 ``search_key(name)`` is what the store keeps beside the name (``customers.name_search``, filled on every
-write and back-filled by migration 0015): the full pinyin without tones and spaces, then the initials,
+write and back-filled by migration 0014): the full pinyin without tones and spaces, then the initials,
 then the same pair for a surname read otherwise than usual (``曾`` is ``zeng`` as a surname, ``ceng``
 otherwise; ``单`` is ``shan``), separated by spaces. A name without Chinese characters has an empty key (its
 letters are searched as they are). ``query_key(text)`` is how a typed search is compared to it.

@@ -29,6 +29,7 @@ from callcenter.domain.qa import (
 )
 from callcenter.domain.qa_default import DEFAULT_FORM_NAME, DEFAULT_FORM_SECTIONS
 from callcenter.domain.qa_recordings import CallHits, CallSearch, RecordingInfo
+from callcenter.domain.surveys import CallSurvey
 from callcenter.domain.text import N_
 from callcenter.domain.tickets import Ticket
 from callcenter.domain.users import ROLE_CAN_SEE_ALL_CALLS, Role, User
@@ -64,6 +65,10 @@ class DispositionSource(Protocol):
     async def dispositions_for_calls(self, call_ids: Sequence[str]) -> list[CallDisposition]: ...
 
 
+class SurveySource(Protocol):
+    async def for_call(self, call_id: str) -> CallSurvey | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class TimelineEntry:
     at: float
@@ -91,6 +96,7 @@ class CallReview:
     evaluations: tuple[Evaluation, ...]
     dispositions: tuple[CallDisposition, ...]
     ivr: tuple[IvrSessionRecord, ...]
+    survey: CallSurvey | None = None
 
 
 def build_timeline(call: CallRecord, ivr: Sequence[IvrSessionRecord]) -> list[TimelineEntry]:
@@ -172,6 +178,7 @@ class QaService:
         recordings: RecordingService,
         ivr: IvrSource | None = None,
         dispositions: DispositionSource | None = None,
+        surveys: SurveySource | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -179,6 +186,7 @@ class QaService:
         self.recordings = recordings
         self.ivr = ivr
         self.dispositions = dispositions
+        self.surveys = surveys  # the post-call survey shown on the call's page
         self.clock = clock
 
     # -- search and review ---------------------------------------------------------------------------------
@@ -203,6 +211,7 @@ class QaService:
             evaluations=tuple(await self.store.evaluations_for_call(call_id)),
             dispositions=tuple(disp),
             ivr=tuple(ivr),
+            survey=await self.surveys.for_call(call_id) if self.surveys is not None else None,
         )
 
     async def _with_meta(self, rec: RecordingInfo) -> RecordingInfo:

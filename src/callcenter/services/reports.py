@@ -53,7 +53,10 @@ from callcenter.domain.reports import (
     bucket_start,
     local_label,
 )
+from callcenter.domain.surveys import CsatTally
 from callcenter.domain.text import N_
+from callcenter.services import csat_report
+from callcenter.services.csat_report import CsatSource
 
 #: Texts composed into report titles and notes (translated where shown: the title's head, a note's
 #: prefix before the colon).
@@ -190,8 +193,10 @@ class ReportService:
         short_abandon: Callable[[], float],
         queues: Callable[[], Iterable[str]] = tuple,
         clock: Callable[[], float] = time.time,
+        csat: CsatSource | None = None,
     ) -> None:
         self.store = store
+        self.csat = csat  # the post-call surveys (services/csat_report.py)
         self.clock = clock  # a period still running (today) is counted up to now, not to its end
         self.threshold_of = threshold_of
         self.convention = convention
@@ -355,31 +360,39 @@ class ReportService:
             key = bucket_start(index * INTERVAL, gran, tz)
             buckets.setdefault(key, Tally()).add(tally)
             max_wait[key] = max(max_wait.get(key, 0.0), interval_wait[index])
+        surveys = await csat_report.by_bucket(self.csat, p, gran, req.queue, req.agent)
         total = Tally()
+        total_csat = CsatTally()
         rows = []
-        for key in sorted(buckets):
-            t = buckets[key]
+        for key in sorted(set(buckets) | set(surveys)):
+            t = buckets.get(key) or Tally()
             total.add(t)
+            total_csat.add(surveys.get(key) or CsatTally())
             rows.append(
                 {
                     "interval": local_label(key, gran, tz),
                     "start": key,
                     **_kpi_row(t, convention, max_wait.get(key)),
+                    **csat_report.csat_cells(surveys.get(key)),
                 }
             )
         totals = {
             "interval": N_("Total"),
             "start": p.since,
             **_kpi_row(total, convention, max(max_wait.values()) if max_wait else None),
+            **csat_report.csat_cells(total_csat),
         }
         return Report(
             "queue",
             f"{QUEUE_REPORT} — {req.queue or ALL_QUEUES}",
             req,
-            (Column("interval", N_("Interval")), *_QUEUE_COLS),
+            (Column("interval", N_("Interval")), *_QUEUE_COLS, *csat_report.CSAT_COLUMNS),
             rows,
             totals,
-            (f"{SERVICE_LEVEL}: {convention.label(None if scope == CENTER else self.threshold_of(scope))}",),
+            (
+                f"{SERVICE_LEVEL}: {convention.label(None if scope == CENTER else self.threshold_of(scope))}",
+                csat_report.CSAT_NOTE,
+            ),
             ("interval", ("offered", "answered", "abandoned")),
         )
 
@@ -411,7 +424,10 @@ class ReportService:
     # --- agent report --------------------------------------------------------------------------------
     async def agent_report(self, req: ReportRequest) -> Report:
         by_agent, times = await self._agent_figures(req)
-        agents = sorted(a for a in set(by_agent) | set(times) if not req.agent or a == req.agent)
+        surveys = await csat_report.by_agent(self.csat, req.period, req.queue, req.agent)
+        agents = sorted(
+            a for a in set(by_agent) | set(times) | set(surveys) if not req.agent or a == req.agent
+        )
         pauses = {a: times[a].pauses for a in agents if a in times}
         missed = {a: times[a].missed_offers for a in agents if a in times}
         reasons = sorted({r for by in pauses.values() for r in by})
@@ -434,6 +450,7 @@ class ReportService:
                 "occupancy": f["occupancy"],
                 "pause": round(sum(by_reason.values()), 1),
                 "missed_offers": missed.get(agent, 0),
+                **csat_report.csat_cells(surveys.get(agent)),
             }
             for reason in reasons:
                 row[f"pause:{reason}"] = round(by_reason.get(reason, 0.0), 1)
@@ -450,6 +467,7 @@ class ReportService:
             Column("pause", N_("Pause (s)"), "seconds"),
             *(Column(f"pause:{r}", f"{PAUSE}: {r or NO_REASON} (s)", "seconds") for r in reasons),
             Column("missed_offers", N_("Missed offers"), "int"),
+            *csat_report.CSAT_COLUMNS,
         )
         return Report(
             "agents",
@@ -461,6 +479,7 @@ class ReportService:
             (
                 N_("Occupancy = (on call + on hold + wrap-up) / (that + available + ringing)."),
                 N_("Missed offers: rang and was not answered (ringing → not on call)."),
+                csat_report.CSAT_NOTE,
             ),
             ("agent", ("calls",)),
         )

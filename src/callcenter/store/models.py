@@ -569,3 +569,6 @@ class ReportRollupState(Base):
 # ------------------------------------------------------------------ service cases (RMA, issue 16)
 
 from callcenter.store import models_cases as models_cases  # noqa: E402  (shares Base.metadata)
+
+# ------------------------------------------------------------- post-call surveys (CSAT, issue 16)
+from callcenter.store import models_surveys as models_surveys  # noqa: E402  (shares Base.metadata)

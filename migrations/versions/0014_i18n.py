@@ -1,8 +1,8 @@
 """Languages (issue 18 part 6): the pages' language of each user, and the pinyin search key of
 customer names (full pinyin and initials, ``domain/name_search.py``), back-filled here.
 
-Revision ID: 0015
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-07
 """
 
@@ -15,9 +15,8 @@ from alembic import op
 
 from callcenter.domain.name_search import has_han, search_key
 
-revision: str = "0015"
-# integrator: set down_revision to "0014" when merging after csat and dialer
-down_revision: str | Sequence[str] | None = "0012"
+revision: str = "0014"
+down_revision: str | Sequence[str] | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
