@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from callcenter.app import Service
 from callcenter.domain.calls import CallQuery
+from callcenter.domain.surveys import CallSurvey
 from callcenter.domain.users import Role
 from tests.browser.conftest import screenshot_path
 from tests.console.conftest import SimEnv
@@ -290,6 +292,11 @@ async def test_every_page_in_chinese(browser: Any, sim_console: SimEnv) -> None:
         },
     )
     record = await wait_for_call(env)
+    # the call's post-call survey, answered: the call page's survey block, the QA list's and the
+    # reports' CSAT columns have figures to show
+    now = time.time()
+    await svc.surveys.store.add_offer(CallSurvey(record, "1001", "support", "survey", now - 30))
+    await svc.surveys.store.set_answer(record, 2, False, now - 10)
     flows_dir = absolute(svc.settings.ivr_flows_dir)
     context = await browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-US")
     page = await context.new_page()
@@ -305,6 +312,11 @@ async def test_every_page_in_chinese(browser: Any, sim_console: SimEnv) -> None:
         found = english_left(texts, [flows_dir, *QA_FORM, *KNOWN_LEFT, *PAGE_DATA], CODES)
         if found:
             left[url] = found
+        if path == "/qa/calls/{call}":
+            survey = " ".join((await page.text_content("[data-testid=qa-survey]") or "").split())
+            assert "2/5" in survey and "问题已解决：否" in survey and "坐席 1001，队列 support" in survey
+        elif path.startswith("/reports?report=agents"):
+            assert "满意度（1-5）" in texts and "调查回复率" in texts
     assert left == {}, "English left in zh-CN:\n" + "\n".join(
         f"{url}: {texts}" for url, texts in left.items()
     )

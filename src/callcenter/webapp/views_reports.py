@@ -100,9 +100,10 @@ def _chart(report: Report) -> Any:
     if report.chart is None or not report.rows:
         return None
     category, values = report.chart
+    titles = {c.key: c.title for c in report.columns}  # the series by their columns' titles (translated)
     return bar_chart(
         [str(r.get(category, "")) for r in report.rows],
-        {v: [r.get(v) for r in report.rows] for v in values},
+        {titles.get(v, v): [r.get(v) for r in report.rows] for v in values},
     )
 
 
