@@ -94,6 +94,7 @@ from callcenter.webapp import (
 )
 from callcenter.webapp.app import create_web_app
 from callcenter.webapp.hub import HUB
+from callcenter.webapp.keys import AUDIT_LOG
 
 log = logging.getLogger(__name__)
 
@@ -539,6 +540,7 @@ class Service:
             crm=self.crm,
             console_setup=lambda web_app: views_console.setup(web_app, self.console, crm=self.crm),
         )
+        app[AUDIT_LOG] = self.audit
         app[views_acd.ACD] = self.acd
         app[views_acd.ACD_LOG] = self.acd_log
         app[views_wallboard.KPI] = self.kpi

@@ -97,6 +97,9 @@ class Settings:
     ivr_flows_dir: str = "ivr_flows"
     # the center's country calling code (1-3 digits): national numbers typed in searches are read in it
     default_country: str = "1"
+    # the pages' language when neither the user's setting nor the browser's Accept-Language decides
+    # ("en" or "zh-CN")
+    default_language: str = "en"
     # ACD (queues, agents: config/acd.yaml; shared state in Redis when redis_url is set)
     acd_config: str = "config/acd.yaml"
     acd_redis_prefix: str = "callcenter:acd"
@@ -237,6 +240,8 @@ def validate(s: Settings) -> None:
         problems.append("CALLCENTER_STORE_FLUSH_SIZE: must be >= 1")
     if not (s.default_country.isdigit() and 1 <= len(s.default_country) <= 3):
         problems.append("CALLCENTER_DEFAULT_COUNTRY: the country calling code, 1-3 digits (1, 44, 86)")
+    if s.default_language not in ("en", "zh-CN"):
+        problems.append("CALLCENTER_DEFAULT_LANGUAGE: one of en, zh-CN")
     if s.store_batch_size < 1 or s.ami_event_queue < 100:
         problems.append("CALLCENTER_STORE_BATCH_SIZE must be >= 1 and CALLCENTER_AMI_EVENT_QUEUE >= 100")
     if not s.ami_host:

@@ -55,7 +55,7 @@ AUTO_LOGIN_AGENTS = DEMO_AGENTS[1:]
 #: PJSIP/1001, the human's phone, outside the ACD); after-sales callers press 0 after their case status.
 DEMO_IVR_SCRIPTS = (
     "1;1",
-    "1;1",
+    "3;1",  # Mandarin (the flows' zh prompts), then sales
     "1;9;1",
     "2;2;#",
     "1;2;12#",
@@ -126,7 +126,8 @@ def sim_config(settings: Settings, traffic: DemoTraffic, *, speed: float = 1.0, 
         seed=seed,
         recordings_dir=settings.recordings_dir,
         customers=CustomerProfile(
-            known_numbers=tuple(n for n, *_ in demo_customer_numbers()),
+            # as a PBX presents them: no spaces (the +86 customers dial in with their E.164 number)
+            known_numbers=tuple(n.replace(" ", "") for n, *_ in demo_customer_numbers()),
             scripts=DEMO_IVR_SCRIPTS,
             patience_min=traffic.patience[0],
             patience_max=traffic.patience[1],

@@ -293,11 +293,12 @@ def test_cli_check_warns_about_prompts_missing_from_the_sounds_directory(
     for line in (FLOWS_DIR / "sounds.txt").read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith(("#", "[")):
             catalogue.update(line.split())
-    for lang in ("en", "fr"):
+    for lang in ("en", "fr", "zh"):
         (sounds / lang).mkdir(parents=True)
         for name in (needed | catalogue | flows_used) - {"acd-callback-offer"}:
             (sounds / lang / f"{name}.wav").write_bytes(b"RIFF")
     (sounds / "fr" / "acd-callback-offer.gsm").write_bytes(b"gsm")  # any format counts
+    (sounds / "zh" / "acd-callback-offer.ulaw").write_bytes(b"ulaw")  # the flows' third language
     assert main(["ivr", "check", str(FLOWS_DIR), "--no-acd", "--sounds", str(sounds)]) == 0
     out = capsys.readouterr().out
     warnings = [line for line in out.splitlines() if ": warning: " in line]

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 from callcenter.domain.kpis import INTERVAL
 from callcenter.domain.reports import Column, Granularity, Period, bucket_start
 from callcenter.domain.surveys import CsatTally
+from callcenter.domain.text import N_
 
 
 class CsatSource(Protocol):
@@ -29,11 +30,11 @@ class CsatSource(Protocol):
 
 
 CSAT_COLUMNS = (
-    Column("surveys", "Surveys", "int"),
-    Column("csat", "CSAT (1-5)", "number"),
-    Column("csat_rate", "Survey response", "ratio"),
+    Column("surveys", N_("Surveys"), "int"),
+    Column("csat", N_("CSAT (1-5)"), "number"),
+    Column("csat_rate", N_("Survey response"), "ratio"),
 )
-CSAT_NOTE = (
+CSAT_NOTE = N_(
     "CSAT: average post-call survey score (1-5) of the surveys answered; response = answered / offered."
 )
 

@@ -113,6 +113,8 @@ class Customer(Base):
     notes: Mapped[str] = mapped_column(String, default="")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # pinyin of a Chinese name, full and initials (domain/name_search.py): "zhangwei zw"
+    name_search: Mapped[str] = mapped_column(String, default="", server_default="")
 
 
 class CustomerPhone(Base):
@@ -249,6 +251,7 @@ class UserRow(Base):
     agent_id: Mapped[str | None] = mapped_column(String)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    language: Mapped[str] = mapped_column(String, default="", server_default="")
 
 
 class ApiToken(Base):

@@ -117,8 +117,8 @@ class SqlSurveyStore:
         if customer is None and tickets:
             customer = tickets[-1]["customer_id"]
         briefs = [
-            TicketBrief(int(t["id"]), TicketCategory(t["category"]), TicketStatus(t["status"]))
-            for t in tickets
+            TicketBrief(int(row["id"]), TicketCategory(row["category"]), TicketStatus(row["status"]))
+            for row in tickets
         ]
         return (None if customer is None else int(customer)), briefs
 

@@ -47,6 +47,7 @@ from callcenter.services.recordings import CHUNK, RecordingAccessDenied
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error, require_service
+from callcenter.webapp.i18n import N_
 from callcenter.webapp.jsonenc import json_response, loads
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.params import BadQuery, QueryParams, path_id
@@ -406,7 +407,7 @@ async def page_call(request: web.Request) -> web.StreamResponse:
 
 @require_role(*REVIEWERS)
 async def page_calibration(request: web.Request) -> web.StreamResponse:
-    return _page(request, "qa_calibration.html", "Calibration", call_id=request.match_info["call_id"])
+    return _page(request, "qa_calibration.html", N_("Calibration"), call_id=request.match_info["call_id"])
 
 
 # -- OpenAPI ---------------------------------------------------------------------------------------------
