@@ -140,6 +140,11 @@ class SimConfig:
     #: Error / Message: Secondary redirect failed`` as a live run reported. Either way the customer goes
     #: to [cc-hold] and the agent pair is hung up.
     dual_redirect_unbridged: DualRedirectReply = "success"
+    #: prompts this PBX does not have (names, or prefixes ending in ``*``: ``("cc-*",)`` is an
+    #: Asterisk without the project's prompts installed). As res_agi does (missing-prompt.agi): STREAM
+    #: FILE / GET OPTION answer ``200 result=-1 endpos=0`` and GET DATA ``200 result=-1`` at once, the
+    #: caller still on the line; EXEC Playback returns 0 with PLAYBACKSTATUS=FAILED
+    missing_sounds: tuple[str, ...] = ()
     #: wall seconds the PBX stays down in ``Simulator.restart()`` after ``crash()`` (trace: ~1.9 s)
     restart_delay: float = 0.2
     #: MixMonitor writes real audio (``sim/audio.py``: 8 kHz 16-bit mono WAV of the recording's

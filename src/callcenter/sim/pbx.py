@@ -192,6 +192,18 @@ class PbxCore:
         self.ev("Newstate", chan)
         self.poke(chan)
 
+    def sound_missing(self, prompt: str) -> bool:
+        """A prompt (``a&b`` plays each) this PBX does not have (``SimConfig.missing_sounds``: names, or
+        prefixes ending in ``*``)."""
+        missing = self.cfg.missing_sounds
+        if not missing:
+            return False
+        for part in prompt.split(",")[0].strip().strip('"').split("&"):
+            for name in missing:
+                if part == name or (name.endswith("*") and part.startswith(name[:-1])):
+                    return True
+        return False
+
     def set_var(self, chan: Channel, name: str, value: str, event: bool = True) -> None:
         key = name.lstrip("_")
         chan.vars[key] = value
