@@ -336,7 +336,11 @@ end
 
 -- another member staffed for the queue with the skills: the transferer ``avoid`` is then skipped
 local function substitute(avoid, required)
-  for _, agent in ipairs(redis.call('SMEMBERS', P..':sf:'..q)) do
+  local sf = P..':sf:'..q
+  if next(required) == nil then
+    return redis.call('SCARD', sf) > redis.call('SISMEMBER', sf, avoid)
+  end
+  for _, agent in ipairs(redis.call('SMEMBERS', sf)) do
     if agent ~= avoid and skilled(agent, required) then return true end
   end
   return false
