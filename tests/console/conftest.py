@@ -8,6 +8,7 @@ IVR → ACD → the agent's phone rings) on a real port, for the browser. Both u
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import shutil
@@ -81,10 +82,12 @@ nodes:
 """
 
 
-def write_config(tmp_path: Path, agent_tech: AgentTech = "PJSIP") -> tuple[Path, Path]:
+def write_config(
+    tmp_path: Path, agent_tech: AgentTech = "PJSIP", acd_yaml: str = ACD_YAML
+) -> tuple[Path, Path]:
     conf = tmp_path / "config"
     conf.mkdir()
-    acd = re.sub(r"@(\d+)", lambda m: agent_endpoint(agent_tech, m.group(1)), ACD_YAML)
+    acd = re.sub(r"@(\d+)", lambda m: agent_endpoint(agent_tech, m.group(1)), acd_yaml)
     (conf / "acd.yaml").write_text(acd, encoding="utf-8")
     (conf / "console.yaml").write_text(CONSOLE_YAML, encoding="utf-8")
     flows = tmp_path / "flows"
@@ -102,8 +105,10 @@ async def add_users(service: Service) -> None:
     await accounts.create_user("quinn", PASSWORD, Role.QA, "Quinn QA")
 
 
-def service_settings(tmp_path: Path, base: Settings, agent_tech: AgentTech = "PJSIP") -> Settings:
-    acd, flows = write_config(tmp_path, agent_tech)
+def service_settings(
+    tmp_path: Path, base: Settings, agent_tech: AgentTech = "PJSIP", acd_yaml: str = ACD_YAML
+) -> Settings:
+    acd, flows = write_config(tmp_path, agent_tech, acd_yaml)
     return dataclasses.replace(
         base,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'console.db'}",
@@ -151,12 +156,22 @@ def agent_tech(request: pytest.FixtureRequest) -> AgentTech:
 
 @pytest.fixture
 async def sim_console(tmp_path: Path, agent_tech: AgentTech) -> AsyncIterator[SimEnv]:
+    async with sim_env(tmp_path, agent_tech) as env:
+        yield env
+
+
+@contextlib.asynccontextmanager
+async def sim_env(
+    tmp_path: Path, agent_tech: AgentTech, *, agents: int = 2, acd_yaml: str = ACD_YAML
+) -> AsyncIterator[SimEnv]:
+    """The whole service against the simulator (agi mode) with ``agents`` phones from 1001 and
+    ``acd_yaml`` as the ACD configuration (``@<ext>`` = that agent's endpoint)."""
     sim = Simulator(
         SimConfig(
             ami_port=0,
             mode="agi",
             agi_port=1,  # replaced below, once the service's FastAGI server listens
-            agents=2,
+            agents=agents,
             first_agent=1001,
             agent_tech=agent_tech,
             speed=1.0,
@@ -183,7 +198,7 @@ async def sim_console(tmp_path: Path, agent_tech: AgentTech) -> AsyncIterator[Si
         ami_secret=Secret(sim.cfg.ami_secret),
         ami_connect_timeout=1.0,
     )
-    service = Service(service_settings(tmp_path, base, agent_tech))
+    service = Service(service_settings(tmp_path, base, agent_tech, acd_yaml))
     runner = web.AppRunner(service.web_app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -6,6 +6,8 @@ import asyncio
 import random
 import time
 
+import pytest
+
 from callcenter.domain.acd import (
     AgentConfig,
     AgentState,
@@ -364,3 +366,88 @@ async def test_instance_leases_expire_and_the_seed_marker(acd_state: AcdState) -
     assert await acd_state.instances(time.time()) == {"b": False}
     await acd_state.renew_lease("b", 30.0, time.time())  # an instance that comes back is alive again
     assert await acd_state.instances(time.time()) == {"b": True}
+
+
+# --- a call transferred to the queue by an agent: not offered back to them (domain.routing) ----------
+
+ALL_STRATEGIES = [
+    Strategy.RRMEMORY,
+    Strategy.LINEAR,
+    Strategy.RANDOM,
+    Strategy.LONGEST_IDLE,
+    Strategy.FEWEST_CALLS,
+]
+
+
+@pytest.mark.parametrize("strategy", ALL_STRATEGIES, ids=lambda s: s.value)
+async def test_a_transferred_call_skips_its_transferer(acd_state: AcdState, strategy: Strategy) -> None:
+    # a1 is what every strategy picks next here (first in order, idle longest, no calls, draw 0)
+    await setup(acd_state, 3, strategy)
+    await enqueue(acd_state, "xfer", avoid_agent="a1")
+    entry = await acd_state.get_entry("xfer")
+    assert entry is not None and entry.avoid_agent == "a1"
+    assert await serve(acd_state, "xfer") == "a2"
+    # a1 was free and first: only the transfer skipped it (round robin goes on after a2: a3)
+    await enqueue(acd_state, "plain")
+    assert await serve(acd_state, "plain") == ("a3" if strategy is Strategy.RRMEMORY else "a1")
+
+
+async def test_the_transferer_is_skipped_for_a_busy_substitute(acd_state: AcdState) -> None:
+    await setup(acd_state, 3)
+    await set_state(acd_state, "a3", AgentState.PAUSED, T0 + 1, reason="break")
+    await set_state(acd_state, "a2", AgentState.RINGING, T0 + 1, call_id="other")
+    await set_state(acd_state, "a2", AgentState.ON_CALL, T0 + 2)
+    await enqueue(acd_state, "xfer", avoid_agent="a1")
+    assert await serve(acd_state, "xfer") is None  # a2 (on a call) is staffed: the caller waits for a2
+    await set_state(acd_state, "a2", AgentState.WRAPUP, T0 + 3, until=T0 + 30)
+    assert await serve(acd_state, "xfer") is None  # in wrap-up: still staffed
+    await set_state(acd_state, "a2", AgentState.AVAILABLE, T0 + 4)
+    assert await serve(acd_state, "xfer") == "a2"
+
+
+async def test_the_transferer_gets_the_call_when_nobody_else_could(acd_state: AcdState) -> None:
+    await setup(acd_state, 1)
+    await enqueue(acd_state, "alone", avoid_agent="a1")
+    assert await serve(acd_state, "alone") == "a1"  # the only member of the queue
+
+
+async def test_the_transferer_gets_it_after_the_others_were_tried(acd_state: AcdState) -> None:
+    await setup(acd_state, 3)
+    await set_state(acd_state, "a3", AgentState.LOGGED_OUT, T0 + 1)
+    await enqueue(acd_state, "xfer", avoid_agent="a1")
+    assert await serve(acd_state, "xfer") == "a2"
+    # a2 does not answer: paused (missed_call), the offer fails and the caller waits again
+    await set_state(acd_state, "a2", AgentState.PAUSED, T0 + 2, reason="missed_call")
+    assert await acd_state.requeue("xfer")
+    entry = await acd_state.get_entry("xfer")
+    assert entry is not None and entry.avoid_agent == "a1" and entry.status is EntryStatus.WAITING
+    assert await serve(acd_state, "xfer") == "a1"
+
+
+async def test_the_transferer_gets_it_when_only_they_have_the_skills(acd_state: AcdState) -> None:
+    await setup(acd_state, 3, agent_skills={"a1": (("fr", 2),), "a3": (("fr", 1),)})
+    await enqueue(acd_state, "fr", avoid_agent="a1", skills=(("fr", 2),))
+    assert await serve(acd_state, "fr") == "a1"  # a2 and a3 are free, but without french at level 2
+    await acd_state.remove("fr")
+    await set_state(acd_state, "a1", AgentState.ON_CALL, T0 + 2)
+    await set_state(acd_state, "a1", AgentState.AVAILABLE, T0 + 3)
+    await enqueue(acd_state, "fr1", avoid_agent="a1", skills=(("fr", 1),))
+    assert await serve(acd_state, "fr1") == "a3"  # a3 speaks enough french: a1 is skipped
+
+
+async def test_callers_behind_a_transfer_take_the_agent_it_skips(acd_state: AcdState) -> None:
+    await setup(acd_state, 2)
+    await set_state(acd_state, "a2", AgentState.RINGING, T0 + 1, call_id="other")
+    await enqueue(acd_state, "xfer", avoid_agent="a1")
+    await enqueue(acd_state, "next")
+    # a1 is the only free agent and the transfer ahead waits for a2: the caller behind takes a1
+    assert await serve(acd_state, "xfer") is None
+    assert await serve(acd_state, "next") == "a1"
+    await acd_state.remove("next")
+    await set_state(acd_state, "a1", AgentState.ON_CALL, T0 + 2)
+    await set_state(acd_state, "a1", AgentState.AVAILABLE, T0 + 3)
+    await set_state(acd_state, "a2", AgentState.AVAILABLE, T0 + 3)
+    await enqueue(acd_state, "last")
+    # both free: the greedy round gives the transfer a2, so the caller behind it may claim a1 at once
+    assert await serve(acd_state, "last") == "a1"
+    assert await serve(acd_state, "xfer") == "a2"

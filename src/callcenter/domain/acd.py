@@ -207,6 +207,9 @@ class WaitingEntry:
     agent: str = ""  # while offered
     owner: str = ""  # the instance whose FastAGI session holds the caller ("" = none: a callback request)
     claimed_by: str = ""  # the instance that reserved ``agent`` for this entry (while offered)
+    #: the agent who transferred this call to the queue: not offered it while another agent staffed for
+    #: the queue with the entry's skills exists (``domain.routing.avoids``)
+    avoid_agent: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+#: set by the console on the customer's channel right before a blind transfer to a queue (the agent's
+#: id); channel variables stay with the channel through ``BlindTransfer`` (the ``[cc-queue]`` session
+#: reads ``CC_CALLID`` the first session set: ``blind-transfer-results.agi``). Read once and cleared.
+TRANSFERRED_BY_VARIABLE = "CC_TRANSFERRED_BY"
+
 
 @dataclass(frozen=True, slots=True)
 class QueueRequest:
@@ -23,6 +28,9 @@ class QueueRequest:
     vip: bool = False
     ivr_choices: tuple[str, ...] = ()  # digits/choices on the way, for the screen pop
     variables: dict[str, str] = field(default_factory=dict)
+    #: the agent who blind-transferred the call to this queue (``CC_TRANSFERRED_BY``): not offered it
+    #: back while someone else could take it (see ``domain.routing``)
+    transferred_by: str = ""
 
 
 class RouteOutcome(StrEnum):

@@ -15,8 +15,15 @@ used first (app_queue semantics); inside it the strategy picks:
 * ``fewest_calls``: the eligible agent with the fewest answered ACD calls since login.
 
 *Eligible* = not already reserved in this matching round and having every required skill at the
-required level (queue skills plus the caller's). The Redis implementation (``state/redis_acd.py``)
-runs the same algorithm in Lua; the contract tests check that both agree.
+required level (queue skills plus the caller's) and, for a call an agent transferred to the queue
+(``WaitingEntry.avoid_agent``, from ``CC_TRANSFERRED_BY``), not that agent while a *substitute* exists:
+another member of the queue that is *staffed* (available, ringing, on a call, on hold or in wrap-up)
+and has the required skills. So the transferer is skipped whatever the strategy (their turn passes to
+the next eligible agent) and the caller rather waits for a busy substitute; the call is offered back
+to the transferer only when nobody else could take it: every other member with the skills is logged
+out, paused (e.g. ``missed_call`` after not answering this call: "after the others were tried") or
+resting after a busy phone. The Redis implementation (``state/redis_acd.py``) runs the same algorithm
+in Lua; the contract tests check that both agree.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@
    asynchronous HANGUP line says when the caller leaves) and the callback digit is read in a window
    after the offer. A queue offering callbacks without announcements listens all the time instead
    (``WAIT FOR DIGIT`` slices of ``wait_slice``, app_queue style);
+   A call an agent transferred to the queue (``QueueRequest.transferred_by``) is not offered back to
+   that agent while another member staffed for the queue with the skills exists (the rule is in
+   ``domain.routing``; both state back ends apply it inside ``claim``);
 3. an agent reserved → ``EXEC Dial <endpoint>,<ring timeout>,m(<music>)U(mixmon)``: the agent's phone
    rings while the caller hears music; ``DIALSTATUS`` decides: ANSWER → the call was bridged and
    recorded and has ended (the agent goes to wrap-up) — unless the console put it on hold (``CC_HOLD``
@@ -453,6 +456,7 @@ class AcdService:
                 caller_num=request.caller_num,
                 caller_name=request.caller_name,
                 owner=self.instance,
+                avoid_agent=request.transferred_by,
             )
         )
         await self._count(q.name, "queued")
@@ -481,7 +485,8 @@ class AcdService:
     async def _wait(
         self, channel: AgiChannel, q: QueueConfig, entry: WaitingEntry, request: QueueRequest, started: float
     ) -> RouteResult:
-        waiter = self.waiters.add(q.name, entry.id, entry.priority, entry.seq, bool(entry.skills))
+        filters = bool(entry.skills or entry.avoid_agent)  # may pass an agent the next caller could take
+        waiter = self.waiters.add(q.name, entry.id, entry.priority, entry.seq, filters)
         try:
             return await self._wait_loop(channel, q, entry, request, started, waiter)
         finally:

@@ -13,6 +13,9 @@ Everything acts for *one* agent (the signed-in one): the web layer never passes 
   party bridged with the agent (the customer) goes to ``<target>@<context>`` (an agent → ``transfer``,
   a number → ``outbound``, a queue → ``cc-queue``: a dialplan context that hands the call back to the
   service's ACD over FastAGI, ``agi://…/queue?queue=<name>&linkedid=…``: same Linkedid, same call record).
+  Before a transfer to a queue, ``Setvar CC_TRANSFERRED_BY=<agent>`` on the customer's channel: the
+  queue's session reads it, and the ACD offers the call back to that agent only when nobody else could
+  take it (``domain.routing``).
   The queue name is checked against the ACD's queues before any AMI action. A refused transfer
   (``Response: Error``, e.g. ``Transfer invalid``) raises ``TransferFailed`` (a 502 whose message tells
   the agent the call is still theirs); the tracker stores no transfer for it (``Result: Invalid``).
@@ -57,6 +60,7 @@ from callcenter.domain.calls import CallDisposition, LegRecord, LegRole
 from callcenter.domain.customers import ValidationError
 from callcenter.domain.errors import AmiActionError, CallcenterError, ConfigError, NotFound, PbxUnavailable
 from callcenter.domain.hold import HeldCall
+from callcenter.domain.queueing import TRANSFERRED_BY_VARIABLE
 from callcenter.ports import AuditLog, DispositionStore, HoldStore, PbxControl
 from callcenter.services.acd import AcdService
 from callcenter.services.console_hold import ConsoleOptions, HoldControl, HoldFailed, NoCall
@@ -495,6 +499,8 @@ class ConsoleService:
         if await self.holds.get(agent) is not None:
             raise ValidationError({"target": "resume the call before transferring it"})
         leg = self.live_leg(agent)
+        if kind == "queue":
+            await self._mark_transferer(agent, leg)
         try:
             await self._pbx().send_action(
                 "BlindTransfer",
@@ -512,6 +518,23 @@ class ConsoleService:
             extra={"linkedid": leg.call_id, "agent": agent, "context": context, "exten": exten},
         )
         return {"call_id": leg.call_id, "context": context, "exten": exten}
+
+    async def _mark_transferer(self, agent: str, leg: LegRecord) -> None:
+        """``Setvar CC_TRANSFERRED_BY=<agent>`` on the customer's channel: the queue's ACD session then
+        skips this agent while someone else could take the call. Best effort: the transfer goes on
+        without it (then the call may be offered back to them) when the customer's leg is not known."""
+        try:
+            customer = self._customer_leg(leg)
+            await self._pbx().send_action(
+                "Setvar",
+                {"Channel": customer.channel, "Variable": TRANSFERRED_BY_VARIABLE, "Value": agent},
+                timeout=self.options.action_timeout,
+            )
+        except (NoCall, AmiActionError) as exc:
+            log.warning(
+                "transferer not marked on the customer's channel",
+                extra={"linkedid": leg.call_id, "agent": agent, "error": str(exc)},
+            )
 
     async def dial(
         self, agent: str, number: Any, customer_id: Any = None, *, caller_name: str = ""

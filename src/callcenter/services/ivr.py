@@ -58,7 +58,7 @@ from callcenter.domain.ivr import (
     VoicemailNode,
     substitute,
 )
-from callcenter.domain.queueing import QueueRequest, RouteOutcome, RouteResult
+from callcenter.domain.queueing import TRANSFERRED_BY_VARIABLE, QueueRequest, RouteOutcome, RouteResult
 from callcenter.ports import AgiChannel, CallbackRequests, CallRouter, CustomerDirectory
 from callcenter.services.ivr_cases import CaseLookup, run_case_status
 from callcenter.services.ivr_survey import SurveySink, run_survey, survey_after_transfer, survey_start
@@ -180,6 +180,7 @@ class IvrService:
         customer = await self._find_customer(caller, call_id)
         await channel.set_variable("CC_QUEUE", queue)
         priority = await _requeue_priority(channel)  # a failed console hold: the front of the queue
+        transferred_by = await _transferred_by(channel)  # not offered back to them (domain.routing)
         request = QueueRequest(
             call_id=call_id,
             uniqueid=channel.uniqueid,
@@ -192,8 +193,12 @@ class IvrService:
             segment=customer.segment if customer else None,
             vip=bool(customer and customer.vip),
             variables={"transferred": "queue"},
+            transferred_by=transferred_by,
         )
-        log.info("queue transfer enters the ACD", extra={**extra, "priority": priority})
+        log.info(
+            "queue transfer enters the ACD",
+            extra={**extra, "priority": priority, "transferred_by": transferred_by},
+        )
         result = await router.route(channel, request)
         log.info("queue transfer routed", extra={**extra, "outcome": result.outcome.value})
         flows = self._flows()
@@ -655,3 +660,13 @@ async def _requeue_priority(channel: AgiChannel) -> int:
         return max(0, min(MAX_REQUEUE_PRIORITY, int(raw)))
     except ValueError:
         return 0
+
+
+async def _transferred_by(channel: AgiChannel) -> str:
+    """``CC_TRANSFERRED_BY`` (the agent who blind-transferred the call here: ``services/console``), read
+    once and cleared (a later return to a queue by another path must not avoid them); "" when unset."""
+    raw = (await channel.get_variable(TRANSFERRED_BY_VARIABLE) or "").strip()
+    if not raw:
+        return ""
+    await channel.set_variable(TRANSFERRED_BY_VARIABLE, "")
+    return raw[:64]

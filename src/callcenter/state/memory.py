@@ -49,6 +49,7 @@ class MemoryAcdState:
         self._cursor: dict[str, int] = defaultdict(int)
         self._entries: dict[str, WaitingEntry] = {}
         self._wait: dict[str, list[tuple[float, str]]] = defaultdict(list)
+        #: waiting entries that filter agents (skills, a transferer to avoid): no fast path while any
         self._skilled_waiting: dict[str, int] = defaultdict(int)
         self._timers: dict[str, float] = {}
         self._seq = 0
@@ -157,6 +158,7 @@ class MemoryAcdState:
             caller_name=entry.caller_name,
             seq=self._seq,
             owner=entry.owner,
+            avoid_agent=entry.avoid_agent,
         )
         if entry.id in self._entries:
             self._drop_entry(entry.id)
@@ -169,7 +171,7 @@ class MemoryAcdState:
 
     def _wait_add(self, entry: WaitingEntry) -> None:
         insort(self._wait[entry.queue], self._key(entry))
-        if entry.skills:
+        if entry.skills or entry.avoid_agent:
             self._skilled_waiting[entry.queue] += 1
 
     def _wait_remove(self, entry: WaitingEntry) -> None:
@@ -180,7 +182,7 @@ class MemoryAcdState:
         i = bisect_left(wl, key)
         if i < len(wl) and wl[i] == key:
             del wl[i]
-            if entry.skills:
+            if entry.skills or entry.avoid_agent:
                 self._skilled_waiting[entry.queue] -= 1
 
     def _drop_entry(self, entry_id: str) -> WaitingEntry | None:
@@ -233,8 +235,12 @@ class MemoryAcdState:
             other = self._entries[wl[index][1]]
             required = merge_skills(q.required_skills, other.skills)
 
-            def eligible(agent: str, required: tuple[tuple[str, int], ...] = required) -> bool:
-                return agent not in taken and (not required or has_skills(self._skills[agent], required))
+            def eligible(
+                agent: str, required: tuple[tuple[str, int], ...] = required, avoid: str = other.avoid_agent
+            ) -> bool:
+                if agent in taken or (required and not has_skills(self._skills[agent], required)):
+                    return False
+                return agent != avoid or not self._substitute(queue, avoid, required)
 
             cand = pick(avail, q.strategy, cursor=cursor, rnd=rnd, eligible=eligible, key=key)
             if other.id == entry.id:
@@ -247,6 +253,13 @@ class MemoryAcdState:
                 if len(taken) >= len(avail):
                     return waiting
         return waiting
+
+    def _substitute(self, queue: str, avoid: str, required: tuple[tuple[str, int], ...]) -> bool:
+        """Is another member staffed for ``queue`` with the skills (``avoid`` is then skipped)?"""
+        return any(
+            agent != avoid and (not required or has_skills(self._skills[agent], required))
+            for agent in self._staffed.get(queue, ())
+        )
 
     def _strategy_key(self, strategy: Strategy) -> Callable[[str], float] | None:
         if strategy is Strategy.LONGEST_IDLE:

@@ -18,7 +18,7 @@ Keys (``P`` = the prefix, one per deployment; tests use a unique one per test):
 ``P:li:<queue>``       set     logged-in members; ``P:sf:<queue>`` staffed members
 ``P:rr:<queue>``       string  round-robin cursor: the order of the last agent offered
 ``P:w:<queue>``        zset    waiting entries by ``rank_score`` (priority, then FIFO)
-``P:wsk:<queue>``      string  how many waiting entries carry skills (0 = the fast path applies)
+``P:wsk:<queue>``      string  how many waiting entries carry skills or an agent to avoid (0 = fast path)
 ``P:e:<entry>``        hash    a waiting entry (status waiting/offered, agent, score, ...)
 ``P:cb``               set     callback entry ids
 ``P:ents``             set     every entry id (waiting or offered, all queues): what the reconciler reads
@@ -101,6 +101,12 @@ local function parse_skills(text, into)
   return into
 end
 
+-- does the entry (its hash key) filter agents: caller skills or a transferer to avoid (``P:wsk``)
+local function filters(e)
+  local f = redis.call('HMGET', e, 'skills', 'avoid_agent')
+  return (f[1] and f[1] ~= '') or (f[2] and f[2] ~= '')
+end
+
 local function counts(q)
   return {redis.call('ZCARD', P..':w:'..q), redis.call('SCARD', P..':li:'..q),
           redis.call('SCARD', P..':sf:'..q), redis.call('ZCARD', P..':av:'..q)}
@@ -166,13 +172,14 @@ _ENQUEUE = (
     (
         _LIB
         + r"""
--- ARGV: P, id, queue, call_id, priority, enqueued_at, skills, kind, caller_num, caller_name, owner
+-- ARGV: P, id, queue, call_id, priority, enqueued_at, skills, kind, caller_num, caller_name, owner,
+-- avoid_agent
 local id, q = ARGV[2], ARGV[3]
 local e = P..':e:'..id
-local old = redis.call('HMGET', e, 'queue', 'status', 'skills')
+local old = redis.call('HMGET', e, 'queue', 'status')
 if old[1] then
   redis.call('ZREM', P..':w:'..old[1], id)
-  if old[2] == 'waiting' and old[3] ~= '' then redis.call('DECR', P..':wsk:'..old[1]) end
+  if old[2] == 'waiting' and filters(e) then redis.call('DECR', P..':wsk:'..old[1]) end
   redis.call('SREM', P..':cb', id)
   redis.call('DEL', e)
 end
@@ -182,10 +189,10 @@ local score = (PMAX - prio) * SEQSPAN + (seq % SEQSPAN)
 redis.call('HSET', e, 'queue', q, 'call_id', ARGV[4], 'priority', ARGV[5], 'enqueued_at', ARGV[6],
            'skills', ARGV[7], 'kind', ARGV[8], 'caller_num', ARGV[9], 'caller_name', ARGV[10],
            'seq', seq, 'score', string.format('%.0f', score), 'status', 'waiting', 'agent', '',
-           'owner', ARGV[11], 'claimed_by', '')
+           'owner', ARGV[11], 'claimed_by', '', 'avoid_agent', ARGV[12])
 redis.call('ZADD', P..':w:'..q, score, id)
 redis.call('SADD', P..':ents', id)
-if ARGV[7] ~= '' then redis.call('INCR', P..':wsk:'..q) end
+if filters(e) then redis.call('INCR', P..':wsk:'..q) end
 if ARGV[8] == 'callback' then redis.call('SADD', P..':cb', id) end
 return seq
 """
@@ -199,12 +206,12 @@ _REQUEUE = (
     + r"""
 local id = ARGV[2]
 local e = P..':e:'..id
-local f = redis.call('HMGET', e, 'queue', 'status', 'score', 'skills')
+local f = redis.call('HMGET', e, 'queue', 'status', 'score')
 if not f[1] or redis.call('HEXISTS', P..':q', f[1]) == 0 then return 0 end
 if f[2] == 'offered' then
   redis.call('HSET', e, 'status', 'waiting', 'agent', '', 'claimed_by', '')
   redis.call('ZADD', P..':w:'..f[1], f[3], id)
-  if f[4] ~= '' then redis.call('INCR', P..':wsk:'..f[1]) end
+  if filters(e) then redis.call('INCR', P..':wsk:'..f[1]) end
 end
 return 1
 """
@@ -217,9 +224,9 @@ local id = ARGV[2]
 local e = P..':e:'..id
 local all = redis.call('HGETALL', e)
 if #all == 0 then return all end
-local f = redis.call('HMGET', e, 'queue', 'status', 'skills')
+local f = redis.call('HMGET', e, 'queue', 'status')
 if f[2] == 'waiting' then
-  if redis.call('ZREM', P..':w:'..f[1], id) == 1 and f[3] ~= '' then redis.call('DECR', P..':wsk:'..f[1]) end
+  if redis.call('ZREM', P..':w:'..f[1], id) == 1 and filters(e) then redis.call('DECR', P..':wsk:'..f[1]) end
 end
 redis.call('SREM', P..':cb', id)
 redis.call('SREM', P..':ents', id)
@@ -292,8 +299,7 @@ local function commit(agent, score)
              redis.call('HGET', e, 'call_id'), 'queue', q, 'until', '0', 'offers', offers, 'version', ver)
   index(agent, 'ringing', '0')
   redis.call('ZREM', wk, entry)
-  local sk = redis.call('HGET', e, 'skills')
-  if sk and sk ~= '' then redis.call('DECR', P..':wsk:'..q) end
+  if filters(e) then redis.call('DECR', P..':wsk:'..q) end
   redis.call('HSET', e, 'status', 'offered', 'agent', agent, 'claimed_by', owner)
   redis.call('SET', P..':rr:'..q, string.format('%.0f', score - math.floor(score / SPAN) * SPAN))
   local cc = counts(q)
@@ -320,13 +326,29 @@ if fast and (strategy == 'rrmemory' or strategy == 'linear' or strategy == 'rand
   end
 end
 
-local function eligible(agent, required)
-  if taken[agent] then return false end
+local function skilled(agent, required)
   for name, level in pairs(required) do
     local have = tonumber(redis.call('HGET', P..':sk:'..agent, name)) or 0
     if have < level then return false end
   end
   return true
+end
+
+-- another member staffed for the queue with the skills: the transferer ``avoid`` is then skipped
+local function substitute(avoid, required)
+  local sf = P..':sf:'..q
+  if next(required) == nil then
+    return redis.call('SCARD', sf) > redis.call('SISMEMBER', sf, avoid)
+  end
+  for _, agent in ipairs(redis.call('SMEMBERS', sf)) do
+    if agent ~= avoid and skilled(agent, required) then return true end
+  end
+  return false
+end
+
+local function eligible(agent, required, avoid)
+  if taken[agent] or not skilled(agent, required) then return false end
+  return agent ~= avoid or not substitute(avoid, required)
 end
 
 -- call fn(agent, score) for members with min <= score <= max (min may be '(x'), from offset; stop on true
@@ -348,7 +370,7 @@ local function scan(min, max, offset, limit, fn)
   return nil
 end
 
-local function pick(required)
+local function pick(required, avoid)
   local first = redis.call('ZRANGE', avk, 0, 0, 'WITHSCORES')
   if #first == 0 then return nil end
   local lo = tonumber(first[2])
@@ -357,7 +379,7 @@ local function pick(required)
     local tlo, thi = p * SPAN, p * SPAN + SPAN - 1
     local found, fscore = nil, nil
     local function take(agent, score)
-      if eligible(agent, required) then found, fscore = agent, score; return true end
+      if eligible(agent, required, avoid) then found, fscore = agent, score; return true end
       return nil
     end
     if strategy == 'longest_idle' or strategy == 'fewest_calls' then
@@ -365,7 +387,7 @@ local function pick(required)
       if strategy == 'fewest_calls' then field = 'calls' end
       local bestk, besto = nil, nil
       scan(tlo, thi, 0, nil, function(agent, score)
-        if eligible(agent, required) then
+        if eligible(agent, required, avoid) then
           local k = tonumber(redis.call('HGET', P..':as:'..agent, field)) or 0
           local o = score - tlo
           if bestk == nil or k < bestk or (k == bestk and o < besto) then
@@ -392,8 +414,9 @@ end
 
 local ahead = redis.call('ZRANGE', wk, 0, math.min(rank, max_scan))
 for _, id in ipairs(ahead) do
-  local required = parse_skills(redis.call('HGET', P..':e:'..id, 'skills'), parse_skills(qskills, {}))
-  local agent, score = pick(required)
+  local ef2 = redis.call('HMGET', P..':e:'..id, 'skills', 'avoid_agent')
+  local required = parse_skills(ef2[1], parse_skills(qskills, {}))
+  local agent, score = pick(required, ef2[2] or '')
   if id == entry then
     if not agent then return waiting end
     return commit(agent, score)
@@ -558,6 +581,7 @@ def entry_from_hash(entry_id: str, raw: Mapping[Any, Any] | Sequence[Any]) -> Wa
         agent=data.get("agent", ""),
         owner=data.get("owner", ""),
         claimed_by=data.get("claimed_by", ""),
+        avoid_agent=data.get("avoid_agent", ""),
     )
 
 
@@ -674,6 +698,7 @@ class RedisAcdState(RedisCalls):
             entry.caller_num,
             entry.caller_name,
             entry.owner,
+            entry.avoid_agent,
         )
         return WaitingEntry(
             id=entry.id,
@@ -687,6 +712,7 @@ class RedisAcdState(RedisCalls):
             caller_name=entry.caller_name,
             seq=int(seq),
             owner=entry.owner,
+            avoid_agent=entry.avoid_agent,
         )
 
     async def claim(self, queue: str, entry_id: str, now: float, rnd: float = 0.0, owner: str = "") -> Claim:
