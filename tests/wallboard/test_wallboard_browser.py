@@ -156,7 +156,8 @@ def pct(v: float | None) -> str:
 
 
 def secs(v: float | None) -> str:
-    return "–" if v is None else f"{math.floor(v + 0.5)}s"  # JavaScript's Math.round
+    # format.js through Intl (en): a whole number of seconds, then " s"; JavaScript's Math.round
+    return "–" if v is None else f"{math.floor(v + 0.5)} s"
 
 
 async def test_wallboard_updates_live_and_matches_the_api(page: Any, center: Center) -> None:  # noqa: F811
