@@ -270,9 +270,7 @@ class AdminSettings:
     def _endpoint(field: str, value: str) -> str:
         value = value.strip()
         if value and not ENDPOINT_RE.fullmatch(value):
-            raise SettingsError(
-                field, N_("not an endpoint (like PJSIP/2001 or Local/2001@supervisor/n)"), value[:80]
-            )
+            raise SettingsError(field, N_("not an endpoint (a dial string: technology/resource)"), value[:80])
         return value
 
     def phones(self) -> tuple[dict[str, str], str]:
@@ -375,7 +373,9 @@ class AdminSettings:
         """One holiday: ``YYYY-MM-DD`` (that day only) or ``MM-DD`` (every year)."""
         when, name = when.strip(), " ".join(name.split())[:MAX_HOLIDAY_NAME]
         if not HOLIDAY_RE.fullmatch(when):
-            raise SettingsError("date", N_("a holiday is YYYY-MM-DD (once) or MM-DD (every year)"), when[:20])
+            raise SettingsError(
+                "date", N_("a holiday is a date: 2027-05-01 (once) or 12-25 (every year)"), when[:20]
+            )
         holiday = {"date": when, "name": name}
         _schedule({"timezone": "UTC", "weekly": {}, "holidays": [holiday]}, "date", "date")
         current = self._in_use(key)
