@@ -39,6 +39,7 @@ from callcenter.services.accounts import Accounts
 from callcenter.services.acd import AcdService, build_acd_options
 from callcenter.services.acd_config import load_acd_config_if_present
 from callcenter.services.admin import AdminService
+from callcenter.services.admin_settings import AdminSettings
 from callcenter.services.cases import CaseService, flows_calendar
 from callcenter.services.console import ConsoleService, load_console_config
 from callcenter.services.crm import CrmService
@@ -64,6 +65,7 @@ from callcenter.services.tracker import CallTracker
 from callcenter.services.wrapup_rule import WrapupRule
 from callcenter.state.acd_factory import acd_backends, hold_backend
 from callcenter.state.redis_conn import connect_redis, redis_health
+from callcenter.store.admin_settings import SqlAdminSettings
 from callcenter.store.agent_log import SqlAgentStateLog
 from callcenter.store.audit import SqlAuditLog
 from callcenter.store.cases import SqlCaseStore
@@ -83,6 +85,7 @@ from callcenter.store.user_admin import SqlUserAdmin
 from callcenter.webapp import (
     views_acd,
     views_admin,
+    views_admin_settings,
     views_cases,
     views_console,
     views_ivr,
@@ -189,6 +192,14 @@ class Service:
         # IVR (issue #4): flows from ivr_flows/ run on our FastAGI server; the queue node hands calls to
         # ``self.ivr.router`` (the ACD; None: the queue node takes its no-agents fallback)
         self.ivr_flows = FlowLibrary(settings.ivr_flows_dir)
+        # /admin's disposition codes, supervisor phones and business hours: stored over the files
+        self.admin_settings = AdminSettings(
+            SqlAdminSettings(self.store.engine),
+            console=self.console,
+            supervisor=self.supervisor,
+            flows=self.ivr_flows,
+            queue_names=lambda: self.acd.queues,
+        )
         # service cases (RMA, issue 16): per-stage SLA in working days of the IVR's business hours
         self.cases = CaseService(
             SqlCaseStore(self.store.engine),
@@ -527,6 +538,7 @@ class Service:
         self.kpi.configure(config)
         self.supervisor.config = config
         await self.kpi.start()
+        await self.admin_settings.start()  # over the console and wallboard files, before the flows load
         yield
         await self.kpi.close()
 
@@ -546,6 +558,7 @@ class Service:
         app[views_wallboard.KPI] = self.kpi
         app[views_supervisor.SUPERVISOR] = self.supervisor
         app[views_qa.QA] = self.qa
+        app[views_admin_settings.ADMIN_SETTINGS] = self.admin_settings
         app[views_admin.ADMIN] = AdminService(
             self.accounts, SqlUserAdmin(self.store.engine), audit=self.audit
         )

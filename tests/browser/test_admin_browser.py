@@ -81,3 +81,61 @@ async def test_agent_is_refused_admin(page: Any, running_service: RunningService
     resp = await page.goto(f"{base}/admin/users")
     assert resp.status == 403
     assert await page.locator("[data-testid=users-table]").count() == 0
+
+
+async def test_admin_edits_codes_phones_and_holidays(page: Any, running_service: RunningService) -> None:
+    """The three settings pages (issue 18 part 3) in Chromium: a queue's codes, a supervisor's phone with
+    a bad one refused first, a holiday added then removed; each used at once and audited."""
+    svc, base = running_service.service, running_service.url
+    await svc.accounts.create_user("ada", "admin-pass-123", Role.ADMIN, "Ada")
+    await svc.accounts.create_user("sam", "super-pass-123", Role.SUPERVISOR, "Sam")
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await login(page, base, "ada", "admin-pass-123")
+    await page.wait_for_url(f"{base}/admin")
+
+    await page.click("a[href='/admin/dispositions']")
+    sales = page.locator("form[data-scope=sales]")
+    await sales.locator("input[name=codes]").fill("sale, callback_booked")
+    await sales.locator("button[type=submit]").click()
+    await page.wait_for_selector("[data-testid=admin-notice]")
+    assert svc.console.queue_rules("sales")["codes"] == ["sale", "callback_booked"]
+    await page.screenshot(path=screenshot_path("admin-dispositions"), full_page=True)
+
+    await page.click("nav.admin-nav a[href='/admin/supervisor-phones']")
+    phone = page.locator("tr[data-user=sam] input")
+    await phone.fill("2001")
+    await page.click("[data-testid=phones-form] button[type=submit]")
+    error = page.locator("[data-testid=admin-error]")
+    await error.wait_for()
+    assert await error.get_attribute("data-field") == "phone.sam"
+    await page.locator("tr[data-user=sam] input").fill("PJSIP/2001")
+    await page.click("[data-testid=phones-form] button[type=submit]")
+    await page.wait_for_selector("[data-testid=admin-notice]")
+    assert svc.supervisor.config.phone_of("sam") == "PJSIP/2001"
+
+    await page.click("nav.admin-nav a[href='/admin/hours']")
+    node = page.locator("section[data-node='main/opening_hours']")
+    add = node.locator("[data-testid=holiday-add]")
+    await add.locator("input[name=date]").fill("2027-05-03")
+    await add.locator("input[name=name]").fill("Bridge day")
+    await add.locator("button[type=submit]").click()
+    await page.wait_for_selector("[data-testid=admin-notice]")
+    row = page.locator("section[data-node='main/opening_hours'] tr[data-date='2027-05-03']")
+    assert await row.count() == 1
+    await page.screenshot(path=screenshot_path("admin-hours"), full_page=True)
+    flows = svc.ivr_flows.current
+    assert flows is not None
+    hours = flows.flows["main"].nodes["opening_hours"]
+    assert any(h.name == "Bridge day" for h in hours.schedule.holidays)  # type: ignore[attr-defined]
+    await row.locator("button[type=submit]").click()
+    await page.wait_for_selector("[data-testid=admin-notice]")
+    assert await page.locator("tr[data-date='2027-05-03']").count() == 0
+    actions = {e.action for e in await svc.audit.list_audit(limit=50)}
+    assert {
+        "admin.dispositions.save",
+        "admin.supervisor_phones.save",
+        "admin.holiday.add",
+        "admin.holiday.remove",
+    } <= actions
+    assert errors == []

@@ -211,6 +211,9 @@ PAGES = [
     "/admin/agents",
     "/admin/qa-forms",
     "/admin/ivr",
+    "/admin/dispositions",
+    "/admin/supervisor-phones",
+    "/admin/hours",
     "/nowhere",
 ]
 #: Data on those pages: usernames, the test's product and serial, the flows' and forms' own texts
@@ -240,6 +243,12 @@ PAGE_DATA = [
     "main.yaml",
     "README",
     "sounds.txt",
+    # the holidays' names in ivr_flows/main.yaml (the file's own texts)
+    "New Year",
+    "Labour Day",
+    "Bastille Day",
+    "Christmas Eve (closed this year)",
+    "Christmas",
 ]
 #: Identifiers of the flows (flow, node and node-type names: what the IVR file calls them) in the QA
 #: timeline, the audit log's action codes and targets, and the default QA form's own texts (content an

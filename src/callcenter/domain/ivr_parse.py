@@ -402,6 +402,28 @@ def _schedule(ctx: _Ctx, m: Located) -> Schedule:
     return Schedule(tz, tuple(weekly), _holidays(ctx, m))
 
 
+def _locate(value: Any) -> Any:
+    """Plain data as the flow loader builds it (strings, :class:`Located`, :class:`LocatedList`; line 0)."""
+    if isinstance(value, Mapping):
+        out = Located()
+        out.key_lines = {}
+        for key, item in value.items():
+            out[str(key)] = _locate(item)
+        return out
+    if isinstance(value, list | tuple):
+        seq = LocatedList(_locate(item) for item in value)
+        seq.item_lines = [0] * len(seq)
+        return seq
+    return str(value)
+
+
+def parse_schedule(data: Mapping[str, Any], where: str) -> tuple[Schedule, list[Problem]]:
+    """An ``hours`` node's calendar from plain data (``{timezone, weekly, holidays}``, the admin page's):
+    the same checks as in a flow file; ``where`` names the source in the problems."""
+    ctx = _Ctx(where)
+    return _schedule(ctx, _locate(data)), ctx.problems
+
+
 def _conditions(ctx: _Ctx, raw: Any, line: int) -> tuple[Condition, ...]:
     items = raw if isinstance(raw, list) else [raw]
     out: list[Condition] = []

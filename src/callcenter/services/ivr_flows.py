@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from callcenter.domain.acd import AcdConfig
-from callcenter.domain.ivr import Catalog, Flow, FlowSet, NodeType, Problem
+from callcenter.domain.ivr import Catalog, Flow, FlowSet, NodeType, Problem, Schedule
+from callcenter.domain.ivr_calendar import apply_hours
 from callcenter.domain.ivr_parse import build_flow_set, parse_flow, parse_queues, parse_sounds
 from callcenter.domain.ivr_staffing import check_queue_staffing
 
@@ -255,7 +256,10 @@ class ReloadReport:
 
 
 class FlowLibrary:
-    """The current flow set, reloadable; a bad version never replaces a good one."""
+    """The current flow set, reloadable; a bad version never replaces a good one.
+
+    ``hours`` holds the administrator's business hours (``flow/node`` → calendar, the admin page's,
+    ``domain.ivr_calendar``): ``current`` is the files' last good version (``base``) with them applied."""
 
     def __init__(
         self,
@@ -268,6 +272,8 @@ class FlowLibrary:
         self.default = default
         self.has_queue = has_queue
         self.current: FlowSet | None = None
+        self.base: FlowSet | None = None  # the files' last good version, before ``hours``
+        self.hours: dict[str, Schedule] = {}
         self.last: ReloadReport | None = None
         self.reloads = 0
         self.rejected = 0
@@ -291,12 +297,25 @@ class FlowLibrary:
                     extra={"problems": report.problems[:20], "kept": report.flows},
                 )
             else:
-                self.current = flow_set
+                self.base = flow_set
+                self.current, unused = apply_hours(flow_set, self.hours)
+                notes = [*notes, *unused]
                 self.reloads += 1
                 report = ReloadReport(True, [], self._names(), notes, now)
                 log.info("IVR flows loaded", extra={"flows": report.flows, "notes": notes})
             self.last = report
             return report
+
+    async def set_hours(self, hours: dict[str, Schedule]) -> list[str]:
+        """Use these business hours at once over the files' last good version (no file is read: a
+        broken file on disk changes nothing here); returns the notes of overrides that match no node."""
+        async with self._lock:
+            self.hours = dict(hours)
+            if self.base is None:
+                return []
+            self.current, notes = apply_hours(self.base, self.hours)
+            log.info("IVR business hours applied", extra={"overrides": sorted(self.hours), "notes": notes})
+            return notes
 
     def _names(self) -> list[str]:
         return sorted(self.current.flows) if self.current is not None else []

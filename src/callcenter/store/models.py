@@ -567,7 +567,8 @@ class ReportRollupState(Base):
 
 
 # ------------------------------------------------------------------ service cases (RMA, issue 16)
-
+# (and the settings changed in the browser, issue 18: models_admin)
+from callcenter.store import models_admin as models_admin  # noqa: E402  (shares Base.metadata)
 from callcenter.store import models_cases as models_cases  # noqa: E402  (shares Base.metadata)
 
 # ------------------------------------------------------------- post-call surveys (CSAT, issue 16)

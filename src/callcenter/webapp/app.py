@@ -18,6 +18,7 @@ from callcenter.webapp import (
     views_acd,
     views_admin,
     views_admin_qa,
+    views_admin_settings,
     views_api,
     views_audit,
     views_auth,
@@ -132,6 +133,7 @@ def create_web_app(
     views_audit.setup(app)  # /audit: the audit log page (admin)
     views_admin.setup(app)  # /admin/...: users, queues, agents (app[views_admin.ADMIN] set by the service)
     views_admin_qa.setup(app)  # /admin/qa-forms, /admin/ivr
+    views_admin_settings.setup(app)  # /admin/dispositions, /admin/supervisor-phones, /admin/hours
     if console_setup is not None:  # the agent console: /agent, /ws/agent, /api/console/...
         console_setup(app)
     views_qa.setup(app)  # /qa/calls, /api/qa/..., /api/recordings/... (app[views_qa.QA] set by the service)

@@ -16,7 +16,8 @@ POST     /admin/agents/{id}/delete        delete an agent
 
 Server-rendered forms (POST, CSRF field ``csrf``): a success redirects (303) to the section with a fixed
 notice, an invalid change re-renders the section with the error (400) and the ACD/user store's message.
-QA forms and IVR flows: ``views_admin_qa.py``.
+QA forms and IVR flows: ``views_admin_qa.py``; disposition codes, supervisor phones, business hours and
+holidays: ``views_admin_settings.py``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ NOTICES = {
     "agent-deleted": N_("Agent deleted."),
     "form-saved": N_("QA form saved."),
     "ivr-reloaded": N_("IVR flows reloaded."),
+    "dispositions-saved": N_("Disposition codes saved."),
+    "phones-saved": N_("Supervisor phones saved."),
+    "hours-saved": N_("Business hours saved."),
+    "holiday-added": N_("Holiday added."),
+    "holiday-removed": N_("Holiday removed."),
+    "reset": N_("Back to the file's settings."),
 }
 
 SECTIONS = (
@@ -59,6 +66,9 @@ SECTIONS = (
     ("/admin/agents", N_("Agents")),
     ("/admin/qa-forms", N_("QA forms")),
     ("/admin/ivr", N_("IVR flows")),
+    ("/admin/dispositions", N_("Disposition codes")),
+    ("/admin/supervisor-phones", N_("Supervisor phones")),
+    ("/admin/hours", N_("Business hours")),
 )
 
 
@@ -81,8 +91,16 @@ def error_text(exc: Exception) -> str:
 
 
 def render(
-    request: web.Request, template: str, title: str, *, error: str = "", status: int = 200, **extra: Any
+    request: web.Request,
+    template: str,
+    title: str,
+    *,
+    error: str = "",
+    error_field: str = "",
+    status: int = 200,
+    **extra: Any,
 ) -> web.Response:
+    """One admin page; ``error_field`` names the form field of ``error`` (``data-field``)."""
     principal = current_principal(request)
     notice = NOTICES.get(request.query.get("done", ""), "")
     context = page_context(
@@ -92,6 +110,7 @@ def render(
         request_path=request.path,
         notice=notice,
         error=error,
+        error_field=error_field,
         **extra,
     )
     response = request.app[TEMPLATES].response(template, context)
