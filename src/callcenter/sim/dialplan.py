@@ -19,8 +19,10 @@ from callcenter.sim.model import (
     _num,
 )
 
+from callcenter.sim.outbound import OUTBOUND_CONTEXT
+
 if TYPE_CHECKING:
-    from callcenter.sim.pbx import PbxCore as _Base
+    from callcenter.sim.outbound import OutboundFlows as _Base
 else:
     _Base = object
 
@@ -53,6 +55,8 @@ class TracesDialplan(_Base):
                 if (len(exten) == 7 and exten.startswith("555") and exten.isdigit())
                 else None
             )
+        if context == OUTBOUND_CONTEXT:
+            return self.ctx_cc_outbound if exten == "s" else None
         if context == HOLD_CONTEXT:
             return self._ctx_hold if exten == "s" else None
         if context == HOLD_AGENT_CONTEXT:

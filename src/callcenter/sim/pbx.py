@@ -58,6 +58,7 @@ from callcenter.sim.model import (
     clean,
     dial_options,
 )
+from callcenter.sim.outbound import OutboundFlows
 from callcenter.sim.project import AGENT_SIM_CONTEXT, ProjectDialplan
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,9 @@ class PbxCore:
         #: customers and arrivals: one stream, drawn in arrival order, so a seed reproduces a run
         self.cust_rng = random.Random(f"{cfg.seed}/customers")
         self._agent_calls: dict[str, int] = {}
+        #: outbound dialer customers (``sim/outbound.py``): dials per number, plans of live channels
+        self.outbound_counts: dict[str, int] = {}
+        self.outbound_plans: dict[str, Any] = {}
         self.sink: EventSink = sink or _NullSink()
         self.chanvars = cfg.channelvars
         self.channels: dict[str, Channel] = {}
@@ -924,7 +928,7 @@ class PbxCore:
             await self.nap(chan, seconds)
 
 
-class Pbx(TracesDialplan, CallFlows, PbxCore):
+class Pbx(TracesDialplan, CallFlows, OutboundFlows, PbxCore):
     """The simulated PBX: the core (channels, bridges, Dial, events) plus the dialplan programs and
     the Originate/transfer flows."""
 
