@@ -18,7 +18,6 @@ from callcenter.sim.model import (
     _float,
     _num,
 )
-
 from callcenter.sim.outbound import OUTBOUND_CONTEXT
 
 if TYPE_CHECKING:

@@ -566,3 +566,7 @@ class ReportRollupState(Base):
 # ------------------------------------------------------------------ service cases (RMA, issue 16)
 
 from callcenter.store import models_cases as models_cases  # noqa: E402  (shares Base.metadata)
+
+# ---------------------------------------------------------------- outbound campaigns (issue 17)
+
+from callcenter.store import models_outbound as models_outbound  # noqa: E402  (shares Base.metadata)
