@@ -568,5 +568,4 @@ class ReportRollupState(Base):
 from callcenter.store import models_cases as models_cases  # noqa: E402  (shares Base.metadata)
 
 # ---------------------------------------------------------------- outbound campaigns (issue 17)
-
 from callcenter.store import models_outbound as models_outbound  # noqa: E402  (shares Base.metadata)
