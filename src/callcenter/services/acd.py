@@ -1290,7 +1290,7 @@ class AcdService:
 
         def decide(s: AgentStatus) -> tuple[AgentState, dict[str, Any]] | None:
             if s.state is S.AVAILABLE and not s.pending_pause:
-                return S.RINGING, {"call_id": call_id, "queue": queue}
+                return S.RINGING, {"call_id": call_id, "queue": queue, "reason": "outbound"}
             return None
 
         self.dialer_calls[call_id] = agent

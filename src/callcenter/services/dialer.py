@@ -140,16 +140,19 @@ class DialerService:
 
     async def _run(self) -> None:
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._observer(), name="dialer-observer")
-            while not self._stop.is_set():
-                try:
-                    await self.tick()
-                except CallcenterError as exc:
-                    log.warning("dialer tick failed", extra={"error": str(exc)})
-                except Exception:
-                    log.exception("dialer tick crashed")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), self.options.tick)
+            observer = tg.create_task(self._observer(), name="dialer-observer")
+            try:
+                while not self._stop.is_set():
+                    try:
+                        await self.tick()
+                    except CallcenterError as exc:
+                        log.warning("dialer tick failed", extra={"error": str(exc)})
+                    except Exception:
+                        log.exception("dialer tick crashed")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), self.options.tick)
+            finally:
+                observer.cancel()  # it waits on its queue forever: the loop's end is its end
 
     def reload(self) -> None:
         """A campaign changed (started, paused, edited): reload at the next tick."""
