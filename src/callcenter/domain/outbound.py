@@ -432,6 +432,10 @@ def campaign_from_mapping(
             hours = replace(hours, weekly=tuple(window if d in picked else None for d in order))
         except ValueError:
             f.add("hours_start", "HH:MM before hours_end")
+    ring_timeout = _float(f, data, "ring_timeout", cur.ring_timeout, 5, 120)
+    abandon_cap = _float(f, data, "abandon_cap", cur.abandon_cap, 0.0, 0.2)
+    connect_limit = _float(f, data, "connect_limit", cur.connect_limit, 0.5, 10)
+    max_ratio = _float(f, data, "max_ratio", cur.max_ratio, 1, 5)
     f.raise_if_any()
     return replace(
         cur,
@@ -446,10 +450,10 @@ def campaign_from_mapping(
         retry=retry,
         outcomes=outcomes,
         hours=hours,
-        ring_timeout=_float(f, data, "ring_timeout", cur.ring_timeout, 5, 120),
-        abandon_cap=_float(f, data, "abandon_cap", cur.abandon_cap, 0.0, 0.2),
-        connect_limit=_float(f, data, "connect_limit", cur.connect_limit, 0.5, 10),
-        max_ratio=_float(f, data, "max_ratio", cur.max_ratio, 1, 5),
+        ring_timeout=ring_timeout,
+        abandon_cap=abandon_cap,
+        connect_limit=connect_limit,
+        max_ratio=max_ratio,
     )
 
 

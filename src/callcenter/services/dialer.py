@@ -217,7 +217,7 @@ class DialerService:
             in_flight=in_flight,
             answer_rate=live.rates.answer_rate(now),
             handle=live.rates.handle_time(now),
-            ring=live.rates.ring_time(now),
+            horizon=live.rates.ring_time(now) / 2 + c.connect_limit,
             target=abandon_target(c.abandon_cap, live.rates.abandon_rate(now)),
             max_ratio=c.max_ratio,
         )
