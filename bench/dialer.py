@@ -249,7 +249,8 @@ def main() -> None:
     parser.add_argument("--mode", choices=["both", "predictive", "progressive"], default="both")
     args = parser.parse_args()
     print(
-        f"{args.agents} agents, {args.minutes} simulated minutes at {args.speed:g}x, 30 % answered by a person, "
+        f"{args.agents} agents, {args.minutes} simulated minutes at {args.speed:g}x, "
+        "30 % answered by a person, "
         "60 s average talk"
     )
     asyncio.run(main_async(args))

@@ -245,8 +245,8 @@ def test_settings_round_trip_and_validation() -> None:
 
 # --- CSV -----------------------------------------------------------------------------------------------
 def test_csv_contacts() -> None:
-    data = "\ufeffPhone,Name,reason,no_marketing\n(202) 555-0101,Ann,case 1,yes\n+33 1 45 67 89 01,Bé,,\n".encode()
-    drafts, errors = parse_contacts(data, "1")
+    data = "\ufeffPhone,Name,reason,no_marketing\n(202) 555-0101,Ann,case 1,yes\n+33 1 45 67 89 01,Bé,,\n"
+    drafts, errors = parse_contacts(data.encode(), "1")
     assert not errors
     assert [(d.number, d.name, d.no_marketing) for d in drafts] == [
         ("+12025550101", "Ann", True),
@@ -256,7 +256,7 @@ def test_csv_contacts() -> None:
 
 def test_csv_reports_every_error_by_line() -> None:
     data = b"phone,name,timezone\n12,x,\n2025550102,y,Mars/Olympus\n2025550101,z,\n2025550101,w,\n"
-    drafts, errors = parse_contacts(data, "1")
+    _, errors = parse_contacts(data, "1")
     assert [(e.row, e.column) for e in errors] == [(2, "phone"), (3, "timezone"), (5, "phone")]
     assert "repeated (first on row 4)" in errors[2].reason
     _, header = parse_contacts(b"phone,colour\n2025550101,red\n")

@@ -28,8 +28,8 @@ agents-soon-free from handle-time statistics, answer rates measured on the fly, 
 The horizon (half the ring time plus the connect limit) was settled on a discrete simulation of the
 rule (``tests/dialer/test_outbound_domain.py``): counting the whole ring time let 4.4 % be abandoned at
 a 3 % target (agents counted as soon free freed after the answer); half of it held 2.0 % at 85 %
-occupancy. The 3 % over a rolling window is the usual regulatory cap (e.g. Ofcom's 3 % per campaign per 24 h, the
-US FTC's 3 % per 30 days), with 2 s as the connect limit.
+occupancy. The 3 % over a rolling window is the usual regulatory cap (e.g. Ofcom's 3 % per campaign
+per 24 h, the US FTC's 3 % per 30 days), with 2 s as the connect limit.
 """
 
 from __future__ import annotations
