@@ -46,6 +46,7 @@ from callcenter.services.console import ConsoleService, load_console_config
 from callcenter.services.crm import CrmService
 from callcenter.services.customer_lookup import CustomerLookup
 from callcenter.services.dialer import DialerOptions, DialerService
+from callcenter.services.dialer_preview import PreviewDialer
 from callcenter.services.ivr import IvrService
 from callcenter.services.ivr_flows import FlowLibrary
 from callcenter.services.ivr_records import IvrSessionRecorder
@@ -275,6 +276,7 @@ class Service:
             AmiDialing(self.link, trunk=settings.outbound_trunk),
             options=DialerOptions(tick=settings.dialer_tick),
         )
+        self.preview = PreviewDialer(self.dialer)  # preview dialing: the agent's card, Call / Skip
         self.campaigns = CampaignService(
             self.outbound_store,
             self.dialer,
@@ -417,6 +419,8 @@ class Service:
             return self.ivr.handle_queue
         if script == "outbound":  # [cc-outbound]: a customer the dialer called answered
             return self.dialer.handle_agi
+        if script == "preview":  # [cc-preview]: an agent answered their preview call
+            return self.preview.handle_agi
         flows = self.ivr_flows.current
         if script == "ivr" or (flows is not None and script in flows.flows):
             return self._ivr_session
@@ -565,6 +569,7 @@ class Service:
         app[views_cases.CASES] = self.cases
         views_outbound.setup(app)  # /campaigns, /api/outbound/...
         app[views_outbound.CAMPAIGNS] = self.campaigns
+        app[views_outbound.PREVIEW] = self.preview
         views_outbox.setup(app)  # /api/admin/outbox/..., /status/{token}
         app[views_outbox.OUTBOX] = views_outbox.OutboxViews(self.outbox_store, self.notifier)
         app[views_reports.REPORT_SERVICE] = self.reports

@@ -497,6 +497,24 @@ class Dialing(Protocol):
         variables: Mapping[str, str],
     ) -> None: ...
 
+    async def dial_agent_first(
+        self,
+        endpoint: str,
+        *,
+        call_id: str,
+        action_id: str,
+        caller_id: str,
+        timeout_ms: int,
+        variables: Mapping[str, str],
+    ) -> None:
+        """Preview: ring the agent's phone (``endpoint``); once answered, the agent's channel runs
+        ``[cc-preview]``, whose FastAGI session dials the customer."""
+        ...
+
+    def customer_dialstring(self, number: str) -> str:
+        """The Dial target of a customer's number on the trunk (``PJSIP/<number>@<trunk>``)."""
+        ...
+
     async def hangup(self, channel: str, cause: int = 16) -> None: ...
 
 

@@ -80,6 +80,7 @@ class _Live:
     agent: str  # reserved agent ("" for predictive until the customer answers)
     started: float
     answered_at: float | None = None
+    preview: bool = False  # the agent's phone rang first (services/dialer_preview)
 
 
 @dataclass(slots=True)
@@ -154,6 +155,9 @@ class DialerService:
             finally:
                 observer.cancel()  # it waits on its queue forever: the loop's end is its end
 
+    def clock(self) -> float:
+        return self._clock()
+
     def reload(self) -> None:
         """A campaign changed (started, paused, edited): reload at the next tick."""
         self._loaded_at = 0.0
@@ -199,7 +203,7 @@ class DialerService:
 
     async def _progressive(self, c: Campaign, free: list[str], now: float) -> None:
         for agent in free[: self.options.max_dials_per_tick]:
-            contact = await self._next_contact(c, now)
+            contact = await self.next_contact(c, now)
             if contact is None:
                 return
             call_id = f"ob-{uuid.uuid4().hex[:20]}"
@@ -234,16 +238,16 @@ class DialerService:
             "dialling": want,
         }
         for _ in range(want):
-            contact = await self._next_contact(c, now)
+            contact = await self.next_contact(c, now)
             if contact is None:
                 return
             await self._dial(c, contact, f"ob-{uuid.uuid4().hex[:20]}", "", now)
 
-    async def _next_contact(self, c: Campaign, now: float) -> Contact | None:
+    async def next_contact(self, c: Campaign, now: float, agent: str = "") -> Contact | None:
         """The next due contact in calling hours; blocked ones (do-not-call, no marketing) are closed
         on the way with a ``dnc_blocked`` attempt each."""
         for _ in range(20):
-            claimed = await self.store.claim_contacts(c.id, now, 1, lambda ct: may_call(c, ct, now))
+            claimed = await self.store.claim_contacts(c.id, now, 1, lambda ct: may_call(c, ct, now), agent)
             if not claimed:
                 return None
             contact = claimed[0]
@@ -283,12 +287,8 @@ class DialerService:
         )
         contact = replace(contact, attempts=contact.attempts + 1, agent=agent, updated_at=now)
         await self.store.save_contact(contact)
-        action_id = f"ob-{attempt.id}-{uuid.uuid4().hex[:8]}"
-        live = _Live(c, contact, attempt, action_id, agent, now)
-        self._live[action_id] = live
-        self._by_attempt[attempt.id] = live
-        self.stats["dials"] += 1
-        self.rates(c.id).dialled += 1
+        live = self.track(c, contact, attempt, agent, now)
+        action_id = live.action_id
         extra = {"linkedid": call_id, "agent": agent, "campaign": c.id, "attempt": attempt.id}
         try:
             await self.dialing.dial_customer(
@@ -304,6 +304,43 @@ class DialerService:
             self.stats["dial_errors"] += 1
             log.error("dial failed", extra={**extra, "error": str(exc)})
             await self._finish(live, AttemptResult.FAILED, detail=str(exc))
+
+    def track(
+        self,
+        c: Campaign,
+        contact: Contact,
+        attempt: Attempt,
+        agent: str,
+        now: float,
+        *,
+        preview: bool = False,
+    ) -> _Live:
+        """Register a dial in flight (its OriginateResponse and FastAGI session find it here)."""
+        live = _Live(
+            c, contact, attempt, f"ob-{attempt.id}-{uuid.uuid4().hex[:8]}", agent, now, preview=preview
+        )
+        self._live[live.action_id] = live
+        self._by_attempt[attempt.id] = live
+        self.stats["dials"] += 1
+        self.rates(c.id).dialled += 1
+        return live
+
+    def live_attempt(self, attempt_id: int) -> _Live | None:
+        return self._by_attempt.get(attempt_id)
+
+    def live_dials(self) -> list[_Live]:
+        return list(self._live.values())
+
+    async def finish(
+        self,
+        live: _Live,
+        result: AttemptResult,
+        *,
+        reason: int | None = None,
+        detail: str = "",
+        talk: float = 0.0,
+    ) -> None:
+        await self._finish(live, result, reason=reason, detail=detail, talk=talk)
 
     async def _expire(self, now: float) -> None:
         """Dials whose OriginateResponse never came (PBX restarted, link lost)."""
@@ -329,7 +366,11 @@ class DialerService:
         now = self._clock()
         c = live.campaign
         attempt = replace(live.attempt, result=result, ended_at=now, reason=reason, detail=detail[:200])
-        if result is AttemptResult.CONNECTED:
+        if result is AttemptResult.CONNECTED and live.preview:  # on the agent's card until the outcome
+            contact = replace(
+                live.contact, status=ContactStatus.DIALING, last_result=result.value, updated_at=now
+            )
+        elif result is AttemptResult.CONNECTED:
             contact = replace(
                 live.contact,
                 status=ContactStatus.DONE,

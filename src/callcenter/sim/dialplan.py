@@ -18,7 +18,7 @@ from callcenter.sim.model import (
     _float,
     _num,
 )
-from callcenter.sim.outbound import OUTBOUND_CONTEXT
+from callcenter.sim.outbound import OUTBOUND_CONTEXT, PREVIEW_CONTEXT
 
 if TYPE_CHECKING:
     from callcenter.sim.outbound import OutboundFlows as _Base
@@ -56,6 +56,8 @@ class TracesDialplan(_Base):
             )
         if context == OUTBOUND_CONTEXT:
             return self.ctx_cc_outbound if exten == "s" else None
+        if context == PREVIEW_CONTEXT:
+            return self.ctx_cc_preview if exten == "s" else None
         if context == HOLD_CONTEXT:
             return self._ctx_hold if exten == "s" else None
         if context == HOLD_AGENT_CONTEXT:

@@ -40,6 +40,7 @@ else:
     _Base = object
 
 OUTBOUND_CONTEXT = "cc-outbound"
+PREVIEW_CONTEXT = "cc-preview"
 SORRY_PROMPT = "cc-outbound-sorry"
 SORRY_SECONDS = 3.0
 MACHINE_RECORD_SECONDS = 30.0
@@ -190,6 +191,59 @@ class OutboundFlows(_Base):
                 await self.clock.sleep(POLL)
         finally:
             self.outbound_plans.pop(chan.uniqueid, None)
+
+    # -- preview: the agent's channel Dials the customer ([cc-preview]) ---------------------------
+    def new_trunk_leg(self, endpoint: str, linkedid: str | None) -> Channel:
+        """The channel app_dial requests for ``PJSIP/<number>@<trunk>``; ``trunk_callee`` drives it."""
+        uid = self.new_uid()
+        leg = Channel(
+            self,
+            f"PJSIP/{self.cfg.outbound.trunk}-{self.next_seq():08x}",
+            uid,
+            linkedid or uid,
+            "from-trunk",
+            "s",
+            0,
+            "PJSIP",
+        )
+        self.channels[leg.name] = leg
+        self.ev("Newchannel", leg)
+        self.outbound_plans[uid] = self.outbound_plan(endpoint.split("@", 1)[0])
+        return leg
+
+    async def trunk_callee(self, leg: Channel) -> None:
+        plan: OutboundPlan = self.outbound_plans[leg.uniqueid]
+        await self.clock.sleep(0.2)
+        if leg.interrupted:
+            return
+        if plan.kind in ("busy", "failed"):
+            await self.clock.sleep(0.3)
+            leg.busy = plan.kind == "busy"
+            self.request_hangup(leg, 17 if leg.busy else 34)
+            return
+        self.set_state(leg, 5)
+        if plan.kind == "no_answer":
+            await self.nap_until_gone(leg, None)
+            return
+        if await self.wait_app(leg, plan.ring):
+            return
+        self.set_state(leg, 6)
+        await self._outbound_person(leg, plan)
+
+    async def ctx_cc_preview(self, chan: Channel) -> None:
+        """``[cc-preview]``: the agent answered; the service's FastAGI session dials the customer."""
+        self.newexten(chan, 1, "NoOp", f"Preview attempt {chan.vars.get('CC_ATTEMPT', '')}")
+        self.newexten(chan, 2, "Set", f"__CC_CALLID={chan.linkedid}")
+        self.set_var(chan, "__CC_CALLID", chan.linkedid)
+        url = (
+            f"agi://{self.cfg.agi_host}:{self.cfg.agi_port}/preview"
+            f"?attempt={chan.vars.get('CC_ATTEMPT', '')}&linkedid={chan.linkedid}"
+        )
+        self.newexten(chan, 3, "AGI", url)
+        agi = "FAILURE" if self.agi_runner is None else await self.agi_runner(chan, url, [])
+        self.set_var(chan, "AGISTATUS", agi)
+        if chan.goto is None and not chan.hangup_requested:
+            self.newexten(chan, 4, "Hangup")
 
     async def amd(self, chan: Channel) -> tuple[str, str]:
         """``AMD()``: the time it takes and what it concludes (``AMDSTATUS``, ``AMDCAUSE``)."""

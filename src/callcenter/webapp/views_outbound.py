@@ -17,6 +17,9 @@ GET      /api/outbound/dnc                             the do-not-call list (sup
 POST     /api/outbound/dnc                             add a number (agents too: source ``agent``)
 DELETE   /api/outbound/dnc/{number}                    take a number off (admins)
 POST     /api/outbound/attempts/{id}/outcome           the agent's outcome code (their own attempts)
+GET      /api/outbound/preview                         preview: the agent's next contact card (agents)
+POST     /api/outbound/preview/{contact}/call          ring the agent, then the customer
+POST     /api/outbound/preview/{contact}/skip          skip it (``reason`` required)
 =======  ============================================  =====================================================
 """
 
@@ -32,6 +35,7 @@ from callcenter.domain.customers import ValidationError
 from callcenter.domain.outbound import TRANSITIONS, Attempt, Campaign, CampaignStatus, Contact
 from callcenter.domain.users import Role
 from callcenter.services.campaigns import Actor, CampaignService
+from callcenter.services.dialer_preview import PreviewDialer
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import require_service
@@ -42,6 +46,7 @@ from callcenter.webapp.views_crm import json_body
 from callcenter.webapp.views_pages import LandingPage, page_context
 
 CAMPAIGNS = web.AppKey[CampaignService]("campaigns")
+PREVIEW = web.AppKey[PreviewDialer]("preview")
 MANAGERS = (Role.SUPERVISOR, Role.ADMIN)
 CAMPAIGNS_PAGE = LandingPage("/campaigns", "Campaigns", frozenset(MANAGERS))
 MAX_CSV = 10 * 1024 * 1024
@@ -215,6 +220,35 @@ async def api_outcome(request: web.Request) -> web.StreamResponse:
     return json_response(await _svc(request).set_outcome(_id(request, "attempt_id"), code, _actor(request)))
 
 
+def _agent(request: web.Request) -> str:
+    agent = current_principal(request).user.agent
+    if not agent:
+        raise ValidationError({"agent": "this login is not an agent"})
+    return agent
+
+
+@require_role(Role.AGENT)
+async def api_preview(request: web.Request) -> web.StreamResponse:
+    preview = require_service(request.app.get(PREVIEW), "preview dialing is not available")
+    return json_response({"card": await preview.next_card(_agent(request))})
+
+
+@require_role(Role.AGENT)
+async def api_preview_call(request: web.Request) -> web.StreamResponse:
+    preview = require_service(request.app.get(PREVIEW), "preview dialing is not available")
+    return json_response(await preview.call(_agent(request), _id(request, "contact_id")))
+
+
+@require_role(Role.AGENT)
+async def api_preview_skip(request: web.Request) -> web.StreamResponse:
+    preview = require_service(request.app.get(PREVIEW), "preview dialing is not available")
+    body = await json_body(request)
+    reason = body.get("reason")
+    if not isinstance(reason, str):
+        raise ValidationError({"reason": "required: why is this contact skipped?"})
+    return json_response(await preview.skip(_agent(request), _id(request, "contact_id"), reason))
+
+
 # --- pages ------------------------------------------------------------------------------------------
 def _context(request: web.Request, **extra: Any) -> dict[str, Any]:
     ctx = page_context(current_principal(request), page=CAMPAIGNS_PAGE, request_path=request.path, **extra)
@@ -330,6 +364,9 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/outbound/dnc", api_dnc_add, name="api_dnc_add")
     r.add_delete("/api/outbound/dnc/{number}", api_dnc_remove, name="api_dnc_remove")
     r.add_post(r"/api/outbound/attempts/{attempt_id:\d+}/outcome", api_outcome, name="api_attempt_outcome")
+    r.add_get("/api/outbound/preview", api_preview, name="api_preview")
+    r.add_post(r"/api/outbound/preview/{contact_id:\d+}/call", api_preview_call, name="api_preview_call")
+    r.add_post(r"/api/outbound/preview/{contact_id:\d+}/skip", api_preview_skip, name="api_preview_skip")
     openapi.add_paths(app, _paths())
 
 
@@ -369,6 +406,9 @@ def _paths() -> dict[str, Any]:
                 [{"name": "number", "in": "path", "required": True, "schema": {"type": "string"}}],
             )
         },
+        "/api/outbound/preview": {"get": op("Preview: the agent's next contact card")},
+        "/api/outbound/preview/{contact_id}/call": {"post": op("Preview: ring the agent, then the customer")},
+        "/api/outbound/preview/{contact_id}/skip": {"post": op("Preview: skip the contact (reason)")},
         "/api/outbound/attempts/{attempt_id}/outcome": {
             "post": op(
                 "The agent's outcome code",
