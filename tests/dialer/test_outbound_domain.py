@@ -94,29 +94,26 @@ def test_abandon_target_shrinks_once_over_the_cap() -> None:
     assert abandon_target(0.03, 0.5) == pytest.approx(0.003)
 
 
-def simulate(
-    agents: int = 20, p: float = 0.3, handle: float = 60.0, hours: float = 10, seed: int = 5
-) -> tuple[float, float]:
-    """A discrete simulation of the rule in 1 s steps: dials are answered by a person with ``p`` after
-    2-16 s, an answered customer waits up to 2 s for a free agent or is abandoned, handle times are
-    exponential. Returns (abandoned / answered, agent occupancy)."""
+def simulate(agents: int = 20, handle: float = 60.0, hours: float = 1.5, seed: int = 5) -> tuple[float, float]:
+    """A discrete simulation of the rule in 1 s steps, shaped like the simulator's customers: 30 %
+    answered by a person and 10 % by a machine after 3-15 s, 15 % busy or failed at once, 45 % ringing
+    until the 25 s timeout. An answered person waits up to 2 s for a free agent or is abandoned; handle
+    times are exponential. Returns (abandoned / answered, agent occupancy)."""
     rng = random.Random(seed)
     busy_until = [0.0] * agents
-    flights: list[float] = []
-    waiting: list[float] = []  # answered customers: the end of their 2 s
+    flights: list[tuple[float, float, bool]] = []  # (dialled at, resolves at, by a person)
+    waiting: list[float] = []  # answered people: the end of their 2 s
     rates = RollingRates(window=3600.0)
     answered = abandoned = 0
     busy_time = 0.0
     for t in range(int(hours * 3600)):
         now = float(t)
-        due = [f for f in flights if f <= now]
-        flights = [f for f in flights if f > now]
-        for _ in due:
-            human = rng.random() < p
-            rates.dial_ended(now, human, 9.0)
+        for start, end, human in [f for f in flights if f[1] <= now]:
+            rates.dial_ended(now, human, end - start if human else None, end - start)
             if human:
                 answered += 1
                 waiting.append(now + 2.0)
+        flights = [f for f in flights if f[1] > now]
         still = []
         for deadline in waiting:
             free = [i for i, b in enumerate(busy_until) if b <= now]
@@ -141,9 +138,16 @@ def simulate(
             handle=rates.handle_time(now),
             horizon=rates.ring_time(now) / 2 + 2.0,
             target=abandon_target(0.03, rates.abandon_rate(now)),
+            flight_p=tuple(rates.answer_rate_at(now, now - f[0]) for f in flights) + (1.0,) * len(waiting),
         )
         for _ in range(lines_to_dial(x)):
-            flights.append(now + rng.uniform(2, 16))
+            r = rng.random()
+            if r < 0.4:
+                flights.append((now, now + rng.uniform(3, 15), r < 0.3))
+            elif r < 0.55:
+                flights.append((now, now + 0.5, False))
+            else:
+                flights.append((now, now + 25, False))
     return abandoned / answered, busy_time / (agents * hours * 3600)
 
 
@@ -151,6 +155,15 @@ def test_simulated_pacing_holds_the_cap_and_keeps_agents_busy() -> None:
     abandon, occupancy = simulate()
     assert abandon <= 0.03
     assert occupancy >= 0.8
+
+
+def test_answer_rate_by_age_falls_for_calls_ringing_long() -> None:
+    rates = RollingRates(window=3600.0)
+    for i in range(300):
+        human = i % 10 < 3
+        rates.dial_ended(float(i), human, 8.0 if human else None, 8.0 if human else 25.0)
+    assert rates.answer_rate_at(300.0, 0.0) == pytest.approx(0.3, abs=0.02)
+    assert rates.answer_rate_at(300.0, 10.0) < 0.05  # every person answered by 8 s
 
 
 # --- rules ---------------------------------------------------------------------------------------------

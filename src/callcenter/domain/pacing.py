@@ -8,9 +8,12 @@ The algorithm (the "expected overflow" rule of predictive dialing):
    ``A = free + busy * (1 - exp(-horizon / handle))``. The horizon is when the dials in flight will be
    answered: on average half the measured time from dial to answer (a dial in flight is half-way
    through its ring), plus the connect limit an answered customer may wait (2 s).
-2. **Answers of the calls in flight.** Each dial is answered by a person with the measured probability
+2. **Answers of the calls in flight.** A new dial is answered by a person with the measured probability
    ``p`` (answered by a person / dials that ended, over a recent window, with a prior until enough
-   dials are measured). With ``n`` dials in flight the answers are ``X ~ Binomial(n, p)``.
+   dials are measured). A dial that has been ringing for ``a`` seconds is answered with the measured
+   share of people among the dials that lasted longer than ``a`` (a call ringing for 20 s is most
+   likely one nobody will answer). The answers ``X`` are the sum of these Bernoulli variables (a
+   Poisson-binomial law, computed exactly by convolution).
 3. **The abandon rule.** A customer answered while no agent is free is abandoned, so the expected
    fraction abandoned is ``E[(X - A)+] / E[X]``. The pacer keeps the largest ``n`` (at most
    ``max_ratio`` lines per staffed agent) for which that fraction stays at or under the target, and
@@ -34,6 +37,7 @@ per 24 h, the US FTC's 3 % per 30 days), with 2 s as the connect limit.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from collections.abc import Iterator
@@ -53,6 +57,8 @@ class PacingInput:
     horizon: float  # seconds: half the mean time from dial to answer, plus the connect limit
     target: float  # abandon fraction to hold (after feedback)
     max_ratio: float = 3.0  # at most this many lines in flight per staffed agent
+    #: the answer probability of each dial in flight (by its age); () = ``answer_rate`` for each
+    flight_p: tuple[float, ...] = ()
 
 
 def agents_soon_free(free: int, busy: int, horizon: float, handle: float) -> float:
@@ -89,18 +95,37 @@ def expected_abandon_fraction(n: int, p: float, available: float) -> float:
     return overflow / (n * p)
 
 
+def _add(pmf: list[float], p: float) -> list[float]:
+    """The law of ``X + B`` for ``B ~ Bernoulli(p)`` independent of ``X`` (pmf by value)."""
+    out = [v * (1.0 - p) for v in pmf] + [0.0]
+    for k, v in enumerate(pmf):
+        out[k + 1] += v * p
+    return out
+
+
+def _overflow(pmf: list[float], available: float) -> float:
+    return sum(v * (k - available) for k, v in enumerate(pmf) if k > available)
+
+
 def lines_to_dial(x: PacingInput) -> int:
     """How many new dials to place now (step 3 of the module's algorithm)."""
     available = agents_soon_free(x.free, x.busy, x.horizon, x.handle)
     if available <= 0 or x.answer_rate <= 0.0:
         return 0
-    cap_lines = max(1, math.floor(x.max_ratio * (x.free + x.busy)))
-    best = 0
-    for n in range(1, cap_lines + 1):
-        if expected_abandon_fraction(n, x.answer_rate, available) > x.target:
+    flight = x.flight_p or (x.answer_rate,) * x.in_flight
+    pmf = [1.0]
+    for p in flight:
+        pmf = _add(pmf, p)
+    mean = sum(flight)
+    room = max(1, math.floor(x.max_ratio * (x.free + x.busy))) - x.in_flight
+    n = 0
+    while n < room:
+        trial = _add(pmf, x.answer_rate)
+        trial_mean = mean + x.answer_rate
+        if _overflow(trial, available) / trial_mean > x.target:
             break
-        best = n
-    return max(0, best - x.in_flight)
+        pmf, mean, n = trial, trial_mean, n + 1
+    return n
 
 
 def abandon_target(cap: float, measured: float | None) -> float:
@@ -120,7 +145,9 @@ class RollingRates:
         self.window = window
         self.prior_answer = prior_answer
         self.prior_handle = prior_handle
-        self._dials: deque[tuple[float, bool]] = deque()
+        self._dials: deque[tuple[float, bool, float]] = deque()  # (at, by a person, seconds to resolve)
+        self._by_age: tuple[list[float], list[float]] | None = None  # sorted durations: all, people
+        self._by_age_at = 0.0
         self._rings: deque[tuple[float, float]] = deque()
         self._handles: deque[tuple[float, float]] = deque()
         self._answered: deque[tuple[float, bool]] = deque()  # (at, abandoned)
@@ -131,11 +158,29 @@ class RollingRates:
             while q and q[0][0] < edge:
                 q.popleft()
 
-    def dial_ended(self, now: float, human: bool, ring: float | None = None) -> None:
-        self._dials.append((now, human))
+    def dial_ended(
+        self, now: float, human: bool, ring: float | None = None, duration: float | None = None
+    ) -> None:
+        """A dial ended: answered by a person or not, its ring time if answered, and how long it took
+        to resolve (answer, busy, failure, timeout)."""
+        self._dials.append((now, human, duration if duration is not None else (ring or 0.0)))
         if ring is not None:
             self._rings.append((now, ring))
         self._trim(now)
+
+    def answer_rate_at(self, now: float, age: float) -> float:
+        """Probability that a dial ringing for ``age`` seconds is answered by a person: the share of
+        people among the measured dials that lasted longer (blended with the overall rate)."""
+        if self._by_age is None or now - self._by_age_at >= 1.0:
+            self._trim(now)
+            every = sorted(d for _, _, d in self._dials)
+            people = sorted(d for _, h, d in self._dials if h)
+            self._by_age, self._by_age_at = (every, people), now
+        every, people = self._by_age
+        longer = len(every) - bisect.bisect_right(every, age)
+        humans = len(people) - bisect.bisect_right(people, age)
+        prior = self.answer_rate(now)
+        return (humans + prior * MIN_MEASURED / 3) / (longer + MIN_MEASURED / 3)
 
     def answered(self, now: float, abandoned: bool) -> None:
         self._answered.append((now, abandoned))
@@ -148,7 +193,7 @@ class RollingRates:
     def answer_rate(self, now: float) -> float:
         self._trim(now)
         n = len(self._dials)
-        humans = sum(1 for _, h in self._dials if h)
+        humans = sum(1 for _, h, _ in self._dials if h)
         # a Bayesian blend: the prior counts as MIN_MEASURED dials
         return (humans + self.prior_answer * MIN_MEASURED) / (n + MIN_MEASURED)
 

@@ -214,11 +214,14 @@ class DialerService:
 
     def pacing(self, c: Campaign, free: int, busy: int, now: float) -> PacingInput:
         live = self.rates(c.id)
-        in_flight = sum(1 for d in self._live.values() if d.campaign.id == c.id and d.answered_at is None)
+        ages = [
+            now - d.started for d in self._live.values() if d.campaign.id == c.id and d.answered_at is None
+        ]
         return PacingInput(
             free=free,
             busy=busy,
-            in_flight=in_flight,
+            in_flight=len(ages),
+            flight_p=tuple(live.rates.answer_rate_at(now, age) for age in ages),
             answer_rate=live.rates.answer_rate(now),
             handle=live.rates.handle_time(now),
             horizon=live.rates.ring_time(now) / 2 + c.connect_limit,
@@ -385,7 +388,9 @@ class DialerService:
             await self.store.save_contact(contact)
         rates = self.rates(c.id)
         ring = (live.answered_at - live.started) if live.answered_at is not None else None
-        rates.rates.dial_ended(now, result in HUMAN_RESULTS, ring)
+        rates.rates.dial_ended(
+            now, result in HUMAN_RESULTS, ring, ring if ring is not None else now - live.started
+        )
         if result is AttemptResult.CONNECTED:
             rates.connected += 1
             rates.rates.handled(
