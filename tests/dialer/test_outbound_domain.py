@@ -94,7 +94,9 @@ def test_abandon_target_shrinks_once_over_the_cap() -> None:
     assert abandon_target(0.03, 0.5) == pytest.approx(0.003)
 
 
-def simulate(agents: int = 20, handle: float = 60.0, hours: float = 1.5, seed: int = 5) -> tuple[float, float]:
+def simulate(
+    agents: int = 20, handle: float = 60.0, hours: float = 1.5, seed: int = 5
+) -> tuple[float, float]:
     """A discrete simulation of the rule in 1 s steps, shaped like the simulator's customers: 30 %
     answered by a person and 10 % by a machine after 3-15 s, 15 % busy or failed at once, 45 % ringing
     until the 25 s timeout. An answered person waits up to 2 s for a free agent or is abandoned; handle

@@ -202,10 +202,9 @@ class DialerService:
                 await self._predictive(c, len(free), busy, now)
 
     async def _progressive(self, c: Campaign, free: list[str], now: float) -> None:
-        for agent in free[: self.options.max_dials_per_tick]:
-            contact = await self.next_contact(c, now)
-            if contact is None:
-                return
+        agents = free[: self.options.max_dials_per_tick]
+        contacts = await self.next_contacts(c, now, len(agents)) if agents else []
+        for agent, contact in zip(agents, contacts, strict=False):
             call_id = f"ob-{uuid.uuid4().hex[:20]}"
             if not await self.acd.reserve_for_dialer(agent, call_id, c.queue):
                 await self.store.save_contact(replace(contact, status=ContactStatus.PENDING, updated_at=now))
@@ -240,44 +239,55 @@ class DialerService:
             "target": round(pace.target, 4),
             "dialling": want,
         }
-        for _ in range(want):
-            contact = await self.next_contact(c, now)
-            if contact is None:
-                return
+        for contact in await self.next_contacts(c, now, want) if want else []:
             await self._dial(c, contact, f"ob-{uuid.uuid4().hex[:20]}", "", now)
 
     async def next_contact(self, c: Campaign, now: float, agent: str = "") -> Contact | None:
-        """The next due contact in calling hours; blocked ones (do-not-call, no marketing) are closed
-        on the way with a ``dnc_blocked`` attempt each."""
+        found = await self.next_contacts(c, now, 1, agent)
+        return found[0] if found else None
+
+    async def next_contacts(self, c: Campaign, now: float, limit: int, agent: str = "") -> list[Contact]:
+        """Up to ``limit`` due contacts in calling hours, claimed in one transaction; blocked ones
+        (do-not-call, no marketing) are closed on the way with a ``dnc_blocked`` attempt each."""
+        out: list[Contact] = []
         for _ in range(20):
-            claimed = await self.store.claim_contacts(c.id, now, 1, lambda ct: may_call(c, ct, now), agent)
-            if not claimed:
-                return None
-            contact = claimed[0]
-            on_dnc = bool(await self.store.dnc_numbers([contact.number]))
-            if not on_dnc and not blocked_by_consent(c, contact):
-                return contact
-            detail = "do-not-call list" if on_dnc else "no marketing"
-            await self.store.add_attempt(
-                Attempt(
-                    id=0,
-                    campaign_id=c.id,
-                    contact_id=contact.id,
-                    number=contact.number,
-                    started_at=now,
-                    ended_at=now,
-                    result=AttemptResult.DNC_BLOCKED,
-                    detail=detail,
-                )
+            claimed = await self.store.claim_contacts(
+                c.id, now, limit - len(out), lambda ct: may_call(c, ct, now), agent
             )
-            await self.store.save_contact(after_result(c, contact, AttemptResult.DNC_BLOCKED, now))
-            self.stats["dnc_blocked"] += 1
-            log.info("contact not dialled", extra={"campaign": c.id, "contact": contact.id, "why": detail})
-        return None
+            if not claimed:
+                break
+            listed = await self.store.dnc_numbers([ct.number for ct in claimed])
+            for contact in claimed:
+                on_dnc = contact.number in listed
+                if not on_dnc and not blocked_by_consent(c, contact):
+                    out.append(contact)
+                    continue
+                detail = "do-not-call list" if on_dnc else "no marketing"
+                await self.store.record_attempt(
+                    Attempt(
+                        id=0,
+                        campaign_id=c.id,
+                        contact_id=contact.id,
+                        number=contact.number,
+                        started_at=now,
+                        ended_at=now,
+                        result=AttemptResult.DNC_BLOCKED,
+                        detail=detail,
+                    ),
+                    after_result(c, contact, AttemptResult.DNC_BLOCKED, now),
+                )
+                self.stats["dnc_blocked"] += 1
+                log.info(
+                    "contact not dialled", extra={"campaign": c.id, "contact": contact.id, "why": detail}
+                )
+            if len(out) >= limit:
+                break
+        return out
 
     async def _dial(self, c: Campaign, contact: Contact, call_id: str, agent: str, now: float) -> None:
         assert self.dialing is not None
-        attempt = await self.store.add_attempt(
+        contact = replace(contact, attempts=contact.attempts + 1, agent=agent, updated_at=now)
+        attempt = await self.store.record_attempt(
             Attempt(
                 id=0,
                 campaign_id=c.id,
@@ -286,10 +296,9 @@ class DialerService:
                 started_at=now,
                 agent=agent,
                 call_id=call_id,
-            )
+            ),
+            contact,
         )
-        contact = replace(contact, attempts=contact.attempts + 1, agent=agent, updated_at=now)
-        await self.store.save_contact(contact)
         live = self.track(c, contact, attempt, agent, now)
         action_id = live.action_id
         extra = {"linkedid": call_id, "agent": agent, "campaign": c.id, "attempt": attempt.id}
@@ -384,8 +393,7 @@ class DialerService:
         else:
             contact = after_result(c, live.contact, result, now)
         with contextlib.suppress(CallcenterError):
-            await self.store.save_attempt(attempt)
-            await self.store.save_contact(contact)
+            await self.store.record_attempt(attempt, contact)
         rates = self.rates(c.id)
         ring = (live.answered_at - live.started) if live.answered_at is not None else None
         rates.rates.dial_ended(

@@ -330,6 +330,23 @@ class SqlOutboundStore:
                 new_id = int((await conn.execute(stmt, _attempt_row(attempt))).scalar_one())
         return replace(attempt, id=new_id)
 
+    async def record_attempt(self, attempt: Attempt, contact: Contact) -> Attempt:
+        with translate_errors(f"record attempt of contact {contact.id}"):
+            async with asyncio.timeout(self._timeout), self._engine.begin() as conn:
+                if attempt.id == 0:
+                    stmt = insert(_ATTEMPTS).returning(_ATTEMPTS.c.id)
+                    attempt = replace(
+                        attempt, id=int((await conn.execute(stmt, _attempt_row(attempt))).scalar_one())
+                    )
+                else:
+                    await conn.execute(
+                        update(_ATTEMPTS).where(_ATTEMPTS.c.id == attempt.id).values(**_attempt_row(attempt))
+                    )
+                await conn.execute(
+                    update(_CONTACTS).where(_CONTACTS.c.id == contact.id).values(**_contact_changes(contact))
+                )
+        return attempt
+
     async def save_attempt(self, attempt: Attempt) -> None:
         with translate_errors(f"save attempt {attempt.id}"):
             async with asyncio.timeout(self._timeout), self._engine.begin() as conn:
