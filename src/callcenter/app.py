@@ -53,6 +53,7 @@ from callcenter.services.ivr_records import IvrSessionRecorder
 from callcenter.services.journal import CallJournal
 from callcenter.services.kpi import KpiService
 from callcenter.services.kpi_config import load_kpi_config
+from callcenter.services.missed_calls import MissedCallWorklist
 from callcenter.services.notify import Notifier, NotifyOptions, parse_urls
 from callcenter.services.outbox import OutboxService, Sender
 from callcenter.services.pbx_health import PbxHealth
@@ -275,6 +276,9 @@ class Service:
             self.acd,
             AmiDialing(self.link, trunk=settings.outbound_trunk),
             options=DialerOptions(tick=settings.dialer_tick),
+        )
+        self.missed_calls = MissedCallWorklist(
+            self.outbound_store, settings.missed_calls_campaign, default_country=settings.default_country
         )
         self.preview = PreviewDialer(self.dialer)  # preview dialing: the agent's card, Call / Skip
         self.campaigns = CampaignService(
@@ -504,9 +508,13 @@ class Service:
         await self.acd_bus.close()
 
     async def _dialer_ctx(self, _app: web.Application) -> AsyncIterator[None]:
+        unsubscribe = self.acd_bus.subscribe(self.missed_calls.on_bus)
+        await self.missed_calls.start()
         await self.dialer.start()
         yield
         await self.dialer.close()
+        unsubscribe()
+        await self.missed_calls.close()
 
     async def _console_ctx(self, _app: web.Application) -> AsyncIterator[None]:
         path = Path(self.settings.acd_config).with_name("console.yaml")

@@ -105,6 +105,8 @@ class Settings:
     # (PJSIP/<number>@<trunk>), and the dialer's loop period in seconds
     outbound_trunk: str = "trunk"
     dialer_tick: float = 0.5
+    # the campaign (by name) abandoned callers with a known number are added to; "" = off
+    missed_calls_campaign: str = ""
     # service cases (RMA, issue 16): warranty months by default and per product ("router=36,phone=12")
     cases_warranty_months: int = 24
     cases_warranty: str = ""

@@ -534,6 +534,11 @@ class OutboundStore(Protocol):
         """Add contacts (a number already in the campaign is skipped); returns how many were added."""
         ...
 
+    async def upsert_contact(self, campaign_id: int, draft: ContactDraft, now: float) -> Contact:
+        """Add the contact, or make the campaign's contact of that number due again now (a closed one
+        reopened with its attempts reset; a pending or dialling one kept as it is)."""
+        ...
+
     async def claim_contacts(
         self, campaign_id: int, now: float, limit: int, accept: Callable[[Contact], bool], agent: str = ""
     ) -> list[Contact]:

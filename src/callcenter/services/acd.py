@@ -407,7 +407,14 @@ class AcdService:
             if wait > q.sl_threshold:
                 await self._count(q.name, "abandoned_after_threshold")
             await self._emit(
-                {"type": "call.abandoned", "call_id": request.call_id, "queue": q.name, "wait": wait}
+                {
+                    "type": "call.abandoned",
+                    "call_id": request.call_id,
+                    "queue": q.name,
+                    "wait": wait,
+                    "caller_num": request.caller_num,  # the missed-call worklist (services/missed_calls)
+                    "customer_id": request.customer_id,
+                }
             )
             log.info("caller abandoned", extra={**extra, "wait": round(wait, 2)})
             return RouteResult(RouteOutcome.ABANDONED, wait_seconds=wait)

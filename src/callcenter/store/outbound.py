@@ -224,6 +224,49 @@ class SqlOutboundStore:
                     await conn.execute(insert(_CONTACTS), rows)
         return len(rows)
 
+    async def upsert_contact(self, campaign_id: int, draft: ContactDraft, now: float) -> Contact:
+        c = _CONTACTS.c
+        with translate_errors("upsert contact"):
+            async with asyncio.timeout(self._timeout), self._engine.begin() as conn:
+                where = (c.campaign_id == campaign_id, c.number == draft.number)
+                row = (await conn.execute(select(_CONTACTS).where(*where))).mappings().first()
+                if row is None:
+                    await conn.execute(
+                        insert(_CONTACTS),
+                        {
+                            "campaign_id": campaign_id,
+                            "number": draft.number,
+                            "name": draft.name,
+                            "customer_id": draft.customer_id,
+                            "timezone": draft.timezone,
+                            "reason": draft.reason,
+                            "status": ContactStatus.PENDING.value,
+                            "attempts": 0,
+                            "due_at": now,
+                            "last_result": "",
+                            "outcome": "",
+                            "agent": "",
+                            "no_marketing": draft.no_marketing,
+                            "updated_at": now,
+                        },
+                    )
+                elif row["status"] not in (ContactStatus.PENDING.value, ContactStatus.DIALING.value):
+                    await conn.execute(
+                        update(_CONTACTS)
+                        .where(*where)
+                        .values(
+                            status=ContactStatus.PENDING.value,
+                            attempts=0,
+                            due_at=now,
+                            reason=draft.reason,
+                            outcome="",
+                            agent="",
+                            updated_at=now,
+                        )
+                    )
+                found = (await conn.execute(select(_CONTACTS).where(*where))).mappings().one()
+        return _contact(found)
+
     async def claim_contacts(
         self, campaign_id: int, now: float, limit: int, accept: Callable[[Contact], bool], agent: str = ""
     ) -> list[Contact]:
