@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import multiprocessing as mp
+import pstats
 import socket
 import sys
 import tempfile
@@ -172,10 +174,16 @@ async def run_mode(mode: DialMode, args: argparse.Namespace, tmp: Path) -> dict[
         await service.campaigns.set_status(campaign.id, CampaignStatus.RUNNING, ACTOR)
         warm = min(window * 0.1, 60.0 / speed)  # the first minute fills the lines
         await asyncio.sleep(warm)
+        profiler = cProfile.Profile(time.process_time) if args.cprofile else None
+        if profiler is not None:
+            profiler.enable()
         cpu0, t0, dials0 = time.process_time(), time.time(), service.dialer.stats["dials"]
         attempts0 = {a.id for a in await service.outbound_store.list_attempts(campaign.id, limit=100_000)}
         await asyncio.sleep(window - warm)
         cpu1, t1, dials1 = time.process_time(), time.time(), service.dialer.stats["dials"]
+        if profiler is not None:
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
         await service.campaigns.set_status(campaign.id, CampaignStatus.STOPPED, ACTOR)
         await asyncio.sleep(40.0 / speed)  # calls in flight end
         await service.acd.flush_log()
@@ -247,6 +255,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=10, help="simulated minutes of dialing")
     parser.add_argument("--speed", type=float, default=5.0, help="simulated seconds per wall second")
     parser.add_argument("--mode", choices=["both", "predictive", "progressive"], default="both")
+    parser.add_argument("--cprofile", action="store_true", help="profile the service over the window")
     args = parser.parse_args()
     print(
         f"{args.agents} agents, {args.minutes} simulated minutes at {args.speed:g}x, "

@@ -286,6 +286,7 @@ class Service:
             self.dialer,
             audit=self.audit,
             queues=lambda: frozenset(self.acd.queues),
+            transitions=self.acd_log,
             default_country=settings.default_country,
         )
         self.ivr_ready = asyncio.Event()  # set once the flows are loaded and FastAGI listens

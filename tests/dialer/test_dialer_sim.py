@@ -124,3 +124,4 @@ async def run_progressive(env: OutboundEnv) -> None:
     assert report["attempts"] == 5 and report["reached"] == 1 and report["outcomes"] == {"done": 1}
     assert report["abandon_rate"] == 0.0
     assert set(report["agent_talk_seconds"]) == {"1001"}
+    assert set(report["agent_idle_seconds"]) == {"1001"} and report["agent_idle_seconds"]["1001"] > 0

@@ -148,6 +148,7 @@ class RollingRates:
         self._dials: deque[tuple[float, bool, float]] = deque()  # (at, by a person, seconds to resolve)
         self._by_age: tuple[list[float], list[float]] | None = None  # sorted durations: all, people
         self._by_age_at = 0.0
+        self._prior = prior_answer
         self._rings: deque[tuple[float, float]] = deque()
         self._handles: deque[tuple[float, float]] = deque()
         self._answered: deque[tuple[float, bool]] = deque()  # (at, abandoned)
@@ -171,16 +172,16 @@ class RollingRates:
     def answer_rate_at(self, now: float, age: float) -> float:
         """Probability that a dial ringing for ``age`` seconds is answered by a person: the share of
         people among the measured dials that lasted longer (blended with the overall rate)."""
-        if self._by_age is None or now - self._by_age_at >= 1.0:
+        if self._by_age is None or now - self._by_age_at >= 1.0:  # rebuilt at most once a second
             self._trim(now)
             every = sorted(d for _, _, d in self._dials)
             people = sorted(d for _, h, d in self._dials if h)
             self._by_age, self._by_age_at = (every, people), now
+            self._prior = self.answer_rate(now)
         every, people = self._by_age
         longer = len(every) - bisect.bisect_right(every, age)
         humans = len(people) - bisect.bisect_right(people, age)
-        prior = self.answer_rate(now)
-        return (humans + prior * MIN_MEASURED / 3) / (longer + MIN_MEASURED / 3)
+        return (humans + self._prior * MIN_MEASURED / 3) / (longer + MIN_MEASURED / 3)
 
     def answered(self, now: float, abandoned: bool) -> None:
         self._answered.append((now, abandoned))

@@ -1290,6 +1290,10 @@ class AcdService:
             await self._offer_failed(pending.agent, pending.entry.call_id, q, status, at)
         await self.state.requeue(pending.entry.id)
 
+    def agents_of(self, queue: str) -> list[str]:
+        """The agents that are members of ``queue``."""
+        return [a for a, cfg in self._agents.items() if cfg.penalty(queue) is not None]
+
     # --- the outbound dialer's agents (services/dialer.py owns the calls, the ACD the agent states) ---
     async def reserve_for_dialer(self, agent: str, call_id: str, queue: str) -> bool:
         """available → ringing for an outbound call ``call_id`` (no ACD call is offered to the agent

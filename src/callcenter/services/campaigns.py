@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from callcenter.domain.acd import AgentState
 from callcenter.domain.audit import AuditEntry
 from callcenter.domain.customers import ValidationError
 from callcenter.domain.errors import NotFound, PermissionDenied
@@ -28,7 +29,7 @@ from callcenter.domain.outbound import (
 from callcenter.domain.outbound_csv import CsvError, parse_contacts
 from callcenter.domain.phones import normalize_phone
 from callcenter.domain.users import Role
-from callcenter.ports import AuditLog, OutboundStore
+from callcenter.ports import AgentStateLog, AuditLog, OutboundStore
 from callcenter.services.dialer import DialerService
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class CampaignService:
         *,
         audit: AuditLog | None = None,
         queues: Callable[[], frozenset[str]] | None = None,
+        transitions: AgentStateLog | None = None,
         default_country: str = "1",
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -63,6 +65,7 @@ class CampaignService:
         self.dialer = dialer
         self.audit = audit
         self._queues = queues
+        self.transitions = transitions
         self._cc = default_country
         self._clock = clock
 
@@ -186,6 +189,18 @@ class CampaignService:
         return {"attempt": attempt_id, "outcome": code, "contact_status": updated.status.value}
 
     # --- reports ---------------------------------------------------------------------------------
+    async def _idle(self, campaign: Campaign) -> dict[str, float]:
+        """Seconds each agent of the campaign's queue spent available (waiting for a call) since the
+        campaign was created, from the ACD's state log (the last 50,000 changes at most)."""
+        if self.transitions is None:
+            return {}
+        members = set(self.dialer.acd.agents_of(campaign.queue))
+        idle: dict[str, float] = {}
+        for t in await self.transitions.list_transitions(since=campaign.created_at, limit=50_000):
+            if t.agent in members and t.from_state is AgentState.AVAILABLE:
+                idle[t.agent] = idle.get(t.agent, 0.0) + t.duration
+        return {k: round(v, 1) for k, v in sorted(idle.items())}
+
     async def report(self, campaign_id: int) -> dict[str, Any]:
         """Per campaign: attempts, contacts reached, outcomes, abandon rate, agents' talk time."""
         campaign = await self.get(campaign_id)
@@ -200,6 +215,7 @@ class CampaignService:
             if a.result is AttemptResult.CONNECTED and a.connected_at is not None and a.ended_at is not None:
                 talk[a.agent] = talk.get(a.agent, 0.0) + max(0.0, a.ended_at - a.connected_at)
         return {
+            "agent_idle_seconds": await self._idle(campaign),
             "campaign": campaign_id,
             "name": campaign.name,
             "status": campaign.status.value,

@@ -185,7 +185,7 @@ class DialerService:
         for c in self._campaigns:
             if c.mode is DialMode.PREVIEW:
                 continue
-            members = [a for a, cfg in self.acd.agents.items() if cfg.penalty(c.queue) is not None]
+            members = self.acd.agents_of(c.queue)
             free = [
                 a for a in members if (s := statuses.get(a)) is not None and s.state is AgentState.AVAILABLE
             ]
@@ -534,7 +534,7 @@ class DialerService:
         """Predictive: the first free agent of the queue within ``connect_limit`` seconds."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + c.connect_limit
-        members = [a for a, cfg in self.acd.agents.items() if cfg.penalty(c.queue) is not None]
+        members = self.acd.agents_of(c.queue)
         while True:
             for s in await self.acd.state.list_agents():
                 if (
