@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from callcenter.domain import customers, qa, reports, tickets
 from callcenter.domain.acd import AcdError, InvalidTransition, UnknownAgent, UnknownQueue
+from callcenter.domain.outbound import CampaignTransitionRefused
 from callcenter.domain.errors import (
     AgiError,
     AgiHangup,
@@ -75,6 +76,11 @@ CASES: dict[str, tuple[Callable[[], BaseException], int, dict[str, object] | Non
     "unknown-queue": (lambda: UnknownQueue("no queue 'x'"), 404, {"error": "no queue 'x'"}),
     "unknown-agent": (lambda: UnknownAgent("no agent '9'"), 404, {"error": "no agent '9'"}),
     "agent-transition": (lambda: InvalidTransition("on a call"), 409, {"error": "on a call"}),
+    "campaign-transition": (
+        lambda: CampaignTransitionRefused("stopped → running"),
+        409,
+        {"error": "stopped → running"},
+    ),
     "supervisor": (lambda: SupervisorError("no phone"), 409, {"error": "no phone"}),
     "disposition": (lambda: DispositionRequired("disposition needed"), 409, {"error": "disposition needed"}),
     "no-call": (lambda: NoCall("no live call"), 409, {"error": "no live call"}),
