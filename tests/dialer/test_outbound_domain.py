@@ -278,3 +278,16 @@ def test_csv_reports_every_error_by_line() -> None:
     assert header and "unknown column" in header[0].reason
     _, enc = parse_contacts(b"phone\n\xff\xfe\n")
     assert enc and "UTF-8" in enc[0].reason
+
+
+# --- settings ------------------------------------------------------------------------------------------
+def test_outbound_settings_are_validated() -> None:
+    from callcenter.config import load_settings
+    from callcenter.domain.errors import ConfigError
+
+    ok = load_settings(env={"CALLCENTER_OUTBOUND_TRUNK": "carrier-1", "CALLCENTER_DIALER_TICK": "0.2"})
+    assert ok.outbound_trunk == "carrier-1" and ok.dialer_tick == 0.2 and ok.missed_calls_campaign == ""
+    with pytest.raises(ConfigError, match="CALLCENTER_OUTBOUND_TRUNK"):
+        load_settings(env={"CALLCENTER_OUTBOUND_TRUNK": "bad trunk/x"})
+    with pytest.raises(ConfigError, match="CALLCENTER_DIALER_TICK"):
+        load_settings(env={"CALLCENTER_DIALER_TICK": "0"})
