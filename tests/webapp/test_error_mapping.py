@@ -12,7 +12,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from callcenter.domain import customers, qa, reports, tickets
 from callcenter.domain.acd import AcdError, InvalidTransition, UnknownAgent, UnknownQueue
-from callcenter.domain.outbound import CampaignTransitionRefused
 from callcenter.domain.errors import (
     AgiError,
     AgiHangup,
@@ -32,6 +31,7 @@ from callcenter.domain.errors import (
     StoreError,
     StoreUnavailable,
 )
+from callcenter.domain.outbound import CampaignTransitionRefused
 from callcenter.services.console import DispositionRequired, HoldFailed, NoCall, TransferFailed
 from callcenter.services.crm_import import ImportRejected
 from callcenter.services.ivr import IvrFlowError
