@@ -89,9 +89,16 @@ def settings_for(tmp_path: Path, sim: Simulator, agent_tech: AgentTech) -> Setti
 
 
 def sim_config(agent_tech: AgentTech, **outbound: Any) -> SimConfig:
-    profile = OutboundProfile(
-        fixed=FIXED, ring_min=1.0, ring_max=1.0, talk_min=3.0, talk_max=3.0, amd_error=0.0, **outbound
-    )
+    values: dict[str, Any] = {
+        "fixed": FIXED,
+        "ring_min": 1.0,
+        "ring_max": 1.0,
+        "talk_min": 3.0,
+        "talk_max": 3.0,
+        "amd_error": 0.0,
+        **outbound,
+    }
+    profile = OutboundProfile(**values)
     return SimConfig(
         ami_port=0,
         mode="agi",

@@ -125,3 +125,47 @@ async def run_progressive(env: OutboundEnv) -> None:
     assert report["abandon_rate"] == 0.0
     assert set(report["agent_talk_seconds"]) == {"1001"}
     assert set(report["agent_idle_seconds"]) == {"1001"} and report["agent_idle_seconds"]["1001"] > 0
+
+
+async def test_predictive_customer_with_no_agent_hears_the_message(
+    make_env: Callable[..., Any], agent_tech: AgentTech
+) -> None:
+    """The agent goes on a break while the customer's phone rings: the answered customer finds no agent
+    within the connect limit, hears the sorry prompt over FastAGI and is hung up (never silent); the
+    attempt is stored as abandoned and counts in the abandon rate."""
+    async with make_env(sim_config(agent_tech, ring_min=3.0, ring_max=3.0)) as env:
+        svc = env.service
+        assert env.sim.pbx is not None
+        commands: list[str] = []
+        env.sim.pbx.agi_hook = lambda chan, cmd, args: commands.append(" ".join([*cmd, *args]))
+        await svc.acd.login("1001")
+        campaign = await svc.campaigns.create(
+            {
+                "name": "Predictive",
+                "queue": "support",
+                "mode": "predictive",
+                "retry": NO_RETRY_SOON,
+                **ALL_DAY,
+            },
+            SUPERVISOR,
+        )
+        await svc.campaigns.import_contacts(campaign.id, csv_of(HUMAN), SUPERVISOR)
+        await svc.campaigns.set_status(campaign.id, CampaignStatus.RUNNING, SUPERVISOR)
+
+        async def dialling() -> bool:
+            return bool(await svc.outbound_store.list_attempts(campaign.id))
+
+        await until(dialling, "the dial")
+        await svc.acd.pause("1001", "break")
+
+        async def ended() -> bool:
+            (a,) = await svc.outbound_store.list_attempts(campaign.id)
+            return a.result is not AttemptResult.DIALING
+
+        await until(ended, "the attempt to end")
+        (attempt,) = await svc.outbound_store.list_attempts(campaign.id)
+        assert attempt.result is AttemptResult.ABANDONED and attempt.detail == "no agent free"
+        assert any("cc-outbound-sorry" in c for c in commands), commands
+        assert env.sim.pbx._agent_calls == {}  # no agent phone rang
+        report = await svc.campaigns.report(campaign.id)
+        assert report["abandon_rate"] == 1.0 and report["live"]["abandoned"] == 1
