@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo serve test test-fast check lint format bench clean
+.PHONY: help install demo serve test test-fast check lint format bench clean messages
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,13 @@ check: $(STAMP) ## ruff, mypy (strict) and the import-layer contracts
 format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
+
+LOCALES := src/callcenter/locale
+messages: $(STAMP) ## extract the UI strings into the catalogues (zh_CN, en), then compile them (.mo)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k t -k tr -k localize --no-location \
+		--sort-output -o $(LOCALES)/messages.pot .
+	$(BIN)/pybabel update --ignore-obsolete --no-fuzzy-matching -i $(LOCALES)/messages.pot -d $(LOCALES)
+	$(BIN)/pybabel compile --statistics -d $(LOCALES)
 
 bench: $(STAMP) ## run the benchmarks and print their figures
 	$(BIN)/python bench/ami_ingest.py

@@ -46,7 +46,7 @@ ASTERISK_SCRIPTS = (
     "1;2;12#",
     "1;2;12#",
     "2;2;#",
-    "1;3;1234567",
+    "1;3;0",  # after-sales: the case status (case_status node), then 0 for an agent
     "1;1",
     "2;4",
     "1;2;3#",
@@ -69,6 +69,9 @@ def write_center(tmp: Path, shape: Shape, agent_context: str = "agents") -> tupl
     Local agents' ``;2`` halves run)."""
     acd = tmp / "acd.yaml"
     agents = shape.agents
+    # the simulated agents set no disposition codes (a person's click is a web request, not measured
+    # here): their wrap-up ends on its timer instead of waiting for a code (services/wrapup_rule.py)
+    (tmp / "console.yaml").write_text("dispositions:\n  timed_wrapup_waits: false\n")
     if not shape.real_flow:
         lines = [
             "defaults: {ring_timeout: 20, wrapup: 0, announce: {interval: 0}}",

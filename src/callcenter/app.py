@@ -64,6 +64,7 @@ from callcenter.services.reports import ReportService
 from callcenter.services.resume import CallResumer
 from callcenter.services.screenpop import RequestTap, ScreenPopService
 from callcenter.services.supervisor import SupervisorService, agent_channel_finder
+from callcenter.services.surveys import SurveyService
 from callcenter.services.tracker import CallTracker
 from callcenter.services.wrapup_rule import WrapupRule
 from callcenter.state.acd_factory import acd_backends, hold_backend
@@ -83,6 +84,7 @@ from callcenter.store.pop_card import SqlPopCardReader
 from callcenter.store.qa import SqlQaStore
 from callcenter.store.recordings import SqlRecordingStore
 from callcenter.store.reports import SqlReportStore
+from callcenter.store.surveys import SqlSurveyStore
 from callcenter.store.user_admin import SqlUserAdmin
 from callcenter.webapp import (
     views_acd,
@@ -99,6 +101,7 @@ from callcenter.webapp import (
 )
 from callcenter.webapp.app import create_web_app
 from callcenter.webapp.hub import HUB
+from callcenter.webapp.keys import AUDIT_LOG
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +235,15 @@ class Service:
         self.cases.listeners.append(self.notifier.on_case_changed)
         self.crm.ticket_listeners.append(self.notifier.on_ticket_changed)
         self.tracker.on_finished(self.notifier.on_call_finished)
+        # post-call surveys (CSAT, issue 16): the survey node's answers, the survey.answered webhook, a
+        # ticket for a low score on a complaint
+        self.surveys = SurveyService(
+            SqlSurveyStore(self.store.engine),
+            tickets=self.crm,
+            audit=self.audit,
+            complaint_queues=[q.strip() for q in settings.csat_complaint_queues.split(",") if q.strip()],
+        )
+        self.surveys.listeners.append(self.notifier.on_survey_answered)
         self.ivr_sessions = SqlIvrSessionStore(self.store.engine)
         self.ivr_recorder = IvrSessionRecorder(self.ivr_sessions)
         self.ivr = IvrService(
@@ -241,6 +253,7 @@ class Service:
             callbacks=self.acd,  # the callback node files its request with the ACD
             on_session=self.ivr_recorder,
             cases=self.cases,  # the case_status node (self-service repair status)
+            surveys=self.surveys,  # the survey node (post-call CSAT)
         )
         # QA and recordings (issue #8): call search and review, scoring, playback with audit, retention
         recording_store = SqlRecordingStore(self.store.engine)
@@ -249,6 +262,7 @@ class Service:
             settings.recordings_dir,
             retention=parse_retention(settings.recordings_retention, settings.recordings_retention_days),
         )
+        self.tracker.on_finished(self.recordings.on_call_finished)  # metadata filled when a call ends
         self.screenpop.recording_ids = recording_store.recording_ids_for_calls  # the pop's play controls
         self.screenpop.card_read = SqlPopCardReader(self.store.engine).card_records  # one read per card
         self.qa = QaService(
@@ -257,6 +271,7 @@ class Service:
             recordings=self.recordings,
             ivr=self.ivr_sessions,
             dispositions=self.dispositions,
+            surveys=self.surveys,
         )
         # standard reports (issue #8): the KPI engine fed from the store, per period
         self.reports = ReportService(
@@ -265,6 +280,7 @@ class Service:
             convention=self.kpi.convention,
             short_abandon=lambda: self.kpi.config.short_abandon,
             queues=lambda: tuple(self.acd.queues),
+            csat=self.surveys.store,
         )
         self.fastagi = FastAgiServer(
             self._agi_route, FastAgiConfig(host=settings.agi_host, port=settings.agi_port)
@@ -566,6 +582,7 @@ class Service:
             crm=self.crm,
             console_setup=lambda web_app: views_console.setup(web_app, self.console, crm=self.crm),
         )
+        app[AUDIT_LOG] = self.audit
         app[views_acd.ACD] = self.acd
         app[views_acd.ACD_LOG] = self.acd_log
         app[views_wallboard.KPI] = self.kpi

@@ -426,7 +426,10 @@ def _add_sim_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def cmd_sim(args: argparse.Namespace) -> int:
     from callcenter.sim.runner import config_from_args, run_simulator
 
-    config = config_from_args(args, _settings(args))
+    try:
+        config = config_from_args(args, _settings(args))
+    except ValueError as exc:  # a bad simulator option (survey weights, probabilities): say which
+        raise ConfigError(str(exc)) from exc
     report = asyncio.run(run_simulator(config))
     print(report.format())
     return 0

@@ -97,6 +97,9 @@ class Settings:
     ivr_flows_dir: str = "ivr_flows"
     # the center's country calling code (1-3 digits): national numbers typed in searches are read in it
     default_country: str = "1"
+    # the pages' language when neither the user's setting nor the browser's Accept-Language decides
+    # ("en" or "zh-CN")
+    default_language: str = "en"
     # ACD (queues, agents: config/acd.yaml; shared state in Redis when redis_url is set)
     acd_config: str = "config/acd.yaml"
     acd_redis_prefix: str = "callcenter:acd"
@@ -124,6 +127,9 @@ class Settings:
     webhook_secret: Secret = field(default_factory=lambda: Secret(""))
     public_url: str = "http://localhost:8080"
     status_link_days: int = 30
+    # post-call survey (CSAT, issue 16): a score of 1-2 on a call of these queues (comma separated) is a
+    # low score on a complaint (so is one on a call with a complaint ticket)
+    csat_complaint_queues: str = "complaints"
     # logging
     log_level: str = "INFO"
     log_json: bool = False
@@ -244,6 +250,8 @@ def validate(s: Settings) -> None:
         problems.append("CALLCENTER_DIALER_TICK: 0.05 to 10 seconds")
     if not (s.default_country.isdigit() and 1 <= len(s.default_country) <= 3):
         problems.append("CALLCENTER_DEFAULT_COUNTRY: the country calling code, 1-3 digits (1, 44, 86)")
+    if s.default_language not in ("en", "zh-CN"):
+        problems.append("CALLCENTER_DEFAULT_LANGUAGE: one of en, zh-CN")
     if s.store_batch_size < 1 or s.ami_event_queue < 100:
         problems.append("CALLCENTER_STORE_BATCH_SIZE must be >= 1 and CALLCENTER_AMI_EVENT_QUEUE >= 100")
     if not s.ami_host:
@@ -281,6 +289,9 @@ def validate(s: Settings) -> None:
         parse_sla_days(s.cases_sla)
     except ValueError as exc:
         problems.append(f"CALLCENTER_CASES_SLA: {exc} (e.g. in_repair=5,shipped=3)")
+    for name in filter(None, (q.strip() for q in s.csat_complaint_queues.split(","))):
+        if not all(ch.isalnum() or ch in "_-." for ch in name) or len(name) > 64:
+            problems.append(f"CALLCENTER_CSAT_COMPLAINT_QUEUES: {name[:40]!r} is not a queue name")
     if s.cases_warranty_months < 0:
         problems.append("CALLCENTER_CASES_WARRANTY_MONTHS: must be 0 or more")
     if problems:

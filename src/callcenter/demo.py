@@ -28,6 +28,7 @@ from callcenter.demo_center import (
     forecast,
     open_around_the_clock,
 )
+from callcenter.demo_names_zh import demo_customers_zh
 from callcenter.domain.errors import StoreError
 from callcenter.domain.tickets import TicketQuery
 from callcenter.domain.users import Role
@@ -91,15 +92,18 @@ _LAST = (
 _COMPANIES = ("Acme Logistics", "Blue Harbor Foods", "Cobalt Systems", "Delta Clinics", "", "", "")
 
 
-def demo_customer_numbers(count: int = 300, seed: int = 7) -> list[tuple[str, str, str, bool]]:
-    """(raw number, name, company, vip) for the seeded customers; same seed, same list."""
+def demo_customer_numbers(
+    count: int = 300, seed: int = 7, *, chinese: int = 120
+) -> list[tuple[str, str, str, bool]]:
+    """(raw number, name, company, vip) for the seeded customers; same seed, same list. After the
+    international customers come ``chinese`` ones with +86 numbers (``demo_names_zh``)."""
     rng = random.Random(seed)
     out = []
     for i in range(count):
         number = f"20255{i:05d}"
         name = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
         out.append((number, name, rng.choice(_COMPANIES), i % 12 == 0))
-    return out
+    return out + demo_customers_zh(chinese)
 
 
 async def seed_demo(service: Service) -> None:

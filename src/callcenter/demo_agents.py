@@ -11,7 +11,10 @@ logout / agent_view``, in-process):
   taken when the agent is free (available), never in the middle of a call;
 * shifts: after ``shift`` seconds of work the agent logs out once idle and a colleague's "handover" brings
   them back after ``shift_gap``; the first shifts are staggered so hand-overs never coincide;
-* logged out by someone else: logs in again after ``shift_gap``.
+* logged out by someone else: logs in again after ``shift_gap``;
+* in wrap-up, sets a disposition code for the call after ``code_after`` seconds (a person picks one of the
+  queue's codes in the console), so a queue that requires a code (``config/console.yaml``) never holds
+  the agent in wrap-up for ever.
 
 All durations are *simulated* seconds: with ``speed`` > 1 (a fast-forwarded test) the person's clock runs
 as fast as the simulator's. The loop polls each agent every ``check`` simulated seconds.
@@ -23,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,6 +45,24 @@ class AgentApi(Protocol):
     async def agent_view(self, agent: str) -> dict[str, Any]: ...
 
 
+class _Codes(Protocol):
+    @property
+    def codes(self) -> Sequence[str]: ...
+
+
+class _DispositionRules(Protocol):
+    def for_queue(self, queue: str | None) -> _Codes: ...
+
+
+class ConsoleApi(Protocol):
+    """The part of ``ConsoleService`` a person uses in wrap-up (the console's disposition picker)."""
+
+    @property
+    def rules(self) -> _DispositionRules: ...
+
+    async def set_disposition(self, agent: str, data: Mapping[str, Any], *, author: str) -> Any: ...
+
+
 @dataclass(frozen=True, slots=True)
 class PersonProfile:
     """How the demo's people work (simulated seconds)."""
@@ -52,6 +73,7 @@ class PersonProfile:
     break_len: tuple[float, float] = (180.0, 480.0)
     shift: float = 4 * 3600.0
     shift_gap: tuple[float, float] = (60.0, 240.0)
+    code_after: tuple[float, float] = (3.0, 12.0)  # wrap-up: the disposition code is picked after this
     check: float = 2.0
 
 
@@ -63,8 +85,10 @@ class _Person:
     back_at: float | None = None  # when to come back from the current pause / log-out
     my_break: bool = False
     off_shift: bool = False
+    coded: str = ""  # the call whose disposition code this person set last
+    code_at: float | None = None
     counts: dict[str, int] = field(
-        default_factory=lambda: {"unpaused": 0, "breaks": 0, "logouts": 0, "logins": 0}
+        default_factory=lambda: {"unpaused": 0, "breaks": 0, "logouts": 0, "logins": 0, "codes": 0}
     )
 
 
@@ -80,8 +104,10 @@ class DemoAgents:
         speed: float = 1.0,
         seed: int = 1,
         clock: Callable[[], float] | None = None,
+        console: ConsoleApi | None = None,
     ) -> None:
         self.acd = acd
+        self.console = console
         self.profile = profile or PersonProfile()
         self.speed = speed
         self.rng = random.Random(f"{seed}/people")
@@ -167,8 +193,27 @@ class DemoAgents:
                 person.back_at, person.my_break = None, False
             return
         person.back_at = None
+        if state == "wrapup":
+            await self._code(person, view, now)
+            return
         if state == "available" and now >= person.break_at and not view.get("pending_pause"):
             await self.acd.pause(a, "break", by=a)
             person.counts["breaks"] += 1
             person.my_break = True
             person.break_at = now + self.rng.expovariate(1.0 / p.break_every)
+
+    async def _code(self, person: _Person, view: Mapping[str, Any], now: float) -> None:
+        """In wrap-up: pick a code for the call once, a few seconds in (as a person does)."""
+        call_id = str(view.get("call_id") or "")
+        if self.console is None or not call_id or person.coded == call_id:
+            return
+        if person.code_at is None:
+            person.code_at = self._later(self.profile.code_after)
+        if now < person.code_at:
+            return
+        person.coded, person.code_at = call_id, None  # once per call, even when the click is refused
+        codes = self.console.rules.for_queue(str(view.get("queue") or "") or None).codes
+        if codes:
+            data = {"call_id": call_id, "code": self.rng.choice(list(codes))}
+            await self.console.set_disposition(person.agent, data, author=person.agent)
+            person.counts["codes"] += 1

@@ -51,17 +51,17 @@ AUTO_LOGIN_AGENTS = DEMO_AGENTS[1:]
 
 #: what the demo's simulated callers press in the IVR (ivr_flows/main.yaml; syntax: sim/script.py), one
 #: picked at random per call: sales 3/10, support 4/10, after-sales (rma) 1/10, complaints 1/10, and a
-#: caller who gives up in the main menu. Nobody presses 0 (the operator transfer rings PJSIP/1001, the
-#: human's phone, outside the ACD).
+#: caller who gives up in the main menu. Nobody presses 0 in the main menu (the operator transfer rings
+#: PJSIP/1001, the human's phone, outside the ACD); after-sales callers press 0 after their case status.
 DEMO_IVR_SCRIPTS = (
     "1;1",
-    "1;1",
+    "3;1",  # Mandarin (the flows' zh prompts), then sales
     "1;9;1",
     "2;2;#",
     "1;2;12#",
     "-;-;2;#",
     "1;2;#",
-    "1;3;1234567",
+    "1;3;0",  # after-sales: hears their repair (if any), presses 0 for an agent
     "2;4",
     "1;cc-main-menu:h",
 )
@@ -81,6 +81,8 @@ class DemoTraffic:
     busy_prob: float = 0.0
     #: queue-level handle time beyond talk: ring + wrap-up (config/acd.yaml: 10 s, complaints 30 s)
     after_call: float = 12.5
+    #: the agent ends the call (then the caller gets the post-call survey) in this share of calls
+    agent_hangs_up_prob: float = 0.6
 
 
 def forecast(
@@ -124,7 +126,8 @@ def sim_config(settings: Settings, traffic: DemoTraffic, *, speed: float = 1.0, 
         seed=seed,
         recordings_dir=settings.recordings_dir,
         customers=CustomerProfile(
-            known_numbers=tuple(n for n, *_ in demo_customer_numbers()),
+            # as a PBX presents them: no spaces (the +86 customers dial in with their E.164 number)
+            known_numbers=tuple(n.replace(" ", "") for n, *_ in demo_customer_numbers()),
             scripts=DEMO_IVR_SCRIPTS,
             patience_min=traffic.patience[0],
             patience_max=traffic.patience[1],
@@ -138,6 +141,9 @@ def sim_config(settings: Settings, traffic: DemoTraffic, *, speed: float = 1.0, 
             busy_prob=traffic.busy_prob,
             talk_min=traffic.talk[0],
             talk_max=traffic.talk[1],
+            # an agent who ends the call leaves the caller to the post-call survey (every queue of
+            # config/acd.yaml offers it); the customers answer it per CustomerProfile.survey
+            agent_hangs_up_prob=traffic.agent_hangs_up_prob,
         ),
     )
 
@@ -238,7 +244,12 @@ class DemoCenter:
             except Exception as exc:  # an agent missing from config/acd.yaml: say so, keep the demo running
                 log.warning("demo agent not logged in", extra={"agent": agent, "error": str(exc)})
         self.people = DemoAgents(
-            service.acd, self.auto_agents, profile=self.people_profile, speed=self.speed, seed=self.seed
+            service.acd,
+            self.auto_agents,
+            profile=self.people_profile,
+            speed=self.speed,
+            seed=self.seed,
+            console=service.console,
         )
         self._people_task = asyncio.get_running_loop().create_task(
             self.people.run(self._stop), name="demo-people"

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from callcenter.domain.acd import AcdConfig, AgentState
+from callcenter.domain.acd import AcdConfig, AgentState, AgentStatus
 from callcenter.domain.queueing import RouteOutcome
 from callcenter.services.console import DispositionRules, QueueDispositions
-from callcenter.services.wrapup_rule import WAITING_REASON, WrapupRule
+from callcenter.services.wrapup_rule import CALL_LOST_REASON, WAITING_REASON, WrapupRule
 from tests.acd.conftest import MakeRig
 from tests.acd.fakes import FakeChannel, agents, login_all, queue, request
 from tests.acd.test_acd_service import eventually, state_of
@@ -72,3 +72,30 @@ async def _state(rig: object, agent: str, state: AgentState) -> bool:
 async def _reason(rig: object, agent: str, reason: str) -> bool:
     status = await rig.acd.state.get_agent(agent)  # type: ignore[attr-defined]
     return status is not None and status.state is AgentState.WRAPUP and status.reason == reason
+
+
+async def test_a_wrapup_for_a_call_the_pbx_lost_is_never_held(make_rig: MakeRig) -> None:
+    """The reconciler's release (reason ``call_lost``) ends on its timer: a PBX crash leaves no agent
+    waiting for a code of a call that was cut (issue 13: routable within 10 s of the PBX's return)."""
+    rig = await make_rig(AcdConfig(queues=(queue(wrapup=0.1),), agents=tuple(agents(1))))
+    rules = DispositionRules(QueueDispositions(required=True), {})
+    rule = WrapupRule(lambda: rules, Codes(), rig.acd)
+    status = await _in_wrapup(rig, rule)
+    assert await rule.may_end(status) is False  # a finished call: the code is waited for
+    assert await rule.may_end(status.with_(reason=CALL_LOST_REASON)) is True
+
+
+async def _in_wrapup(rig: object, rule: WrapupRule) -> AgentStatus:
+    acd = rig.acd  # type: ignore[attr-defined]
+    acd.wrapup_gate = rule.may_end  # holds the wrap-up while the test looks at it
+    await login_all(acd)
+    await acd.route(FakeChannel(rig.phones, "c1"), request("c1"))  # type: ignore[attr-defined]
+    await eventually(lambda: _in_state(acd, "1001", AgentState.WRAPUP))
+    status = await acd.state.get_agent("1001")
+    assert status is not None and status.call_id == "c1"
+    return status  # type: ignore[no-any-return]
+
+
+async def _in_state(acd: object, agent: str, state: AgentState) -> bool:
+    status = await acd.state.get_agent(agent)  # type: ignore[attr-defined]
+    return status is not None and status.state is state

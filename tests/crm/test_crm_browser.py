@@ -54,7 +54,8 @@ async def test_supervisor_note_ticket_resolved(page: Any, running_service: Runni
     await page.screenshot(path=screenshot_path("crm-customer"), full_page=True)
     await page.click("text=Create ticket")
     await page.wait_for_url(f"{base}/tickets/*")
-    assert await page.text_content("#ticket-status") == "new"
+    assert await page.text_content("#ticket-status") == "New"  # the status's label (format.js)
+    assert await page.get_attribute("#ticket-status", "data-label") == "new"
 
     for status in ("open", "resolved"):
         await page.select_option("select#status", status)

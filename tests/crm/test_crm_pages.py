@@ -150,7 +150,7 @@ async def test_note_ticket_and_status_forms(client: Client, crm: CrmService, web
         resp = await client.post(ticket_url, data=change | {"status": status}, allow_redirects=False)
         assert resp.status == 303
     html = await (await client.get(ticket_url)).text()
-    assert 'id="ticket-status">resolved<' in html
+    assert 'id="ticket-status" data-label="resolved">resolved<' in html
     history = await crm.history(ticket.id)
     assert [(e.field, e.new, e.actor) for e in history] == [
         ("created", "new", "alice"),

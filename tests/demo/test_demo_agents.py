@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from callcenter.demo_agents import DemoAgents, PersonProfile
 from callcenter.domain.acd import InvalidTransition
+from callcenter.services.console import DispositionRules, QueueDispositions
 
 
 class FakeAcd:
@@ -143,3 +145,28 @@ async def test_the_shift_ends_after_the_call() -> None:
     acd.views["1008"] = {"state": "available", "reason": None}
     await run_for(people, clock, 1.0)
     assert acd.clicks == [("logout", "1008")]
+
+
+class FakeConsole:
+    """The console's disposition picker: the queue's codes, the codes set."""
+
+    def __init__(self) -> None:
+        self.rules = DispositionRules(QueueDispositions(codes=("resolved", "escalated"), required=True), {})
+        self.set: list[tuple[str, str, str]] = []
+
+    async def set_disposition(self, agent: str, data: Mapping[str, Any], *, author: str) -> None:
+        self.set.append((agent, str(data["call_id"]), str(data["code"])))
+
+
+async def test_a_code_is_set_once_per_call_a_few_seconds_into_wrap_up() -> None:
+    acd, clock, console = FakeAcd(["1009"]), Clock(), FakeConsole()
+    people = DemoAgents(acd, ["1009"], profile=PROFILE, clock=clock, console=console)
+    acd.views["1009"] = {"state": "wrapup", "reason": None, "call_id": "c-1", "queue": "support"}
+    await run_for(people, clock, 2.0)
+    assert console.set == []  # a person takes a few seconds to pick one
+    await run_for(people, clock, 20.0)
+    assert [(a, c) for a, c, _ in console.set] == [("1009", "c-1")]
+    assert console.set[0][2] in ("resolved", "escalated")
+    acd.views["1009"] = {"state": "wrapup", "reason": "disposition_required", "call_id": "c-2", "queue": ""}
+    await run_for(people, clock, 20.0)
+    assert [c for _, c, _ in console.set] == ["c-1", "c-2"] and people.stats()["codes"] == 2

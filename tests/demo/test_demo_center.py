@@ -94,9 +94,17 @@ async def test_an_hour_of_the_demo_settles_around_80_20(tmp_path: Path) -> None:
         view = service.kpi.scope_view(CENTER)
         agents = await service.acd.agents_view()
         report = sim.report()
+        surveys = await service.surveys.store.csat_tallies(0.0, 4e9, "queue")
     hour = view["windows"]["60m"]
     today = view["windows"]["today"]
-    info: dict[str, Any] = {"today": today, "60m": hour, "report": report.format(), "people": people.stats()}
+    csat = {q: (t.offered, t.answered, t.average) for q, t in surveys.items()}
+    info: dict[str, Any] = {
+        "today": today,
+        "60m": hour,
+        "report": report.format(),
+        "people": people.stats(),
+        "csat": csat,
+    }
     print(f"\ndemo hour at {SPEED:g}x: {info}")
     assert report.placed > 120, info
     assert today["offered"] > 100, info
@@ -105,13 +113,19 @@ async def test_an_hour_of_the_demo_settles_around_80_20(tmp_path: Path) -> None:
     assert today["abandon_rate"] is not None and today["abandon_rate"] <= 0.08, info
     # people came back: missed calls and breaks happened, and nobody is paused for good
     stats = people.stats()
-    assert stats["unpaused"] >= 1, info
+    assert stats["unpaused"] >= 1 and stats["codes"] >= 100, info  # codes: the queues require one
     paused = [a for a in agents if a["state"] == "paused" and a["id"] != "1001"]
     assert len(paused) <= 2, (paused, info)
     # every queue that gets calls is answered
     for queue in ("sales", "support", "rma", "complaints"):
         q = service.kpi.scope_view(queue)["windows"]["today"]
         assert q["offered"] > 0 and q["answered"] > 0, (queue, q)
+    # the queues offer the post-call survey and the customers answer it (sim CustomerProfile.survey)
+    offered = sum(t.offered for t in surveys.values())
+    answered = sum(t.answered for t in surveys.values())
+    assert offered > 20 and 0.4 <= answered / offered <= 0.95, info
+    average = sum(t.score_sum for t in surveys.values()) / answered
+    assert 3.3 <= average <= 4.6, info  # the default weights' mean is 3.97
     # the human agent's phone is never rung outside the ACD (agent1001 stays logged out here)
     assert dialed_1001 == [], dialed_1001
 

@@ -1,4 +1,4 @@
-"""``store/outbound.py`` on SQLite and PostgreSQL (migrated with 0014): campaigns, contacts (claims are
+"""``store/outbound.py`` on SQLite and PostgreSQL (migrated with 0015): campaigns, contacts (claims are
 guarded: a contact is dialled by one dialer), attempts, the do-not-call list, counts."""
 
 from __future__ import annotations

@@ -138,6 +138,7 @@ async def start_harness(
     handler_wrap: Callable[[AgiHandler], AgiHandler] | None = None,
     config: FastAgiConfig | None = None,
     cases: CaseLookup | None = None,
+    missing_sounds: tuple[str, ...] = (),
 ) -> Harness:
     library = FlowLibrary(flows_dir, has_queue=router.has_queue if router else None)
     report = await library.load()
@@ -170,6 +171,7 @@ async def start_harness(
             agent_tech="Local",
             speed=speed,
             dialplan_events=False,
+            missing_sounds=missing_sounds,
             phones=AgentPhoneProfile(
                 ring_min=1.0, ring_max=2.0, no_answer_prob=0.0, busy_prob=0.0, talk_min=2.0, talk_max=3.0
             ),

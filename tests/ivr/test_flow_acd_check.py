@@ -74,7 +74,7 @@ def test_the_shipped_flows_pass_against_the_shipped_acd(capsys: pytest.CaptureFi
     assert report.flows is not None
     assert main(["ivr", "check", str(FLOWS_DIR), "--acd-config", str(ACD_FILE)]) == 0
     out = capsys.readouterr().out
-    assert f"ok: 2 flow(s): after_hours, main; queues cross-checked with {ACD_FILE}" in out
+    assert f"ok: 3 flow(s): after_hours, main, survey; queues cross-checked with {ACD_FILE}" in out
     assert "warning" not in out
 
 

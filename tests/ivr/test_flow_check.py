@@ -50,14 +50,14 @@ def check(text: str, catalog: Catalog = CATALOG, *more: tuple[str, str]) -> list
 def test_the_shipped_flows_pass() -> None:
     flows, problems, notes = check_paths([FLOWS_DIR])
     assert problems == [] and notes == []
-    assert flows is not None and set(flows.flows) == {"main", "after_hours"}
+    assert flows is not None and set(flows.flows) == {"main", "after_hours", "survey"}
     used = {n.type for f in flows.flows.values() for n in f.nodes.values()}
     assert used == set(NodeType)  # the sample exercises every node type
 
 
 def test_cli_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["ivr", "check", str(FLOWS_DIR)]) == 0
-    assert "ok: 2 flow(s): after_hours, main" in capsys.readouterr().out
+    assert "ok: 3 flow(s): after_hours, main, survey" in capsys.readouterr().out
     bad = tmp_path / "main.yaml"
     bad.write_text(GOOD.replace("next: menu", "next: nowhere"))
     assert main(["ivr", "check", str(tmp_path)]) == 1
@@ -293,11 +293,12 @@ def test_cli_check_warns_about_prompts_missing_from_the_sounds_directory(
     for line in (FLOWS_DIR / "sounds.txt").read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith(("#", "[")):
             catalogue.update(line.split())
-    for lang in ("en", "fr"):
+    for lang in ("en", "fr", "zh"):
         (sounds / lang).mkdir(parents=True)
         for name in (needed | catalogue | flows_used) - {"acd-callback-offer"}:
             (sounds / lang / f"{name}.wav").write_bytes(b"RIFF")
     (sounds / "fr" / "acd-callback-offer.gsm").write_bytes(b"gsm")  # any format counts
+    (sounds / "zh" / "acd-callback-offer.ulaw").write_bytes(b"ulaw")  # the flows' third language
     assert main(["ivr", "check", str(FLOWS_DIR), "--no-acd", "--sounds", str(sounds)]) == 0
     out = capsys.readouterr().out
     warnings = [line for line in out.splitlines() if ": warning: " in line]

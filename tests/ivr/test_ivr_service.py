@@ -100,7 +100,7 @@ async def test_readiness_and_health(env: Env) -> None:
     assert env.service.ivr_ready.is_set()
     health = await env.service.health()
     assert health["ivr"]["ready"] and health["ivr"]["fastagi"]["state"] == "listening"
-    assert health["ivr"]["flows"]["flows"] == ["after_hours", "main"]
+    assert health["ivr"]["flows"]["flows"] == ["after_hours", "main", "survey"]
     metrics = env.service.metrics()
     assert metrics["callcenter_fastagi_sessions_active"] == 0.0
 
@@ -142,7 +142,7 @@ async def test_reload_by_admin_api_keeps_the_last_good_version(env: Env) -> None
     assert (await client.post("/api/admin/ivr/reload")).status == 401
     assert (await client.post("/api/admin/ivr/reload", headers=env.agent)).status == 403
     resp = await client.post("/api/admin/ivr/reload", headers=env.admin)
-    assert resp.status == 200 and (await resp.json())["flows"] == ["after_hours", "main"]
+    assert resp.status == 200 and (await resp.json())["flows"] == ["after_hours", "main", "survey"]
     good = env.service.ivr_flows.current
     main = env.flows / "main.yaml"
     main.write_text(
@@ -151,7 +151,7 @@ async def test_reload_by_admin_api_keeps_the_last_good_version(env: Env) -> None
     resp = await client.post("/api/admin/ivr/reload", headers=env.admin)
     assert resp.status == 422
     report = await resp.json()
-    assert not report["ok"] and report["flows"] == ["after_hours", "main"]
+    assert not report["ok"] and report["flows"] == ["after_hours", "main", "survey"]
     assert any(p.startswith(f"{main}:") and "unknown node type 'plya'" in p for p in report["problems"])
     assert env.service.ivr_flows.current is good
     status = await (await client.get("/api/admin/ivr", headers=env.admin)).json()

@@ -345,3 +345,12 @@ async def test_queue_variables_reach_the_pbx_channel_in_one_round_trip(ivr_acd: 
     # linkedid, greeting, language, CHANNEL(language), menu, case status (no case: "none" prompt, the
     # question answered 0), prompt-less queue: MSet
     assert commands[0] - before == 8
+
+
+async def test_mandarin_is_the_third_language_of_the_sample_flow(ivr: Harness) -> None:
+    """Issue 18: a Shanghai center's callers press 3 for Mandarin; the flow's prompts then come from
+    the ``zh`` set of sounds.txt (CHANNEL(language)=zh on a real Asterisk)."""
+    rec = await ivr.call("3;4;2")
+    assert ivr.step(rec, "choose_language")["result"].endswith("zh")
+    assert rec.language == "zh"
+    assert ivr.nodes(rec)[5:] == ["main_menu", "complaints", "no_agents", "voicemail"]

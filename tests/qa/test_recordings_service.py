@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -14,6 +16,7 @@ from callcenter.domain.qa import ValidationError
 from callcenter.domain.qa_recordings import RecordingInfo, RetentionPolicy
 from callcenter.domain.users import Role, User
 from callcenter.services.recordings import (
+    META_ATTEMPTS,
     RecordingAccessDenied,
     RecordingService,
     may_hear,
@@ -208,3 +211,47 @@ async def test_mp3_transcode_is_cached_and_purged(crm: SqlCrmStore, tmp_path: Pa
     # the retention purge removes the transcode with the recording
     await svc.purge()
     assert not path.exists() and not list((root / ".transcoded").glob(f"{rec.id}-*"))
+
+
+async def test_the_background_filler_sleeps_until_a_recorded_call_ends(
+    crm: SqlCrmStore, tmp_path: Path
+) -> None:
+    """No timer ticks while idle (issue 14): after its first round the filler waits for the tracker's
+    ``on_call_finished`` of a call with a recording, then fills it ``settle`` seconds later."""
+    root = tmp_path / "rec"
+    root.mkdir()
+    svc = await _seed(crm, root)
+    rounds = 0
+    fill = svc.fill_missing_meta
+
+    async def counted(limit: int = 200) -> int:
+        nonlocal rounds
+        rounds += 1
+        return await fill(limit)
+
+    svc.fill_missing_meta = counted  # type: ignore[method-assign]
+    for _ in range(META_ATTEMPTS):  # the unsafe file is given up on: no retry rounds are due
+        await fill()
+    task = asyncio.get_running_loop().create_task(
+        svc.fill_meta_forever(settle=0.01, retry_every=0.02, fallback=3600.0)
+    )
+    try:
+        await asyncio.sleep(0.2)
+        assert rounds == 1  # one round at start, then asleep
+        svc.on_call_finished(make_call("no-rec", agent="1001", queue="sales", started_at=T0))
+        await asyncio.sleep(0.1)
+        assert rounds == 1  # a call without a recording does not wake it
+        new = make_call("new", agent="1001", queue="sales", started_at=T0, recording_file="n.wav")
+        await crm.save_calls([new])
+        write_wav(root / "n.wav", seconds=0.1)
+        svc.on_call_finished(new)
+        for _ in range(100):
+            if rounds >= 2:
+                break
+            await asyncio.sleep(0.01)
+        [rec] = await svc.for_call("new")
+        assert rounds == 2 and rec.sha256 is not None
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

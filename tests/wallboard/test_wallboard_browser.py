@@ -75,6 +75,8 @@ async def center(tmp_path: Path) -> AsyncIterator[Center]:
     (flows / "queues.yaml").write_text("queues: [support, sales]\n")
     shutil.copy(ROOT / "ivr_flows" / "sounds.txt", flows / "sounds.txt")
     (tmp_path / "acd.yaml").write_text(ACD)
+    # nobody sets disposition codes here: the 1 s wrap-up must end on its timer (services/wrapup_rule.py)
+    (tmp_path / "console.yaml").write_text("dispositions:\n  timed_wrapup_waits: false\n")
     (tmp_path / "wallboard.yaml").write_text("supervisor_phones: {sam: Local/listen@supervisor/n}\n")
     sim = Simulator(
         SimConfig(

@@ -107,6 +107,12 @@ class FakeCrmStore:
         creds = self.users.get(user_id)
         return creds.user if creds is not None else None
 
+    async def set_user_language(self, user_id: int, language: str) -> None:
+        self._check()
+        creds = self.users[user_id]
+        user = dataclasses.replace(creds.user, language=language)
+        self.users[user_id] = dataclasses.replace(creds, user=user)
+
     async def add_api_token(self, user_id: int, token_hash: str, label: str = "") -> None:
         self._check()
         self.tokens[token_hash] = user_id

@@ -1,6 +1,8 @@
 // The QA form builder on /admin/qa-forms: sections of yes/no or scale questions with weights and
 // instant-fail items, saved as JSON (POST /admin/qa-forms, CSRF header). No inline script (CSP).
 
+import { errorText, t } from "./i18n.js";
+
 const builder = document.getElementById("qa-builder");
 const sections = document.getElementById("qa-b-sections");
 const sectionTpl = document.getElementById("qa-b-section-tpl");
@@ -75,7 +77,7 @@ if (builder) {
   builder.addEventListener("submit", async (event) => {
     event.preventDefault();
     result.className = "";
-    result.textContent = "Saving…";
+    result.textContent = t("Saving…");
     try {
       const resp = await fetch("/admin/qa-forms", {
         method: "POST",
@@ -86,15 +88,15 @@ if (builder) {
       const body = await resp.json().catch(() => ({}));
       if (!resp.ok) {
         result.className = "error";
-        result.textContent = `Not saved: ${body.error || resp.status}`;
+        result.textContent = t("Not saved: {error}", { error: errorText(body, String(resp.status)) });
         return;
       }
       result.className = "notice";
-      result.textContent = `Saved form “${body.form.name}” (id ${body.form.id}).`;
+      result.textContent = t("Saved form “{name}” (id {id}).", { name: body.form.name, id: body.form.id });
       setTimeout(() => window.location.assign("/admin/qa-forms?done=form-saved"), 600);
     } catch (err) {
       result.className = "error";
-      result.textContent = `Not saved: ${err}`;
+      result.textContent = t("Not saved: {error}", { error: String(err) });
     }
   });
 }

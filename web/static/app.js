@@ -10,3 +10,8 @@ export function localizeTimes(root = document) {
 }
 
 localizeTimes();
+
+// the language menu of the top bar: choosing a language submits its form (POST /language)
+for (const select of document.querySelectorAll("select.lang-select")) {
+  select.addEventListener("change", () => select.form.requestSubmit());
+}

@@ -1,6 +1,9 @@
 // Agent console (ES module; CSP: no inline scripts). Every value that comes from a caller, a customer
 // record or a note is rendered with textContent / DOM nodes — never innerHTML with data.
 
+import { errorText, t } from "./i18n.js";
+import { formatSeconds, formatShort, label } from "./format.js";
+
 const root = document.getElementById("console");
 
 const $ = (id) => document.getElementById(id);
@@ -28,23 +31,27 @@ function duration(seconds) {
   return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
 }
 
-const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "short", timeStyle: "short" });
 function when(epoch) {
   if (epoch === null || epoch === undefined) return "";
-  return dateFormat.format(new Date(epoch * 1000));
+  return formatShort(epoch);
 }
 
 const LABELS = {
-  logged_out: "Logged out",
-  available: "Available",
-  ringing: "Ringing",
-  on_call: "On call",
-  on_hold: "On hold",
-  wrapup: "Wrap-up",
-  paused: "Paused",
-  busy: "Busy",
+  logged_out: t("Logged out"),
+  available: t("Available"),
+  ringing: t("Ringing"),
+  on_call: t("On call"),
+  on_hold: t("On hold"),
+  wrapup: t("Wrap-up"),
+  paused: t("Paused"),
+  busy: t("Busy"),
 };
-const CATEGORY = { inquiry: "Inquiry", complaint: "Complaint", after_sales: "After-sales (RMA)", follow_up: "Follow-up" };
+const CATEGORY = {
+  inquiry: t("Inquiry"),
+  complaint: t("Complaint"),
+  after_sales: t("After-sales (RMA)"),
+  follow_up: t("Follow-up"),
+};
 
 const model = {
   agent: root ? root.dataset.agent : null,
@@ -75,9 +82,9 @@ async function api(path, body, method = "POST") {
     data = null;
   }
   if (!resp.ok) {
-    let message = (data && data.error) || `${resp.status} ${resp.statusText}`;
+    let message = errorText(data, `${resp.status} ${resp.statusText}`);
     if (data && data.fields) {
-      message += ": " + Object.entries(data.fields).map(([k, v]) => `${k}: ${v}`).join("; ");
+      message += t(": ") + Object.entries(data.fields).map(([k, v]) => `${t(k)}: ${v}`).join("; ");
     }
     throw new Error(message);
   }
@@ -118,7 +125,7 @@ function setState(view) {
     const select = $("pause-reason");
     if (select.options.length !== view.pause_reasons.length) {
       clear(select);
-      for (const reason of view.pause_reasons) select.append(new Option(reason, reason));
+      for (const reason of view.pause_reasons) select.append(new Option(label(reason), reason));
     }
   }
   renderState();
@@ -131,9 +138,10 @@ function renderState() {
   badge.className = `state state-${s}`;
   const reason = (model.state && (model.state.reason || model.state.pending_pause)) || "";
   $("state-reason").textContent = model.state && model.state.pending_pause
-    ? `Pause (${model.state.pending_pause}) after this call`
-    : reason === "disposition_required" ? "Set a disposition code: the wrap-up waits for it"
-    : reason ? `Reason: ${reason}` : "";
+    ? t("Pause ({reason}) after this call", { reason: label(model.state.pending_pause) })
+    : reason === "disposition_required" ? t("Set a disposition code: the wrap-up waits for it")
+    : reason === "call_lost" ? t("The phone system lost the call: wrap-up ends on its timer")
+    : reason ? t("Reason: {reason}", { reason: label(reason) }) : "";
   const loggedOut = s === "logged_out";
   const inCall = s === "ringing" || s === "on_call" || s === "on_hold";
   $("btn-login").disabled = !loggedOut;
@@ -143,7 +151,7 @@ function renderState() {
   show($("btn-wrapup"), s === "wrapup");
   const live = s === "on_call" || s === "on_hold";
   $("btn-hold").disabled = !live;
-  $("btn-hold").textContent = model.held ? "Resume" : "Hold";
+  $("btn-hold").textContent = model.held ? t("Resume") : t("Hold");
   $("btn-hold").classList.toggle("btn-ok", model.held);
   show($("hold-banner"), model.held && live);
   $("btn-hangup").disabled = !(live || s === "ringing" || hasDialing());
@@ -161,12 +169,13 @@ function renderCallSummary() {
   const pop = model.pop;
   const s = model.state ? model.state.state : "logged_out";
   if (!pop || ["ended", "missed"].includes(pop.phase) && !["on_call", "on_hold", "wrapup"].includes(s)) {
-    summary.textContent = pop && pop.phase === "missed" ? "Missed call." : "No call.";
+    summary.textContent = pop && pop.phase === "missed" ? t("Missed call.") : t("No call.");
     return;
   }
-  const who = (pop.customer && pop.customer.name) || pop.call.caller_name || pop.call.caller_num || "Unknown caller";
-  const where = pop.call.queue ? ` · ${pop.call.queue}` : pop.direction === "outbound" ? " · outbound" : "";
-  summary.textContent = `${who}${where} · ${LABELS[s] || pop.phase}`;
+  const who = (pop.customer && pop.customer.name) || pop.call.caller_name || pop.call.caller_num || t("Unknown caller");
+  const outbound = t("outbound");
+  const where = pop.call.queue ? ` · ${pop.call.queue}` : pop.direction === "outbound" ? ` · ${outbound}` : "";
+  summary.textContent = `${who}${where} · ${LABELS[s] || label(pop.phase)}`;
 }
 
 function tick() {
@@ -189,13 +198,13 @@ function renderPop(pop) {
   }
   const call = pop.call;
   const customer = pop.customer || null;
-  $("pop-caller").textContent = (customer && customer.name) || call.caller_name || call.caller_num || "Unknown caller";
+  $("pop-caller").textContent = (customer && customer.name) || call.caller_name || call.caller_num || t("Unknown caller");
   show($("pop-vip"), Boolean((customer && customer.vip) || call.vip));
   const phase = $("pop-phase");
-  phase.textContent = pop.direction === "outbound" && pop.phase === "dialing" ? "dialing" : pop.phase;
+  phase.textContent = label(pop.phase);
   phase.className = `badge phase phase-${pop.phase}`;
   $("pop-number").textContent = call.caller_name && customer ? `${call.caller_num} (${call.caller_name})` : call.caller_num;
-  $("pop-queue").textContent = call.queue || (pop.direction === "outbound" ? "outbound call" : "—");
+  $("pop-queue").textContent = call.queue || (pop.direction === "outbound" ? t("outbound call") : "—");
   $("pop-wait").textContent = pop.direction === "outbound" ? "—" : duration(call.wait || 0);
   $("pop-ivr").textContent = call.ivr_choices && call.ivr_choices.length ? call.ivr_choices.join(" › ") : "—";
   const inputs = Object.entries(call.ivr_inputs || {});
@@ -216,7 +225,7 @@ function renderPop(pop) {
     $("cust-name").textContent = customer.name;
     $("cust-company").textContent = customer.company || "—";
     const seg = $("cust-segment");
-    seg.textContent = customer.segment;
+    seg.textContent = label(customer.segment);
     seg.className = `segment segment-${customer.segment}`;
     const phones = $("cust-phones");
     clear(phones);
@@ -224,8 +233,8 @@ function renderPop(pop) {
     $("cust-email").textContent = customer.email || "—";
     const tags = $("cust-tags");
     clear(tags);
-    for (const t of customer.tags) {
-      tags.append(el("span", t, "tag"), document.createTextNode(" "));
+    for (const tag of customer.tags) {
+      tags.append(el("span", tag, "tag"), document.createTextNode(" "));
     }
     if (!customer.tags.length) tags.textContent = "—";
     $("cust-link").href = `/customers/${encodeURIComponent(customer.id)}`;
@@ -241,7 +250,7 @@ function renderPop(pop) {
 function renderNotes(notes) {
   const list = $("notes");
   clear(list);
-  if (!notes.length) list.append(el("li", "No notes yet.", "muted"));
+  if (!notes.length) list.append(el("li", t("No notes yet."), "muted"));
   for (const n of notes) {
     const li = el("li", null, "note");
     const meta = el("div", null, "note-meta");
@@ -256,31 +265,31 @@ function renderTickets(tickets) {
   clear(body);
   if (!tickets.length) {
     const tr = el("tr");
-    const td = el("td", "No open tickets.", "muted");
+    const td = el("td", t("No open tickets."), "muted");
     td.colSpan = 7;
     tr.append(td);
     body.append(tr);
   }
-  for (const t of tickets) {
+  for (const tk of tickets) {
     const tr = el("tr");
-    tr.dataset.ticket = String(t.id);
-    const link = el("a", `#${t.id}`);
-    link.href = `/tickets/${encodeURIComponent(t.id)}`;
+    tr.dataset.ticket = String(tk.id);
+    const link = el("a", `#${tk.id}`);
+    link.href = `/tickets/${encodeURIComponent(tk.id)}`;
     const first = el("td");
     first.append(link);
-    const due = el("td", when(t.due_at));
-    if (t.overdue) due.append(document.createTextNode(" "), el("span", "overdue", "overdue"));
-    const edit = el("button", "Edit", "btn btn-small btn-quiet");
+    const due = el("td", when(tk.due_at));
+    if (tk.overdue) due.append(document.createTextNode(" "), el("span", t("overdue"), "overdue"));
+    const edit = el("button", t("Edit"), "btn btn-small btn-quiet");
     edit.type = "button";
-    edit.addEventListener("click", () => editTicket(t));
+    edit.addEventListener("click", () => editTicket(tk));
     const last = el("td");
     last.append(edit);
     tr.append(
       first,
-      el("td", t.subject),
-      el("td", CATEGORY[t.category] || t.category),
-      el("td", t.priority, `priority priority-${t.priority}`),
-      el("td", t.status, `status status-${t.status}`),
+      el("td", tk.subject),
+      el("td", CATEGORY[tk.category] || tk.category),
+      el("td", label(tk.priority), `priority priority-${tk.priority}`),
+      el("td", label(tk.status), `status status-${tk.status}`),
       due,
       last,
     );
@@ -293,22 +302,22 @@ function renderHistory(calls) {
   clear(body);
   if (!calls.length) {
     const tr = el("tr");
-    const td = el("td", "No earlier calls.", "muted");
+    const td = el("td", t("No earlier calls."), "muted");
     td.colSpan = 7;
     tr.append(td);
     body.append(tr);
   }
   for (const c of calls) {
-    const disp = (c.dispositions || []).map((d) => (d.note ? `${d.code} — ${d.note}` : d.code)).join("; ");
+    const disp = (c.dispositions || []).map((d) => (d.note ? `${label(d.code)} — ${d.note}` : label(d.code))).join("; ");
     const tr = el("tr");
     body.append(tr);
     tr.append(
       el("td", when(c.started_at)),
       el("td", c.queue || ""),
       el("td", c.agent || "", "mono"),
-      el("td", c.outcome.replaceAll("_", " "), `outcome outcome-${c.outcome}`),
+      el("td", label(c.outcome), `outcome outcome-${c.outcome}`),
       el("td", disp || "—"),
-      el("td", `${c.talk_seconds} s`, "num"),
+      el("td", formatSeconds(c.talk_seconds), "num"),
       recordingCell(c),
     );
   }
@@ -324,10 +333,10 @@ function recordingCell(c) {
     audio.preload = "none";
     audio.className = "rec-audio";
     audio.src = c.audio_url;
-    audio.setAttribute("aria-label", `Recording of the call of ${when(c.started_at)}`);
+    audio.setAttribute("aria-label", t("Recording of the call of {when}", { when: when(c.started_at) }));
     td.append(audio);
   } else {
-    td.textContent = c.has_recording ? "recorded" : "—";
+    td.textContent = c.has_recording ? t("recorded") : "—";
   }
   return td;
 }
@@ -337,27 +346,27 @@ function renderDisposition(pop) {
   const select = $("disp-code");
   const current = pop.disposition_set ? pop.disposition_set.code : select.value;
   clear(select);
-  select.append(new Option("— choose —", ""));
-  for (const code of rules.codes) select.append(new Option(code.replaceAll("_", " "), code));
+  select.append(new Option(t("— choose —"), ""));
+  for (const code of rules.codes) select.append(new Option(label(code), code));
   select.value = rules.codes.includes(current) ? current : "";
-  $("disp-required").textContent = rules.required ? "(required before wrap-up ends)" : "";
+  $("disp-required").textContent = rules.required ? t("(required before wrap-up ends)") : "";
   if (pop.disposition_set && document.activeElement !== $("disp-note")) {
     $("disp-note").value = pop.disposition_set.note || "";
   }
   show($("disp-saved"), Boolean(pop.disposition_set));
 }
 
-function editTicket(t) {
+function editTicket(tk) {
   const form = $("ticket-form");
-  form.elements.ticket_id.value = String(t.id);
-  form.elements.subject.value = t.subject;
-  form.elements.category.value = t.category;
-  form.elements.priority.value = t.priority;
-  form.elements.status.value = t.status === "new" ? "" : t.status;
-  form.elements.assignee.value = t.assignee || "";
-  form.elements.due_at.value = t.due_at ? localInput(t.due_at) : "";
-  $("ticket-summary").textContent = `Update ticket #${t.id}`;
-  $("ticket-submit").textContent = "Update ticket";
+  form.elements.ticket_id.value = String(tk.id);
+  form.elements.subject.value = tk.subject;
+  form.elements.category.value = tk.category;
+  form.elements.priority.value = tk.priority;
+  form.elements.status.value = tk.status === "new" ? "" : tk.status;
+  form.elements.assignee.value = tk.assignee || "";
+  form.elements.due_at.value = tk.due_at ? localInput(tk.due_at) : "";
+  $("ticket-summary").textContent = t("Update ticket #{id}", { id: tk.id });
+  $("ticket-submit").textContent = t("Update ticket");
   $("ticket-details").open = true;
 }
 
@@ -365,8 +374,8 @@ function resetTicketForm() {
   const form = $("ticket-form");
   form.reset();
   form.elements.ticket_id.value = "";
-  $("ticket-summary").textContent = "New ticket for this call";
-  $("ticket-submit").textContent = "Create ticket";
+  $("ticket-summary").textContent = t("New ticket for this call");
+  $("ticket-submit").textContent = t("Create ticket");
 }
 
 function localInput(epoch) {
@@ -379,14 +388,15 @@ function renderFollowups(items) {
   const list = $("followups");
   clear(list);
   if (!items || !items.length) {
-    list.append(el("li", "None due.", "muted"));
+    list.append(el("li", t("None due."), "muted"));
     return;
   }
-  for (const t of items) {
+  for (const tk of items) {
     const li = el("li", null, "followup");
-    const link = el("a", t.subject);
-    link.href = `/tickets/${encodeURIComponent(t.id)}`;
-    li.append(link, el("span", ` · due ${when(t.due_at)}`, "muted small"));
+    const link = el("a", tk.subject);
+    link.href = `/tickets/${encodeURIComponent(tk.id)}`;
+    const due = t("due {when}", { when: when(tk.due_at) });
+    li.append(link, el("span", ` · ${due}`, "muted small"));
     list.append(li);
   }
 }
@@ -402,7 +412,7 @@ function connect() {
   socket.addEventListener("open", () => {
     retry = 0;
     const link = $("link");
-    link.textContent = "live";
+    link.textContent = t("live");
     link.className = "link-state link-up";
   });
   socket.addEventListener("message", (event) => {
@@ -416,7 +426,7 @@ function connect() {
   });
   socket.addEventListener("close", () => {
     const link = $("link");
-    link.textContent = "reconnecting…";
+    link.textContent = t("reconnecting…");
     link.className = "link-state link-down";
     retry = Math.min(retry + 1, 6);
     setTimeout(connect, 250 * 2 ** retry);
@@ -554,7 +564,7 @@ function wire() {
   $("ticket-followup").addEventListener("click", () => {
     const f = $("ticket-form").elements;
     f.category.value = "follow_up";
-    if (!f.subject.value) f.subject.value = "Follow-up call";
+    if (!f.subject.value) f.subject.value = t("Follow-up call");
     if (!f.due_at.value) f.due_at.value = localInput(Date.now() / 1000 + 86400);
     if (!f.assignee.value) f.assignee.value = model.agent;
     f.subject.focus();

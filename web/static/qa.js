@@ -1,5 +1,6 @@
 // QA pages: call search, scoring a call, legal holds, calibration (issue #8). No inline scripts (CSP).
 
+import { errorText, t } from "./i18n.js";
 import { formatTime, label } from "./format.js";
 
 const PAGE_SIZE = 25;
@@ -27,7 +28,7 @@ async function api(path, { method = "GET", body, csrf } = {}) {
   }
   const resp = await fetch(path, init);
   const data = await resp.json().catch(() => ({}));
-  if (!resp.ok) throw new Error(data.error || `HTTP ${resp.status}`);
+  if (!resp.ok) throw new Error(errorText(data, `HTTP ${resp.status}`));
   return data;
 }
 
@@ -54,7 +55,7 @@ function initSearch(root) {
   }
 
   async function run() {
-    status.textContent = "Searching…";
+    status.textContent = t("Searching…");
     try {
       const data = await api(`/api/qa/calls?${params()}`);
       total = data.total;
@@ -72,14 +73,15 @@ function initSearch(root) {
             el("td", { text: fmt(c.talk_seconds) }),
             el("td", { text: c.recordings ? "▶" : "" }),
             el("td", { text: fmt(c.score, 1) }),
+            el("td", { "data-testid": "qa-csat", text: c.csat == null ? "—" : `${c.csat}/5` }),
           ),
         ),
       );
       const last = Math.min(offset + PAGE_SIZE, total);
-      status.textContent = `${total} call(s)`;
-      pageLabel.textContent = total ? `${offset + 1}–${last} of ${total}` : "";
+      status.textContent = t("{n} call(s)", { n: total });
+      pageLabel.textContent = total ? t("{first}–{last} of {total}", { first: offset + 1, last, total }) : "";
     } catch (err) {
-      status.textContent = `Search failed: ${err.message}`;
+      status.textContent = t("Search failed: {error}", { error: err.message });
     }
   }
 
@@ -119,7 +121,7 @@ function initCall(root) {
         const select = q.querySelector(`select[name="${name}"]`);
         let raw = checked ? checked.value : select ? select.value : null;
         if (raw === null) {
-          out.textContent = "Answer every question.";
+          out.textContent = t("Answer every question.");
           return;
         }
         const comment = q.querySelector(".qa-comment").value;
@@ -132,9 +134,10 @@ function initCall(root) {
           body: { form_id: Number(form.dataset.form), answers, comment: form.elements.comment.value },
         });
         const ev = data.evaluation;
-        out.textContent = `Saved: score ${ev.score.toFixed(2)}${ev.failed ? " (instant fail)" : ""}`;
+        const failed = ev.failed ? t("(instant fail)") : "";
+        out.textContent = `${t("Saved: score {score}", { score: ev.score.toFixed(2) })} ${failed}`.trim();
       } catch (err) {
-        out.textContent = `Not saved: ${err.message}`;
+        out.textContent = t("Not saved: {error}", { error: err.message });
       }
     });
   }
@@ -144,7 +147,7 @@ function initCall(root) {
         const data = await api(`/api/qa/evaluations/${button.dataset.id}/acknowledge`, { method: "POST", csrf });
         button.replaceWith(document.createTextNode(data.evaluation.acknowledged_by));
       } catch (err) {
-        button.textContent = `Failed: ${err.message}`;
+        button.textContent = t("Failed: {error}", { error: err.message });
       }
     });
   }
@@ -155,7 +158,7 @@ function initCall(root) {
         await api(`/api/recordings/${button.dataset.id}/hold`, { method: "POST", csrf, body: { held } });
         window.location.reload();
       } catch (err) {
-        button.textContent = `Failed: ${err.message}`;
+        button.textContent = t("Failed: {error}", { error: err.message });
       }
     });
   }
@@ -184,11 +187,11 @@ async function initCalibration(root) {
       );
     rows.replaceChildren(
       ...Object.entries(cal.questions).map(([qid, s]) => line(texts[qid] || qid, s)),
-      line("Total score", cal.total, "qa-total"),
+      line(t("Total score"), cal.total, "qa-total"),
     );
-    status.textContent = `${data.form.name}: ${cal.evaluators.length} evaluator(s): ${cal.evaluators.join(", ")}`;
+    status.textContent = t("{form}: {n} evaluator(s): {names}", { form: data.form.name, n: cal.evaluators.length, names: cal.evaluators.join(", ") });
   } catch (err) {
-    status.textContent = `No calibration: ${err.message}`;
+    status.textContent = t("No calibration: {error}", { error: err.message });
   }
 }
 

@@ -1,7 +1,8 @@
 // callcenter — supervisor wallboard (ES module; no inline script: CSP). Every value is set with
 // textContent / setAttribute: nothing from the server is ever parsed as HTML.
 
-import { formatClock, label } from "./format.js";
+import { errorText, t } from "./i18n.js";
+import { formatClock, formatNumber, label, LANG } from "./format.js";
 
 const root = document.getElementById("wallboard");
 const $ = (id) => document.getElementById(id);
@@ -42,8 +43,23 @@ function svg(tag, attrs = {}) {
   return node;
 }
 
-const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
-const secs = (v) => (v === null || v === undefined ? "–" : `${Math.round(v)}s`);
+const PCT = new Intl.NumberFormat(LANG, { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 });
+const pct = (v) => (v === null || v === undefined ? "–" : PCT.format(v));
+const secs = (v) => (v === null || v === undefined ? "–" : t("{s} s", { s: Math.round(v) }));
+const HHMM = new Intl.DateTimeFormat(LANG, { hour: "2-digit", minute: "2-digit" });
+const TIME = new Intl.DateTimeFormat(LANG, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+
+/** How the service level is computed (the server's convention and threshold), in the page's language. */
+function slLabel(sl) {
+  const th = sl.threshold === null || sl.threshold === undefined ? "T" : t("{s} s", { s: sl.threshold });
+  const text = {
+    answered: t("≤{t} / answered", { t: th }),
+    answered_abandoned: t("≤{t} / answered+abandoned", { t: th }),
+    asterisk_sl2: t("≤{t} incl. abandons ≤{t} (SL2)", { t: th }),
+    offered: t("≤{t} / all queued", { t: th }),
+  }[sl.convention];
+  return text || sl.label;
+}
 function dur(s) {
   if (s === null || s === undefined || !Number.isFinite(s)) return "";
   s = Math.max(0, Math.floor(s));
@@ -80,10 +96,10 @@ function checkAlerts(name, flags) {
 
 // --- tiles ---------------------------------------------------------------------------------------
 function tile(key, label, value, cls = "", note = "") {
-  const t = el("div", { class: `wb-tile ${cls}`, "data-kpi": key });
-  t.append(el("span", { class: "v" }, value), el("span", { class: "k" }, label));
-  if (note) t.append(el("span", { class: "note" }, note));
-  return t;
+  const box = el("div", { class: `wb-tile ${cls}`, "data-kpi": key });
+  box.append(el("span", { class: "v" }, value), el("span", { class: "k" }, label));
+  if (note) box.append(el("span", { class: "note" }, note));
+  return box;
 }
 
 function renderScope(name) {
@@ -100,34 +116,36 @@ function renderScope(name) {
   const flags = new Set(view.alerts || []);
   card.className = `wb-scope${name === "*" ? " center" : ""}${flags.size ? " alert" : ""}`;
   const head = el("h2");
-  head.append(el("span", {}, view.title), el("span", { class: "muted" }, windowSel.selectedOptions[0].textContent));
+  head.append(el("span", {}, name === "*" ? t("Whole center") : view.title), el("span", { class: "muted" }, windowSel.selectedOptions[0].textContent));
   const tiles = el("div", { class: "wb-tiles" });
   const slBad = w.service_level !== null && sl.target !== null && w.service_level < sl.target;
   // the SL counts answered calls against the threshold by the convention named under it: a queue where
   // most calls are abandoned is flagged instead of shown green beside its abandon rate
   const mostlyAbandoned = w.abandon_rate !== null && w.abandon_rate !== undefined && w.abandon_rate >= 0.5;
   const slClass = slBad || mostlyAbandoned ? "bad" : w.service_level !== null ? "good" : "";
-  const slNote = `${sl.label} · target ${pct(sl.target)}${mostlyAbandoned ? " · most calls abandoned" : ""}`;
+  const targetText = t("target {pct}", { pct: pct(sl.target) });
+  const abandonedText = mostlyAbandoned ? t("most calls abandoned") : "";
+  const slNote = [slLabel(sl), targetText, abandonedText].filter(Boolean).join(" · ");
   // occupancy is meaningless with nobody staffed: a dash, not a figure from earlier in the window
   const occupancy = view.staffed ? pct(w.occupancy) : "—";
   const waitBad = flags.has("longest_wait");
   tiles.append(
-    tile("offered", "Offered", String(w.offered)),
-    tile("answered", "Answered", String(w.answered)),
-    tile("abandoned", "Abandoned", String(w.abandoned), "", `short: ${w.abandoned_short}`),
-    tile("service_level", "Service level", pct(w.service_level), slClass, slNote),
-    tile("asa", "ASA", secs(w.asa)),
-    tile("aht", "AHT", secs(w.aht), "", "talk+hold+wrap"),
-    tile("abandon_rate", "Abandon rate", pct(w.abandon_rate), "", "excl. short"),
-    tile("occupancy", "Occupancy", occupancy, "", view.staffed ? "" : "nobody staffed"),
-    tile("waiting", "Waiting", String(view.waiting), view.waiting ? "" : "good",
-      view.callbacks_waiting ? `+${view.callbacks_waiting} callbacks` : ""),
+    tile("offered", t("Offered"), formatNumber(w.offered)),
+    tile("answered", t("Answered"), formatNumber(w.answered)),
+    tile("abandoned", t("Abandoned"), formatNumber(w.abandoned), "", t("short: {n}", { n: w.abandoned_short })),
+    tile("service_level", t("Service level"), pct(w.service_level), slClass, slNote),
+    tile("asa", t("ASA"), secs(w.asa)),
+    tile("aht", t("AHT"), secs(w.aht), "", t("talk+hold+wrap")),
+    tile("abandon_rate", t("Abandon rate"), pct(w.abandon_rate), "", t("excl. short")),
+    tile("occupancy", t("Occupancy"), occupancy, "", view.staffed ? "" : t("nobody staffed")),
+    tile("waiting", t("Waiting"), formatNumber(view.waiting), view.waiting ? "" : "good",
+      view.callbacks_waiting ? t("+{n} callbacks", { n: view.callbacks_waiting }) : ""),
   );
-  const longest = tile("longest_wait", "Longest wait", dur(view.longest_wait), waitBad ? "bad" : "",
-    sl.threshold !== null ? `threshold ${sl.threshold}s` : "");
+  const longest = tile("longest_wait", t("Longest wait"), dur(view.longest_wait), waitBad ? "bad" : "",
+    sl.threshold !== null ? t("threshold {s} s", { s: sl.threshold }) : "");
   longest.dataset.base = String(view.longest_wait);
   longest.dataset.at = String(view._at || serverNow());
-  tiles.append(longest, tile("staffed", "Staffed", String(view.staffed)));
+  tiles.append(longest, tile("staffed", t("Staffed"), formatNumber(view.staffed)));
   const states = el("div", { class: "wb-states", "data-kpi": "agents_by_state" });
   for (const [state, n] of Object.entries(view.agents_by_state).sort()) {
     states.append(el("span", { class: `st-${state}` }, `${label(state)}: ${n}`));
@@ -159,7 +177,7 @@ function renderChart() {
   const bw = (W - L - R) / slots;
   const y = (v) => T + (H - T - B) * (1 - v / maxCalls);
   const ySl = (v) => T + (H - T - B) * (1 - v);
-  const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "calls and service level" });
+  const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": t("calls and service level") });
   s.append(svg("line", { class: "axis", x1: L, y1: H - B, x2: W - R, y2: H - B }));
   s.append(svg("line", { class: "axis", x1: L, y1: T, x2: L, y2: H - B }));
   const top = svg("text", { x: 2, y: T + 10 });
@@ -182,8 +200,10 @@ function renderChart() {
       svg("rect", { class: "bar-abandoned", x: x + 1 + 2 * third, y: y(r.abandoned), width: third, height: H - B - y(r.abandoned) }),
     );
     const title = svg("title");
-    const t = new Date(r.start * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    title.textContent = `${t}: offered ${r.offered}, answered ${r.answered}, abandoned ${r.abandoned}, SL ${pct(r.service_level)}`;
+    const at = HHMM.format(new Date(r.start * 1000));
+    title.textContent = t("{at}: offered {offered}, answered {answered}, abandoned {abandoned}, SL {sl}", {
+      at, offered: r.offered, answered: r.answered, abandoned: r.abandoned, sl: pct(r.service_level),
+    });
     g.append(title);
     s.append(g);
     if (r.service_level !== null) {
@@ -193,12 +213,12 @@ function renderChart() {
   }
   for (let i = 0; i <= slots; i += Math.max(1, Math.round(slots / 12))) {
     const label = svg("text", { x: L + i * bw, y: H - 10 });
-    label.textContent = new Date((first + i * model.interval) * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    label.textContent = HHMM.format(new Date((first + i * model.interval) * 1000));
     s.append(label);
   }
   if (points.length) s.append(svg("polyline", { class: "sl-line", points: points.join(" ") }));
   box.replaceChildren(s);
-  $("wb-chart-title").textContent = name === "*" ? "(whole center)" : `(${name})`;
+  $("wb-chart-title").textContent = name === "*" ? t("(whole center)") : `(${name})`;
 }
 
 // --- PBX health: the Ping round trip, its recent history (sparkline) and the "PBX slow" alert -----
@@ -211,19 +231,24 @@ function renderPbx() {
   }
   box.hidden = false;
   const ping = $("wb-pbx-ping");
-  ping.textContent = h.ping_ms === null ? "—" : `${h.ping_ms < 10 ? h.ping_ms.toFixed(1) : Math.round(h.ping_ms)} ms`;
-  ping.title = h.ping_ms === null ? "no Ping answered yet" : `last Ping round trip at ${new Date(h.at * 1000).toLocaleTimeString()}`;
+  const ms = (v) => t("{ms} ms", { ms: v < 10 ? v.toFixed(1) : Math.round(v) });
+  ping.textContent = h.ping_ms === null ? "—" : ms(h.ping_ms);
+  ping.title = h.ping_ms === null ? t("no Ping answered yet") : t("last Ping round trip at {at}", { at: TIME.format(new Date(h.at * 1000)) });
   const minutes = Math.round(h.history_seconds / 60);
   $("wb-pbx-note").textContent = h.max_ms === null
-    ? `threshold ${h.threshold_ms} ms`
-    : `max ${Math.round(h.max_ms)} ms in ${minutes} min · threshold ${h.threshold_ms} ms for ${h.slow_for} s`;
+    ? t("threshold {ms} ms", { ms: h.threshold_ms })
+    : t("max {max} ms in {minutes} min · threshold {ms} ms for {s} s", {
+      max: Math.round(h.max_ms), minutes, ms: h.threshold_ms, s: h.slow_for,
+    });
   const flags = h.alert ? ["pbx_slow"] : [];
   checkAlerts("pbx", flags);
   box.classList.toggle("alert", Boolean(h.alert));
-  $("wb-pbx-alert").textContent = h.alert ? h.alert.message : "";
+  $("wb-pbx-alert").textContent = h.alert ? t("PBX slow: Ping round trip {ping} for {s} s (threshold {ms} ms for {for} s)", {
+    ping: h.ping_ms === null ? "—" : ms(h.ping_ms), s: Math.round(serverNow() - h.alert.since), ms: h.threshold_ms, for: h.slow_for,
+  }) : "";
   // sparkline: the history on a fixed time axis (now - history .. now), y up to max(threshold, max) ms
   const W = 240, H = 40;
-  const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": "Ping history" });
+  const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": t("Ping history") });
   const end = serverNow(), start = end - h.history_seconds;
   const top = Math.max(h.threshold_ms * 1.2, h.max_ms || 0, 1);
   const y = (ms) => (H - 2 - (Math.min(ms, top) / top) * (H - 4)).toFixed(1);
@@ -236,7 +261,7 @@ function renderPbx() {
 
 // --- staffing ------------------------------------------------------------------------------------
 // no figure (null: the queue would grow without bound) is shown as a dash with an explanation, never ∞
-const UNSTABLE = "no finite wait: with this many agents the queue grows without bound";
+const UNSTABLE = t("no finite wait: with this many agents the queue grows without bound");
 const asaText = (v) => (v === null || v === undefined ? "—" : secs(v));
 function renderStaffing() {
   const body = $("wb-staffing").tBodies[0];
@@ -246,7 +271,7 @@ function renderStaffing() {
     if (!st) continue;
     const tr = el("tr", { "data-scope": name });
     const cells = [
-      [name, ""], [st.rate_per_hour.toFixed(0), "num"], [st.next_rate_per_hour.toFixed(0), "num"], [secs(st.aht), "num"],
+      [name, ""], [formatNumber(Math.round(st.rate_per_hour)), "num"], [formatNumber(Math.round(st.next_rate_per_hour)), "num"], [secs(st.aht), "num"],
       [st.traffic_erlangs.toFixed(2), "num"], [String(st.needed_now), "num"], [String(st.needed_next), "num"],
       [String(st.staffed), "num"], [pct(st.sl_staffed), "num"], [pct(st.sl_minus_one), "num"], [pct(st.sl_plus_one), "num"],
       [`${asaText(st.asa_minus_one)} / ${asaText(st.asa_plus_one)}`, "num",
@@ -271,6 +296,8 @@ function actionButton(label, onClick, enabled = true) {
   return b;
 }
 
+const MODE_BUTTONS = { listen: t("listen"), whisper: t("whisper"), barge: t("barge") };
+
 function renderAgent(a) {
   const body = $("wb-agents").tBodies[0];
   let tr = body.querySelector(`tr[data-agent="${CSS.escape(a.agent)}"]`);
@@ -284,23 +311,23 @@ function renderAgent(a) {
   state.append(el("span", { class: `st-${a.state}` }, label(a.state)));
   const actions = el("td");
   for (const mode of ["listen", "whisper", "barge"]) {
-    actions.append(actionButton(mode, () => monitor(a.agent, mode), inCall));
+    actions.append(actionButton(MODE_BUTTONS[mode], () => monitor(a.agent, mode), inCall));
   }
-  const reason = el("select", { "aria-label": `pause reason for ${a.agent}` });
+  const reason = el("select", { "aria-label": t("pause reason for {agent}", { agent: a.agent }) });
   for (const r of ["break", "lunch", "training", "coaching", "other"]) reason.append(el("option", { value: r }, label(r)));
   // forcing a state needs a reason: the pause code, or the note typed above the grid
   const note = () => $("wb-force-reason").value.trim();
   actions.append(
     reason,
-    actionButton("pause", () => agentState(a.agent, "pause", reason.value), a.state !== "logged_out"),
-    actionButton("available", () => agentState(a.agent, "unpause", note()), a.state === "paused"),
-    actionButton("log out", () => agentState(a.agent, "logout", note()), a.state !== "logged_out"),
+    actionButton(t("pause"), () => agentState(a.agent, "pause", reason.value), a.state !== "logged_out"),
+    actionButton(t("available"), () => agentState(a.agent, "unpause", note()), a.state === "paused"),
+    actionButton(t("log out"), () => agentState(a.agent, "logout", note()), a.state !== "logged_out"),
   );
   const forced = model.forced[a.agent];
   const reasonCell = el("td", { "data-testid": `reason-${a.agent}` }, a.reason ? label(a.reason) : "");
   if (forced) {
     reasonCell.append(el("span", { class: "muted small wb-forced" },
-      ` ${label(forced.action)} by ${forced.by} at ${formatClock(forced.at)}: ${forced.reason}`));
+      " " + t("{action} by {by} at {at}: {reason}", { action: label(forced.action), by: forced.by, at: formatClock(forced.at), reason: forced.reason })));
   }
   const cells = [
     el("td", {}, `${a.name} (${a.agent})`),
@@ -310,7 +337,7 @@ function renderAgent(a) {
     el("td", {}, a.queue || ""),
     el("td", { class: "mono" }, a.call_id || ""),
     el("td", { class: "num ticking", "data-since": String(a.call_since || "") }, a.call_since ? dur(serverNow() - a.call_since) : ""),
-    el("td", { class: "num", "data-kpi": "calls" }, String(a.calls)),
+    el("td", { class: "num", "data-kpi": "calls" }, formatNumber(a.calls)),
     actions,
   ];
   tr.replaceChildren(...cells);
@@ -327,7 +354,7 @@ async function post(url, body) {
   const msg = $("wb-message");
   if (!response.ok) {
     msg.className = "wb-message error";
-    msg.textContent = data.error || `failed (${response.status})`;
+    msg.textContent = errorText(data, t("failed ({status})", { status: response.status }));
   } else {
     msg.className = "wb-message";
     msg.textContent = describe(body, data);
@@ -337,10 +364,13 @@ async function post(url, body) {
 }
 
 function describe(body, data) {
-  if (data.stopped) return `Monitoring of agent ${data.agent} stopped.`;
-  if (data.session) return `${label(data.mode)} on agent ${data.agent}: calling your phone ${data.phone || ""}…`;
-  if (data.state) return `Agent ${data.agent}: ${label(data.state)}${body.reason ? ` (${body.reason})` : ""}.`;
-  return "Done.";
+  if (data.stopped) return t("Monitoring of agent {agent} stopped.", { agent: data.agent });
+  if (data.session) return t("{mode} on agent {agent}: calling your phone {phone}…", { mode: label(data.mode), agent: data.agent, phone: data.phone || "" });
+  if (data.state) {
+    const why = body.reason ? ` (${label(body.reason)})` : "";
+    return t("Agent {agent}: {state}{why}.", { agent: data.agent, state: label(data.state), why });
+  }
+  return t("Done.");
 }
 
 // --- live monitoring sessions: each listen/whisper/barge with its stop and mode switch -------------
@@ -350,21 +380,27 @@ function renderMonitors(monitors) {
   const list = $("wb-monitors");
   if (!list) return;
   if (!monitors.length) {
-    list.replaceChildren(el("li", { class: "muted" }, "No monitoring session."));
+    list.replaceChildren(el("li", { class: "muted" }, t("No monitoring session.")));
     return;
   }
   list.replaceChildren(...monitors.map((m) => {
     const li = el("li", { "data-session": m.id, "data-testid": `monitor-${m.agent}` });
-    li.append(el("strong", {}, `${label(m.mode)} · agent ${m.agent}`),
-      el("span", { class: "muted" }, ` ${m.by}, since ${formatClock(m.started_at)} — ${m.state === "active" ? "connected" : "ringing your phone"} `));
+    li.append(el("strong", {}, t("{mode} · agent {agent}", { mode: label(m.mode), agent: m.agent })),
+      el("span", { class: "muted" }, monitorNote(m)));
     for (const mode of ["listen", "whisper", "barge"]) {
       if (mode !== m.mode) {
         li.append(actionButton(`→ ${label(mode)}`, () => post(`/api/supervisor/monitors/${encodeURIComponent(m.id)}/mode`, { mode }), m.state === "active"));
       }
     }
-    li.append(actionButton("Stop", () => post(`/api/supervisor/monitors/${encodeURIComponent(m.id)}/stop`, {}), m.state === "active"));
+    li.append(actionButton(t("Stop"), () => post(`/api/supervisor/monitors/${encodeURIComponent(m.id)}/stop`, {}), m.state === "active"));
     return li;
   }));
+}
+
+function monitorNote(m) {
+  const since = t("{by}, since {at}", { by: m.by, at: formatClock(m.started_at) });
+  const state = m.state === "active" ? t("connected") : t("ringing your phone");
+  return ` ${since} — ${state} `;
 }
 
 async function refreshMonitors() {
@@ -390,7 +426,7 @@ function agentState(agent, action, reason) {
   if (!reason) {
     const msg = $("wb-message");
     msg.className = "wb-message error";
-    msg.textContent = "Type the reason for this change first (above the agents).";
+    msg.textContent = t("Type the reason for this change first (above the agents).");
     return Promise.resolve(false);
   }
   return post(`/api/supervisor/agents/${encodeURIComponent(agent)}/state`, reason ? { action, reason } : { action });
@@ -426,7 +462,7 @@ function apply(msg) {
   const names = Object.keys(model.scopes).sort((a, b) => (a === "*" ? -1 : b === "*" ? 1 : a.localeCompare(b)));
   if (chartSel.options.length !== names.length) {
     const current = chartSel.value || "*";
-    chartSel.replaceChildren(...names.map((n) => el("option", { value: n }, n === "*" ? "Whole center" : n)));
+    chartSel.replaceChildren(...names.map((n) => el("option", { value: n }, n === "*" ? t("Whole center") : n)));
     chartSel.value = names.includes(current) ? current : "*";
   }
   if (msg.pbx !== undefined) {
@@ -447,10 +483,10 @@ setInterval(() => {
     const since = Number(td.dataset.since);
     td.textContent = since ? dur(now - since) : "";
   }
-  for (const t of document.querySelectorAll('[data-kpi="longest_wait"]')) {
-    const base = Number(t.dataset.base);
-    const v = t.querySelector(".v");
-    if (v && base > 0) v.textContent = dur(base + now - Number(t.dataset.at));
+  for (const box of document.querySelectorAll('[data-kpi="longest_wait"]')) {
+    const base = Number(box.dataset.base);
+    const v = box.querySelector(".v");
+    if (v && base > 0) v.textContent = dur(base + now - Number(box.dataset.at));
   }
 }, 1000);
 
@@ -462,7 +498,7 @@ function connect() {
   const ws = new WebSocket(url);
   ws.addEventListener("open", () => {
     retry = 1000;
-    status.textContent = "live";
+    status.textContent = t("live");
     status.className = "wb-status live";
   });
   ws.addEventListener("message", (event) => {
@@ -473,7 +509,7 @@ function connect() {
     }
   });
   ws.addEventListener("close", () => {
-    status.textContent = "reconnecting…";
+    status.textContent = t("reconnecting…");
     status.className = "wb-status";
     setTimeout(connect, retry);
     retry = Math.min(retry * 2, 15000);

@@ -107,6 +107,15 @@ class QueueConfig:
     callback_context: str = "outbound"  # agent first, then Originate dials the customer from here
     vip_priority: int = 10  # added to a VIP caller's priority
     default_handle_time: float = 180.0  # used for expected-wait estimates until calls are measured
+    #: the IVR flow of the post-call survey (CSAT); None: no survey. Agents are then dialed with Dial's
+    #: ``g`` option, so the caller stays when the agent hangs up (``services/ivr_survey.py``)
+    survey: str | None = None
+
+    def dial_string(self, target: str) -> str:
+        """The ``EXEC Dial`` argument for one agent: ring timeout, music while it rings, the options
+        (``U(mixmon)``), and ``g`` when the queue offers a survey."""
+        go_on = "g" if self.survey and "g" not in self.dial_options else ""
+        return f"{target},{max(1, round(self.ring_timeout))},m({self.music_class}){self.dial_options}{go_on}"
 
     def overflow_target(self) -> str | None:
         return None if self.overflow in (None, "", "voicemail") else self.overflow
@@ -247,6 +256,7 @@ _QUEUE_KEYS = {
     "callback",
     "vip_priority",
     "default_handle_time",
+    "survey",
 }
 
 
@@ -367,7 +377,15 @@ def queue_from_mapping(
         callback_context=str(callback.get("context", "outbound")),
         vip_priority=int(_num(merged, "vip_priority", 10, where, minimum=None)),
         default_handle_time=max(1.0, _num(merged, "default_handle_time", 180.0, where)),
+        survey=_survey_flow(merged.get("survey"), where),
     )
+
+
+def _survey_flow(raw: Any, where: str) -> str | None:
+    name = _opt_str(raw)
+    if name is not None and not valid_name(name):
+        raise ConfigError(f"{where}: survey must name an IVR flow (letters, digits, '_', '-', '.'): {name!r}")
+    return name
 
 
 def queue_to_mapping(q: QueueConfig) -> dict[str, Any]:
@@ -395,6 +413,7 @@ def queue_to_mapping(q: QueueConfig) -> dict[str, Any]:
         "callback": {"enabled": q.callback, "digit": q.callback_digit, "context": q.callback_context},
         "vip_priority": q.vip_priority,
         "default_handle_time": q.default_handle_time,
+        "survey": q.survey,
     }
 
 

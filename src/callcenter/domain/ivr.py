@@ -35,6 +35,7 @@ class NodeType(StrEnum):
     RETURN = "return"
     HANGUP = "hangup"
     CASE_STATUS = "case_status"  # self-service: the caller's repair (RMA) cases read out (issue 16)
+    SURVEY = "survey"  # post-call survey: a 1-5 score and an optional yes/no "solved" (issue 16, CSAT)
 
 
 #: nodes that wait for the caller (or for time to pass): a loop must contain one of them
@@ -48,6 +49,7 @@ WAITING_NODES = frozenset(
         NodeType.VOICEMAIL,
         NodeType.CALLBACK,
         NodeType.CASE_STATUS,
+        NodeType.SURVEY,
     }
 )
 
@@ -410,6 +412,30 @@ class CaseStatusNode(Node):
     def prompts(self) -> list[str]:
         fixed = [self.number_prompt, self.expected_prompt, self.none_prompt, self.ask_prompt]
         return [*fixed, *(sound for _, sound in self.stage_prompts), *self.retry.prompts()]
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyNode(Node):
+    """The post-call survey (``services/ivr_survey.py``): ``score_prompt`` asks for one digit 1-5 (other
+    digits are wrong attempts, ``retry``); then, when ``solved_prompt`` is set, ``yes``/``no`` digits for
+    "was your problem solved" (no answer leaves it unknown); then ``thanks_prompt``. Score and answer
+    are stored when the questions end (a hang-up at the yes/no question keeps the score); ``next``
+    (optional: the call ends) follows either way."""
+
+    score_prompt: str = "cc-survey-score"
+    solved_prompt: str | None = None
+    yes: str = "1"
+    no: str = "2"
+    thanks_prompt: str | None = None
+    retry: Retry = field(default_factory=lambda: Retry(retries=2))
+    next: str | None = None
+
+    def targets(self) -> list[tuple[str, str]]:
+        return _opt("next", self.next)
+
+    def prompts(self) -> list[str]:
+        extra = [p for p in (self.solved_prompt, self.thanks_prompt) if p]
+        return [self.score_prompt, *extra, *self.retry.prompts()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ from callcenter.domain.ivr import (
     Schedule,
     SetNode,
     SubflowNode,
+    SurveyNode,
     TransferNode,
     VoicemailNode,
 )
@@ -274,6 +275,7 @@ _KEYS: dict[NodeType, set[str]] = {
         "fallback",
         *_RETRY_KEYS,
     },
+    NodeType.SURVEY: {"score_prompt", "solved_prompt", "yes", "no", "thanks_prompt", "next", *_RETRY_KEYS},
 }
 
 
@@ -473,6 +475,33 @@ def _case_status(ctx: _Ctx, node_id: str, m: Located, line: int) -> CaseStatusNo
     )
 
 
+def _survey(ctx: _Ctx, node_id: str, m: Located, line: int) -> SurveyNode:
+    """``survey``: the score prompt (digits 1-5), an optional yes/no "solved" question, a thank-you."""
+    digits = {}
+    for key, default in (("yes", "1"), ("no", "2")):
+        value = str(m.get(key, default)).strip()
+        if len(value) != 1 or value not in "0123456789*#":
+            ctx.error(m.line_of(key), f"'{key}' must be one DTMF digit, got {value!r}")
+            value = default
+        digits[key] = value
+    if digits["yes"] == digits["no"]:
+        ctx.error(m.line_of("no"), "'yes' and 'no' must be different digits")
+    if "solved_prompt" not in m and ("yes" in m or "no" in m):
+        ctx.error(m.line, f"node {node_id!r}: 'yes'/'no' without a 'solved_prompt'")
+    return SurveyNode(
+        id=node_id,
+        type=NodeType.SURVEY,
+        line=line,
+        score_prompt=ctx.sound(m, "score_prompt", required=True) or "",
+        solved_prompt=ctx.sound(m, "solved_prompt"),
+        yes=digits["yes"],
+        no=digits["no"],
+        thanks_prompt=ctx.sound(m, "thanks_prompt"),
+        retry=_retry(ctx, m, 2),
+        next=ctx.node_ref(m, "next", required=False),
+    )
+
+
 def _parse_node(ctx: _Ctx, node_id: str, m: Located, line: int) -> Node | None:
     kind_raw = m.get("type")
     if not isinstance(kind_raw, str):
@@ -569,6 +598,8 @@ def _parse_node(ctx: _Ctx, node_id: str, m: Located, line: int) -> Node | None:
         )
     if kind is NodeType.CASE_STATUS:
         return _case_status(ctx, node_id, m, line)
+    if kind is NodeType.SURVEY:
+        return _survey(ctx, node_id, m, line)
     if kind is NodeType.LOOKUP:
         by = ctx.text(m, "by", default="caller") or "caller"
         key = ctx.text(m, "key", default="phone") or "phone"

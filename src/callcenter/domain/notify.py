@@ -18,7 +18,7 @@ from typing import Any
 
 EMAIL = "email"
 WEBHOOK = "webhook"
-EVENTS = ("call.ended", "ticket.changed", "case.changed")
+EVENTS = ("call.ended", "ticket.changed", "case.changed", "survey.answered")
 
 
 class OutboxStatus(StrEnum):

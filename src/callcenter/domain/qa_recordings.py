@@ -143,6 +143,8 @@ class CallSearch:
     has_recording: bool | None = None
     min_score: float | None = None  # best QA score of the call
     max_score: float | None = None
+    min_csat: int | None = None  # the caller's post-call survey score (1-5): only answered surveys
+    max_csat: int | None = None
     sort: SortKey = SortKey.STARTED
     descending: bool = True
     limit: int = 50
@@ -164,6 +166,7 @@ class CallHit:
     recordings: int
     score: float | None  # the highest QA score, None when not evaluated
     evaluations: int
+    csat: int | None = None  # the post-call survey score (1-5), None when not surveyed or not answered
 
 
 @dataclass(frozen=True, slots=True)

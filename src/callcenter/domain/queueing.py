@@ -41,3 +41,5 @@ class RouteResult:
     target: str | None = None  # overflow/fallback destination (a queue, a flow node, an extension)
     agent: str | None = None
     wait_seconds: float = 0.0
+    #: ANSWERED and the agent hung up first (Dial ``g`` returned 0, caller still up): the survey flow
+    survey: str | None = None

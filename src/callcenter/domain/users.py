@@ -25,9 +25,14 @@ class User:
     display_name: str = ""
     agent: str | None = None  # the agent id (extension) this login belongs to, for role=agent
     active: bool = True
+    language: str = ""  # the pages' language chosen by the user ("en", "zh-CN"); "" = the browser's
 
 
 @dataclass(frozen=True, slots=True)
 class UserCredentials:
     user: User
     password_hash: str
+
+
+#: The languages of the pages and messages (BCP 47 tags, as in ``<html lang>`` and ``Accept-Language``).
+LANGUAGES: tuple[str, ...] = ("en", "zh-CN")

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 import time
@@ -47,6 +48,9 @@ from callcenter.domain.errors import AgiError, AgiHangup
 from callcenter.ports import AgiChannel
 
 log = logging.getLogger(__name__)
+
+#: played instead of a GET DATA prompt the PBX does not have (Asterisk's core sounds have silence/1..10)
+FALLBACK_PROMPT = "silence/1"
 
 AgiHandler = Callable[[AgiChannel], Awaitable[None]]
 #: script name (``ivr`` of ``agi://host/ivr?x=1``) → handler, or None for an unknown script
@@ -313,23 +317,41 @@ class AgiSession:
             "STREAM FILE",
         )
         if reply.result == "-1":
-            self._hung_up = True
-            raise AgiHangup("STREAM FILE returned -1")
+            await self._missing_prompt_or_hangup("STREAM FILE", sound)
+            return dataclasses.replace(reply, result="0")  # nothing played, no digit
         return reply
 
     async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> AgiReply:
         # the caller may take timeout_ms per digit, after the prompt
         budget = self._play_timeout() + timeout_ms / 1000.0 * (max_digits + 1)
-        reply = self._check(
-            await self.command(
-                f"GET DATA {quote(prompt)} {int(timeout_ms)} {int(max_digits)}", timeout=budget
-            ),
-            "GET DATA",
-        )
+        line = f"GET DATA {quote(prompt)} {int(timeout_ms)} {int(max_digits)}"
+        reply = self._check(await self.command(line, timeout=budget), "GET DATA")
         if reply.result == "-1":
-            self._hung_up = True
-            raise AgiHangup("GET DATA returned -1")
+            await self._missing_prompt_or_hangup("GET DATA", prompt)
+            # the prompt is missing: GET DATA gave up at once, before any digit; ask again without it
+            # (a second of silence from the core sounds) so the caller can still answer
+            line = f"GET DATA {quote(FALLBACK_PROMPT)} {int(timeout_ms)} {int(max_digits)}"
+            reply = self._check(await self.command(line, timeout=budget), "GET DATA")
+            if reply.result == "-1":
+                await self._missing_prompt_or_hangup("GET DATA", FALLBACK_PROMPT)
+                return AgiReply(code=200, result="", timeout=True, text=reply.text)
         return reply
+
+    async def _missing_prompt_or_hangup(self, what: str, prompt: str) -> None:
+        """``result=-1``: the caller hung up, or the prompt is not on the PBX (res_agi answers -1 at once
+        with the caller still there, missing-prompt.agi). ``CHANNEL STATUS`` tells them apart (511 on a
+        dead channel, fact 26): a hang-up raises AgiHangup; a missing prompt is logged and counted and
+        the caller goes on, never dropped to the failsafe for a sound file."""
+        try:
+            await self.command("CHANNEL STATUS")
+        except AgiHangup:
+            self._hung_up = True
+            raise AgiHangup(f"{what} returned -1") from None
+        self._stats.prompts_missing += 1
+        log.warning(
+            "prompt missing on the PBX: nothing played",
+            extra={"prompt": prompt[:120], "command": what, "uniqueid": self.uniqueid},
+        )
 
     async def wait_for_digit(self, timeout_ms: int) -> AgiReply:
         budget = self._cfg.long_timeout if timeout_ms < 0 else self._cfg.command_timeout + timeout_ms / 1000.0
@@ -414,6 +436,7 @@ class FastAgiStats:
     failsafe: int = 0
     max_active: int = 0
     commands: int = 0  # AGI commands sent, every session
+    prompts_missing: int = 0  # STREAM FILE / GET DATA of a prompt the PBX does not have (played nothing)
     #: per-command turnaround added by the service, counts per TURNAROUND_BUCKETS bound (not cumulative)
     turnaround: list[int] = field(default_factory=lambda: [0] * len(TURNAROUND_BUCKETS))
     turnaround_sum: float = 0.0

@@ -769,13 +769,14 @@ class AcdService:
             }
         )
         log.info("offering call", extra=extra)
-        dial = f"{cfg.dial_target()},{max(1, round(q.ring_timeout))},m({q.music_class}){q.dial_options}"
+        dial = q.dial_string(cfg.dial_target())
         dial_status = "CANCEL"
         answered_time = 0
+        dial_result = "-1"
         try:
             with contextlib.suppress(AgiError):
                 await channel.set_variable("CC_AGENT", agent)
-            await channel.exec("Dial", dial)
+            dial_result = (await channel.exec("Dial", dial)).result
             dial_status = ((await channel.get_variable("DIALSTATUS")) or "").upper()
             answered_time = _int(await channel.get_variable("ANSWEREDTIME"))
         except AgiHangup:
@@ -797,8 +798,12 @@ class AcdService:
                 self._detached[call_id] = (agent, q.name, answer_at)
                 await self._hold(agent, call_id, True, now, by="console")
                 log.info("call left the ACD session on hold", extra=extra)
+                survey = None
             else:
                 await self._call_ended(agent, call_id, q, now, talk=now - answer_at)
+                # Dial g: 0 = the agent hung up and the caller is still here (the HANGUP line of a
+                # caller hang-up arrives before the replies to the variable reads above, fact 24)
+                survey = q.survey if q.survey and dial_result == "0" and not channel.hung_up else None
             wait = answer_at - started
             self.stats["answered"] += 1
             await self._count(q.name, "answered")
@@ -807,8 +812,8 @@ class AcdService:
             await self._emit(
                 {"type": "call.answered", "call_id": call_id, "queue": q.name, "agent": agent, "wait": wait}
             )
-            log.info("call answered and ended", extra={**extra, "wait": round(wait, 2)})
-            return RouteResult(RouteOutcome.ANSWERED, agent=agent, wait_seconds=wait)
+            log.info("call answered and ended", extra={**extra, "wait": round(wait, 2), "survey": survey})
+            return RouteResult(RouteOutcome.ANSWERED, agent=agent, wait_seconds=wait, survey=survey)
         if dial_status == "CANCEL" or channel.hung_up:
             await self._release(agent, call_id, S.AVAILABLE, now)
             raise _Hangup

@@ -53,6 +53,7 @@ from callcenter.domain.acd import (
 )
 from callcenter.domain.agent_state import after_call
 from callcenter.domain.errors import CallcenterError, StateError
+from callcenter.services.wrapup_rule import CALL_LOST_REASON
 
 if TYPE_CHECKING:
     from callcenter.services.acd import AcdService
@@ -397,6 +398,8 @@ class AcdReconciler:
             to, until, reason = after_call(cur, wrapup, now)
             if to is S.AVAILABLE:
                 return acd._ready(cur)
+            if to is S.WRAPUP:  # the call was cut, not finished: no code is waited for (wrapup_rule)
+                reason = CALL_LOST_REASON
             return to, {"until": until, "reason": reason}
 
         changed = await acd._change(s.agent, decide, at=now, by="reconcile")

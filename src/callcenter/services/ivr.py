@@ -53,6 +53,7 @@ from callcenter.domain.ivr import (
     ReturnNode,
     SetNode,
     SubflowNode,
+    SurveyNode,
     TransferNode,
     VoicemailNode,
     substitute,
@@ -60,6 +61,7 @@ from callcenter.domain.ivr import (
 from callcenter.domain.queueing import QueueRequest, RouteOutcome, RouteResult
 from callcenter.ports import AgiChannel, CallbackRequests, CallRouter, CustomerDirectory
 from callcenter.services.ivr_cases import CaseLookup, run_case_status
+from callcenter.services.ivr_survey import SurveySink, run_survey, survey_after_transfer, survey_start
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +121,11 @@ class IvrService:
         clock: Callable[[], float] = time.time,
         lookup_timeout: float = 1.5,
         cases: CaseLookup | None = None,
+        surveys: SurveySink | None = None,
     ) -> None:
         self._flows = flows
         self.cases = cases  # the case_status node's lookups (services/ivr_cases.py)
+        self.surveys = surveys  # the survey node's answers (services/ivr_survey.py)
         self.router = router
         self.directory = directory
         self.callbacks = callbacks
@@ -192,6 +196,10 @@ class IvrService:
         log.info("queue transfer enters the ACD", extra={**extra, "priority": priority})
         result = await router.route(channel, request)
         log.info("queue transfer routed", extra={**extra, "outcome": result.outcome.value})
+        flows = self._flows()
+        if result.outcome is RouteOutcome.ANSWERED and result.survey and flows is not None:
+            await survey_after_transfer(self, channel, flows, result, queue, customer)
+            return
         if result.outcome in (RouteOutcome.NO_AGENTS, RouteOutcome.OVERFLOW, RouteOutcome.ERROR):
             # nobody to take it: the queue's numeric fallback, else a goodbye (no IVR flow to go back to)
             with contextlib.suppress(AgiHangup):
@@ -379,6 +387,8 @@ class _Run:
             return self.stack.pop() if self.stack else None
         if isinstance(node, CaseStatusNode):
             return await run_case_status(self, flow, node, step)
+        if isinstance(node, SurveyNode):
+            return await run_survey(self, flow, node, step)
         if isinstance(node, HangupNode):
             if node.prompt:
                 await self._play(node.prompt, step)
@@ -513,6 +523,8 @@ class _Run:
             outcome = result.outcome
             if outcome is RouteOutcome.ANSWERED or outcome is RouteOutcome.ABANDONED:
                 self.outcome = IvrOutcome.QUEUED
+                if outcome is RouteOutcome.ANSWERED and result.survey:  # the agent hung up first
+                    return await survey_start(self, result, step)
                 return None
             if outcome is RouteOutcome.CALLBACK:
                 self.outcome = IvrOutcome.CALLBACK

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from callcenter.domain.acd import AcdConfig
-from callcenter.domain.ivr import Catalog, Flow, FlowSet, Problem
+from callcenter.domain.ivr import Catalog, Flow, FlowSet, NodeType, Problem
 from callcenter.domain.ivr_parse import build_flow_set, parse_flow, parse_queues, parse_sounds
 from callcenter.domain.ivr_staffing import check_queue_staffing
 
@@ -206,7 +206,7 @@ def check_flow_files(
         else:  # check what parsed, so one run reports everything
             flows = [f for f in (parse_flow(text, file)[0] for file, text in sources.flows) if f is not None]
         staffing = check_queue_staffing(flows, acd, source=acd_source)
-        problems += staffing.errors
+        problems += staffing.errors + check_survey_flows(flows, acd, acd_source)
         warnings = staffing.warnings
     if sounds_dir is not None:
         parsed: list[Flow]
@@ -218,6 +218,22 @@ def check_flow_files(
         problems += missing_dir
         warnings = [*warnings, *missing]
     return CheckReport((flow_set if not problems else None), problems, warnings, notes)
+
+
+def check_survey_flows(flows: Sequence[Flow], acd: AcdConfig, source: str) -> list[Problem]:
+    """Every queue's ``survey`` names a loaded flow that asks with a ``survey`` node (CSAT, issue 16)."""
+    by_name = {f.name: f for f in flows}
+    out: list[Problem] = []
+    for queue in sorted(acd.queues, key=lambda q: q.name):
+        if not queue.survey:
+            continue
+        flow = by_name.get(queue.survey)
+        where = f"queue {queue.name!r}"
+        if flow is None:
+            out.append(Problem(source, 1, f"{where}: survey flow {queue.survey!r} does not exist"))
+        elif not any(n.type is NodeType.SURVEY for n in flow.nodes.values()):
+            out.append(Problem(flow.file, flow.line, f"{where}: flow {flow.name!r} has no survey node"))
+    return out
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from callcenter.domain.calls import CallRecord
 from callcenter.domain.notify import EMAIL, WEBHOOK, OutboxItem, hash_token, new_token, render_email
+from callcenter.domain.surveys import CallSurvey
 from callcenter.domain.tickets import Ticket, TicketEvent
 from callcenter.services.cases import CaseChanged
 from callcenter.services.crm import CrmService
@@ -156,6 +157,12 @@ class Notifier:
             "changes": [{"field": e.field, "old": e.old, "new": e.new} for e in events],
         }
         items += self._webhooks("ticket.changed", data, ref, now)
+        if items:
+            await self.outbox.enqueue(items)
+
+    async def on_survey_answered(self, survey: CallSurvey) -> None:
+        """``SurveyService`` listener: the ``survey.answered`` webhook (signed like the others)."""
+        items = self._webhooks("survey.answered", survey.as_dict(), f"survey:{survey.call_id}", self.clock())
         if items:
             await self.outbox.enqueue(items)
 

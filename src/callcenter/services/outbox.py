@@ -72,7 +72,8 @@ class OutboxService:
         lease: float = 120.0,
         batch: int = 20,
         send_timeout: float = 30.0,
-        idle_poll: float = 5.0,
+        idle_poll: float = 60.0,
+        store_retry: float = 5.0,
         queue_size: int = 10_000,
     ) -> None:
         self.store = store
@@ -82,7 +83,11 @@ class OutboxService:
         self.lease = lease
         self.batch = batch
         self.send_timeout = send_timeout
+        # Asleep while nothing is due: new items wake the worker of the instance that wrote them; the idle
+        # poll only catches items another instance wrote and could not send (it died), the store retry
+        # a database that was away.
         self.idle_poll = idle_poll
+        self.store_retry = store_retry
         self.stats = OutboxStats()
         self._queue: asyncio.Queue[OutboxItem] = asyncio.Queue(maxsize=queue_size)
         self._wake = asyncio.Event()
@@ -135,7 +140,7 @@ class OutboxService:
             except CallcenterError as exc:  # the database is down: try again later
                 self.stats.store_errors += 1
                 log.warning("outbox: store unavailable", extra={"error": str(exc)})
-                due = None
+                due = self.clock() + self.store_retry
             wait = self.idle_poll if due is None else max(0.0, min(self.idle_poll, due - self.clock()))
             if wait > 0:
                 with contextlib.suppress(TimeoutError):

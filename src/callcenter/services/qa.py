@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from callcenter.domain.calls import CallDisposition, CallRecord
@@ -29,6 +29,8 @@ from callcenter.domain.qa import (
 )
 from callcenter.domain.qa_default import DEFAULT_FORM_NAME, DEFAULT_FORM_SECTIONS
 from callcenter.domain.qa_recordings import CallHits, CallSearch, RecordingInfo
+from callcenter.domain.surveys import CallSurvey
+from callcenter.domain.text import N_
 from callcenter.domain.tickets import Ticket
 from callcenter.domain.users import ROLE_CAN_SEE_ALL_CALLS, Role, User
 from callcenter.services.recordings import RecordingService
@@ -63,6 +65,10 @@ class DispositionSource(Protocol):
     async def dispositions_for_calls(self, call_ids: Sequence[str]) -> list[CallDisposition]: ...
 
 
+class SurveySource(Protocol):
+    async def for_call(self, call_id: str) -> CallSurvey | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class TimelineEntry:
     at: float
@@ -70,6 +76,15 @@ class TimelineEntry:
     text: str
     agent: str | None = None
     duration: float | None = None
+    #: ``text``'s pattern (``%(name)s`` placeholders, in the catalogues) and its values: the pages show
+    #: it in the reader's language
+    message: str = ""
+    values: Mapping[str, str] = field(default_factory=dict)
+
+
+def _entry(at: float, kind: str, message: str, values: Mapping[str, object], **extra: Any) -> TimelineEntry:
+    texts = {name: str(value) for name, value in values.items()}
+    return TimelineEntry(at, kind, message % texts, message=message, values=texts, **extra)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,58 +96,75 @@ class CallReview:
     evaluations: tuple[Evaluation, ...]
     dispositions: tuple[CallDisposition, ...]
     ivr: tuple[IvrSessionRecord, ...]
+    survey: CallSurvey | None = None
 
 
 def build_timeline(call: CallRecord, ivr: Sequence[IvrSessionRecord]) -> list[TimelineEntry]:
     """The call's story in time order: IVR path, wait in queue, each offer (ring) and answer, holds,
     transfers, the end."""
-    out = [TimelineEntry(call.started_at, "start", f"call from {call.caller_num or 'unknown'}")]
+    out = [
+        _entry(call.started_at, "start", N_("call from %(number)s"), {"number": call.caller_num or "unknown"})
+    ]
     for s in ivr:
+        flow = {"flow": s.flow, "outcome": s.outcome.value}
         out.append(
-            TimelineEntry(
-                s.started_at, "ivr", f"IVR {s.flow}: {s.outcome.value}", duration=s.ended_at - s.started_at
+            _entry(
+                s.started_at, "ivr", N_("IVR %(flow)s: %(outcome)s"), flow, duration=s.ended_at - s.started_at
             )
         )
         for step in s.path:
             at = s.started_at + float(step.get("at", 0.0))
             digits = "".join(str(d) for d in step.get("digits", ()))
-            text = f"{step.get('type', '')} {step.get('node', '')}" + (f" pressed {digits}" if digits else "")
-            out.append(TimelineEntry(at, "ivr_step", text.strip(), duration=float(step.get("duration", 0.0))))
+            node = {"type": step.get("type", ""), "node": step.get("node", ""), "digits": digits}
+            message = N_("%(type)s %(node)s pressed %(digits)s") if digits else N_("%(type)s %(node)s")
+            out.append(_entry(at, "ivr_step", message, node, duration=float(step.get("duration", 0.0))))
     if call.queued_at is not None:
+        queue = {"queue": call.queue or "?"}
         out.append(
-            TimelineEntry(
-                call.queued_at, "queued", f"queued in {call.queue or '?'}", duration=call.wait_seconds
-            )
+            _entry(call.queued_at, "queued", N_("queued in %(queue)s"), queue, duration=call.wait_seconds)
         )
     for o in call.offers:
         ring = None if o.ended_at is None else o.ended_at - o.rang_at
-        result = "answered" if o.answered else (o.dial_status or "not answered").lower()
-        out.append(
-            TimelineEntry(o.rang_at, "offer", f"rang agent {o.agent}: {result}", agent=o.agent, duration=ring)
-        )
+        offer = {"agent": o.agent, "result": (o.dial_status or "").lower()}
+        if o.answered:
+            message = N_("rang agent %(agent)s: answered")
+        elif o.dial_status:
+            message = N_("rang agent %(agent)s: %(result)s")
+        else:
+            message = N_("rang agent %(agent)s: not answered")
+        out.append(_entry(o.rang_at, "offer", message, offer, agent=o.agent, duration=ring))
     for leg in call.legs:
         if leg.agent and leg.answered_at is not None:
             talk = None if leg.ended_at is None else leg.ended_at - leg.answered_at
+            talking = {"agent": leg.agent}
             out.append(
-                TimelineEntry(
-                    leg.answered_at, "answer", f"agent {leg.agent} talking", agent=leg.agent, duration=talk
+                _entry(
+                    leg.answered_at,
+                    "answer",
+                    N_("agent %(agent)s talking"),
+                    talking,
+                    agent=leg.agent,
+                    duration=talk,
                 )
             )
     if call.hold_seconds:
         hold_at = call.answered_at if call.answered_at is not None else call.started_at
+        held = {"seconds": f"{call.hold_seconds:.0f}"}
         out.append(
-            TimelineEntry(
-                hold_at, "hold", f"on hold {call.hold_seconds:.0f} s in total", duration=call.hold_seconds
-            )
+            _entry(hold_at, "hold", N_("on hold %(seconds)s s in total"), held, duration=call.hold_seconds)
         )
     for t in call.transfers:
-        who = f" by {t.from_agent}" if t.from_agent else ""
-        out.append(
-            TimelineEntry(t.at, "transfer", f"{t.kind} transfer to {t.target}{who}", agent=t.from_agent)
+        moved = {"kind": t.kind, "target": t.target, "agent": t.from_agent or ""}
+        message = (
+            N_("%(kind)s transfer to %(target)s by %(agent)s")
+            if t.from_agent
+            else N_("%(kind)s transfer to %(target)s")
         )
+        out.append(_entry(t.at, "transfer", message, moved, agent=t.from_agent))
     if call.ended_at is not None:
-        by = f" (hung up by {call.hangup_by.value})" if call.hangup_by is not None else ""
-        out.append(TimelineEntry(call.ended_at, "end", f"{call.outcome.value}{by}"))
+        ended = {"outcome": call.outcome.value, "by": call.hangup_by.value if call.hangup_by else ""}
+        message = N_("%(outcome)s (hung up by %(by)s)") if call.hangup_by is not None else N_("%(outcome)s")
+        out.append(_entry(call.ended_at, "end", message, ended))
     out.sort(key=lambda e: e.at)
     return out
 
@@ -146,6 +178,7 @@ class QaService:
         recordings: RecordingService,
         ivr: IvrSource | None = None,
         dispositions: DispositionSource | None = None,
+        surveys: SurveySource | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -153,6 +186,7 @@ class QaService:
         self.recordings = recordings
         self.ivr = ivr
         self.dispositions = dispositions
+        self.surveys = surveys  # the post-call survey shown on the call's page
         self.clock = clock
 
     # -- search and review ---------------------------------------------------------------------------------
@@ -177,6 +211,7 @@ class QaService:
             evaluations=tuple(await self.store.evaluations_for_call(call_id)),
             dispositions=tuple(disp),
             ivr=tuple(ivr),
+            survey=await self.surveys.for_call(call_id) if self.surveys is not None else None,
         )
 
     async def _with_meta(self, rec: RecordingInfo) -> RecordingInfo:
@@ -260,7 +295,7 @@ class QaService:
         evals = await self.store.evaluations_for_call(call_id)
         if form_id is None:
             if not evals:
-                raise NotFound(f"call {call_id} has no evaluations")
+                raise NotFound(N_("this call has no evaluations yet"))
             form_id = evals[-1].form_id
         form = await self.form(form_id)
         return form, calibrate(call_id, form, evals)

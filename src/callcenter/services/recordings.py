@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from callcenter.domain.calls import CallRecord
 from callcenter.domain.errors import CallcenterError, NotFound, PermissionDenied
 from callcenter.domain.qa import ValidationError
 from callcenter.domain.qa_recordings import Playback, RecordingInfo, RetentionPolicy
@@ -183,6 +184,7 @@ class RecordingService:
         self.clock = clock
         self._meta_after = 0
         self._meta_failed: dict[int, int] = {}  # recording id → rounds its file was not there
+        self._meta_wake = asyncio.Event()  # a recorded call ended (``on_call_finished``)
         self.meta_stats: dict[str, int] = {"filled": 0, "missing": 0, "errors": 0, "transcoded": 0}
 
     async def resolve(self, rec: RecordingInfo) -> Path:
@@ -228,15 +230,31 @@ class RecordingService:
         self.meta_stats["filled"] += filled
         return filled
 
-    async def fill_meta_forever(self, every: float = 5.0) -> None:
-        """``fill_missing_meta`` every ``every`` seconds until cancelled (a store away is logged)."""
+    def on_call_finished(self, record: CallRecord) -> None:
+        """The tracker's listener (event path): a call with a recording ended, fill its metadata soon."""
+        if record.recording_file:
+            self._meta_wake.set()
+
+    async def fill_meta_forever(
+        self, *, settle: float = 2.0, retry_every: float = 5.0, fallback: float = 300.0
+    ) -> None:
+        """``fill_missing_meta`` when a recorded call ended (``settle`` seconds later, once the recorder
+        has written it), every ``retry_every`` seconds while a file is not there yet, and every
+        ``fallback`` seconds regardless (calls another instance stored); no timer ticks while idle.
+        A store away is logged and retried like a missing file. Runs until cancelled."""
         while True:
+            self._meta_wake.clear()
+            retry = False
             try:
                 await self.fill_missing_meta()
+                retry = any(n < META_ATTEMPTS for n in self._meta_failed.values())
             except CallcenterError as exc:
                 self.meta_stats["errors"] += 1
+                retry = True
                 log.warning("recording metadata round failed", extra={"error": str(exc)})
-            await asyncio.sleep(every)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._meta_wake.wait(), retry_every if retry else fallback)
+            await asyncio.sleep(settle)
 
     async def open_for(
         self, user: User, recording_id: int, fmt: str = "wav"

@@ -53,6 +53,18 @@ from callcenter.domain.reports import (
     bucket_start,
     local_label,
 )
+from callcenter.domain.surveys import CsatTally
+from callcenter.domain.text import N_
+from callcenter.services import csat_report
+from callcenter.services.csat_report import CsatSource
+
+#: Texts composed into report titles and notes (translated where shown: the title's head, a note's
+#: prefix before the colon).
+QUEUE_REPORT = N_("Queue report")
+ALL_QUEUES = N_("all queues")
+SERVICE_LEVEL = N_("Service level")
+PAUSE = N_("Pause")
+NO_REASON = N_("no reason")
 
 #: a call may spend this long in the IVR before it enters its queue (rows are read from start − this)
 ARRIVAL_LOOKBACK = 3600.0
@@ -151,15 +163,15 @@ class Report:
 
 
 _QUEUE_COLS = (
-    Column("offered", "Offered", "int"),
-    Column("answered", "Answered", "int"),
-    Column("abandoned", "Abandoned", "int"),
-    Column("abandoned_short", "Short abandons", "int"),
-    Column("service_level", "Service level", "ratio"),
-    Column("asa", "ASA (s)", "seconds"),
-    Column("aht", "AHT (s)", "seconds"),
-    Column("abandon_rate", "Abandon rate", "ratio"),
-    Column("max_wait", "Max wait (s)", "seconds"),
+    Column("offered", N_("Offered"), "int"),
+    Column("answered", N_("Answered"), "int"),
+    Column("abandoned", N_("Abandoned"), "int"),
+    Column("abandoned_short", N_("Short abandons"), "int"),
+    Column("service_level", N_("Service level"), "ratio"),
+    Column("asa", N_("ASA (s)"), "seconds"),
+    Column("aht", N_("AHT (s)"), "seconds"),
+    Column("abandon_rate", N_("Abandon rate"), "ratio"),
+    Column("max_wait", N_("Max wait (s)"), "seconds"),
 )
 
 
@@ -181,8 +193,10 @@ class ReportService:
         short_abandon: Callable[[], float],
         queues: Callable[[], Iterable[str]] = tuple,
         clock: Callable[[], float] = time.time,
+        csat: CsatSource | None = None,
     ) -> None:
         self.store = store
+        self.csat = csat  # the post-call surveys (services/csat_report.py)
         self.clock = clock  # a period still running (today) is counted up to now, not to its end
         self.threshold_of = threshold_of
         self.convention = convention
@@ -346,31 +360,39 @@ class ReportService:
             key = bucket_start(index * INTERVAL, gran, tz)
             buckets.setdefault(key, Tally()).add(tally)
             max_wait[key] = max(max_wait.get(key, 0.0), interval_wait[index])
+        surveys = await csat_report.by_bucket(self.csat, p, gran, req.queue, req.agent)
         total = Tally()
+        total_csat = CsatTally()
         rows = []
-        for key in sorted(buckets):
-            t = buckets[key]
+        for key in sorted(set(buckets) | set(surveys)):
+            t = buckets.get(key) or Tally()
             total.add(t)
+            total_csat.add(surveys.get(key) or CsatTally())
             rows.append(
                 {
                     "interval": local_label(key, gran, tz),
                     "start": key,
                     **_kpi_row(t, convention, max_wait.get(key)),
+                    **csat_report.csat_cells(surveys.get(key)),
                 }
             )
         totals = {
-            "interval": "Total",
+            "interval": N_("Total"),
             "start": p.since,
             **_kpi_row(total, convention, max(max_wait.values()) if max_wait else None),
+            **csat_report.csat_cells(total_csat),
         }
         return Report(
             "queue",
-            f"Queue report — {req.queue or 'all queues'}",
+            f"{QUEUE_REPORT} — {req.queue or ALL_QUEUES}",
             req,
-            (Column("interval", "Interval"), *_QUEUE_COLS),
+            (Column("interval", N_("Interval")), *_QUEUE_COLS, *csat_report.CSAT_COLUMNS),
             rows,
             totals,
-            (f"Service level: {convention.label(None if scope == CENTER else self.threshold_of(scope))}",),
+            (
+                f"{SERVICE_LEVEL}: {convention.label(None if scope == CENTER else self.threshold_of(scope))}",
+                csat_report.CSAT_NOTE,
+            ),
             ("interval", ("offered", "answered", "abandoned")),
         )
 
@@ -390,19 +412,22 @@ class ReportService:
         ]
         return Report(
             "hourly",
-            "Hourly distribution",
+            N_("Hourly distribution"),
             req,
-            (Column("hour", "Hour"), *_QUEUE_COLS),
+            (Column("hour", N_("Hour")), *_QUEUE_COLS),
             rows,
             None,
-            ("Calls by local hour of arrival, summed over the period.",),
+            (N_("Calls by local hour of arrival, summed over the period."),),
             ("hour", ("offered", "answered", "abandoned")),
         )
 
     # --- agent report --------------------------------------------------------------------------------
     async def agent_report(self, req: ReportRequest) -> Report:
         by_agent, times = await self._agent_figures(req)
-        agents = sorted(a for a in set(by_agent) | set(times) if not req.agent or a == req.agent)
+        surveys = await csat_report.by_agent(self.csat, req.period, req.queue, req.agent)
+        agents = sorted(
+            a for a in set(by_agent) | set(times) | set(surveys) if not req.agent or a == req.agent
+        )
         pauses = {a: times[a].pauses for a in agents if a in times}
         missed = {a: times[a].missed_offers for a in agents if a in times}
         reasons = sorted({r for by in pauses.values() for r in by})
@@ -425,33 +450,36 @@ class ReportService:
                 "occupancy": f["occupancy"],
                 "pause": round(sum(by_reason.values()), 1),
                 "missed_offers": missed.get(agent, 0),
+                **csat_report.csat_cells(surveys.get(agent)),
             }
             for reason in reasons:
                 row[f"pause:{reason}"] = round(by_reason.get(reason, 0.0), 1)
             rows.append(row)
         columns = (
-            Column("agent", "Agent"),
-            Column("calls", "Calls", "int"),
-            Column("talk", "Talk (s)", "seconds"),
-            Column("hold", "Hold (s)", "seconds"),
-            Column("wrapup", "Wrap-up (s)", "seconds"),
-            Column("aht", "AHT (s)", "seconds"),
-            Column("staffed", "Staffed (s)", "seconds"),
-            Column("occupancy", "Occupancy", "ratio"),
-            Column("pause", "Pause (s)", "seconds"),
-            *(Column(f"pause:{r}", f"Pause: {r or 'no reason'} (s)", "seconds") for r in reasons),
-            Column("missed_offers", "Missed offers", "int"),
+            Column("agent", N_("Agent")),
+            Column("calls", N_("Calls"), "int"),
+            Column("talk", N_("Talk (s)"), "seconds"),
+            Column("hold", N_("Hold (s)"), "seconds"),
+            Column("wrapup", N_("Wrap-up (s)"), "seconds"),
+            Column("aht", N_("AHT (s)"), "seconds"),
+            Column("staffed", N_("Staffed (s)"), "seconds"),
+            Column("occupancy", N_("Occupancy"), "ratio"),
+            Column("pause", N_("Pause (s)"), "seconds"),
+            *(Column(f"pause:{r}", f"{PAUSE}: {r or NO_REASON} (s)", "seconds") for r in reasons),
+            Column("missed_offers", N_("Missed offers"), "int"),
+            *csat_report.CSAT_COLUMNS,
         )
         return Report(
             "agents",
-            "Agent report",
+            N_("Agent report"),
             req,
             columns,
             rows,
             None,
             (
-                "Occupancy = (on call + on hold + wrap-up) / (that + available + ringing).",
-                "Missed offers: rang and was not answered (ringing → not on call).",
+                N_("Occupancy = (on call + on hold + wrap-up) / (that + available + ringing)."),
+                N_("Missed offers: rang and was not answered (ringing → not on call)."),
+                csat_report.CSAT_NOTE,
             ),
             ("agent", ("calls",)),
         )
@@ -469,14 +497,14 @@ class ReportService:
                 else ("requested" if row["callback_requested"] else "none")
             )
         columns = (
-            Column("time", "Time"),
-            Column("call_id", "Call"),
-            Column("queue", "Queue"),
-            Column("caller_num", "Caller"),
-            Column("wait", "Wait (s)", "seconds"),
-            Column("callback", "Callback status"),
+            Column("time", N_("Time")),
+            Column("call_id", N_("Call")),
+            Column("queue", N_("Queue")),
+            Column("caller_num", N_("Caller")),
+            Column("wait", N_("Wait (s)"), "seconds"),
+            Column("callback", N_("Callback status")),
         )
-        return Report("abandoned", "Abandoned calls", req, columns, rows)
+        return Report("abandoned", N_("Abandoned calls"), req, columns, rows)
 
     async def disposition_report(self, req: ReportRequest) -> Report:
         p = req.period
@@ -486,9 +514,9 @@ class ReportService:
             {"code": code, "calls": n, "share": round(n / total, 4) if total else None} for code, n in counts
         ]
         columns = (
-            Column("code", "Disposition"),
-            Column("calls", "Calls", "int"),
-            Column("share", "Share", "ratio"),
+            Column("code", N_("Disposition")),
+            Column("calls", N_("Calls"), "int"),
+            Column("share", N_("Share"), "ratio"),
         )
         return Report(
             "dispositions",
@@ -496,7 +524,7 @@ class ReportService:
             req,
             columns,
             rows,
-            {"code": "Total", "calls": total, "share": 1.0 if total else None},
+            {"code": N_("Total"), "calls": total, "share": 1.0 if total else None},
             chart=("code", ("calls",)),
         )
 
@@ -504,14 +532,14 @@ class ReportService:
         p = req.period
         rows = await self.store.qa_scores(p.since, p.until, req.agent)
         columns = (
-            Column("agent", "Agent"),
-            Column("evaluations", "Evaluations", "int"),
-            Column("average", "Average score", "number"),
-            Column("min", "Min", "number"),
-            Column("max", "Max", "number"),
-            Column("failed", "Failed", "int"),
+            Column("agent", N_("Agent")),
+            Column("evaluations", N_("Evaluations"), "int"),
+            Column("average", N_("Average score"), "number"),
+            Column("min", N_("Min"), "number"),
+            Column("max", N_("Max"), "number"),
+            Column("failed", N_("Failed"), "int"),
         )
-        return Report("qa", "QA scores by agent", req, columns, rows, chart=("agent", ("average",)))
+        return Report("qa", N_("QA scores by agent"), req, columns, rows, chart=("agent", ("average",)))
 
 
 def _all_queues(per_queue: Sequence[KeyedTally]) -> list[KeyedTally]:

@@ -4,6 +4,10 @@ reason ``disposition_required`` (shown on the console and the wallboard), and en
 sets the code. ``dispositions.timed_wrapup_waits: false`` in ``config/console.yaml`` turns the wait off
 (the timer then ends the wrap-up, code or not).
 
+A wrap-up the reconciler started for a call the PBX lost (its channel is gone: a PBX crash or restart,
+reason ``call_lost``) is never held: the agent is routable again when the timer ends, as issue 13 asks
+(released within 10 s of the PBX's return); the code can still be set afterwards.
+
 The ACD asks ``may_end`` from its wrap-up timer (``AcdService.wrapup_gate``); the console calls
 ``disposition_set`` after storing a code.
 """
@@ -20,6 +24,7 @@ from callcenter.domain.errors import CallcenterError
 log = logging.getLogger(__name__)
 
 WAITING_REASON = "disposition_required"
+CALL_LOST_REASON = "call_lost"  # set by services/acd_reconcile.py when it releases an agent
 
 
 class Rules(Protocol):
@@ -54,6 +59,8 @@ class WrapupRule:
         """May the wrap-up timer end this agent's wrap-up now?"""
         rules = self._rules()
         if not rules.timed_wrapup_waits or self.dispositions is None or not status.call_id:
+            return True
+        if status.reason == CALL_LOST_REASON:
             return True
         if not rules.for_queue(status.queue or None).required:
             return True

@@ -286,7 +286,12 @@ class AgiSession:
                 return None, False
             await pbx.nap(chan, left)
 
+    def _missing(self, prompt: str) -> bool:
+        return self.pbx.sound_missing(prompt)
+
     async def cmd_stream_file(self, args: list[str]) -> tuple[str, int]:
+        if self._missing(args[0]):  # "File ... does not exist in any format": nothing played
+            return "200 result=-1 endpos=0", 0
         secs = _prompt_seconds(args[0])
         digit, hung = await self._play(secs, args[1] if len(args) > 1 else "")
         endpos = int(secs * 8000)
@@ -323,6 +328,8 @@ class AgiSession:
         if timeout <= 0:
             timeout = 6.0
         maxdigits = int(_float(args[2], 1024)) if len(args) > 2 else 1024
+        if self._missing(args[0]):  # app_read's ast_app_getdata fails at once: no digits waited for
+            return "200 result=-1", 0
         digit, hung = await self._play(_prompt_seconds(args[0]), "0123456789*#")
         if hung:
             return "200 result=-1", 1
@@ -334,6 +341,8 @@ class AgiSession:
         return (f"200 result={got} (timeout)" if timed_out else f"200 result={got}"), 0
 
     async def cmd_get_option(self, args: list[str]) -> tuple[str, int]:
+        if self._missing(args[0]):
+            return "200 result=-1 endpos=0", 0
         secs = _prompt_seconds(args[0])
         digit, hung = await self._play(secs, args[1])
         if hung:
@@ -502,6 +511,9 @@ class AgiSession:
             return res
         if a in ("playback", "background"):
             if chan.agi_dead:
+                return 0
+            if self._missing(data):
+                pbx.set_var(chan, "PLAYBACKSTATUS", "FAILED")
                 return 0
             if await pbx.wait_app(chan, _prompt_seconds(data)):
                 return -1

@@ -35,6 +35,32 @@ class AgentPhoneProfile:
 
 
 @dataclass(frozen=True, slots=True)
+class SurveyProfile:
+    """How simulated customers answer the post-call survey (``sim/survey.py``): the service's survey flow
+    asks with GET DATA on ``score_prompt`` (then ``solved_prompt``); a share ``answer_prob`` answers,
+    the others hang up at the question. ``scores``: the weights of the scores 1..5."""
+
+    score_prompt: str = "cc-survey-score"
+    solved_prompt: str = "cc-survey-solved"
+    answer_prob: float = 0.7
+    scores: tuple[float, float, float, float, float] = (0.06, 0.06, 0.13, 0.35, 0.40)
+    #: of those who answer, the share who also answer the yes/no question, and the share of "yes"
+    solved_answer_prob: float = 0.9
+    solved_yes_prob: float = 0.75
+    yes_digit: str = "1"
+    no_digit: str = "2"
+    #: simulated seconds an answering customer stays on the line after their talk time (the survey)
+    stay: float = 60.0
+
+    def __post_init__(self) -> None:
+        probs = (self.answer_prob, self.solved_answer_prob, self.solved_yes_prob)
+        if any(not 0.0 <= p <= 1.0 for p in probs):
+            raise ValueError("invalid simulator config: survey probabilities must be between 0 and 1")
+        if len(self.scores) != 5 or any(w < 0 for w in self.scores) or sum(self.scores) <= 0:
+            raise ValueError("invalid simulator config: survey scores are 5 weights >= 0, not all 0")
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerProfile:
     """How simulated customers behave."""
 
@@ -51,6 +77,8 @@ class CustomerProfile:
     patience_max: float = 90.0
     talk_min: float = 20.0
     talk_max: float = 180.0
+    #: the post-call survey (agi mode, when the agent hung up first)
+    survey: SurveyProfile = field(default_factory=SurveyProfile)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +174,11 @@ class SimConfig:
     #: Error / Message: Secondary redirect failed`` as a live run reported. Either way the customer goes
     #: to [cc-hold] and the agent pair is hung up.
     dual_redirect_unbridged: DualRedirectReply = "success"
+    #: prompts this PBX does not have (names, or prefixes ending in ``*``: ``("cc-*",)`` is an
+    #: Asterisk without the project's prompts installed). As res_agi does (missing-prompt.agi): STREAM
+    #: FILE / GET OPTION answer ``200 result=-1 endpos=0`` and GET DATA ``200 result=-1`` at once, the
+    #: caller still on the line; EXEC Playback returns 0 with PLAYBACKSTATUS=FAILED
+    missing_sounds: tuple[str, ...] = ()
     #: wall seconds the PBX stays down in ``Simulator.restart()`` after ``crash()`` (trace: ~1.9 s)
     restart_delay: float = 0.2
     #: MixMonitor writes real audio (``sim/audio.py``: 8 kHz 16-bit mono WAV of the recording's

@@ -11,6 +11,7 @@ from callcenter.sim.model import (
     HOLD_AGENT_CONTEXT,
     HOLD_CONTEXT,
     HOLD_MAX_SECONDS,
+    IN_SURVEY,
     PROMPT_SECONDS,
     QUEUE_CONTEXT,
     Channel,
@@ -161,6 +162,12 @@ class TracesDialplan(_Base):
                         chan.call.connected = True
                     if await self.wait_app(chan, talk):
                         return
+                    if v.get(IN_SURVEY):
+                        # answering the post-call survey (the agent hung up first): stay until the
+                        # IVR ends the call (sim/survey.py)
+                        stay = self.cfg.customers.survey.stay
+                        if await self.wait_app(chan, stay):
+                            return
                     break
                 left = deadline - self.clock.mono()
                 if left <= 0:

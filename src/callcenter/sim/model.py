@@ -344,6 +344,10 @@ _QUEUE_EXTEN = re.compile(r"[a-z0-9].+")
 _DIAL_RE = re.compile(r"^(?P<tech>Local|PJSIP|SIP)/(?P<rest>[^,&]+)$", re.IGNORECASE)
 
 
+#: set on a customer's channel once the post-call survey's first question reached them (sim/survey.py)
+IN_SURVEY = "CUST_IN_SURVEY"
+
+
 def dial_options(opts: str) -> dict[str, str]:
     """app_dial's option string (``tTm(default)U(mixmon)``) -> {letter: argument or ""}."""
     out: dict[str, str] = {}

@@ -196,6 +196,18 @@ class PbxCore:
         self.ev("Newstate", chan)
         self.poke(chan)
 
+    def sound_missing(self, prompt: str) -> bool:
+        """A prompt (``a&b`` plays each) this PBX does not have (``SimConfig.missing_sounds``: names, or
+        prefixes ending in ``*``)."""
+        missing = self.cfg.missing_sounds
+        if not missing:
+            return False
+        for part in prompt.split(",")[0].strip().strip('"').split("&"):
+            for name in missing:
+                if part == name or (name.endswith("*") and part.startswith(name[:-1])):
+                    return True
+        return False
+
     def set_var(self, chan: Channel, name: str, value: str, event: bool = True) -> None:
         key = name.lstrip("_")
         chan.vars[key] = value
@@ -874,6 +886,7 @@ class PbxCore:
             xfer_target.dialer = chan
             self.bridge_enter(bridge, xfer_target)
             leg = xfer_target
+        callee_ended = bool(leg.gone or leg.hangup_requested) and not chan.hangup_requested
         if leg.gone or leg.hangup_requested:
             # the agent side ended the call
             if leg.bridge is not None:
@@ -908,6 +921,11 @@ class PbxCore:
         self.set_var(chan, "DIALEDTIME", str(int(now - chan.created)))
         self.set_var(chan, "DIALSTATUS", "ANSWER")
         self.cdr_fork(chan, leg.name, "ANSWERED", "Dial", data)
+        # app_dial: the bridge's end returns -1 (hang up) unless option g is set, the callee ended it
+        # and the caller is still up (``OPT_GO_ON && !ast_check_hangup(chan)``): then 0, and the
+        # caller's dialplan (or AGI session) goes on. A caller hang-up is always -1.
+        if callee_ended and not chan.hangup_requested and "g" in dial_options(opts):
+            return "ANSWER", 0
         return "ANSWER", -1
 
     def _gosub_mixmon(self, leg: Channel, caller: Channel) -> None:

@@ -11,10 +11,12 @@ from typing import Any
 
 from callcenter.sim.agi import run_agi
 from callcenter.sim.ami import AmiServer
-from callcenter.sim.config import HOSTILE_NAMES, AgentPhoneProfile, CustomerProfile, SimConfig
+from callcenter.sim.config import HOSTILE_NAMES, AgentPhoneProfile, CustomerProfile, SimConfig, SurveyProfile
 from callcenter.sim.crash import kill_ami, kill_pbx
 from callcenter.sim.pbx import CallStat, Channel, Pbx
 from callcenter.sim.script import CustomerScripts
+from callcenter.sim.survey import PLAN as SURVEY_PLAN
+from callcenter.sim.survey import SurveyAnswers, survey_plan
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +74,16 @@ class Simulator:
         pbx = Pbx(cfg)
         pbx.agi_runner = self._agi
         self.scripts = CustomerScripts(pbx)
-        pbx.agi_hook = self.scripts.on_command
+        self.surveys = SurveyAnswers(pbx, cfg.customers.survey)
+        pbx.agi_hook = self._on_agi_command
         ami = AmiServer(cfg, pbx)
         await ami.start()
         self.pbx, self.ami = pbx, ami
         return pbx, ami
+
+    def _on_agi_command(self, chan: Channel, words: tuple[str, ...], args: list[str]) -> None:
+        self.surveys.on_command(chan, words, args)
+        self.scripts.on_command(chan, words, args)
 
     async def _agi(self, chan: Channel, url: str, args: list[str]) -> str:
         assert self.pbx is not None
@@ -183,6 +190,8 @@ class Simulator:
         ]
         if script is not None:
             variables.append(("CUST_SCRIPT", script))
+        if cfg.mode == "agi":  # the post-call survey, from the call's own stream (sim/survey.py)
+            variables.append((SURVEY_PLAN, survey_plan(cp.survey, cfg.seed, len(pbx.calls))))
         pbx.spawn(self._originate(stat, exten, num, name, variables))
         return stat
 
@@ -337,6 +346,18 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
         help="comma-separated caller numbers of known customers (screen pops hit CRM records)",
     )
     g.add_argument("--known-numbers-file", default="", help="file with one known caller number per line")
+    sv = cp.survey
+    g.add_argument(
+        "--survey-answer-prob",
+        type=float,
+        default=sv.answer_prob,
+        help="share of customers who answer the post-call survey (the others hang up at its question)",
+    )
+    g.add_argument(
+        "--survey-scores",
+        default=",".join(f"{w:g}" for w in sv.scores),
+        help="weights of the survey scores 1,2,3,4,5 (comma separated)",
+    )
     g.add_argument(
         "--hostile-prob",
         type=float,
@@ -417,8 +438,16 @@ def config_from_args(ns: argparse.Namespace, settings: Any | None = None) -> Sim
     if ns.known_numbers_file:
         with open(ns.known_numbers_file, encoding="utf-8") as fh:
             known += [line.strip() for line in fh if line.strip() and not line.startswith("#")]
+    try:
+        weights = tuple(float(w) for w in str(ns.survey_scores).split(","))
+    except ValueError:
+        raise ValueError(f"--survey-scores: five numbers, got {ns.survey_scores!r}") from None
+    if len(weights) != 5:
+        raise ValueError(f"--survey-scores: five weights (scores 1-5), got {len(weights)}")
+    survey = replace(SurveyProfile(), answer_prob=ns.survey_answer_prob, scores=weights)
     customers = replace(
         CustomerProfile(),
+        survey=survey,
         known_numbers=tuple(known),
         hostile_name_prob=ns.hostile_prob,
         patience_min=ns.patience[0],
@@ -475,7 +504,10 @@ def main(argv: list[str] | None = None) -> int:
     add_sim_arguments(parser)
     ns = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = config_from_args(ns)
+    try:
+        cfg = config_from_args(ns)
+    except ValueError as exc:  # a bad option value: argparse's usage error (exit 2), no traceback
+        parser.error(str(exc))
     try:
         report = asyncio.run(run_simulator(cfg))
     except KeyboardInterrupt:

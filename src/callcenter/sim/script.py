@@ -98,6 +98,8 @@ class CustomerScripts:
         key, listening = command_key(words, args)
         if (step.key is not None and step.key != key) or (step.key is None and not listening):
             return
+        if words in _PROMPT_COMMANDS and args and self.pbx.sound_missing(args[0]):
+            return  # nothing was played: the caller heard no prompt to answer
         self._pos[cust.uniqueid] = i + 1
         self.actions += 1
         self.pbx.spawn(self._act(cust, chan, step))

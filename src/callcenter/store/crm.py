@@ -79,6 +79,7 @@ from callcenter.domain.calls import (
 from callcenter.domain.customers import Customer as CustomerRecord
 from callcenter.domain.customers import Segment
 from callcenter.domain.errors import StoreError, StoreUnavailable
+from callcenter.domain.name_search import search_key
 from callcenter.domain.phones import normalize_phone
 from callcenter.domain.users import Role, User, UserCredentials
 from callcenter.store.engine import (
@@ -711,6 +712,12 @@ class SqlCrmStore:
             async with self._engine.begin() as conn:
                 await conn.execute(update(_USERS).where(_USERS.c.id == user_id).values(active=active))
 
+    async def set_user_language(self, user_id: int, language: str) -> None:
+        with translate_errors("set_user_language"):
+            async with self._engine.begin() as conn:
+                stmt = update(_USERS).where(_USERS.c.id == user_id).values(language=language)
+                await conn.execute(stmt)
+
     async def add_api_token(self, user_id: int, token_hash: str, label: str = "") -> None:
         values = {"user_id": user_id, "token_hash": token_hash, "label": label, "created_at": _now()}
         with translate_errors("add_api_token"):
@@ -796,6 +803,7 @@ class SqlCrmStore:
         now = _now()
         values = {
             "name": name,
+            "name_search": search_key(name),
             "company": company,
             "email": email,
             "segment": segment.value,
@@ -881,6 +889,7 @@ def _user(row: Any) -> User:
         display_name=row["display_name"],
         agent=row["agent_id"],
         active=bool(row["active"]),
+        language=row["language"] or "",
     )
 
 

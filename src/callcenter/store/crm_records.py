@@ -41,6 +41,7 @@ from callcenter.domain.customers import (
     ValidationError,
 )
 from callcenter.domain.errors import NotFound
+from callcenter.domain.name_search import query_key, search_key
 from callcenter.domain.phones import normalize_phone
 from callcenter.domain.tickets import (
     ConcurrentUpdate,
@@ -111,6 +112,7 @@ def _escape_like(text: str) -> str:
 def _customer_values(draft: CustomerDraft, now: datetime) -> dict[str, Any]:
     return {
         "name": draft.name,
+        "name_search": search_key(draft.name),
         "company": draft.company,
         "email": draft.email,
         "segment": draft.segment.value,
@@ -249,6 +251,8 @@ class SqlCrmRecords:
                     value = getattr(changes, name)
                     if value is not None:
                         values[name] = value
+                if changes.name is not None:
+                    values["name_search"] = search_key(changes.name)
                 if changes.segment is not None:
                     values["segment"] = changes.segment.value
                     values["vip"] = changes.segment is Segment.VIP
@@ -279,11 +283,13 @@ class SqlCrmRecords:
         conditions: list[ColumnElement[bool]] = []
         if query.text:
             pattern = "%" + _escape_like(query.text.strip()) + "%"
-            conditions.append(
-                or_(
-                    *(_CUSTOMERS.c[name].ilike(pattern, escape="\\") for name in ("name", "company", "email"))
-                )
-            )
+            matches = [
+                _CUSTOMERS.c[name].ilike(pattern, escape="\\") for name in ("name", "company", "email")
+            ]
+            pinyin = query_key(query.text)
+            if pinyin.isalpha():  # Chinese names by their pinyin or initials ("zhangwei", "zhang wei", "zw")
+                matches.append(_CUSTOMERS.c.name_search.like("%" + pinyin + "%"))
+            conditions.append(or_(*matches))
         if query.phone:
             e164 = normalize_phone(query.phone, self._cc)
             if e164 is None or not e164.startswith("+"):

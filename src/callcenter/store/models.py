@@ -113,6 +113,8 @@ class Customer(Base):
     notes: Mapped[str] = mapped_column(String, default="")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # pinyin of a Chinese name, full and initials (domain/name_search.py): "zhangwei zw"
+    name_search: Mapped[str] = mapped_column(String, default="", server_default="")
 
 
 class CustomerPhone(Base):
@@ -249,6 +251,7 @@ class UserRow(Base):
     agent_id: Mapped[str | None] = mapped_column(String)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    language: Mapped[str] = mapped_column(String, default="", server_default="")
 
 
 class ApiToken(Base):
@@ -566,6 +569,9 @@ class ReportRollupState(Base):
 # ------------------------------------------------------------------ service cases (RMA, issue 16)
 
 from callcenter.store import models_cases as models_cases  # noqa: E402  (shares Base.metadata)
+
+# ------------------------------------------------------------- post-call surveys (CSAT, issue 16)
+from callcenter.store import models_surveys as models_surveys  # noqa: E402  (shares Base.metadata)
 
 # ---------------------------------------------------------------- outbound campaigns (issue 17)
 from callcenter.store import models_outbound as models_outbound  # noqa: E402  (shares Base.metadata)

@@ -32,6 +32,7 @@ from callcenter.store.models import (
     Recording,
     TicketRow,
 )
+from callcenter.store.models_surveys import CallSurveyRow
 
 _CALLS: Table = Call.__table__  # type: ignore[assignment]
 _TRANSFERS: Table = CallTransfer.__table__  # type: ignore[assignment]
@@ -41,6 +42,7 @@ _REC: Table = Recording.__table__  # type: ignore[assignment]
 _FORMS: Table = QaFormRow.__table__  # type: ignore[assignment]
 _EVALS: Table = QaEvaluationRow.__table__  # type: ignore[assignment]
 _TICKETS: Table = TicketRow.__table__  # type: ignore[assignment]
+_SURVEYS: Table = CallSurveyRow.__table__  # type: ignore[assignment]
 
 
 def _dt(epoch: float) -> datetime:
@@ -242,6 +244,14 @@ class SqlQaStore:
             if q.max_score is not None:
                 score_cond.append(_EVALS.c.score <= q.max_score)
             conditions.append(select(_EVALS.c.id).where(and_(*score_cond)).exists())
+        csat = select(_SURVEYS.c.score).where(_SURVEYS.c.call_id == c.id).scalar_subquery()
+        if q.min_csat is not None or q.max_csat is not None:
+            csat_cond = [_SURVEYS.c.call_id == c.id, _SURVEYS.c.score.is_not(None)]
+            if q.min_csat is not None:
+                csat_cond.append(_SURVEYS.c.score >= q.min_csat)
+            if q.max_csat is not None:
+                csat_cond.append(_SURVEYS.c.score <= q.max_csat)
+            conditions.append(select(_SURVEYS.c.call_id).where(and_(*csat_cond)).exists())
         sort_col: Any = {
             SortKey.STARTED: c.started_at,
             SortKey.DURATION: c.talk_seconds,
@@ -273,6 +283,7 @@ class SqlQaStore:
                 rec_count.label("recordings"),
                 best.label("score"),
                 ev_count.label("evaluations"),
+                csat.label("csat"),
             )
             .where(*conditions)
             .order_by(*order)
@@ -299,6 +310,7 @@ class SqlQaStore:
                 recordings=int(r["recordings"] or 0),
                 score=None if r["score"] is None else float(r["score"]),
                 evaluations=int(r["evaluations"] or 0),
+                csat=None if r["csat"] is None else int(r["csat"]),
             )
             for r in rows
         )

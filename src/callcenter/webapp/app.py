@@ -23,6 +23,7 @@ from callcenter.webapp import (
     views_auth,
     views_crm,
     views_crm_pages,
+    views_language,
     views_ops,
     views_pages,
     views_qa,
@@ -34,8 +35,10 @@ from callcenter.webapp.auth import session_middleware
 from callcenter.webapp.csrf import csrf_middleware
 from callcenter.webapp.errors import error_middleware
 from callcenter.webapp.hub import HUB, Hub
+from callcenter.webapp.i18n import locale_middleware
 from callcenter.webapp.keys import (
     ACCOUNTS,
+    AUDIT_LOG,
     HEALTH,
     LOGIN_LIMITER,
     METRICS,
@@ -76,11 +79,17 @@ def create_web_app(
     expiry; ``web_dir`` holds ``templates/`` and ``static/``; ``crm`` (optional) adds the CRM API and pages;
     ``console_setup`` (optional) registers the agent console.
     """
-    # Middlewares run outermost first: cookie bookkeeping sees every response, errors become
-    # JSON/HTML answers, NUL characters in the URL are refused (webapp/params.py), CSRF is checked
-    # right before the handler.
+    # Middlewares run outermost first: cookie bookkeeping sees every response, the request's language
+    # is decided (webapp/i18n.py; the error answers speak it too), errors become JSON/HTML answers,
+    # NUL characters in the URL are refused (webapp/params.py), CSRF is checked right before the handler.
     app = web.Application(
-        middlewares=[session_middleware, error_middleware, input_middleware, csrf_middleware]
+        middlewares=[
+            session_middleware,
+            locale_middleware,
+            error_middleware,
+            input_middleware,
+            csrf_middleware,
+        ]
     )
     app[SETTINGS] = settings
     app[STORE] = store
@@ -96,6 +105,7 @@ def create_web_app(
     app[TEMPLATES] = Templates(web_dir / "templates")
     app[LOGIN_LIMITER] = login_limiter if login_limiter is not None else LoginRateLimiter()
     app[WEB_STATS] = WebStats()
+    app[AUDIT_LOG] = None  # the service sets its audit log
     hub = Hub()
     app[HUB] = hub
 
@@ -106,6 +116,7 @@ def create_web_app(
     app.on_response_prepare.append(add_security_headers)
 
     views_auth.setup(app)
+    views_language.setup(app)  # POST /language, GET /i18n/{lang}.json
     views_api.setup(app)
     views_ops.setup(app)
     openapi.setup(app)  # GET /api/openapi.json

@@ -10,6 +10,10 @@ JSON error body, the only shape the API uses::
     {"error": "<message for people>"}                                   every error
     {"error": "invalid input", "fields": {"<field>": "<what is wrong>"}}  errors that name fields
 
+``error`` is stable (English, what clients compare); when the request's language is not English
+(``webapp/i18n.py``) the body adds ``message``, the same text in that language, and ``fields`` say
+what is wrong in that language. HTML error pages show the translated text.
+
 Mapping (first matching row wins; a subclass not listed takes its nearest listed base):
 
 =====================================================  ======  ===================================
@@ -84,6 +88,7 @@ from callcenter.domain.errors import (
 from callcenter.services.console import DispositionRequired, NoCall
 from callcenter.services.recordings import RecordingAccessDenied
 from callcenter.services.supervisor import SupervisorError
+from callcenter.webapp.i18n import N_, current_language, gettext, localize
 from callcenter.webapp.jsonenc import json_response
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.params import BadQuery
@@ -112,8 +117,11 @@ def json_error(
     fields: Mapping[str, str] | None = None,
 ) -> web.Response:
     body: dict[str, object] = {"error": message}
+    translate = current_language() != "en"
+    if translate:
+        body["message"] = localize(message)
     if fields is not None:
-        body["fields"] = dict(fields)
+        body["fields"] = {k: localize(v) for k, v in fields.items()} if translate else dict(fields)
     return json_response(body, status=status, headers=headers)
 
 
@@ -127,8 +135,9 @@ def error_response(
 ) -> web.Response:
     if is_api_request(request):
         return json_error(status, message, headers=headers, fields=fields)
+    message = localize(message)
     if fields:
-        message = "; ".join(f"{name}: {reason}" for name, reason in fields.items())
+        message = "; ".join(f"{gettext(name)}: {localize(reason)}" for name, reason in fields.items())
     return request.app[TEMPLATES].response(
         "error.html", {"status": status, "message": message, "user": None}, status=status, headers=headers
     )
@@ -160,18 +169,22 @@ class ErrorRule:
         return isinstance(exc, self.exc)
 
 
+PBX_REFUSED = N_("the PBX refused the action")
+RELOAD_AND_RETRY = N_("reload and try again")
+
+
 def _pbx_refused(exc: BaseException) -> str:
-    return f"the PBX refused the action: {exc.message}" if isinstance(exc, AmiActionError) else str(exc)
+    return f"{PBX_REFUSED}: {exc.message}" if isinstance(exc, AmiActionError) else str(exc)
 
 
 #: The mapping table, most specific first (see the module docstring).
 RULES: tuple[ErrorRule, ...] = (
-    ErrorRule(tickets.InvalidTransition, 409, "invalid input"),
-    ErrorRule(customers.ValidationError, 400, "invalid input"),
+    ErrorRule(tickets.InvalidTransition, 409, N_("invalid input")),
+    ErrorRule(customers.ValidationError, 400, N_("invalid input")),
     ErrorRule(reports.ValidationError, 400),
     ErrorRule(qa.ValidationError, 400),
     ErrorRule(BadQuery, 400),
-    ErrorRule(RecordingAccessDenied, 404, "recording not found"),
+    ErrorRule(RecordingAccessDenied, 404, N_("recording not found")),
     ErrorRule(PermissionDenied, 403),
     ErrorRule(AuthError, 401),
     ErrorRule(NotFound, 404),
@@ -179,18 +192,28 @@ RULES: tuple[ErrorRule, ...] = (
     ErrorRule(SupervisorError, 409),
     ErrorRule(DispositionRequired, 409),
     ErrorRule(NoCall, 409),
-    ErrorRule(tickets.ConcurrentUpdate, 409, lambda exc: f"{exc}; reload and try again"),
-    ErrorRule(DuplicateError, 409, "already exists: a unique key (name, number, token) is taken"),
-    ErrorRule(InvalidValue, 400, "a value is out of range or cannot be stored (too large, NUL character)"),
+    ErrorRule(tickets.ConcurrentUpdate, 409, lambda exc: f"{exc}; {RELOAD_AND_RETRY}"),
+    ErrorRule(DuplicateError, 409, N_("already exists: a unique key (name, number, token) is taken")),
+    ErrorRule(
+        InvalidValue, 400, N_("a value is out of range or cannot be stored (too large, NUL character)")
+    ),
     ErrorRule(AcdError, 400),
     ErrorRule(ConfigError, 400),
     ErrorRule(AmiActionError, 502, _pbx_refused),
-    ErrorRule(PbxError, 503, "the PBX is unavailable, try again shortly", retry_after=True),
-    ErrorRule(StoreError, 503, "the database is unavailable, try again shortly", retry_after=True),
-    ErrorRule(StateError, 503, "the live state is unavailable, try again shortly", retry_after=True),
+    ErrorRule(PbxError, 503, N_("the PBX is unavailable, try again shortly"), retry_after=True),
+    ErrorRule(StoreError, 503, N_("the database is unavailable, try again shortly"), retry_after=True),
+    ErrorRule(StateError, 503, N_("the live state is unavailable, try again shortly"), retry_after=True),
 )
 
-_DEFAULT_MESSAGES = {400: "bad request", 401: "authentication required", 403: "forbidden", 404: "not found"}
+#: aiohttp's reasons of the HTTP errors people meet, for the catalogue (error pages translate them).
+HTTP_REASONS = (N_("Not Found"), N_("Method Not Allowed"), N_("Forbidden"), N_("Request Entity Too Large"))
+
+_DEFAULT_MESSAGES = {
+    400: N_("bad request"),
+    401: N_("authentication required"),
+    403: N_("forbidden"),
+    404: N_("not found"),
+}
 
 
 def rule_for(exc: BaseException) -> ErrorRule | None:
@@ -219,7 +242,7 @@ def exception_response(request: web.Request, exc: Exception) -> web.Response:
     if rule is None:
         trace = "".join(traceback.format_exception(exc))
         log.error("unhandled error on %s %s\n%s", request.method, request.path, redact(trace))
-        return error_response(request, 500, "internal server error")
+        return error_response(request, 500, N_("internal server error"))
     message = _message(rule, exc)
     headers: dict[str, str] = {}
     if rule.retry_after:

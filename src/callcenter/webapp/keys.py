@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.config import Settings
-from callcenter.ports import CrmStore
+from callcenter.ports import AuditLog, CrmStore
 from callcenter.services.accounts import Accounts
 from callcenter.webapp.metrics import WebStats
 from callcenter.webapp.ratelimit import LoginRateLimiter
@@ -29,3 +29,4 @@ SESSIONS = web.AppKey[SessionCodec]("sessions")
 TEMPLATES = web.AppKey[Templates]("templates")
 LOGIN_LIMITER = web.AppKey[LoginRateLimiter]("login_limiter")
 WEB_STATS = web.AppKey[WebStats]("web_stats")
+AUDIT_LOG = web.AppKey[AuditLog | None]("audit_log")  # user settings changes (language); None: logged only

@@ -33,6 +33,7 @@ from callcenter.services.acd import AcdService
 from callcenter.services.admin import AdminService
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import public_error, require_service
+from callcenter.webapp.i18n import N_, gettext
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.views_acd import ACD
 from callcenter.webapp.views_pages import page_context
@@ -41,23 +42,23 @@ ADMIN = web.AppKey[AdminService]("admin")
 
 #: The notices a redirect may show (``?done=``): fixed texts, nothing from the query is echoed.
 NOTICES = {
-    "user-created": "User created.",
-    "user-saved": "User saved.",
-    "password-reset": "Password reset.",
-    "queue-saved": "Queue saved.",
-    "queue-deleted": "Queue deleted.",
-    "agent-saved": "Agent saved.",
-    "agent-deleted": "Agent deleted.",
-    "form-saved": "QA form saved.",
-    "ivr-reloaded": "IVR flows reloaded.",
+    "user-created": N_("User created."),
+    "user-saved": N_("User saved."),
+    "password-reset": N_("Password reset."),
+    "queue-saved": N_("Queue saved."),
+    "queue-deleted": N_("Queue deleted."),
+    "agent-saved": N_("Agent saved."),
+    "agent-deleted": N_("Agent deleted."),
+    "form-saved": N_("QA form saved."),
+    "ivr-reloaded": N_("IVR flows reloaded."),
 }
 
 SECTIONS = (
-    ("/admin/users", "Users"),
-    ("/admin/queues", "Queues"),
-    ("/admin/agents", "Agents"),
-    ("/admin/qa-forms", "QA forms"),
-    ("/admin/ivr", "IVR flows"),
+    ("/admin/users", N_("Users")),
+    ("/admin/queues", N_("Queues")),
+    ("/admin/agents", N_("Agents")),
+    ("/admin/qa-forms", N_("QA forms")),
+    ("/admin/ivr", N_("IVR flows")),
 )
 
 
@@ -291,7 +292,9 @@ async def new_queue(request: web.Request) -> web.StreamResponse:
     name = field(form, "name", 64)
     acd = acd_service(request)
     if name in acd.queues:
-        return await _queues_page(request, error=f"queue {name!r} already exists", status=400)
+        return await _queues_page(
+            request, error=gettext("queue %(name)r already exists") % {"name": name}, status=400
+        )
     return await _save_queue(request, name)
 
 
@@ -368,7 +371,9 @@ async def new_agent(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     agent_id = field(form, "id", 64)
     if agent_id in acd_service(request).agents:
-        return await _agents_page(request, error=f"agent {agent_id!r} already exists", status=400)
+        return await _agents_page(
+            request, error=gettext("agent %(id)r already exists") % {"id": agent_id}, status=400
+        )
     return await _save_agent(request, agent_id)
 
 

@@ -18,6 +18,7 @@ from aiohttp import web
 from callcenter.domain.errors import AuthError
 from callcenter.webapp.auth import get_principal, safe_next
 from callcenter.webapp.csrf import CSRF_FIELD, csrf_exempt
+from callcenter.webapp.i18n import gettext
 from callcenter.webapp.keys import ACCOUNTS, LOGIN_LIMITER, SESSIONS, TEMPLATES, WEB_STATS
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             next_url=next_url,
             username=username,
             status=403,
-            error="The login form expired. Please try again.",
+            error=gettext("The login form expired. Please try again."),
         )
 
     limiter = request.app[LOGIN_LIMITER]
@@ -106,7 +107,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             next_url=next_url,
             username=username,
             status=429,
-            error="Too many failed attempts. Wait a few minutes and try again.",
+            error=gettext("Too many failed attempts. Wait a few minutes and try again."),
             headers={"Retry-After": str(math.ceil(wait))},
         )
 
@@ -117,7 +118,11 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         stats.logins["failed"] += 1
         log.info("login failed: username=%r address=%s", username, address)
         return _login_page(
-            request, next_url=next_url, username=username, status=401, error="Invalid username or password."
+            request,
+            next_url=next_url,
+            username=username,
+            status=401,
+            error=gettext("Invalid username or password."),
         )
 
     limiter.succeeded(username, address)

@@ -43,6 +43,7 @@ from callcenter.services.cases import CaseDetail, CaseService
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import require_service
+from callcenter.webapp.i18n import N_
 from callcenter.webapp.jsonenc import json_response
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.serialize import iso
@@ -54,7 +55,7 @@ READERS = (*WRITERS, Role.QA)
 SUPERVISORS = (Role.SUPERVISOR, Role.ADMIN)
 MAX_BODY = 64 * 1024
 PAGE_SIZE = 50
-CASES_PAGE = LandingPage("/cases", "Cases", frozenset(READERS))
+CASES_PAGE = LandingPage("/cases", N_("Cases"), frozenset(READERS))
 
 
 def _svc(request: web.Request) -> CaseService:

@@ -25,6 +25,7 @@ from callcenter.domain.tickets import (
 from callcenter.domain.users import Role, User
 from callcenter.services.crm import CrmService, own_assignees
 from callcenter.webapp.auth import Principal, current_principal, require_role
+from callcenter.webapp.i18n import N_
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.params import path_id
 from callcenter.webapp.serialize import iso
@@ -33,13 +34,13 @@ from callcenter.webapp.views_pages import LandingPage, page_context
 
 PAGE_SIZE = 25
 RECENT_CALLS = 10
-CUSTOMERS_PAGE = LandingPage("/customers", "Customers", frozenset(Role))
+CUSTOMERS_PAGE = LandingPage("/customers", N_("Customers"), frozenset(Role))
 
 CATEGORY_LABELS = {
-    TicketCategory.INQUIRY: "Inquiry",
-    TicketCategory.COMPLAINT: "Complaint",
-    TicketCategory.AFTER_SALES: "After-sales / RMA",
-    TicketCategory.FOLLOW_UP: "Follow-up call",
+    TicketCategory.INQUIRY: N_("Inquiry"),
+    TicketCategory.COMPLAINT: N_("Complaint"),
+    TicketCategory.AFTER_SALES: N_("After-sales / RMA"),
+    TicketCategory.FOLLOW_UP: N_("Follow-up call"),
 }
 
 

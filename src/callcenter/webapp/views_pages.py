@@ -19,6 +19,7 @@ from callcenter.domain.calls import CallQuery
 from callcenter.domain.errors import StoreError
 from callcenter.domain.users import Role
 from callcenter.webapp.auth import Principal, current_principal, require_role
+from callcenter.webapp.i18n import N_
 from callcenter.webapp.keys import STORE, TEMPLATES
 from callcenter.webapp.queries import restrict_to_user
 from callcenter.webapp.serialize import iso
@@ -35,10 +36,12 @@ class LandingPage:
 
 #: Each role's landing page, and who may open it.
 LANDING: dict[Role, LandingPage] = {
-    Role.AGENT: LandingPage("/agent", "Agent console", frozenset({Role.AGENT, Role.ADMIN})),
-    Role.SUPERVISOR: LandingPage("/wallboard", "Wallboard", frozenset({Role.SUPERVISOR, Role.ADMIN})),
-    Role.QA: LandingPage("/qa/calls", "Quality review", frozenset({Role.QA, Role.SUPERVISOR, Role.ADMIN})),
-    Role.ADMIN: LandingPage("/admin", "Administration", frozenset({Role.ADMIN})),
+    Role.AGENT: LandingPage("/agent", N_("Agent console"), frozenset({Role.AGENT, Role.ADMIN})),
+    Role.SUPERVISOR: LandingPage("/wallboard", N_("Wallboard"), frozenset({Role.SUPERVISOR, Role.ADMIN})),
+    Role.QA: LandingPage(
+        "/qa/calls", N_("Quality review"), frozenset({Role.QA, Role.SUPERVISOR, Role.ADMIN})
+    ),
+    Role.ADMIN: LandingPage("/admin", N_("Administration"), frozenset({Role.ADMIN})),
 }
 
 RECENT_CALLS = 10

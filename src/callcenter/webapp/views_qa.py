@@ -47,6 +47,7 @@ from callcenter.services.recordings import CHUNK, RecordingAccessDenied
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import json_error, require_service
+from callcenter.webapp.i18n import N_
 from callcenter.webapp.jsonenc import json_response, loads
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.params import BadQuery, QueryParams, path_id
@@ -102,6 +103,7 @@ def review_json(review: CallReview) -> dict[str, Any]:
         "evaluations": _plain(list(review.evaluations)),
         "dispositions": _plain(list(review.dispositions)),
         "ivr": _plain(list(review.ivr)),
+        "survey": review.survey.as_dict() if review.survey is not None else None,
     }
 
 
@@ -121,8 +123,8 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
 SEARCH_PARAMS = frozenset(
     {
         "since", "until", "queue", "agent", "customer_id", "caller", "outcome", "disposition",
-        "min_duration", "max_duration", "has_recording", "min_score", "max_score", "sort", "order",
-        "limit", "offset",
+        "min_duration", "max_duration", "has_recording", "min_score", "max_score", "min_csat", "max_csat",
+        "sort", "order", "limit", "offset",
     }
 )  # fmt: skip
 MAX_SEARCH_LIMIT = 500
@@ -149,6 +151,8 @@ def parse_search(query: Any) -> CallSearch:
         has_recording=q.flag("has_recording"),
         min_score=q.number("min_score", -1e6, 1e6),
         max_score=q.number("max_score", -1e6, 1e6),
+        min_csat=q.optional_int("min_csat", 1, 5),  # a score 9 is a 400
+        max_csat=q.optional_int("max_csat", 1, 5),
         sort=q.choice("sort", SortKey, SortKey.STARTED) or SortKey.STARTED,
         descending=order != "asc",
         limit=q.integer("limit", 50, 1, MAX_SEARCH_LIMIT),
@@ -403,7 +407,7 @@ async def page_call(request: web.Request) -> web.StreamResponse:
 
 @require_role(*REVIEWERS)
 async def page_calibration(request: web.Request) -> web.StreamResponse:
-    return _page(request, "qa_calibration.html", "Calibration", call_id=request.match_info["call_id"])
+    return _page(request, "qa_calibration.html", N_("Calibration"), call_id=request.match_info["call_id"])
 
 
 # -- OpenAPI ---------------------------------------------------------------------------------------------
@@ -441,6 +445,8 @@ def _paths() -> dict[str, Any]:
         p("has_recording", "query", "true/false", {"type": "boolean"}),
         p("min_score", "query", "an evaluation scored at least", {"type": "number"}),
         p("max_score", "query", "an evaluation scored at most", {"type": "number"}),
+        p("min_csat", "query", "post-call survey score at least (1-5)", {"type": "integer"}),
+        p("max_csat", "query", "post-call survey score at most (1-5)", {"type": "integer"}),
         p("sort", "query", "sort key", {"enum": [s.value for s in SortKey]}),
         p("order", "query", "asc or desc (default)", {"enum": ["asc", "desc"]}),
         p(

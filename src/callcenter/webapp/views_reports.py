@@ -27,6 +27,7 @@ from callcenter.services.reports import REPORTS, Report, ReportRequest, ReportSe
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import public_error, require_service
+from callcenter.webapp.i18n import N_
 from callcenter.webapp.jsonenc import json_response
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.views_pages import page_context
@@ -36,12 +37,12 @@ log = logging.getLogger(__name__)
 REPORT_SERVICE = web.AppKey[ReportService]("reports")
 VIEWERS = (Role.SUPERVISOR, Role.QA, Role.ADMIN)
 TITLES = {
-    "queue": "Queue by interval",
-    "agents": "Agents",
-    "hourly": "Hourly distribution",
-    "abandoned": "Abandoned calls",
-    "dispositions": "Dispositions",
-    "qa": "QA scores by agent",
+    "queue": N_("Queue by interval"),
+    "agents": N_("Agents"),
+    "hourly": N_("Hourly distribution"),
+    "abandoned": N_("Abandoned calls"),
+    "dispositions": N_("Dispositions"),
+    "qa": N_("QA scores by agent"),
 }
 
 
@@ -99,9 +100,10 @@ def _chart(report: Report) -> Any:
     if report.chart is None or not report.rows:
         return None
     category, values = report.chart
+    titles = {c.key: c.title for c in report.columns}  # the series by their columns' titles (translated)
     return bar_chart(
         [str(r.get(category, "")) for r in report.rows],
-        {v: [r.get(v) for r in report.rows] for v in values},
+        {titles.get(v, v): [r.get(v) for r in report.rows] for v in values},
     )
 
 

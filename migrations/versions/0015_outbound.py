@@ -1,7 +1,7 @@
 """Outbound campaigns (issue 17): campaigns, contacts, every dial attempt, the do-not-call list.
 
-Revision ID: 0014
-Revises: 0012 (0013 once merged after csat)
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-07
 """
 
@@ -13,9 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0014"
-# integrator: set down_revision to "0013" when merging after csat
-down_revision: str | Sequence[str] | None = "0012"
+revision: str = "0015"
+down_revision: str | Sequence[str] | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
