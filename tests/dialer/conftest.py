@@ -32,13 +32,14 @@ agents:
 pause_reasons: [break, lunch, missed_call]
 """
 
-HUMAN, BUSY, NO_ANSWER, MACHINE, FAILED, ON_DNC = (
+HUMAN, BUSY, NO_ANSWER, MACHINE, FAILED, ON_DNC, HANG_UP = (
     "+12025550104",
     "+12025550101",
     "+12025550103",
     "+12025550105",
     "+12025550102",
     "+12025550109",
+    "+12025550106",
 )
 FIXED = (
     (HUMAN, "human"),
@@ -47,6 +48,7 @@ FIXED = (
     (MACHINE, "machine"),
     (FAILED, "failed"),
     (ON_DNC, "human"),
+    (HANG_UP, "hangup"),  # answered, hung up at once: never reaches FastAGI (fact 37)
 )
 SUPERVISOR = Actor("sam", Role.SUPERVISOR)
 ALL_DAY = {"hours_start": "00:00", "hours_end": "23:59", "days": "mon,tue,wed,thu,fri,sat,sun"}

@@ -6,6 +6,7 @@ list is never dialled (the simulator never saw it) and its blocked attempt is st
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from tests.dialer.conftest import (
     ALL_DAY,
     BUSY,
     FAILED,
+    HANG_UP,
     HUMAN,
     MACHINE,
     NO_ANSWER,
@@ -169,3 +171,37 @@ async def test_predictive_customer_with_no_agent_hears_the_message(
         assert env.sim.pbx._agent_calls == {}  # no agent phone rang
         report = await svc.campaigns.report(campaign.id)
         assert report["abandon_rate"] == 1.0 and report["live"]["abandoned"] == 1
+
+
+async def test_answered_call_that_never_reaches_the_script_does_not_hold_the_agent(
+    make_env: Callable[..., Any], agent_tech: AgentTech
+) -> None:
+    """Fact 37: an answer followed by an immediate hang-up is OriginateResponse Success / 4, but the call
+    never reaches FastAGI. The dialer gives up on the session after ``session_grace``: the attempt is
+    stored as hung up, the contact rescheduled, and the reserved agent is free again."""
+    async with make_env(sim_config(agent_tech)) as env:
+        svc = env.service
+        svc.dialer.options = dataclasses.replace(svc.dialer.options, session_grace=1.0)
+        await svc.acd.login("1001")
+        campaign = await svc.campaigns.create(
+            {"name": "Gone", "queue": "support", "mode": "progressive", "retry": NO_RETRY_SOON, **ALL_DAY},
+            SUPERVISOR,
+        )
+        await svc.campaigns.import_contacts(campaign.id, csv_of(HANG_UP), SUPERVISOR)
+        await svc.campaigns.set_status(campaign.id, CampaignStatus.RUNNING, SUPERVISOR)
+
+        async def ended() -> bool:
+            attempts = await svc.outbound_store.list_attempts(campaign.id)
+            return bool(attempts) and attempts[0].result is not AttemptResult.DIALING
+
+        await until(ended, "the attempt to end", within=20)
+        (attempt,) = await svc.outbound_store.list_attempts(campaign.id)
+        assert attempt.result is AttemptResult.HUNG_UP, attempt
+        assert attempt.answered_at is not None and attempt.detail == "hung up before the script answered"
+        assert svc.dialer.stats["no_session"] == 1
+        assert svc.dialer.live_dials() == []
+        (contact,) = await svc.outbound_store.list_contacts(campaign.id)
+        assert contact.status is not ContactStatus.DIALING and contact.attempts == 1
+        status = await svc.acd.state.get_agent("1001")
+        assert status is not None and status.state is AgentState.AVAILABLE
+        assert env.sim.pbx is not None and env.sim.pbx._agent_calls == {}  # the agent's phone never rang

@@ -29,7 +29,7 @@ async def test_supervisor_runs_a_campaign_from_the_page(
     await form.locator("input[name=name]").fill("")
     await form.locator("input[name=name]").evaluate("el => el.removeAttribute('required')")
     await form.locator("button[type=submit]").click()
-    assert "name:" in (await page.locator(".alert").first.inner_text())
+    assert (await page.locator(".alert").first.inner_text()).startswith("Name: 1-64 letters")
     await form.locator("input[name=name]").fill("Complaint follow-ups")
     await form.locator("select[name=queue]").select_option(index=0)
     await form.locator("select[name=mode]").select_option("progressive")

@@ -273,7 +273,7 @@ def test_csv_reports_every_error_by_line() -> None:
     data = b"phone,name,timezone\n12,x,\n2025550102,y,Mars/Olympus\n2025550101,z,\n2025550101,w,\n"
     _, errors = parse_contacts(data, "1")
     assert [(e.row, e.column) for e in errors] == [(2, "phone"), (3, "timezone"), (5, "phone")]
-    assert "repeated (first on row 4)" in errors[2].reason
+    assert errors[2].reason == "number repeated, first on row: 4"
     _, header = parse_contacts(b"phone,colour\n2025550101,red\n")
     assert header and "unknown column" in header[0].reason
     _, enc = parse_contacts(b"phone\n\xff\xfe\n")

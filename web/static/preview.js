@@ -1,6 +1,8 @@
 // Outbound preview in the agent console (issue 17): the next contact's card, Call / Skip (with a
 // reason), and the outcome, required before the next contact. Every text goes in as textContent.
 
+import { errorText, t } from "./i18n.js";
+
 const root = document.getElementById("console");
 const box = document.getElementById("preview");
 const csrf = root ? root.dataset.csrf : "";
@@ -22,9 +24,9 @@ async function api(path, body, method = "POST") {
     data = null;
   }
   if (!resp.ok) {
-    let message = (data && data.error) || `${resp.status} ${resp.statusText}`;
+    let message = errorText(data, `${resp.status} ${resp.statusText}`);
     if (data && data.fields) {
-      message += ": " + Object.values(data.fields).join("; ");
+      message += t(": ") + Object.values(data.fields).join("; ");
     }
     throw new Error(message);
   }
@@ -42,11 +44,11 @@ function show(next) {
   $("preview-empty").classList.toggle("hidden", Boolean(card));
   $("preview-card").classList.toggle("hidden", !card);
   if (!card) {
-    $("preview-empty").textContent = "No contact to call right now.";
+    $("preview-empty").textContent = t("No contact to call right now.");
     return;
   }
   const c = card.contact;
-  $("preview-name").textContent = c.name || "(no name)";
+  $("preview-name").textContent = c.name || t("(no name)");
   $("preview-number").textContent = c.number;
   $("preview-campaign").textContent = card.campaign.name;
   $("preview-attempts").textContent = String(c.attempts + (card.state === "ready" ? 1 : 0));
@@ -64,7 +66,7 @@ function show(next) {
     ...card.outcomes.map((o) => {
       const opt = document.createElement("option");
       opt.value = o.code;
-      opt.textContent = o.label;
+      opt.textContent = t(o.label); // the shipped labels are in the catalogue; a campaign's own stay as typed
       return opt;
     }),
   );
@@ -109,7 +111,7 @@ if (box && root) {
     try {
       await api(`/api/outbound/attempts/${card.attempt_id}/outcome`, { code: $("preview-outcome-code").value });
       show(null);
-      $("preview-empty").textContent = "Outcome saved. Press \"Next contact\".";
+      $("preview-empty").textContent = t("Outcome saved. Press “Next contact”.");
       $("preview-empty").classList.remove("hidden");
       $("preview-next").disabled = false;
     } catch (exc) {

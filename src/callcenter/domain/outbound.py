@@ -24,6 +24,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from callcenter.domain.acd import InvalidTransition
 from callcenter.domain.customers import Fields, ValidationError
 from callcenter.domain.ivr import Holiday
+from callcenter.domain.text import N_
+
+#: messages of the lines below, marked for the translation catalogues (shown via localize)
+_NO_SUCH_QUEUE = N_("no such queue")
 
 MAX_ATTEMPTS_LIMIT = 20
 _NAME_RE = re.compile(r"^[A-Za-z0-9 _.-]{1,64}$")
@@ -113,11 +117,11 @@ class OutcomeCode:
 
 
 DEFAULT_OUTCOMES: tuple[OutcomeCode, ...] = (
-    OutcomeCode("done", "Done"),
-    OutcomeCode("not_interested", "Not interested"),
-    OutcomeCode("call_back", "Call back later", closes=False, retry_after=3600.0),
-    OutcomeCode("wrong_number", "Wrong number"),
-    OutcomeCode("do_not_call", "Do not call again", dnc=True),
+    OutcomeCode("done", N_("Done")),
+    OutcomeCode("not_interested", N_("Not interested")),
+    OutcomeCode("call_back", N_("Call back later"), closes=False, retry_after=3600.0),
+    OutcomeCode("wrong_number", N_("Wrong number")),
+    OutcomeCode("do_not_call", N_("Do not call again"), dnc=True),
 )
 
 DEFAULT_RETRY: dict[AttemptResult, float] = {
@@ -358,7 +362,7 @@ def _float(fields: Fields, data: Mapping[str, Any], key: str, default: float, lo
     try:
         value = float(raw if raw not in (None, "") else default)
     except (TypeError, ValueError):
-        fields.add(key, "must be a number")
+        fields.add(key, N_("must be a number"))
         return default
     if not lo <= value <= hi:
         fields.add(key, f"must be between {lo:g} and {hi:g}")
@@ -374,31 +378,31 @@ def campaign_from_mapping(
     cur = base or Campaign(id=0, name="", queue="")
     name = str(data.get("name", cur.name)).strip()
     if not _NAME_RE.match(name):
-        f.add("name", "1-64 letters, digits, spaces, _ . -")
+        f.add("name", N_("1-64 letters, digits, spaces, _ . -"))
     queue = str(data.get("queue", cur.queue)).strip()
     if not _QUEUE_RE.match(queue):
-        f.add("queue", "required: an ACD queue name")
+        f.add("queue", N_("required: an ACD queue name"))
     elif queues is not None and queue not in queues:
-        f.add("queue", f"no queue {queue!r}")
+        f.add("queue", f"{_NO_SUCH_QUEUE}: {queue!r}")
     mode, kind = cur.mode, cur.kind
     try:
         mode = DialMode(str(data.get("mode", cur.mode.value)))
     except ValueError:
-        f.add("mode", "preview, progressive or predictive")
+        f.add("mode", N_("preview, progressive or predictive"))
     try:
         kind = CampaignKind(str(data.get("kind", cur.kind.value)))
     except ValueError:
-        f.add("kind", "service or marketing")
+        f.add("kind", N_("service or marketing"))
     caller_id = str(data.get("caller_id", cur.caller_id)).strip()
     if caller_id and not _CALLER_ID_RE.match(caller_id):
-        f.add("caller_id", "a phone number (digits, optional +)")
+        f.add("caller_id", N_("a phone number (digits, optional +)"))
     script = str(data.get("script", cur.script))
     if len(script) > 4000:
-        f.add("script", "at most 4000 characters")
+        f.add("script", N_("at most 4000 characters"))
     max_attempts = int(_float(f, data, "max_attempts", cur.max_attempts, 1, MAX_ATTEMPTS_LIMIT))
     zone = str(data.get("default_timezone", cur.default_timezone)).strip() or "UTC"
     if not valid_zone(zone):
-        f.add("default_timezone", "an IANA time zone such as Europe/Paris")
+        f.add("default_timezone", N_("an IANA time zone such as Europe/Paris"))
     retry = dict(cur.retry)
     raw_retry = data.get("retry", {})
     if not isinstance(raw_retry, Mapping):
@@ -427,11 +431,11 @@ def campaign_from_mapping(
             days = str(data.get("days", "mon,tue,wed,thu,fri,sat")).lower().split(",")
             order = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
             if any(d.strip() not in order for d in days):
-                f.add("days", "comma-separated mon..sun")
+                f.add("days", N_("comma-separated mon..sun"))
             picked = {d.strip() for d in days}
             hours = replace(hours, weekly=tuple(window if d in picked else None for d in order))
         except ValueError:
-            f.add("hours_start", "HH:MM before hours_end")
+            f.add("hours_start", N_("HH:MM before hours_end"))
     ring_timeout = _float(f, data, "ring_timeout", cur.ring_timeout, 5, 120)
     abandon_cap = _float(f, data, "abandon_cap", cur.abandon_cap, 0.0, 0.2)
     connect_limit = _float(f, data, "connect_limit", cur.connect_limit, 0.5, 10)

@@ -17,6 +17,16 @@ from dataclasses import dataclass
 
 from callcenter.domain.outbound import ContactDraft, valid_zone
 from callcenter.domain.phones import normalize_phone
+from callcenter.domain.text import N_
+
+#: messages of the lines below, marked for the translation catalogues (shown via localize)
+_MALFORMED_CSV = N_("malformed CSV")
+_HEADER_REQUIRED = N_("header required, the first line must name the columns")
+_UNKNOWN_COLUMN_S = N_("unknown column(s)")
+_REPEATED_COLUMN_S = N_("repeated column(s)")
+_TOO_MANY_ROWS_AT_MOST = N_("too many rows, at most")
+_FIELD_COUNTS = N_("fields in the row / in the header")
+_REPEATED_NUMBER = N_("number repeated, first on row")
 
 COLUMNS = ("phone", "name", "customer_id", "timezone", "reason", "no_marketing")
 MAX_ROWS = 100_000
@@ -40,26 +50,24 @@ def parse_contacts(data: bytes, default_country_code: str = "1") -> tuple[list[C
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return [], [CsvError(0, "not UTF-8 text (save the file as UTF-8 CSV)")]
+        return [], [CsvError(0, N_("not UTF-8 text (save the file as UTF-8 CSV)"))]
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     errors: list[CsvError] = []
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        return [], [CsvError(1, f"malformed CSV: {exc}")]
+        return [], [CsvError(1, f"{_MALFORMED_CSV}: {exc}")]
     if header is None:
-        return [], [CsvError(0, "empty file")]
+        return [], [CsvError(0, N_("empty file"))]
     names = [h.strip().lower() for h in header]
     if "phone" not in names:
-        errors.append(
-            CsvError(1, f"header required: the first line must name the columns ({', '.join(COLUMNS)})")
-        )
+        errors.append(CsvError(1, f"{_HEADER_REQUIRED}: {', '.join(COLUMNS)}"))
     unknown = sorted({n for n in names if n not in COLUMNS})
     if unknown:
-        errors.append(CsvError(1, f"unknown column(s): {', '.join(unknown)}; known: {', '.join(COLUMNS)}"))
+        errors.append(CsvError(1, f"{_UNKNOWN_COLUMN_S}: {', '.join(unknown)} ({', '.join(COLUMNS)})"))
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        errors.append(CsvError(1, f"repeated column(s): {', '.join(repeated)}"))
+        errors.append(CsvError(1, f"{_REPEATED_COLUMN_S}: {', '.join(repeated)}"))
     if errors:
         return [], errors
     drafts: list[ContactDraft] = []
@@ -70,22 +78,22 @@ def parse_contacts(data: bytes, default_country_code: str = "1") -> tuple[list[C
             if not values or all(not v.strip() for v in values):
                 continue
             if len(drafts) + len(errors) >= MAX_ROWS:
-                errors.append(CsvError(line, f"too many rows (at most {MAX_ROWS})"))
+                errors.append(CsvError(line, f"{_TOO_MANY_ROWS_AT_MOST}: {MAX_ROWS}"))
                 break
             if len(values) != len(names):
-                errors.append(CsvError(line, f"{len(values)} fields, the header has {len(names)}"))
+                errors.append(CsvError(line, f"{_FIELD_COUNTS}: {len(values)} / {len(names)}"))
                 continue
             row = dict(zip(names, (v.strip() for v in values), strict=True))
             draft = _draft(line, row, default_country_code, errors)
             if draft is None:
                 continue
             if draft.number in seen:
-                errors.append(CsvError(line, f"number repeated (first on row {seen[draft.number]})", "phone"))
+                errors.append(CsvError(line, f"{_REPEATED_NUMBER}: {seen[draft.number]}", "phone"))
                 continue
             seen[draft.number] = line
             drafts.append(draft)
     except csv.Error as exc:
-        errors.append(CsvError(reader.line_num, f"malformed CSV: {exc}"))
+        errors.append(CsvError(reader.line_num, f"{_MALFORMED_CSV}: {exc}"))
     return drafts, errors
 
 
@@ -93,7 +101,7 @@ def _draft(line: int, row: dict[str, str], cc: str, errors: list[CsvError]) -> C
     ok = True
     number = normalize_phone(row.get("phone", ""), cc)
     if number is None or not number.startswith("+"):
-        errors.append(CsvError(line, "not a phone number", "phone"))
+        errors.append(CsvError(line, N_("not a phone number"), "phone"))
         ok = False
     customer_id: int | None = None
     raw_id = row.get("customer_id", "")
@@ -101,19 +109,19 @@ def _draft(line: int, row: dict[str, str], cc: str, errors: list[CsvError]) -> C
         if raw_id.isdigit() and len(raw_id) <= 9:
             customer_id = int(raw_id)
         else:
-            errors.append(CsvError(line, "a customer number", "customer_id"))
+            errors.append(CsvError(line, N_("a customer number"), "customer_id"))
             ok = False
     zone = row.get("timezone", "")
     if zone and not valid_zone(zone):
-        errors.append(CsvError(line, "an IANA time zone such as Europe/Paris", "timezone"))
+        errors.append(CsvError(line, N_("an IANA time zone such as Europe/Paris"), "timezone"))
         ok = False
     flag = row.get("no_marketing", "").lower()
     if flag not in _TRUE + _FALSE:
-        errors.append(CsvError(line, "yes or no", "no_marketing"))
+        errors.append(CsvError(line, N_("yes or no"), "no_marketing"))
         ok = False
     name, reason = row.get("name", ""), row.get("reason", "")
     if len(name) > 200 or len(reason) > 500:
-        errors.append(CsvError(line, "name at most 200 characters, reason at most 500"))
+        errors.append(CsvError(line, N_("name at most 200 characters, reason at most 500")))
         ok = False
     if not ok or number is None:
         return None

@@ -50,8 +50,12 @@ from callcenter.domain.outbound import (
     originate_result,
 )
 from callcenter.domain.pacing import PacingInput, RollingRates, abandon_target, lines_to_dial
+from callcenter.domain.text import N_
 from callcenter.ports import AgiChannel, Dialing, OutboundStore
 from callcenter.services.acd import AcdService
+
+#: messages of the lines below, marked for the translation catalogues (shown via localize)
+_AGENT = N_("agent")
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,9 @@ class DialerOptions:
     refresh: float = 5.0  # seconds between reloads of the running campaigns
     max_dials_per_tick: int = 25  # per campaign
     originate_grace: float = 15.0  # seconds past the ring timeout to wait for OriginateResponse
+    #: seconds after an answer (OriginateResponse Success) to wait for the FastAGI session: a call hung up
+    #: at once never reaches it (fact 37), AMD() takes up to ~5 s before it (fact 38)
+    session_grace: float = 20.0
     agent_ring: float = 15.0  # seconds the agent's phone rings for a connected customer
     abandon_prompt: str = "cc-outbound-sorry"
     observe_queue: int = 10_000
@@ -81,6 +88,7 @@ class _Live:
     started: float
     answered_at: float | None = None
     preview: bool = False  # the agent's phone rang first (services/dialer_preview)
+    session: bool = False  # its FastAGI script (outbound / preview) started
 
 
 @dataclass(slots=True)
@@ -124,6 +132,7 @@ class DialerService:
             "dial_errors": 0,
             "observe_dropped": 0,
             "agi_unknown": 0,
+            "no_session": 0,  # answered, hung up before reaching FastAGI (fact 37)
         }
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -360,7 +369,17 @@ class DialerService:
             limit = live.campaign.ring_timeout + self.options.originate_grace
             if live.answered_at is None and now - live.started > limit:
                 log.warning("no OriginateResponse for a dial", extra={"attempt": live.attempt.id})
-                await self._finish(live, AttemptResult.FAILED, detail="no originate response")
+                await self._finish(live, AttemptResult.FAILED, detail=N_("no originate response"))
+            elif (
+                live.answered_at is not None
+                and not live.session
+                and now - live.answered_at > self.options.session_grace
+            ):  # answered, then hung up before the dialplan reached FastAGI (fact 37)
+                self.stats["no_session"] += 1
+                log.info("answered dial never reached its script", extra={"attempt": live.attempt.id})
+                await self._finish(
+                    live, AttemptResult.HUNG_UP, detail=N_("hung up before the script answered")
+                )
 
     async def _finish(
         self,
@@ -462,6 +481,7 @@ class DialerService:
                 await channel.stream_file(self.options.abandon_prompt)
                 await channel.hangup()
             return
+        live.session = True
         if live.answered_at is None:  # the AGI session can come before the OriginateResponse
             live.answered_at = self._clock()
             live.attempt = replace(live.attempt, answered_at=live.answered_at)
@@ -479,7 +499,7 @@ class DialerService:
             raise
         finally:
             if live.action_id in self._live:  # anything unforeseen: the attempt is not left open
-                await self._finish(live, AttemptResult.HUNG_UP, detail="session ended")
+                await self._finish(live, AttemptResult.HUNG_UP, detail=N_("session ended"))
 
     async def _connect(self, channel: AgiChannel, live: _Live) -> None:
         c = live.campaign
@@ -491,7 +511,7 @@ class DialerService:
                 rates.abandoned += 1
                 self.stats["abandoned"] += 1
                 rates.rates.answered(self._clock(), abandoned=True)
-                await self._finish(live, AttemptResult.ABANDONED, detail="no agent free")
+                await self._finish(live, AttemptResult.ABANDONED, detail=N_("no agent free"))
                 with contextlib.suppress(AgiError):
                     await channel.stream_file(self.options.abandon_prompt)
                     await channel.hangup()
@@ -520,12 +540,12 @@ class DialerService:
         await self.acd.dialer_release(agent, call_id, c.queue, missed=status == "NOANSWER")
         live.agent = ""
         if channel.hung_up or status == "CANCEL":  # the customer hung up while the agent's phone rang
-            await self._finish(live, AttemptResult.HUNG_UP, detail="hung up before the agent answered")
+            await self._finish(live, AttemptResult.HUNG_UP, detail=N_("hung up before the agent answered"))
             return
         # the agent did not take it: the customer is not left waiting in silence
         rates.abandoned += 1
         self.stats["abandoned"] += 1
-        await self._finish(live, AttemptResult.ABANDONED, detail=f"agent {status.lower() or 'failed'}")
+        await self._finish(live, AttemptResult.ABANDONED, detail=f"{_AGENT}: {status.lower() or 'failed'}")
         with contextlib.suppress(AgiError):
             await channel.stream_file(self.options.abandon_prompt)
             await channel.hangup()

@@ -31,6 +31,7 @@ from callcenter.domain.outbound import (
     DialMode,
     after_result,
 )
+from callcenter.domain.text import N_
 from callcenter.ports import AgiChannel
 from callcenter.services.dialer import DialerService, _int
 
@@ -110,13 +111,13 @@ class PreviewDialer:
         campaign, contact = await self._mine(agent, contact_id)
         card = await self._card(campaign, contact)
         if card["state"] != "ready":
-            raise ValidationError({"contact": "set the outcome of the last call first"})
+            raise ValidationError({"contact": N_("set the outcome of the last call first")})
         dialing = self.dialer.dialing
         if dialing is None or not dialing.connected:
-            raise ValidationError({"pbx": "the PBX is not connected"})
+            raise ValidationError({"pbx": N_("the PBX is not connected")})
         call_id = f"ob-{uuid.uuid4().hex[:20]}"
         if not await self.dialer.acd.reserve_for_dialer(agent, call_id, campaign.queue):
-            raise ValidationError({"agent": "you must be available to call"})
+            raise ValidationError({"agent": N_("you must be available to call")})
         now = self.dialer.clock()
         attempt = await self.store.add_attempt(
             Attempt(0, campaign.id, contact.id, contact.number, now, agent=agent, call_id=call_id)
@@ -144,10 +145,10 @@ class PreviewDialer:
     async def skip(self, agent: str, contact_id: int, reason: str) -> dict[str, Any]:
         reason = " ".join(reason.split())[:200]
         if not reason:
-            raise ValidationError({"reason": "required: why is this contact skipped?"})
+            raise ValidationError({"reason": N_("required: why is this contact skipped?")})
         campaign, contact = await self._mine(agent, contact_id)
         if (await self._card(campaign, contact))["state"] != "ready":
-            raise ValidationError({"contact": "set the outcome of the last call first"})
+            raise ValidationError({"contact": N_("set the outcome of the last call first")})
         now = self.dialer.clock()
         await self.store.add_attempt(
             Attempt(
@@ -177,6 +178,7 @@ class PreviewDialer:
             with contextlib.suppress(AgiError):
                 await channel.hangup()
             return
+        live.session = True
         c = live.campaign
         call_id = live.attempt.call_id
         await self.dialer.acd.dialer_answered(live.agent, call_id)

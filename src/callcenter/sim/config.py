@@ -96,6 +96,8 @@ class OutboundProfile:
     busy: float = 0.10
     no_answer: float = 0.25
     failed: float = 0.05
+    #: answered, then hung up at once: Success / Reason 4, but the call never reaches FastAGI (fact 37)
+    hangup: float = 0.0
     ring_min: float = 3.0
     ring_max: float = 12.0
     talk_min: float = 30.0
@@ -110,7 +112,7 @@ class OutboundProfile:
     fixed: tuple[tuple[str, str], ...] = ()
 
 
-OUTBOUND_BEHAVIOURS = ("human", "machine", "busy", "no_answer", "failed")
+OUTBOUND_BEHAVIOURS = ("human", "machine", "busy", "no_answer", "failed", "hangup")
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,7 @@ POLL = 0.5  # simulated seconds between a person's checks of the line
 
 @dataclass(slots=True)
 class OutboundPlan:
-    kind: str  # human | machine | busy | no_answer | failed
+    kind: str  # human | machine | busy | no_answer | failed | hangup
     ring: float
     talk: float
     patience: float
@@ -70,6 +70,7 @@ class OutboundFlows(_Base):
             ("busy", ob.busy),
             ("no_answer", ob.no_answer),
             ("failed", ob.failed),
+            ("hangup", ob.hangup),
         )
         pick = r.random() * sum(s for _, s in shares)
         kind = shares[-1][0]
@@ -149,9 +150,17 @@ class OutboundFlows(_Base):
         self.outbound_plans[one.uniqueid] = plan
         one.context, one.exten, one.priority = context, exten, priority
         one.touch()
+        if plan.kind == "hangup":  # answered and gone at once: Success / 4, never reaches FastAGI (fact 37)
+            self.spawn(self._hang_up_at_once(one))
+            return OriginateResult(True, 4, one, dialstring)
         self.start_dialplan(one)
         self.spawn(self._outbound_person(one, plan))
         return OriginateResult(True, 4, one, dialstring)
+
+    async def _hang_up_at_once(self, one: Channel) -> None:
+        await self.nap(one, 0.05)
+        if not one.gone:
+            self.finish(one, 16)
 
     def _trunk_gone(self, one: Channel, dialstring: str, reason: int) -> OriginateResult:
         """Hung up (AMI Hangup) while the dial was in progress."""

@@ -33,12 +33,15 @@ from aiohttp import web
 
 from callcenter.domain.customers import ValidationError
 from callcenter.domain.outbound import TRANSITIONS, Attempt, Campaign, CampaignStatus, Contact
+from callcenter.domain.outbound_csv import CsvError
+from callcenter.domain.text import N_
 from callcenter.domain.users import Role
 from callcenter.services.campaigns import Actor, CampaignService
 from callcenter.services.dialer_preview import PreviewDialer
 from callcenter.webapp import openapi
 from callcenter.webapp.auth import current_principal, require_role
 from callcenter.webapp.errors import require_service
+from callcenter.webapp.i18n import gettext, localize
 from callcenter.webapp.jsonenc import json_response
 from callcenter.webapp.keys import TEMPLATES
 from callcenter.webapp.serialize import iso
@@ -48,7 +51,7 @@ from callcenter.webapp.views_pages import LandingPage, page_context
 CAMPAIGNS = web.AppKey[CampaignService]("campaigns")
 PREVIEW = web.AppKey[PreviewDialer]("preview")
 MANAGERS = (Role.SUPERVISOR, Role.ADMIN)
-CAMPAIGNS_PAGE = LandingPage("/campaigns", "Campaigns", frozenset(MANAGERS))
+CAMPAIGNS_PAGE = LandingPage("/campaigns", N_("Campaigns"), frozenset(MANAGERS))
 MAX_CSV = 10 * 1024 * 1024
 ACTIONS = {"start": CampaignStatus.RUNNING, "pause": CampaignStatus.PAUSED, "stop": CampaignStatus.STOPPED}
 
@@ -250,6 +253,13 @@ async def api_preview_skip(request: web.Request) -> web.StreamResponse:
 
 
 # --- pages ------------------------------------------------------------------------------------------
+def csv_error_text(error: CsvError) -> str:
+    """A CSV import error in the page's language: where (row or file), the column (data), the reason."""
+    where = gettext("row %(n)s") % {"n": error.row} if error.row else gettext("file")
+    column = f"{error.column}: " if error.column else ""
+    return f"{where}: {column}{localize(error.reason)}"
+
+
 def _context(request: web.Request, **extra: Any) -> dict[str, Any]:
     ctx = page_context(current_principal(request), page=CAMPAIGNS_PAGE, request_path=request.path, **extra)
     if CAMPAIGNS_PAGE not in ctx["nav"]:
@@ -334,14 +344,18 @@ async def page_import(request: web.Request) -> web.StreamResponse:
     data = await request.post()
     upload = data.get("file")
     if not isinstance(upload, web.FileField):
-        return await _render_detail(request, import_errors=["choose a CSV file"])
+        return await _render_detail(request, import_errors=[gettext("choose a CSV file")])
     raw = await asyncio.to_thread(upload.file.read, MAX_CSV + 1)
     if len(raw) > MAX_CSV:
-        return await _render_detail(request, import_errors=["file too large (10 MB at most)"])
+        return await _render_detail(request, import_errors=[gettext("file too large (10 MB at most)")])
     result = await _svc(request).import_contacts(_id(request), raw, _actor(request))
     if result.errors:
-        return await _render_detail(request, import_errors=[str(e) for e in result.errors[:50]])
-    return await _render_detail(request, notice=f"{result.added} contacts added ({result.rows} rows)")
+        return await _render_detail(request, import_errors=[csv_error_text(e) for e in result.errors[:50]])
+    return await _render_detail(
+        request,
+        notice=gettext("%(added)s contacts added (%(rows)s rows)")
+        % {"added": result.added, "rows": result.rows},
+    )
 
 
 def setup(app: web.Application) -> None:
