@@ -30,7 +30,7 @@ from callcenter.domain.text import N_
 _NO_SUCH_QUEUE = N_("no such queue")
 
 MAX_ATTEMPTS_LIMIT = 20
-_NAME_RE = re.compile(r"^[A-Za-z0-9 _.-]{1,64}$")
+_NAME_RE = re.compile(r"^[^\W][\w .-]{0,63}$")  # letters of any script (回访活动), digits, space _ . -
 _CODE_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
 _QUEUE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _CALLER_ID_RE = re.compile(r"^\+?[0-9]{3,15}$")
