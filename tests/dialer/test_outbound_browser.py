@@ -44,7 +44,7 @@ async def test_supervisor_runs_a_campaign_from_the_page(
     await page.locator("#import-form input[type=file]").set_input_files(str(bad))
     await page.locator("#import-form button").click()
     alerts = await page.locator(".alert").all_inner_texts()
-    assert alerts == ["row 2: phone: not a phone number", "row 4: phone: number repeated (first on row 3)"]
+    assert alerts == ["row 2: phone: not a phone number", "row 4: phone: number repeated, first on row: 3"]
     assert await page.locator("#contacts-table tbody tr").count() == 0
 
     good = tmp_path / "good.csv"
@@ -59,10 +59,12 @@ async def test_supervisor_runs_a_campaign_from_the_page(
     assert HOSTILE in await rows.first.inner_text()
 
     await page.click("button[data-status=running]")
-    await page.wait_for_function("document.querySelector('#campaign-status').textContent === 'running'")
+    await page.wait_for_selector("#campaign-status[data-label=running]")
+    assert await page.locator("#campaign-status").text_content() == "Running"  # the label, not the code
     await page.screenshot(path=screenshot_path("campaign-running"), full_page=True)
     await page.click("button[data-status=paused]")
-    await page.wait_for_function("document.querySelector('#campaign-status').textContent === 'paused'")
+    await page.wait_for_selector("#campaign-status[data-label=paused]")
+    assert await page.locator("#campaign-status").text_content() == "Paused"  # the label, not the code
     assert await page.evaluate("window.__xss") is None
     assert errors == []
     audit = [e.action for e in await svc.audit.list_audit()]
