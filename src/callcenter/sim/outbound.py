@@ -73,7 +73,11 @@ class OutboundFlows(_Base):
             ("hangup", ob.hangup),
         )
         pick = r.random() * sum(s for _, s in shares)
-        kind = shares[-1][0]
+        kind = (
+            next(name for name, share in reversed(shares) if share > 0)
+            if any(s for _, s in shares)
+            else "human"
+        )
         for name, share in shares:
             if pick < share:
                 kind = name
