@@ -31,6 +31,7 @@ from callcenter.domain.qa_recordings import parse_retention
 from callcenter.notify.smtp import SmtpSender
 from callcenter.notify.webhook import WebhookSender
 from callcenter.pbx.ami import AmiLink
+from callcenter.pbx.dialing import AmiDialing
 from callcenter.pbx.fastagi import AgiHandler, FastAgiConfig, FastAgiServer
 from callcenter.pbx.message import AmiMessage
 from callcenter.pbx.translate import IGNORED_EVENTS, Translator
@@ -40,16 +41,20 @@ from callcenter.services.acd import AcdService, build_acd_options
 from callcenter.services.acd_config import load_acd_config_if_present
 from callcenter.services.admin import AdminService
 from callcenter.services.admin_settings import AdminSettings
+from callcenter.services.campaigns import CampaignService
 from callcenter.services.cases import CaseService, flows_calendar
 from callcenter.services.console import ConsoleService, load_console_config
 from callcenter.services.crm import CrmService
 from callcenter.services.customer_lookup import CustomerLookup
+from callcenter.services.dialer import DialerOptions, DialerService
+from callcenter.services.dialer_preview import PreviewDialer
 from callcenter.services.ivr import IvrService
 from callcenter.services.ivr_flows import FlowLibrary
 from callcenter.services.ivr_records import IvrSessionRecorder
 from callcenter.services.journal import CallJournal
 from callcenter.services.kpi import KpiService
 from callcenter.services.kpi_config import load_kpi_config
+from callcenter.services.missed_calls import MissedCallWorklist
 from callcenter.services.notify import Notifier, NotifyOptions, parse_urls
 from callcenter.services.outbox import OutboxService, Sender
 from callcenter.services.pbx_health import PbxHealth
@@ -75,6 +80,7 @@ from callcenter.store.crm_records import SqlCrmRecords
 from callcenter.store.customer_lookup import SqlCustomerLookup
 from callcenter.store.ivr import SqlIvrSessionStore
 from callcenter.store.migrate import migrate
+from callcenter.store.outbound import SqlOutboundStore
 from callcenter.store.outbox import SqlOutboxStore
 from callcenter.store.pop_card import SqlPopCardReader
 from callcenter.store.qa import SqlQaStore
@@ -89,6 +95,7 @@ from callcenter.webapp import (
     views_cases,
     views_console,
     views_ivr,
+    views_outbound,
     views_outbox,
     views_qa,
     views_reports,
@@ -289,6 +296,26 @@ class Service:
         self.fastagi = FastAgiServer(
             self._agi_route, FastAgiConfig(host=settings.agi_host, port=settings.agi_port)
         )
+        # outbound campaigns (issue 17): its own service and port (Originate on the trunk)
+        self.outbound_store = SqlOutboundStore(self.store.engine)
+        self.dialer = DialerService(
+            self.outbound_store,
+            self.acd,
+            AmiDialing(self.link, trunk=settings.outbound_trunk),
+            options=DialerOptions(tick=settings.dialer_tick),
+        )
+        self.missed_calls = MissedCallWorklist(
+            self.outbound_store, settings.missed_calls_campaign, default_country=settings.default_country
+        )
+        self.preview = PreviewDialer(self.dialer)  # preview dialing: the agent's card, Call / Skip
+        self.campaigns = CampaignService(
+            self.outbound_store,
+            self.dialer,
+            audit=self.audit,
+            queues=lambda: frozenset(self.acd.queues),
+            transitions=self.acd_log,
+            default_country=settings.default_country,
+        )
         self.ivr_ready = asyncio.Event()  # set once the flows are loaded and FastAGI listens
         self._ivr_reload_task: asyncio.Task[dict[str, Any]] | None = None
 
@@ -306,6 +333,7 @@ class Service:
                 log.warning("PBX link down", extra={"reason": item.reason})
         self.tracker.handle(event)
         self.acd.observe(event)
+        self.dialer.observe(event)  # OriginateResponses of the outbound dialer's calls
         self.supervisor.observe(event)  # monitoring sessions (ChanSpyStart/Stop)
 
     # --- the agent console's view of live calls -------------------------------------------------
@@ -382,6 +410,7 @@ class Service:
             **self.kpi.metrics(),
             **self.pbx_health.metrics(),
             **self.acd.metrics(),  # routing counters and the reconciler's repairs
+            **self.dialer.metrics(),  # outbound dials, connects, abandons, DNC blocks
         }
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -420,6 +449,10 @@ class Service:
         other scripts are refused."""
         if script == "queue":
             return self.ivr.handle_queue
+        if script == "outbound":  # [cc-outbound]: a customer the dialer called answered
+            return self.dialer.handle_agi
+        if script == "preview":  # [cc-preview]: an agent answered their preview call
+            return self.preview.handle_agi
         flows = self.ivr_flows.current
         if script == "ivr" or (flows is not None and script in flows.flows):
             return self._ivr_session
@@ -502,6 +535,15 @@ class Service:
         await self.acd.close()
         await self.acd_bus.close()
 
+    async def _dialer_ctx(self, _app: web.Application) -> AsyncIterator[None]:
+        unsubscribe = self.acd_bus.subscribe(self.missed_calls.on_bus)
+        await self.missed_calls.start()
+        await self.dialer.start()
+        yield
+        await self.dialer.close()
+        unsubscribe()
+        await self.missed_calls.close()
+
     async def _console_ctx(self, _app: web.Application) -> AsyncIterator[None]:
         path = Path(self.settings.acd_config).with_name("console.yaml")
         self.console.rules = await asyncio.to_thread(load_console_config, path)
@@ -564,6 +606,9 @@ class Service:
         )
         views_cases.setup(app)  # /cases, /api/cases/...
         app[views_cases.CASES] = self.cases
+        views_outbound.setup(app)  # /campaigns, /api/outbound/...
+        app[views_outbound.CAMPAIGNS] = self.campaigns
+        app[views_outbound.PREVIEW] = self.preview
         views_outbox.setup(app)  # /api/admin/outbox/..., /status/{token}
         app[views_outbox.OUTBOX] = views_outbox.OutboxViews(self.outbox_store, self.notifier)
         app[views_reports.REPORT_SERVICE] = self.reports
@@ -578,6 +623,7 @@ class Service:
         app.cleanup_ctx.append(self._redis)
         app.cleanup_ctx.append(self._acd_ctx)
         app.cleanup_ctx.append(self._console_ctx)
+        app.cleanup_ctx.append(self._dialer_ctx)
         app.cleanup_ctx.append(self._wallboard_ctx)
         app.cleanup_ctx.append(self._reports_ctx)
         app.cleanup_ctx.append(self._recordings_ctx)

@@ -104,6 +104,12 @@ class Settings:
     acd_config: str = "config/acd.yaml"
     acd_redis_prefix: str = "callcenter:acd"
     acd_wait_slice: float = 1.0
+    # outbound dialer (issue 17): the pjsip.conf trunk endpoint customers are dialled on
+    # (PJSIP/<number>@<trunk>), and the dialer's loop period in seconds
+    outbound_trunk: str = "trunk"
+    dialer_tick: float = 0.5
+    # the campaign (by name) abandoned callers with a known number are added to; "" = off
+    missed_calls_campaign: str = ""
     # service cases (RMA, issue 16): warranty months by default and per product ("router=36,phone=12")
     cases_warranty_months: int = 24
     cases_warranty: str = ""
@@ -238,6 +244,10 @@ def validate(s: Settings) -> None:
         problems.append("CALLCENTER_AMI_RECONNECT_MAX: must be at least CALLCENTER_AMI_RECONNECT_MIN")
     if s.store_flush_size < 1:
         problems.append("CALLCENTER_STORE_FLUSH_SIZE: must be >= 1")
+    if not s.outbound_trunk or not all(ch.isalnum() or ch in "_-." for ch in s.outbound_trunk):
+        problems.append("CALLCENTER_OUTBOUND_TRUNK: a pjsip.conf endpoint name (letters, digits, _ - .)")
+    if not 0.05 <= s.dialer_tick <= 10:
+        problems.append("CALLCENTER_DIALER_TICK: 0.05 to 10 seconds")
     if not (s.default_country.isdigit() and 1 <= len(s.default_country) <= 3):
         problems.append("CALLCENTER_DEFAULT_COUNTRY: the country calling code, 1-3 digits (1, 44, 86)")
     if s.default_language not in ("en", "zh-CN"):

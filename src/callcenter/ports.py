@@ -28,6 +28,7 @@ from callcenter.domain.customers import (
 )
 from callcenter.domain.hold import HeldCall
 from callcenter.domain.ivr import CustomerInfo, IvrSessionRecord
+from callcenter.domain.outbound import Attempt, Campaign, Contact, ContactDraft, DncEntry
 from callcenter.domain.queueing import QueueRequest, RouteResult
 from callcenter.domain.tickets import Ticket, TicketDraft, TicketEvent, TicketPage, TicketQuery
 from callcenter.domain.users import Role, User, UserCredentials
@@ -476,3 +477,113 @@ class AuditLog(Protocol):
     async def list_audit(
         self, since: float | None = None, actor: str | None = None, limit: int = 200
     ) -> list[AuditEntry]: ...
+
+
+# --- outbound campaigns (issue 17) ----------------------------------------------------------------
+
+
+class Dialing(Protocol):
+    """The outbound dialer's own port to the PBX (adapter: ``pbx/dialing.py``): places a customer call
+    on the trunk. The call's Uniqueid (= its Linkedid) is ``call_id``, so the dialer knows the call
+    before the PBX answers; the outcome arrives as the ``OriginateResponse`` of ``action_id``."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def dial_customer(
+        self,
+        number: str,
+        *,
+        call_id: str,
+        action_id: str,
+        caller_id: str,
+        timeout_ms: int,
+        variables: Mapping[str, str],
+    ) -> None: ...
+
+    async def dial_agent_first(
+        self,
+        endpoint: str,
+        *,
+        call_id: str,
+        action_id: str,
+        caller_id: str,
+        timeout_ms: int,
+        variables: Mapping[str, str],
+    ) -> None:
+        """Preview: ring the agent's phone (``endpoint``); once answered, the agent's channel runs
+        ``[cc-preview]``, whose FastAGI session dials the customer."""
+        ...
+
+    def customer_dialstring(self, number: str) -> str:
+        """The Dial target of a customer's number on the trunk (``PJSIP/<number>@<trunk>``)."""
+        ...
+
+    async def hangup(self, channel: str, cause: int = 16) -> None: ...
+
+
+class OutboundStore(Protocol):
+    """Campaigns, contacts, attempts and the do-not-call list (adapter: ``store/outbound.py``).
+    Unknown ids raise ``NotFound``; a campaign name taken raises ``DuplicateError``."""
+
+    async def create_campaign(self, campaign: Campaign) -> Campaign: ...
+
+    async def save_campaign(self, campaign: Campaign) -> None: ...
+
+    async def get_campaign(self, campaign_id: int) -> Campaign | None: ...
+
+    async def list_campaigns(self) -> list[Campaign]: ...
+
+    async def add_contacts(self, campaign_id: int, drafts: Sequence[ContactDraft], now: float) -> int:
+        """Add contacts (a number already in the campaign is skipped); returns how many were added."""
+        ...
+
+    async def upsert_contact(self, campaign_id: int, draft: ContactDraft, now: float) -> Contact:
+        """Add the contact, or make the campaign's contact of that number due again now (a closed one
+        reopened with its attempts reset; a pending or dialling one kept as it is)."""
+        ...
+
+    async def claim_contacts(
+        self, campaign_id: int, now: float, limit: int, accept: Callable[[Contact], bool], agent: str = ""
+    ) -> list[Contact]:
+        """Up to ``limit`` due pending contacts that ``accept`` takes, each moved to ``dialing`` (guarded:
+        two dialers never claim the same contact), oldest due first."""
+        ...
+
+    async def save_contact(self, contact: Contact) -> None: ...
+
+    async def get_contact(self, contact_id: int) -> Contact | None: ...
+
+    async def contact_for_agent(self, campaign_id: int, agent: str) -> Contact | None:
+        """The contact shown to (or connected to) ``agent`` and waiting for their outcome."""
+        ...
+
+    async def list_contacts(self, campaign_id: int, limit: int = 200) -> list[Contact]: ...
+
+    async def add_attempt(self, attempt: Attempt) -> Attempt: ...
+
+    async def record_attempt(self, attempt: Attempt, contact: Contact) -> Attempt:
+        """Insert (``id == 0``) or update an attempt and save its contact, in one transaction."""
+        ...
+
+    async def save_attempt(self, attempt: Attempt) -> None: ...
+
+    async def get_attempt(self, attempt_id: int) -> Attempt | None: ...
+
+    async def list_attempts(self, campaign_id: int, limit: int = 200) -> list[Attempt]: ...
+
+    async def campaign_counts(self, campaign_id: int) -> dict[str, dict[str, int]]:
+        """``{"contacts": {status: n}, "results": {result: n}, "outcomes": {code: n}}``."""
+        ...
+
+    async def add_dnc(self, entry: DncEntry) -> bool:
+        """Add a number (False: it was on the list already)."""
+        ...
+
+    async def remove_dnc(self, number: str) -> bool: ...
+
+    async def dnc_numbers(self, numbers: Sequence[str]) -> set[str]:
+        """Which of ``numbers`` are on the do-not-call list."""
+        ...
+
+    async def list_dnc(self, limit: int = 500) -> list[DncEntry]: ...

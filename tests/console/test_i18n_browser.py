@@ -15,8 +15,10 @@ import pytest
 
 from callcenter.app import Service
 from callcenter.domain.calls import CallQuery
+from callcenter.domain.outbound import Attempt, AttemptResult
 from callcenter.domain.surveys import CallSurvey
 from callcenter.domain.users import Role
+from callcenter.services.campaigns import Actor
 from tests.browser.conftest import screenshot_path
 from tests.console.conftest import SimEnv
 from tests.support.sim_agents import AgentTech
@@ -191,7 +193,7 @@ async def test_console_and_wallboard_in_chinese_on_a_phone_and_a_laptop(
 
 
 #: The pages an administrator opens, beyond the console and the wallboard ({customer}, {ticket},
-#: {case} and {call} are filled in).
+#: {case}, {call} and {campaign} are filled in).
 PAGES = [
     "/customers",
     "/customers?text=zw",
@@ -214,6 +216,8 @@ PAGES = [
     "/admin/dispositions",
     "/admin/supervisor-phones",
     "/admin/hours",
+    "/campaigns",
+    "/campaigns/{campaign}",
     "/nowhere",
 ]
 #: Data on those pages: usernames, the test's product and serial, the flows' and forms' own texts
@@ -306,6 +310,29 @@ async def test_every_page_in_chinese(browser: Any, sim_console: SimEnv) -> None:
     now = time.time()
     await svc.surveys.store.add_offer(CallSurvey(record, "1001", "support", "survey", now - 30))
     await svc.surveys.store.set_answer(record, 2, False, now - 10)
+    # an outbound campaign with a contact and a finished attempt: the campaigns list, the campaign's
+    # report, contacts and attempts tables
+    campaign = await svc.campaigns.create(
+        {"name": "回访活动", "queue": "support", "mode": "progressive", "script": "您好，这里是售后回访。"},
+        Actor("seed", Role.ADMIN),
+    )
+    csv = f"phone,name,reason\n{NUMBER},{CUSTOMER},维修回访\n".encode()
+    assert not (await svc.campaigns.import_contacts(campaign.id, csv, Actor("seed", Role.ADMIN))).errors
+    (contact,) = await svc.outbound_store.list_contacts(campaign.id)
+    await svc.outbound_store.add_attempt(
+        Attempt(
+            0,
+            campaign.id,
+            contact.id,
+            contact.number,
+            now - 60,
+            AttemptResult.ABANDONED,
+            "1001",
+            ended_at=now - 50,
+            answered_at=now - 55,
+            detail="no agent free",
+        )
+    )
     flows_dir = absolute(svc.settings.ivr_flows_dir)
     context = await browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-US")
     page = await context.new_page()
@@ -313,7 +340,9 @@ async def test_every_page_in_chinese(browser: Any, sim_console: SimEnv) -> None:
     await login(page, env.url, "admin", "/admin")
     left: dict[str, list[str]] = {}
     for path in PAGES:
-        url = path.format(customer=customer.id, ticket=ticket.id, case=case.id, call=record)
+        url = path.format(
+            customer=customer.id, ticket=ticket.id, case=case.id, call=record, campaign=campaign.id
+        )
         await page.goto(f"{env.url}{url}")
         await page.wait_for_load_state("networkidle")
         assert await page.get_attribute("html", "lang") == "zh-CN", url

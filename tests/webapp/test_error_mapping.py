@@ -31,6 +31,7 @@ from callcenter.domain.errors import (
     StoreError,
     StoreUnavailable,
 )
+from callcenter.domain.outbound import CampaignTransitionRefused
 from callcenter.services.console import DispositionRequired, HoldFailed, NoCall, TransferFailed
 from callcenter.services.crm_import import ImportRejected
 from callcenter.services.ivr import IvrFlowError
@@ -75,6 +76,11 @@ CASES: dict[str, tuple[Callable[[], BaseException], int, dict[str, object] | Non
     "unknown-queue": (lambda: UnknownQueue("no queue 'x'"), 404, {"error": "no queue 'x'"}),
     "unknown-agent": (lambda: UnknownAgent("no agent '9'"), 404, {"error": "no agent '9'"}),
     "agent-transition": (lambda: InvalidTransition("on a call"), 409, {"error": "on a call"}),
+    "campaign-transition": (
+        lambda: CampaignTransitionRefused("stopped → running"),
+        409,
+        {"error": "stopped → running"},
+    ),
     "supervisor": (lambda: SupervisorError("no phone"), 409, {"error": "no phone"}),
     "disposition": (lambda: DispositionRequired("disposition needed"), 409, {"error": "disposition needed"}),
     "no-call": (lambda: NoCall("no live call"), 409, {"error": "no live call"}),

@@ -179,6 +179,22 @@ export const LABELS = {
   end: t("End"),
   lost: t("Lost"),
   monitoring: t("Monitoring"),
+  // outbound campaigns: modes, kinds, statuses, attempt results, contact statuses
+  preview: t("Preview"),
+  progressive: t("Progressive"),
+  predictive: t("Predictive"),
+  service: t("Service"),
+  marketing: t("Marketing"),
+  draft: t("Draft"),
+  running: t("Running"),
+  stopped: t("Stopped"),
+  machine: t("Answering machine"),
+  hung_up: t("Hung up"),
+  skipped: t("Skipped"),
+  dnc_blocked: t("Do-not-call list"),
+  done: t("Done"),
+  exhausted: t("Attempts used up"),
+  blocked: t("Blocked"),
 };
 
 /** The human label of an enum value; unknown values are shown with their underscores as spaces. */

@@ -171,6 +171,8 @@ class AcdService:
         self._detached: dict[str, tuple[str, str, float]] = {}
         self._recent_acd: OrderedDict[str, None] = OrderedDict()
         self._cb_pending: dict[str, _PendingCallback] = {}
+        #: outbound calls this instance's dialer holds an agent for: call id (Linkedid) → agent
+        self.dialer_calls: dict[str, str] = {}
         self._cb_legs: dict[str, _PendingCallback] = {}
         self._ht_cache: dict[str, tuple[float, list[float]]] = {}
         self._refresh_needed = False
@@ -408,7 +410,14 @@ class AcdService:
             if wait > q.sl_threshold:
                 await self._count(q.name, "abandoned_after_threshold")
             await self._emit(
-                {"type": "call.abandoned", "call_id": request.call_id, "queue": q.name, "wait": wait}
+                {
+                    "type": "call.abandoned",
+                    "call_id": request.call_id,
+                    "queue": q.name,
+                    "wait": wait,
+                    "caller_num": request.caller_num,  # the missed-call worklist (services/missed_calls)
+                    "customer_id": request.customer_id,
+                }
             )
             log.info("caller abandoned", extra={**extra, "wait": round(wait, 2)})
             return RouteResult(RouteOutcome.ABANDONED, wait_seconds=wait)
@@ -1290,6 +1299,55 @@ class AcdService:
         if q is not None:
             await self._offer_failed(pending.agent, pending.entry.call_id, q, status, at)
         await self.state.requeue(pending.entry.id)
+
+    def agents_of(self, queue: str) -> list[str]:
+        """The agents that are members of ``queue``."""
+        return [a for a, cfg in self._agents.items() if cfg.penalty(queue) is not None]
+
+    # --- the outbound dialer's agents (services/dialer.py owns the calls, the ACD the agent states) ---
+    async def reserve_for_dialer(self, agent: str, call_id: str, queue: str) -> bool:
+        """available → ringing for an outbound call ``call_id`` (no ACD call is offered to the agent
+        meanwhile). False when the agent is not available any more."""
+
+        def decide(s: AgentStatus) -> tuple[AgentState, dict[str, Any]] | None:
+            if s.state is S.AVAILABLE and not s.pending_pause:
+                return S.RINGING, {"call_id": call_id, "queue": queue, "reason": "outbound"}
+            return None
+
+        self.dialer_calls[call_id] = agent
+        self._acd_calls[call_id] = agent
+        self._remember_acd(call_id)
+        try:
+            stored = await self._change(agent, decide, by="dialer")
+        except CallcenterError:
+            stored = None
+        if stored is None:
+            self.dialer_calls.pop(call_id, None)
+            self._acd_calls.pop(call_id, None)
+            return False
+        return True
+
+    async def dialer_answered(self, agent: str, call_id: str) -> None:
+        """The agent answered the outbound call (ringing → on call)."""
+        await self._answered(agent, call_id, self._clock())
+
+    async def dialer_release(self, agent: str, call_id: str, queue: str, *, missed: bool = False) -> None:
+        """The outbound call never reached the agent: back to available (or paused when their phone
+        rang unanswered, like a missed ACD offer)."""
+        self.dialer_calls.pop(call_id, None)
+        self._acd_calls.pop(call_id, None)
+        q = self._queues.get(queue)
+        if missed and q is not None and q.missed_call_pause:
+            await self._release(agent, call_id, S.PAUSED, self._clock(), reason=q.missed_call_reason)
+        else:
+            await self._release(agent, call_id, S.AVAILABLE, self._clock())
+
+    async def dialer_ended(self, agent: str, call_id: str, queue: str, talk: float) -> None:
+        """The connected outbound call ended: wrap-up by the queue's rules, handle time measured."""
+        self.dialer_calls.pop(call_id, None)
+        self._acd_calls.pop(call_id, None)
+        q = self._queues.get(queue) or QueueConfig(name=queue)
+        await self._call_ended(agent, call_id, q, self._clock(), talk=talk)
 
     # --- PBX observations -----------------------------------------------------------------------
     def observe(self, event: ev.PbxEvent) -> None:

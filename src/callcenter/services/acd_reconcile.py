@@ -365,6 +365,8 @@ class AcdReconciler:
                 report.deferred += 1
                 continue
             if s.state is S.RINGING:
+                if acd.dialer_calls.get(s.call_id) == s.agent:
+                    continue  # reserved by this instance's outbound dialer (services/dialer.py)
                 entry = offered.get(s.agent)
                 if entry is not None and entry.call_id == s.call_id:
                     holder = entry.claimed_by or entry.owner or acd.instance

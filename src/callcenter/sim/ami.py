@@ -566,9 +566,11 @@ class AmiServer(CallActions):
             name = kwargs["cid_name"] or "<unknown>"
             if result.reason == 0:
                 num = name = "<unknown>"
+            # with ChannelId every failure carries it as Uniqueid (originate-outcomes.ami, fact 37)
+            uid = kwargs.get("chan_id") or "<unknown>"
             text = (
                 f"Event: OriginateResponse\r\nPrivilege: call,all\r\n{aid}Response: Failure\r\n"
-                f"Channel: {channel}\r\n{target}Reason: {result.reason}\r\nUniqueid: <unknown>\r\n"
+                f"Channel: {channel}\r\n{target}Reason: {result.reason}\r\nUniqueid: {uid}\r\n"
                 f"CallerIDNum: {num}\r\nCallerIDName: {name}\r\n\r\n"
             )
         self.publish(EV_CALL, text.encode("utf-8", "replace"))

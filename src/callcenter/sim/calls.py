@@ -9,7 +9,7 @@ from callcenter.sim.classes import EV_CALL, EV_DTMF
 from callcenter.sim.model import _DIAL_RE, CallStat, Channel, OriginateResult, _float, _prompt_seconds
 
 if TYPE_CHECKING:
-    from callcenter.sim.pbx import PbxCore as _Base
+    from callcenter.sim.outbound import OutboundFlows as _Base
 else:
     _Base = object
 
@@ -65,6 +65,22 @@ class CallFlows(_Base):
             self.start_dialplan(two)
         else:
             endpoint = rest.split("/", 1)[0]
+            if self.is_trunk(endpoint) and not application:
+                if self.lookup(context, exten) is None:
+                    return OriginateResult(False, 0, None, channel)
+                return await self.originate_trunk(
+                    channel,
+                    endpoint,
+                    context=context,
+                    exten=exten,
+                    priority=priority,
+                    cid_num=cid_num,
+                    cid_name=cid_name,
+                    answer_timeout=answer_timeout,
+                    variables=variables,
+                    chan_id=chan_id,
+                    call=call,
+                )
             if endpoint not in self.agent_set:
                 return OriginateResult(False, 0, None, channel)
             one = self.new_pjsip(endpoint, None, chan_id)

@@ -82,6 +82,40 @@ class CustomerProfile:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundProfile:
+    """How the customers the service dials out to (``PJSIP/<number>@<trunk>``) behave.
+
+    Shares of what happens to a dial (normalised over their sum): a person answers (``human``), an
+    answering machine answers (``machine``), the line is busy, nobody answers (rings until the
+    originate's timeout), or the carrier fails it (congestion). ``fixed`` pins numbers to one outcome
+    (``(("+15550001", "busy"),)``) for tests. Ring and talk times are simulated seconds."""
+
+    trunk: str = "trunk"
+    human: float = 0.45
+    machine: float = 0.15
+    busy: float = 0.10
+    no_answer: float = 0.25
+    failed: float = 0.05
+    #: answered, then hung up at once: Success / Reason 4, but the call never reaches FastAGI (fact 37)
+    hangup: float = 0.0
+    ring_min: float = 3.0
+    ring_max: float = 12.0
+    talk_min: float = 30.0
+    talk_max: float = 180.0
+    #: a person who answered hangs up after this much silence with nobody on the line ("hello?")
+    patience_min: float = 4.0
+    patience_max: float = 8.0
+    greeting_min: float = 3.0  # answering machine greeting
+    greeting_max: float = 6.0
+    #: AMD() gets it wrong this often (a person taken for a machine or the reverse)
+    amd_error: float = 0.02
+    fixed: tuple[tuple[str, str], ...] = ()
+
+
+OUTBOUND_BEHAVIOURS = ("human", "machine", "busy", "no_answer", "failed", "hangup")
+
+
+@dataclass(frozen=True, slots=True)
 class SimConfig:
     # AMI server
     ami_host: str = "127.0.0.1"
@@ -123,6 +157,8 @@ class SimConfig:
     seed: int = 1
     customers: CustomerProfile = field(default_factory=CustomerProfile)
     phones: AgentPhoneProfile = field(default_factory=AgentPhoneProfile)
+    #: customers the service dials out to (the outbound dialer, issue 17; ``sim/outbound.py``)
+    outbound: OutboundProfile = field(default_factory=OutboundProfile)
     # AMI output
     channelvars: tuple[str, ...] = ("CC_CALLID", "IVR_CHOICE")
     #: the ``manager.conf`` account of ``ami_user`` (``sim/eventfilter.py``): ``"shipped"`` = the
@@ -167,6 +203,13 @@ class SimConfig:
             problems.append(f"agent_tech must be Local or PJSIP, got {self.agent_tech!r}")
         if self.dialplan not in ("traces", "project"):
             problems.append(f"dialplan must be traces or project, got {self.dialplan!r}")
+        ob = self.outbound
+        if min(ob.human, ob.machine, ob.busy, ob.no_answer, ob.failed) < 0 or (
+            ob.human + ob.machine + ob.busy + ob.no_answer + ob.failed <= 0
+        ):
+            problems.append("outbound shares must be >= 0 with a positive sum")
+        if any(b not in OUTBOUND_BEHAVIOURS for _, b in ob.fixed):
+            problems.append(f"outbound.fixed behaviours must be one of {', '.join(OUTBOUND_BEHAVIOURS)}")
         if problems:
             raise ValueError("invalid simulator config: " + "; ".join(problems))
 

@@ -19,9 +19,10 @@ from callcenter.sim.model import (
     _float,
     _num,
 )
+from callcenter.sim.outbound import OUTBOUND_CONTEXT, PREVIEW_CONTEXT
 
 if TYPE_CHECKING:
-    from callcenter.sim.pbx import PbxCore as _Base
+    from callcenter.sim.outbound import OutboundFlows as _Base
 else:
     _Base = object
 
@@ -54,6 +55,10 @@ class TracesDialplan(_Base):
                 if (len(exten) == 7 and exten.startswith("555") and exten.isdigit())
                 else None
             )
+        if context == OUTBOUND_CONTEXT:
+            return self.ctx_cc_outbound if exten == "s" else None
+        if context == PREVIEW_CONTEXT:
+            return self.ctx_cc_preview if exten == "s" else None
         if context == HOLD_CONTEXT:
             return self._ctx_hold if exten == "s" else None
         if context == HOLD_AGENT_CONTEXT:

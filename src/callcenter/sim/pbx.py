@@ -58,6 +58,7 @@ from callcenter.sim.model import (
     clean,
     dial_options,
 )
+from callcenter.sim.outbound import OutboundFlows
 from callcenter.sim.project import AGENT_SIM_CONTEXT, ProjectDialplan
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,9 @@ class PbxCore:
         #: customers and arrivals: one stream, drawn in arrival order, so a seed reproduces a run
         self.cust_rng = random.Random(f"{cfg.seed}/customers")
         self._agent_calls: dict[str, int] = {}
+        #: outbound dialer customers (``sim/outbound.py``): dials per number, plans of live channels
+        self.outbound_counts: dict[str, int] = {}
+        self.outbound_plans: dict[str, Any] = {}
         self.sink: EventSink = sink or _NullSink()
         self.chanvars = cfg.channelvars
         self.channels: dict[str, Channel] = {}
@@ -634,6 +638,16 @@ class PbxCore:
         """The program of context,exten (``sim/dialplan.py``, ``sim/project.py``); None if none."""
         raise NotImplementedError
 
+    # customers on the trunk: ``sim/outbound.py`` (mixed into ``Pbx``) overrides these
+    def is_trunk(self, endpoint: str) -> bool:
+        return False
+
+    def new_trunk_leg(self, endpoint: str, linkedid: str | None) -> Channel:
+        raise NotImplementedError
+
+    async def trunk_callee(self, leg: Channel) -> None:
+        raise NotImplementedError
+
     def _trace_agent(self, exten: str) -> bool:
         return self.cfg.trace_agents and exten in ("1001", "1002", "1003", "1004")
 
@@ -725,6 +739,11 @@ class PbxCore:
                 self.claim_agent(exten)
             return one, two
         endpoint = rest.split("/", 1)[0]
+        if self.is_trunk(endpoint):  # a customer on the trunk (preview dialing, sim/outbound.py)
+            leg = self.new_trunk_leg(endpoint, linkedid)
+            leg.no_cdr = True
+            leg.app, leg.appdata = "AppDial", "(Outgoing Line)"
+            return leg, None
         if endpoint not in self.agent_set:
             return None
         leg = self.new_pjsip(endpoint, linkedid)
@@ -776,7 +795,8 @@ class PbxCore:
             self.ev2("DialBegin", chan, leg, f"DialString: {dialstring}\r\n")
         else:
             self.ev2("DialBegin", chan, leg, f"DialString: {dialstring}\r\n")
-            self.spawn(self._phone(leg))
+            trunk = leg.uniqueid in self.outbound_plans
+            self.spawn(self.trunk_callee(leg) if trunk else self._phone(leg))
         moh_class = dial_options(opts).get("m")
         if moh_class is not None:
             # Dial m(class): the caller hears music instead of ringing until the callee answers
@@ -796,7 +816,15 @@ class PbxCore:
                 status = "ANSWER"
                 break
             if leg.hangup_requested or leg.gone:
-                status = "BUSY" if leg.busy else "NOANSWER" if leg.hangup_cause == 19 else "CHANUNAVAIL"
+                status = (
+                    "BUSY"
+                    if leg.busy
+                    else "NOANSWER"
+                    if leg.hangup_cause == 19
+                    else "CONGESTION"
+                    if leg.hangup_cause == 34
+                    else "CHANUNAVAIL"
+                )
                 break
             left = None if deadline is None else deadline - self.clock.mono()
             if left is not None and left <= 0:
@@ -942,7 +970,7 @@ class PbxCore:
             await self.nap(chan, seconds)
 
 
-class Pbx(TracesDialplan, CallFlows, PbxCore):
+class Pbx(TracesDialplan, CallFlows, OutboundFlows, PbxCore):
     """The simulated PBX: the core (channels, bridges, Dial, events) plus the dialplan programs and
     the Originate/transfer flows."""
 

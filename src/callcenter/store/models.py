@@ -571,5 +571,8 @@ class ReportRollupState(Base):
 from callcenter.store import models_admin as models_admin  # noqa: E402  (shares Base.metadata)
 from callcenter.store import models_cases as models_cases  # noqa: E402  (shares Base.metadata)
 
+# ---------------------------------------------------------------- outbound campaigns (issue 17)
+from callcenter.store import models_outbound as models_outbound  # noqa: E402  (shares Base.metadata)
+
 # ------------------------------------------------------------- post-call surveys (CSAT, issue 16)
 from callcenter.store import models_surveys as models_surveys  # noqa: E402  (shares Base.metadata)

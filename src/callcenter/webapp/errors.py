@@ -28,7 +28,7 @@ services.recordings.RecordingAccessDenied              404     "recording not fo
 PermissionDenied                                       403     the message
 AuthError                                              401     the message (+ WWW-Authenticate)
 NotFound (acd.UnknownQueue, acd.UnknownAgent)          404     the message
-domain.acd.InvalidTransition                           409     the message
+domain.acd.InvalidTransition (outbound.CampaignTrans…)  409     the message
 services.supervisor.SupervisorError                    409     the message
 services.console.DispositionRequired                   409     the message
 services.console.NoCall                                409     the message
