@@ -66,6 +66,9 @@ HUMAN_RESULTS = frozenset({AttemptResult.CONNECTED, AttemptResult.ABANDONED, Att
 class DialerOptions:
     tick: float = 0.5
     refresh: float = 5.0  # seconds between reloads of the running campaigns
+    #: with no campaign running and no dial in flight the loop sleeps (no tick) until a campaign of this
+    #: instance changes (``reload``), or this long, to see one another instance started
+    idle_refresh: float = 30.0
     max_dials_per_tick: int = 25  # per campaign
     originate_grace: float = 15.0  # seconds past the ring timeout to wait for OriginateResponse
     #: seconds after an answer (OriginateResponse Success) to wait for the FastAGI session: a call hung up
@@ -122,6 +125,7 @@ class DialerService:
         self.live: dict[int, CampaignLive] = {}  # campaign id → its measured rates
         self._events: asyncio.Queue[ev.OriginateResult] = asyncio.Queue(maxsize=self.options.observe_queue)
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()  # set by ``reload``: a campaign changed here
         self._task: asyncio.Task[None] | None = None
         self.stats: dict[str, int] = {
             "dials": 0,
@@ -159,8 +163,12 @@ class DialerService:
                         log.warning("dialer tick failed", extra={"error": str(exc)})
                     except Exception:
                         log.exception("dialer tick crashed")
+                    busy = bool(self._campaigns or self._live)
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stop.wait(), self.options.tick)
+                        await asyncio.wait_for(
+                            self._wake.wait(), self.options.tick if busy else self.options.idle_refresh
+                        )
+                    self._wake.clear()
             finally:
                 observer.cancel()  # it waits on its queue forever: the loop's end is its end
 
@@ -168,8 +176,9 @@ class DialerService:
         return self._clock()
 
     def reload(self) -> None:
-        """A campaign changed (started, paused, edited): reload at the next tick."""
+        """A campaign changed (started, paused, edited): reload now (wakes an idle loop)."""
         self._loaded_at = 0.0
+        self._wake.set()
 
     def rates(self, campaign_id: int) -> CampaignLive:
         live = self.live.get(campaign_id)
