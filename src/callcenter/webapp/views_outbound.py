@@ -26,6 +26,7 @@ POST     /api/outbound/preview/{contact}/skip          skip it (``reason`` requi
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -156,13 +157,16 @@ async def api_update(request: web.Request) -> web.StreamResponse:
     return json_response({"campaign": campaign_json(changed)})
 
 
-@require_role(*MANAGERS)
-async def api_action(request: web.Request) -> web.StreamResponse:
-    status = ACTIONS.get(request.match_info["action"])
-    if status is None:
-        raise web.HTTPNotFound(reason="no such action")
-    changed = await _svc(request).set_status(_id(request), status, _actor(request))
-    return json_response({"campaign": campaign_json(changed)})
+def _api_action(action: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """``POST /api/outbound/campaigns/{id}/<action>``: one route per action (each in the OpenAPI document)."""
+    status = ACTIONS[action]
+
+    @require_role(*MANAGERS)
+    async def handler(request: web.Request) -> web.StreamResponse:
+        changed = await _svc(request).set_status(_id(request), status, _actor(request))
+        return json_response({"campaign": campaign_json(changed)})
+
+    return handler
 
 
 async def _read_limited(request: web.Request) -> bytes:
@@ -369,7 +373,8 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/outbound/campaigns", api_create, name="api_campaign_create")
     r.add_get(r"/api/outbound/campaigns/{campaign_id:\d+}", api_get, name="api_campaign")
     r.add_patch(r"/api/outbound/campaigns/{campaign_id:\d+}", api_update, name="api_campaign_update")
-    r.add_post(r"/api/outbound/campaigns/{campaign_id:\d+}/{action:start|pause|stop}", api_action)
+    for action in ("start", "pause", "stop"):
+        r.add_post(rf"/api/outbound/campaigns/{{campaign_id:\d+}}/{action}", _api_action(action))
     r.add_post(r"/api/outbound/campaigns/{campaign_id:\d+}/contacts", api_import, name="api_campaign_import")
     r.add_get(
         r"/api/outbound/campaigns/{campaign_id:\d+}/attempts", api_attempts, name="api_campaign_attempts"
