@@ -17,6 +17,7 @@ from callcenter.ports import AgiChannel
 from callcenter.sim.config import AgentPhoneProfile, CustomerProfile, SimConfig, SurveyProfile
 from callcenter.sim.runner import Simulator
 from callcenter.sim.survey import survey_plan
+from tests.sim.replay import load
 from tests.support.sim_agents import AGENT_TECHS, AgentTech, agent_endpoint
 
 
@@ -122,3 +123,27 @@ def test_sim_cli_survey_distribution() -> None:
     for bad in (["--survey-scores", "1,2"], ["--survey-scores", "a,b,c,d,e"], ["--survey-answer-prob", "2"]):
         with pytest.raises(ValueError):
             config_from_args(parser.parse_args(bad))
+
+
+def _dial_replies(session: str) -> list[str]:
+    """The reply lines after ``EXEC Dial`` up to the next command, from the real ``dial-go-on.agi``."""
+    lines = b"".join(r.payload for r in load("dial-go-on.agi") if r.conn == session).decode().split("\n")
+    tx = [r.payload.decode() for r in load("dial-go-on.agi") if r.conn == session and r.kind == "TX"]
+    assert any(t.startswith("EXEC Dial") and ",g" in t for t in tx), tx
+    start = next(i for i, line in enumerate(lines) if line.startswith("EXEC Dial"))
+    out: list[str] = []
+    for line in lines[start + 1 :]:
+        if line.startswith(("GET ", "STREAM ", "SET ")):
+            break
+        if line:
+            out.append(line)
+    return out
+
+
+def test_the_simulator_rule_is_what_a_real_asterisk_recorded() -> None:
+    """``dial-go-on.agi`` (Asterisk 22.10.1, fact 39): with ``g``, the agent's hang-up gives
+    ``200 result=0`` and no HANGUP line; the customer's gives ``200 result=-1``, then HANGUP arrives
+    ahead of the next reply: the two simulator tests above assert the same."""
+    assert _dial_replies("agi1") == ["200 result=0"]
+    after_caller = _dial_replies("agi2")
+    assert after_caller[0] == "200 result=-1"
